@@ -1,0 +1,335 @@
+//! Plain-Rust reference of every op, forward and backward, in f64: the ground truth of the GPU
+//! kernels' tests, itself checked against finite differences.
+
+use crate::ops::{BinaryOp, UnaryOp};
+
+/// erf to ~1e-15 (series below 3, continued fraction above).
+pub fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let v = if a < 3.0 {
+        let mut term = a;
+        let mut sum = a;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -a * a / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // erfc(a) = exp(-a²)/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + ...))))
+        let mut f = a;
+        for k in (1..60).rev() {
+            f = a + (k as f64 / 2.0) / f;
+        }
+        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * f)
+    };
+    v.copysign(x)
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// f(x) of a unary op with scalar `s`.
+pub fn unary(op: UnaryOp, x: f64, s: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Square => x * x,
+        UnaryOp::Relu => x.max(0.0),
+        UnaryOp::Silu => x * sigmoid(x),
+        UnaryOp::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::AddScalar => x + s,
+        UnaryOp::MulScalar => x * s,
+        UnaryOp::PowScalar => x.powf(s),
+    }
+}
+
+/// f'(x) of a unary op with scalar `s`.
+pub fn unary_grad(op: UnaryOp, x: f64, s: f64) -> f64 {
+    match op {
+        UnaryOp::Neg => -1.0,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => 1.0 / x,
+        UnaryOp::Sqrt => 0.5 / x.sqrt(),
+        UnaryOp::Square => 2.0 * x,
+        UnaryOp::Relu => (x > 0.0) as u8 as f64,
+        UnaryOp::Silu => {
+            let g = sigmoid(x);
+            g * (1.0 + x * (1.0 - g))
+        }
+        UnaryOp::Gelu => {
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * pdf
+        }
+        UnaryOp::Tanh => 1.0 - x.tanh().powi(2),
+        UnaryOp::Sigmoid => sigmoid(x) * (1.0 - sigmoid(x)),
+        UnaryOp::AddScalar => 1.0,
+        UnaryOp::MulScalar => s,
+        UnaryOp::PowScalar => s * x.powf(s - 1.0),
+    }
+}
+
+/// a op b for one pair.
+pub fn binary_scalar(op: BinaryOp, a: f64, b: f64) -> f64 {
+    match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Max => a.max(b),
+        BinaryOp::Min => a.min(b),
+        BinaryOp::Eq => (a == b) as u8 as f64,
+        BinaryOp::Gt => (a > b) as u8 as f64,
+    }
+}
+
+/// Broadcast shape of two shapes (panics if incompatible: the reference trusts its caller).
+pub fn broadcast(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let r = a.len().max(b.len());
+    (0..r)
+        .map(|i| {
+            let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+            let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+            assert!(da == db || da == 1 || db == 1, "shapes {a:?} and {b:?} do not broadcast");
+            da.max(db)
+        })
+        .collect()
+}
+
+/// Index into `shape` (right-aligned, broadcast) of the output coordinate `coord`.
+fn bindex(shape: &[usize], coord: &[usize]) -> usize {
+    let lead = coord.len() - shape.len();
+    let mut idx = 0;
+    for (i, &d) in shape.iter().enumerate() {
+        idx = idx * d + if d == 1 { 0 } else { coord[lead + i] };
+    }
+    idx
+}
+
+fn coords(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
+    let n: usize = shape.iter().product();
+    (0..n).map(move |mut i| {
+        let mut c = vec![0; shape.len()];
+        for k in (0..shape.len()).rev() {
+            c[k] = i % shape[k];
+            i /= shape[k];
+        }
+        c
+    })
+}
+
+/// Broadcasting binary op; returns the output and its shape.
+pub fn binary(op: BinaryOp, a: &[f64], ash: &[usize], b: &[f64], bsh: &[usize]) -> (Vec<f64>, Vec<usize>) {
+    let out = broadcast(ash, bsh);
+    let v = coords(&out).map(|c| binary_scalar(op, a[bindex(ash, &c)], b[bindex(bsh, &c)])).collect();
+    (v, out)
+}
+
+/// Gradients of a broadcasting binary op for output gradient `g`.
+pub fn binary_backward(op: BinaryOp, a: &[f64], ash: &[usize], b: &[f64], bsh: &[usize], g: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let out = broadcast(ash, bsh);
+    let mut ga = vec![0.0; a.len()];
+    let mut gb = vec![0.0; b.len()];
+    for (i, c) in coords(&out).enumerate() {
+        let (ia, ib) = (bindex(ash, &c), bindex(bsh, &c));
+        let (x, y) = (a[ia], b[ib]);
+        let (da, db) = match op {
+            BinaryOp::Add => (1.0, 1.0),
+            BinaryOp::Sub => (1.0, -1.0),
+            BinaryOp::Mul => (y, x),
+            BinaryOp::Div => (1.0 / y, -x / (y * y)),
+            BinaryOp::Max => if x >= y { (1.0, 0.0) } else { (0.0, 1.0) },
+            BinaryOp::Min => if x <= y { (1.0, 0.0) } else { (0.0, 1.0) },
+            BinaryOp::Eq | BinaryOp::Gt => (0.0, 0.0),
+        };
+        ga[ia] += g[i] * da;
+        gb[ib] += g[i] * db;
+    }
+    (ga, gb)
+}
+
+/// Sum (or max) over `axes`, keeping them as size-1 axes.
+pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], max: bool) -> (Vec<f64>, Vec<usize>) {
+    let out_shape: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let mut out = vec![if max { f64::NEG_INFINITY } else { 0.0 }; out_shape.iter().product()];
+    for (i, c) in coords(shape).enumerate() {
+        let o = bindex(&out_shape, &c);
+        out[o] = if max { out[o].max(x[i]) } else { out[o] + x[i] };
+    }
+    (out, out_shape)
+}
+
+/// Gradient of a sum (or max, shared among ties) over `axes`, `g` of the kept shape.
+pub fn reduce_backward(x: &[f64], shape: &[usize], axes: &[usize], max: bool, g: &[f64]) -> Vec<f64> {
+    let (y, out_shape) = reduce(x, shape, axes, max);
+    let mut count = vec![0.0; y.len()];
+    if max {
+        for (i, c) in coords(shape).enumerate() {
+            let o = bindex(&out_shape, &c);
+            count[o] += (x[i] == y[o]) as u8 as f64;
+        }
+    }
+    coords(shape)
+        .enumerate()
+        .map(|(i, c)| {
+            let o = bindex(&out_shape, &c);
+            if max { if x[i] == y[o] { g[o] / count[o] } else { 0.0 } } else { g[o] }
+        })
+        .collect()
+}
+
+/// Softmax (or log-softmax) over rows of length `c`.
+pub fn softmax(x: &[f64], c: usize, log: bool) -> Vec<f64> {
+    x.chunks(c)
+        .flat_map(|row| {
+            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
+            row.iter().map(move |v| if log { v - m - s.ln() } else { (v - m).exp() / s }).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Gradient of softmax (or log-softmax) over rows of length `c`.
+pub fn softmax_backward(x: &[f64], c: usize, log: bool, g: &[f64]) -> Vec<f64> {
+    let y = softmax(x, c, log);
+    let mut dx = vec![0.0; x.len()];
+    for r in 0..x.len() / c {
+        let (ys, gs) = (&y[r * c..(r + 1) * c], &g[r * c..(r + 1) * c]);
+        if log {
+            let s: f64 = gs.iter().sum();
+            for j in 0..c {
+                dx[r * c + j] = gs[j] - ys[j].exp() * s;
+            }
+        } else {
+            let s: f64 = gs.iter().zip(ys).map(|(a, b)| a * b).sum();
+            for j in 0..c {
+                dx[r * c + j] = ys[j] * (gs[j] - s);
+            }
+        }
+    }
+    dx
+}
+
+/// C[M,N] = op(A)·op(B) for one matrix; A is [K,M] when `ta`, B is [N,K] when `tb`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, ta: bool, tb: bool) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0;
+            for p in 0..k {
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                s += av * bv;
+            }
+            c[i * n + j] = s;
+        }
+    }
+    c
+}
+
+/// Gradients (dA in A's stored layout, dB in B's) of `matmul` for output gradient `g`.
+pub fn matmul_backward(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, ta: bool, tb: bool, g: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let mut da = vec![0.0; a.len()];
+    let mut db = vec![0.0; b.len()];
+    for i in 0..m {
+        for j in 0..n {
+            for p in 0..k {
+                let ia = if ta { p * m + i } else { i * k + p };
+                let ib = if tb { j * k + p } else { p * n + j };
+                da[ia] += g[i * n + j] * b[ib];
+                db[ib] += g[i * n + j] * a[ia];
+            }
+        }
+    }
+    (da, db)
+}
+
+/// Axis permutation: output axis i is input axis `perm[i]`.
+pub fn permute(x: &[f64], shape: &[usize], perm: &[usize]) -> Vec<f64> {
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut strides = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    coords(&out_shape).map(|c| x[c.iter().zip(perm).map(|(ci, &p)| ci * strides[p]).sum::<usize>()]).collect()
+}
+
+/// Elements `start..start+len` along `axis`.
+pub fn slice(x: &[f64], shape: &[usize], axis: usize, start: usize, len: usize) -> Vec<f64> {
+    coords(shape)
+        .zip(x)
+        .filter(|(c, _)| c[axis] >= start && c[axis] < start + len)
+        .map(|(_, v)| *v)
+        .collect()
+}
+
+/// Concatenation along `axis`.
+pub fn cat(parts: &[(&[f64], &[usize])], axis: usize) -> Vec<f64> {
+    let outer: usize = parts[0].1[..axis].iter().product();
+    let mut out = Vec::new();
+    for o in 0..outer {
+        for (x, sh) in parts {
+            let block: usize = sh[axis..].iter().product();
+            out.extend_from_slice(&x[o * block..(o + 1) * block]);
+        }
+    }
+    out
+}
+
+/// Rows of a `[rows, dim]` table picked by `idx` (zero rows for indices out of range).
+pub fn gather_rows(table: &[f64], dim: usize, idx: &[u32]) -> Vec<f64> {
+    let rows = table.len() / dim;
+    idx.iter()
+        .flat_map(|&i| {
+            let i = i as usize;
+            if i < rows { table[i * dim..(i + 1) * dim].to_vec() } else { vec![0.0; dim] }
+        })
+        .collect()
+}
+
+/// Gradient of `gather_rows` with respect to the table.
+pub fn gather_rows_backward(rows: usize, dim: usize, idx: &[u32], g: &[f64]) -> Vec<f64> {
+    let mut dt = vec![0.0; rows * dim];
+    for (n, &i) in idx.iter().enumerate() {
+        if (i as usize) < rows {
+            for d in 0..dim {
+                dt[i as usize * dim + d] += g[n * dim + d];
+            }
+        }
+    }
+    dt
+}
+
+/// Mean softmax cross-entropy of `[rows, c]` logits against labels.
+pub fn cross_entropy(x: &[f64], c: usize, labels: &[u32]) -> f64 {
+    let ls = softmax(x, c, true);
+    let rows = labels.len();
+    -(0..rows).map(|r| ls[r * c + labels[r] as usize]).sum::<f64>() / rows as f64
+}
+
+/// Gradient of `cross_entropy` for a scalar output gradient `g`.
+pub fn cross_entropy_backward(x: &[f64], c: usize, labels: &[u32], g: f64) -> Vec<f64> {
+    let p = softmax(x, c, false);
+    let rows = labels.len();
+    p.iter()
+        .enumerate()
+        .map(|(i, &pi)| (pi - (labels[i / c] as usize == i % c) as u8 as f64) * g / rows as f64)
+        .collect()
+}
+
+/// Mean squared error.
+pub fn mse(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / a.len() as f64
+}
+
+/// Gradient of `mse` with respect to `a` (that of `b` is its negative).
+pub fn mse_backward(a: &[f64], b: &[f64], g: f64) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| 2.0 * (x - y) * g / a.len() as f64).collect()
+}

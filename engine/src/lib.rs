@@ -1,0 +1,30 @@
+//! mtdiff-engine: a small GPU compute engine on wgpu — tensors in pooled GPU buffers, WGSL
+//! kernels recorded into one pending command encoder, reverse-mode autodiff and optimizers.
+//! It knows nothing of diffusion.
+//!
+//! ```no_run
+//! use mtdiff_engine::{Device, DeviceOptions, Tensor};
+//! let dev = Device::new(DeviceOptions::default())?;
+//! let w = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0], &[2, 2])?.with_grad();
+//! let x = Tensor::from_slice(&dev, &[1.0, 1.0], &[1, 2])?;
+//! let loss = x.matmul(&w)?.square()?.mean_all()?;
+//! let grads = loss.backward()?;
+//! println!("loss {} dw {:?}", loss.to_scalar()?, grads.get(&w).unwrap().to_vec()?);
+//! # Ok::<(), mtdiff_engine::Error>(())
+//! ```
+
+pub mod autodiff;
+pub mod cpu;
+pub mod device;
+pub mod error;
+pub mod ops;
+pub mod optim;
+mod pool;
+pub mod rng;
+pub mod tensor;
+
+pub use autodiff::{no_grad, Gradients, NoGradGuard};
+pub use device::{Device, DeviceInfo, DeviceOptions, DispatchStats, MatmulStrategy};
+pub use error::{Error, Result};
+pub use pool::PoolStats;
+pub use tensor::{DType, Shape, Tensor, TensorId};

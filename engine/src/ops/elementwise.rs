@@ -1,0 +1,338 @@
+//! Elementwise ops: unary maps, scalar maps, broadcasting binary maps, masking.
+//! Kernels: `shaders/elementwise.wgsl`; CPU reference: `cpu::unary`, `cpu::binary`.
+
+use crate::device::{Access, Device};
+use crate::error::{Error, Result};
+use crate::ops::{check_f32, grid, kernel};
+use crate::tensor::{DType, Tensor};
+
+const SRC: &str = include_str!("../../../shaders/elementwise.wgsl");
+const MAX_RANK: usize = 6;
+
+/// Unary maps; the discriminant is the kernel's `OP` constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// −x
+    Neg = 0,
+    /// eˣ
+    Exp,
+    /// ln x
+    Log,
+    /// √x
+    Sqrt,
+    /// x²
+    Square,
+    /// max(x, 0)
+    Relu,
+    /// x·σ(x)
+    Silu,
+    /// x·Φ(x), the exact (erf) form
+    Gelu,
+    /// tanh x
+    Tanh,
+    /// σ(x)
+    Sigmoid,
+    /// x + s
+    AddScalar,
+    /// x·s
+    MulScalar,
+    /// xˢ (x > 0)
+    PowScalar,
+}
+
+impl UnaryOp {
+    /// Every unary op, for tests.
+    pub const ALL: [UnaryOp; 13] = [
+        UnaryOp::Neg,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Sqrt,
+        UnaryOp::Square,
+        UnaryOp::Relu,
+        UnaryOp::Silu,
+        UnaryOp::Gelu,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::AddScalar,
+        UnaryOp::MulScalar,
+        UnaryOp::PowScalar,
+    ];
+    /// Whether the backward kernel needs the forward output.
+    fn needs_output(self) -> bool {
+        matches!(self, UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Tanh | UnaryOp::Sigmoid)
+    }
+}
+
+/// Binary maps; the discriminant is the kernel's `OP` constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    /// a + b
+    Add = 0,
+    /// a − b
+    Sub,
+    /// a·b
+    Mul,
+    /// a / b
+    Div,
+    /// max(a, b)
+    Max,
+    /// min(a, b)
+    Min,
+    /// 1 where a = b, else 0 (no gradient)
+    Eq,
+    /// 1 where a > b, else 0 (no gradient)
+    Gt,
+}
+
+/// Numpy-style broadcast of two shapes.
+pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let mut out = vec![0; r];
+    for i in 0..r {
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(Error::shape(op, format!("shapes broadcastable with {a:?}"), format!("{b:?}"))),
+        };
+    }
+    Ok(out)
+}
+
+/// Strides of `shape` read as `out` (right-aligned to rank 6, 0 on broadcast axes).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> [u32; MAX_RANK] {
+    let mut s = [0u32; MAX_RANK];
+    let mut stride = 1usize;
+    for i in (0..shape.len()).rev() {
+        let k = MAX_RANK - (shape.len() - i);
+        let _ = out;
+        s[k] = if shape[i] == 1 { 0 } else { stride as u32 };
+        stride *= shape[i];
+    }
+    s
+}
+
+pub(crate) fn fill(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
+    let out = Tensor::uninit(device, shape, DType::F32)?;
+    let n = out.numel();
+    let k = kernel(device, "elementwise", SRC, "fill", &[], &[Access::ReadWrite])?;
+    device.dispatch(&k, &[n as u32, value.to_bits()], &[out.arg()], grid(n, 256))?;
+    Ok(out)
+}
+
+fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
+    let dev = x.device();
+    let out = Tensor::uninit(dev, x.dims(), DType::F32)?;
+    let n = x.numel();
+    let k = kernel(dev, "elementwise", SRC, "unary", &[("OP", op as u32 as f64)], &[Access::Read, Access::ReadWrite])?;
+    dev.dispatch(&k, &[n as u32, s.to_bits()], &[x.arg(), out.arg()], grid(n, 256))?;
+    Ok(out)
+}
+
+fn unary_backward_raw(x: &Tensor, y: &Tensor, dy: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
+    let dev = x.device();
+    let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
+    let n = x.numel();
+    let k = kernel(
+        dev,
+        "elementwise",
+        SRC,
+        "unary_backward",
+        &[("OP", op as u32 as f64)],
+        &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    )?;
+    dev.dispatch(&k, &[n as u32, s.to_bits()], &[x.arg(), y.arg(), dy.arg(), dx.arg()], grid(n, 256))?;
+    Ok(dx)
+}
+
+fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
+    let name = "binary";
+    check_f32(name, &[a, b])?;
+    let dims = broadcast_shape(name, a.dims(), b.dims())?;
+    if dims.len() > MAX_RANK {
+        return Err(Error::invalid(name, format!("rank {} above the supported {MAX_RANK}", dims.len())));
+    }
+    let dev = a.device();
+    let out = Tensor::uninit(dev, &dims, DType::F32)?;
+    let n = out.numel();
+    let same = a.dims() == b.dims();
+    let mut params = vec![n as u32, same as u32, 0, 0];
+    let mut padded = [1u32; MAX_RANK];
+    for (i, d) in dims.iter().enumerate() {
+        padded[MAX_RANK - dims.len() + i] = *d as u32;
+    }
+    params.extend_from_slice(&padded);
+    params.extend_from_slice(&broadcast_strides(a.dims(), &dims));
+    params.extend_from_slice(&broadcast_strides(b.dims(), &dims));
+    let k = kernel(
+        dev,
+        "elementwise",
+        SRC,
+        "binary",
+        &[("OP", op as u32 as f64)],
+        &[Access::Read, Access::Read, Access::ReadWrite],
+    )?;
+    dev.dispatch(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
+    Ok(out)
+}
+
+impl Tensor {
+    /// Applies a unary map (`s` is the scalar of the scalar ops, ignored by the others).
+    pub fn unary(&self, op: UnaryOp, s: f32) -> Result<Tensor> {
+        check_f32("unary", &[self])?;
+        let out = unary_raw(self, op, s)?;
+        let x = self.detach();
+        let y = if op.needs_output() { Some(out.detach()) } else { None };
+        Ok(out.record(
+            "unary",
+            &[self],
+            Box::new(move |g, _| {
+                let dx = unary_backward_raw(&x, y.as_ref().unwrap_or(&x), g, op, s)?;
+                Ok(vec![Some(dx)])
+            }),
+        ))
+    }
+
+    /// −x
+    pub fn neg(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Neg, 0.0)
+    }
+    /// eˣ
+    pub fn exp(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Exp, 0.0)
+    }
+    /// ln x
+    pub fn log(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Log, 0.0)
+    }
+    /// √x
+    pub fn sqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sqrt, 0.0)
+    }
+    /// x²
+    pub fn square(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Square, 0.0)
+    }
+    /// max(x, 0)
+    pub fn relu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Relu, 0.0)
+    }
+    /// x·σ(x)
+    pub fn silu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Silu, 0.0)
+    }
+    /// GELU, erf form
+    pub fn gelu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Gelu, 0.0)
+    }
+    /// tanh x
+    pub fn tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Tanh, 0.0)
+    }
+    /// σ(x)
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sigmoid, 0.0)
+    }
+    /// x + s
+    pub fn add_scalar(&self, s: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::AddScalar, s)
+    }
+    /// x·s
+    pub fn mul_scalar(&self, s: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::MulScalar, s)
+    }
+    /// xˢ for positive x
+    pub fn pow_scalar(&self, s: f32) -> Result<Tensor> {
+        self.unary(UnaryOp::PowScalar, s)
+    }
+
+    /// Applies a broadcasting binary map.
+    pub fn binary(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
+        let out = binary_raw(self, other, op)?;
+        if matches!(op, BinaryOp::Eq | BinaryOp::Gt) {
+            return Ok(out);
+        }
+        let (a, b) = (self.detach(), other.detach());
+        let y = out.detach();
+        Ok(out.record(
+            "binary",
+            &[self, other],
+            Box::new(move |g, needs| {
+                let (ga, gb) = match op {
+                    BinaryOp::Add => (Some(g.clone()), Some(g.clone())),
+                    BinaryOp::Sub => (Some(g.clone()), if needs[1] { Some(g.neg()?) } else { None }),
+                    BinaryOp::Mul => (
+                        if needs[0] { Some(g.mul(&b)?) } else { None },
+                        if needs[1] { Some(g.mul(&a)?) } else { None },
+                    ),
+                    BinaryOp::Div => (
+                        if needs[0] { Some(g.div(&b)?) } else { None },
+                        if needs[1] { Some(g.mul(&y)?.div(&b)?.neg()?) } else { None },
+                    ),
+                    BinaryOp::Max | BinaryOp::Min => {
+                        // Ties go to `a`; the mask picks where `a` won.
+                        let a_wins = if op == BinaryOp::Max { b.binary(&a, BinaryOp::Gt)? } else { a.binary(&b, BinaryOp::Gt)? };
+                        let a_mask = a_wins.neg()?.add_scalar(1.0)?;
+                        (Some(g.mul(&a_mask)?), Some(g.mul(&a_wins)?))
+                    }
+                    BinaryOp::Eq | BinaryOp::Gt => unreachable!("comparisons record no backward"),
+                };
+                Ok(vec![
+                    ga.map(|t| t.sum_to_shape(a.dims())).transpose()?,
+                    gb.map(|t| t.sum_to_shape(b.dims())).transpose()?,
+                ])
+            }),
+        ))
+    }
+
+    /// a + b (broadcasting)
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Add)
+    }
+    /// a − b (broadcasting)
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Sub)
+    }
+    /// a·b (broadcasting)
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Mul)
+    }
+    /// a / b (broadcasting)
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Div)
+    }
+    /// max(a, b) (broadcasting)
+    pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Max)
+    }
+    /// min(a, b) (broadcasting)
+    pub fn minimum(&self, other: &Tensor) -> Result<Tensor> {
+        self.binary(other, BinaryOp::Min)
+    }
+
+    /// `mask·self + (1 − mask)·other` for a 0/1 mask (broadcasting): keeps `self` where the mask
+    /// is 1. Written with differentiable ops, so gradients flow to both branches; note that an
+    /// infinite value in the branch not taken still gives NaN (0·∞), unlike a true select.
+    pub fn where_mask(&self, mask: &Tensor, other: &Tensor) -> Result<Tensor> {
+        other.add(&self.sub(other)?.mul(mask)?)
+    }
+
+    /// Sums a broadcast gradient back down to `shape` (the inverse of broadcasting).
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.dims() == shape {
+            return Ok(self.clone());
+        }
+        let r = self.rank();
+        if shape.len() > r {
+            return Err(Error::shape("sum_to_shape", format!("rank ≤ {r}"), format!("{shape:?}")));
+        }
+        let lead = r - shape.len();
+        let axes: Vec<usize> = (0..r)
+            .filter(|&i| i < lead || (shape[i - lead] == 1 && self.dims()[i] != 1))
+            .collect();
+        let summed = if axes.is_empty() { self.clone() } else { self.sum(&axes, true)? };
+        summed.reshape(shape)
+    }
+}

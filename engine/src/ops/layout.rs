@@ -1,0 +1,210 @@
+//! Layout ops: permute/transpose and broadcast (strided copy), concat and slice along an axis,
+//! row gather (embedding). Kernels: `shaders/layout.wgsl`; CPU reference in `cpu`.
+
+use crate::device::{Access, Device};
+use crate::error::{Error, Result};
+use crate::ops::{check_f32, grid, kernel};
+use crate::tensor::{DType, Tensor};
+
+const SRC: &str = include_str!("../../../shaders/layout.wgsl");
+const MAX_RANK: usize = 6;
+const RW: &[Access] = &[Access::Read, Access::ReadWrite];
+
+/// Contiguous output of `out_dims` reading `x` through `in_strides` (both of the same rank).
+fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<Tensor> {
+    if out_dims.len() > MAX_RANK {
+        return Err(Error::invalid("strided_copy", format!("rank {} above the supported {MAX_RANK}", out_dims.len())));
+    }
+    let dev = x.device();
+    let out = Tensor::uninit(dev, out_dims, x.dtype())?;
+    let n = out.numel();
+    let mut params = vec![n as u32, 0, 0, 0];
+    let pad = MAX_RANK - out_dims.len();
+    let mut dims = [1u32; MAX_RANK];
+    let mut strides = [0u32; MAX_RANK];
+    for i in 0..out_dims.len() {
+        dims[pad + i] = out_dims[i] as u32;
+        strides[pad + i] = in_strides[i] as u32;
+    }
+    params.extend_from_slice(&dims);
+    params.extend_from_slice(&strides);
+    let k = kernel(dev, "layout", SRC, "strided_copy", &[], RW)?;
+    dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(n, 256))?;
+    Ok(out)
+}
+
+/// Copies `count` slices of the middle axis between (outer, len, inner) views of `src` and `dst`.
+#[allow(clippy::too_many_arguments)]
+fn axis_copy(
+    dev: &Device,
+    src: &Tensor,
+    dst: &Tensor,
+    outer: usize,
+    inner: usize,
+    count: usize,
+    (src_len, src_start): (usize, usize),
+    (dst_len, dst_start): (usize, usize),
+) -> Result<()> {
+    let k = kernel(dev, "layout", SRC, "axis_copy", &[], RW)?;
+    let params = [outer, inner, count, src_len, src_start, dst_len, dst_start].map(|v| v as u32);
+    dev.dispatch(&k, &params, &[src.arg(), dst.arg()], grid(outer * count * inner, 256))
+}
+
+fn split_at_axis(dims: &[usize], axis: usize) -> (usize, usize) {
+    (dims[..axis].iter().product(), dims[axis + 1..].iter().product())
+}
+
+impl Tensor {
+    /// Reorders axes: output axis i is input axis `perm[i]` (a copy); differentiable.
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
+        let r = self.rank();
+        let mut seen = vec![false; r];
+        if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
+            return Err(Error::invalid("permute", format!("{perm:?} is not a permutation of {r} axes")));
+        }
+        let strides = self.shape().strides();
+        let out_dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
+        let in_strides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
+        let out = strided_copy(self, &out_dims, &in_strides)?;
+        let mut inverse = vec![0; r];
+        for (i, &p) in perm.iter().enumerate() {
+            inverse[p] = i;
+        }
+        Ok(out.record("permute", &[self], Box::new(move |g, _| Ok(vec![Some(g.permute(&inverse)?)]))))
+    }
+
+    /// Swaps the last two axes (a copy; matmul reads transposed operands without one).
+    pub fn t(&self) -> Result<Tensor> {
+        let r = self.rank();
+        if r < 2 {
+            return Err(Error::invalid("t", format!("needs rank ≥ 2, got {}", self.shape())));
+        }
+        let mut perm: Vec<usize> = (0..r).collect();
+        perm.swap(r - 1, r - 2);
+        self.permute(&perm)
+    }
+
+    /// Expands size-1 (or missing leading) axes to `shape` (a copy); differentiable.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        let target = crate::ops::elementwise::broadcast_shape("broadcast_to", self.dims(), shape)?;
+        if target != shape {
+            return Err(Error::shape("broadcast_to", format!("a shape that broadcasts to {shape:?}"), format!("{}", self.shape())));
+        }
+        if self.dims() == shape {
+            return Ok(self.clone());
+        }
+        let lead = shape.len() - self.rank();
+        let strides = self.shape().strides();
+        let in_strides: Vec<usize> = (0..shape.len())
+            .map(|i| if i < lead || self.dims()[i - lead] == 1 { 0 } else { strides[i - lead] })
+            .collect();
+        let out = strided_copy(self, shape, &in_strides)?;
+        let dims = self.dims().to_vec();
+        Ok(out.record("broadcast_to", &[self], Box::new(move |g, _| Ok(vec![Some(g.sum_to_shape(&dims)?)]))))
+    }
+
+    /// Joins tensors along `axis`; all other axes must agree. Differentiable.
+    pub fn cat(tensors: &[&Tensor], axis: usize) -> Result<Tensor> {
+        let first = *tensors.first().ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
+        check_f32("cat", tensors)?;
+        if axis >= first.rank() {
+            return Err(Error::invalid("cat", format!("axis {axis} out of range for rank {}", first.rank())));
+        }
+        let mut dims = first.dims().to_vec();
+        dims[axis] = 0;
+        for t in tensors {
+            let mut d = t.dims().to_vec();
+            let len = std::mem::replace(&mut d[axis], 0);
+            if d != dims.iter().enumerate().map(|(i, &v)| if i == axis { 0 } else { v }).collect::<Vec<_>>() {
+                return Err(Error::shape("cat", format!("{} except along axis {axis}", first.shape()), format!("{}", t.shape())));
+            }
+            dims[axis] += len;
+        }
+        let dev = first.device();
+        let out = Tensor::uninit(dev, &dims, DType::F32)?;
+        let (outer, inner) = split_at_axis(&dims, axis);
+        let mut start = 0;
+        let mut ranges = Vec::new();
+        for t in tensors {
+            let len = t.dims()[axis];
+            axis_copy(dev, t, &out, outer, inner, len, (len, 0), (dims[axis], start))?;
+            ranges.push((start, len));
+            start += len;
+        }
+        Ok(out.record(
+            "cat",
+            tensors,
+            Box::new(move |g, needs| {
+                ranges
+                    .iter()
+                    .zip(needs)
+                    .map(|(&(s, l), &need)| if need { g.slice(axis, s, l).map(Some) } else { Ok(None) })
+                    .collect()
+            }),
+        ))
+    }
+
+    /// Elements `start..start+len` along `axis` (a copy; see [`Tensor::narrow`] for a view of
+    /// the leading axis). Differentiable.
+    pub fn slice(&self, axis: usize, start: usize, len: usize) -> Result<Tensor> {
+        check_f32("slice", &[self])?;
+        if axis >= self.rank() || start + len > self.dims()[axis] {
+            return Err(Error::invalid("slice", format!("{start}..{} along axis {axis} of {}", start + len, self.shape())));
+        }
+        let full = self.dims().to_vec();
+        let mut dims = full.clone();
+        dims[axis] = len;
+        let dev = self.device();
+        let out = Tensor::uninit(dev, &dims, DType::F32)?;
+        let (outer, inner) = split_at_axis(&dims, axis);
+        axis_copy(dev, self, &out, outer, inner, len, (full[axis], start), (len, 0))?;
+        Ok(out.record(
+            "slice",
+            &[self],
+            Box::new(move |g, _| {
+                let gi = Tensor::zeros(g.device(), &full)?;
+                axis_copy(g.device(), g, &gi, outer, inner, len, (len, 0), (full[axis], start))?;
+                Ok(vec![Some(gi)])
+            }),
+        ))
+    }
+
+    /// Rows of this `[rows, dim]` table picked by u32 `indices` of any shape: output
+    /// `[indices.., dim]` (an embedding lookup; out-of-range indices give zero rows).
+    /// Differentiable with respect to the table.
+    pub fn gather_rows(&self, indices: &Tensor) -> Result<Tensor> {
+        check_f32("gather_rows", &[self])?;
+        indices.expect_dtype("gather_rows", DType::U32)?;
+        if self.rank() != 2 {
+            return Err(Error::shape("gather_rows", "a [rows, dim] table", format!("{}", self.shape())));
+        }
+        let (rows, dim) = (self.dims()[0], self.dims()[1]);
+        let n = indices.numel();
+        let mut out_dims = indices.dims().to_vec();
+        out_dims.push(dim);
+        let dev = self.device();
+        let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
+        let params = [n as u32, dim as u32, rows as u32];
+        let k = kernel(dev, "layout", SRC, "gather_rows", &[], &[Access::Read, Access::Read, Access::ReadWrite])?;
+        dev.dispatch(&k, &params, &[self.arg(), indices.arg(), out.arg()], grid(n * dim, 256))?;
+        let idx = indices.clone();
+        Ok(out.record(
+            "gather_rows",
+            &[self],
+            Box::new(move |g, _| {
+                let dev = g.device();
+                let dt = Tensor::uninit(dev, &[rows, dim], DType::F32)?;
+                let k = kernel(
+                    dev,
+                    "layout",
+                    SRC,
+                    "gather_rows_backward",
+                    &[],
+                    &[Access::Read, Access::Read, Access::ReadWrite],
+                )?;
+                dev.dispatch(&k, &params, &[g.arg(), idx.arg(), dt.arg()], grid(rows * dim, 256))?;
+                Ok(vec![Some(dt)])
+            }),
+        ))
+    }
+}

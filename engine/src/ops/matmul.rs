@@ -1,0 +1,352 @@
+//! Batched matmul with optionally transposed operands (read in place, no copy) and a fused bias;
+//! `linear` on top. Two kernel families, chosen per adapter ([`MatmulStrategy`]):
+//! `shaders/matmul_regblock.wgsl` (a template this module unrolls) and `shaders/matmul_tiled.wgsl`.
+//! CPU reference: `cpu::matmul`.
+
+use std::fmt::Write;
+
+use crate::device::{Access, Device, KernelSource, MatmulStrategy};
+use crate::error::{Error, Result};
+use crate::ops::{check_f32, kernel};
+use crate::tensor::{DType, Tensor};
+
+const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
+const TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
+const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+
+/// Rows and columns of C one register-blocked thread computes.
+const RB_M: usize = 8;
+const RB_N: usize = 16;
+
+/// One register-blocked kernel variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegBlockVariant {
+    /// A is stored [K, M].
+    pub ta: bool,
+    /// B is stored [N, K].
+    pub tb: bool,
+    /// A is read with vec4 loads (needs its contiguous axis, K or M, to be a multiple of 4).
+    pub va: bool,
+    /// B is read with vec4 loads (needs N, or K when transposed, to be a multiple of 4).
+    pub vb: bool,
+}
+
+impl RegBlockVariant {
+    /// Every variant, for shader validation tests.
+    pub fn all() -> Vec<RegBlockVariant> {
+        (0..16).map(|i| RegBlockVariant { ta: i & 1 != 0, tb: i & 2 != 0, va: i & 4 != 0, vb: i & 8 != 0 }).collect()
+    }
+
+    fn key(self) -> String {
+        format!("matmul_regblock.ta{}tb{}va{}vb{}", self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8)
+    }
+
+    /// The WGSL source of this variant: the template with its loads and FMAs unrolled.
+    pub fn source(self) -> String {
+        let mut setup = String::new();
+        let mut body = String::new();
+        let mut tail = String::new();
+        let w = |s: &mut String, line: String| {
+            s.push_str("        ");
+            s.push_str(&line);
+            s.push('\n');
+        };
+        // Clamped scalar base indices of A's rows (m) and B's columns (n).
+        for i in 0..RB_M {
+            if self.ta {
+                w(&mut setup, format!("let am{i} = a_off + min(m0 + {i}u, M - 1u);"));
+            } else {
+                w(&mut setup, format!("let am{i} = a_off + min(m0 + {i}u, M - 1u) * K;"));
+            }
+        }
+        for j in 0..RB_N {
+            if self.tb {
+                w(&mut setup, format!("let bn{j} = b_off + min(n0 + {j}u, N - 1u) * K;"));
+            } else {
+                w(&mut setup, format!("let bn{j} = b_off + min(n0 + {j}u, N - 1u);"));
+            }
+        }
+        if self.va && self.ta {
+            // Two vec4 columns of Aᵀ rows cover the 8 rows m0..m0+8.
+            w(&mut setup, "let av0 = a_off / 4u + min(m0 / 4u, M / 4u - 1u);".into());
+            w(&mut setup, "let av1 = a_off / 4u + min(m0 / 4u + 1u, M / 4u - 1u);".into());
+        }
+        if self.vb && !self.tb {
+            for jv in 0..RB_N / 4 {
+                w(&mut setup, format!("let bv{jv} = b_off / 4u + min(n0 / 4u + {jv}u, N / 4u - 1u);"));
+            }
+        }
+        // a{i}: vec4 over kk = 0..4 of op(A)[m0+i, k+kk].
+        for i in 0..RB_M {
+            let e = match (self.ta, self.va) {
+                (false, true) => format!("A[am{i} / 4u + kc]"),
+                (false, false) => format!("vec4<f32>(A[am{i} + k], A[am{i} + k + 1u], A[am{i} + k + 2u], A[am{i} + k + 3u])"),
+                (true, true) => {
+                    let (v, l) = (i / 4, ["x", "y", "z", "w"][i % 4]);
+                    if i % 4 == 0 {
+                        for kk in 0..4 {
+                            w(&mut body, format!("let at{kk}_{v} = A[(k + {kk}u) * (M / 4u) + av{v}];"));
+                        }
+                    }
+                    format!("vec4<f32>(at0_{v}.{l}, at1_{v}.{l}, at2_{v}.{l}, at3_{v}.{l})")
+                }
+                (true, false) => format!(
+                    "vec4<f32>(A[k * M + am{i}], A[(k + 1u) * M + am{i}], A[(k + 2u) * M + am{i}], A[(k + 3u) * M + am{i}])"
+                ),
+            };
+            w(&mut body, format!("let a{i} = {e};"));
+        }
+        // b{kk}_{jv}: vec4 over columns n0+4jv..+4 of op(B)[k+kk, ·].
+        if self.tb {
+            for j in 0..RB_N {
+                let e = if self.vb {
+                    format!("B[bn{j} / 4u + kc]")
+                } else {
+                    format!("vec4<f32>(B[bn{j} + k], B[bn{j} + k + 1u], B[bn{j} + k + 2u], B[bn{j} + k + 3u])")
+                };
+                w(&mut body, format!("let bt{j} = {e};"));
+            }
+        }
+        for kk in 0..4 {
+            let lane = ["x", "y", "z", "w"][kk];
+            for jv in 0..RB_N / 4 {
+                let e = match (self.tb, self.vb) {
+                    (false, true) => format!("B[(k + {kk}u) * (N / 4u) + bv{jv}]"),
+                    (false, false) => {
+                        let c: Vec<String> = (0..4).map(|l| format!("B[(k + {kk}u) * N + bn{}]", jv * 4 + l)).collect();
+                        format!("vec4<f32>({})", c.join(", "))
+                    }
+                    (true, _) => {
+                        let c: Vec<String> = (0..4).map(|l| format!("bt{}.{lane}", jv * 4 + l)).collect();
+                        format!("vec4<f32>({})", c.join(", "))
+                    }
+                };
+                w(&mut body, format!("let b{kk}_{jv} = {e};"));
+            }
+        }
+        for i in 0..RB_M {
+            for jv in 0..RB_N / 4 {
+                w(
+                    &mut body,
+                    format!(
+                        "acc{i}_{jv} = fma(vec4<f32>(a{i}.w), b3_{jv}, fma(vec4<f32>(a{i}.z), b2_{jv}, fma(vec4<f32>(a{i}.y), b1_{jv}, fma(vec4<f32>(a{i}.x), b0_{jv}, acc{i}_{jv}))));"
+                    ),
+                );
+            }
+        }
+        // k tail (K not a multiple of 4): scalar loads.
+        for i in 0..RB_M {
+            let idx = if self.ta { format!("k * M + am{i}") } else { format!("am{i} + k") };
+            w(&mut tail, format!("let s{i} = la({idx});"));
+        }
+        for jv in 0..RB_N / 4 {
+            let c: Vec<String> = (0..4)
+                .map(|l| {
+                    let j = jv * 4 + l;
+                    if self.tb { format!("lb(bn{j} + k)") } else { format!("lb(k * N + bn{j})") }
+                })
+                .collect();
+            w(&mut tail, format!("let t{jv} = vec4<f32>({});", c.join(", ")));
+        }
+        for i in 0..RB_M {
+            for jv in 0..RB_N / 4 {
+                w(&mut tail, format!("acc{i}_{jv} = fma(vec4<f32>(s{i}), t{jv}, acc{i}_{jv});"));
+            }
+        }
+        let mut acc = String::new();
+        let mut store = String::new();
+        for i in 0..RB_M {
+            for jv in 0..RB_N / 4 {
+                let _ = writeln!(acc, "    var acc{i}_{jv} = vec4<f32>(0.0);");
+            }
+            let _ = writeln!(store, "    if (m0 + {i}u < M) {{");
+            for jv in 0..RB_N / 4 {
+                let _ = writeln!(
+                    store,
+                    "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, has_bias, acc{i}_{jv});",
+                    jv * 4
+                );
+            }
+            let _ = writeln!(store, "    }}");
+        }
+        let elem = |v: bool| if v { "vec4<f32>" } else { "f32" };
+        let load = |v: bool, name: &str| if v { format!("return {name}[i >> 2u][i & 3u];") } else { format!("return {name}[i];") };
+        REGBLOCK_TEMPLATE
+            .replace("{{A_ELEM}}", elem(self.va))
+            .replace("{{B_ELEM}}", elem(self.vb))
+            .replace("{{LA}}", &load(self.va, "A"))
+            .replace("{{LB}}", &load(self.vb, "B"))
+            .replace("{{SETUP}}", &setup)
+            .replace("{{ACC}}", &acc)
+            .replace("{{BODY}}", &body)
+            .replace("{{TAIL}}", &tail)
+            .replace("{{STORE}}", &store)
+    }
+}
+
+/// The WGSL of the tiled family (override constants `TA`, `TB`), for validation tests.
+pub fn tiled_source() -> &'static str {
+    TILED
+}
+
+/// Records C = op(A)·op(B) (+ bias) for `batch` matrices; batch strides 0 share an operand.
+#[allow(clippy::too_many_arguments)]
+fn dispatch_matmul(
+    dev: &Device,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+    (m, n, k): (usize, usize, usize),
+    (ta, tb): (bool, bool),
+    batch: usize,
+    strides: [usize; 3],
+) -> Result<()> {
+    if batch > dev.info().limits.max_compute_workgroups_per_dimension as usize {
+        return Err(Error::invalid("matmul", format!("batch {batch} above the adapter's dispatch limit")));
+    }
+    let zero;
+    let bias_t = match bias {
+        Some(t) => t,
+        None => {
+            zero = Tensor::zeros(dev, &[1])?;
+            &zero
+        }
+    };
+    let params = [m, n, k, bias.is_some() as usize, strides[0], strides[1], strides[2]].map(|v| v as u32);
+    let args = [a.arg(), b.arg(), bias_t.arg(), c.arg()];
+    match dev.matmul_strategy() {
+        MatmulStrategy::RegisterBlocked => {
+            let v = RegBlockVariant {
+                ta,
+                tb,
+                va: (if ta { m } else { k }) % 4 == 0 && strides[0] % 4 == 0,
+                vb: (if tb { k } else { n }) % 4 == 0 && strides[1] % 4 == 0,
+            };
+            let pipe = dev.pipeline(&v.key(), || KernelSource {
+                label: "matmul_regblock",
+                source: v.source().into(),
+                entry: "main",
+                constants: &[],
+                bindings: BINDINGS,
+            })?;
+            let groups = [n.div_ceil(RB_N * 8) as u32, m.div_ceil(RB_M * 8) as u32, batch as u32];
+            dev.dispatch(&pipe, &params, &args, groups)
+        }
+        MatmulStrategy::Tiled => {
+            let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
+            let pipe = kernel(dev, "matmul_tiled", TILED, "main", &consts, BINDINGS)?;
+            dev.dispatch(&pipe, &params, &args, [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32])
+        }
+    }
+}
+
+/// (rows, cols) of the last two axes and the batch dims before them.
+fn mat_dims(op: &'static str, t: &Tensor) -> Result<(Vec<usize>, usize, usize)> {
+    let d = t.dims();
+    if d.len() < 2 {
+        return Err(Error::shape(op, "a matrix (rank ≥ 2)", format!("{}", t.shape())));
+    }
+    Ok((d[..d.len() - 2].to_vec(), d[d.len() - 2], d[d.len() - 1]))
+}
+
+impl Tensor {
+    /// Matrix product of the last two axes: `[.., M, K] · [.., K, N]`; batch axes must match, or
+    /// one operand is a plain matrix shared by the batch. Differentiable.
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        self.matmul_t(other, false, false)
+    }
+
+    /// Matrix product with operands read transposed in place (`ta`: self is `[.., K, M]`,
+    /// `tb`: other is `[.., N, K]`), without a copy. Differentiable.
+    pub fn matmul_t(&self, other: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+        self.matmul_bias(other, None, ta, tb)
+    }
+
+    /// `x · Wᵀ + b` over the last axis of x: `[.., in] → [.., out]` with `weight: [out, in]`,
+    /// `bias: [out]`; the bias is added in the matmul's epilogue. Differentiable.
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let d = self.dims();
+        let Some(&inp) = d.last() else {
+            return Err(Error::shape("linear", "input [.., in]", "a scalar"));
+        };
+        let rows = self.numel() / inp.max(1);
+        let x2 = self.reshape(&[rows, inp])?;
+        let y = x2.matmul_bias(weight, bias, false, true)?;
+        let mut out = d.to_vec();
+        *out.last_mut().expect("rank ≥ 1") = y.dims()[1];
+        y.reshape(&out)
+    }
+
+    fn matmul_bias(&self, other: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> Result<Tensor> {
+        let op = "matmul";
+        check_f32(op, &[self, other])?;
+        let (ba, ar, ac) = mat_dims(op, self)?;
+        let (bb, br, bc) = mat_dims(op, other)?;
+        let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+        let (k2, n) = if tb { (bc, br) } else { (br, bc) };
+        if k != k2 {
+            return Err(Error::shape(op, format!("inner dims to agree (left has K={k})"), format!("right has K={k2}: {} · {}", self.shape(), other.shape())));
+        }
+        if let Some(bias) = bias {
+            check_f32(op, &[self, bias])?;
+            if bias.dims() != [n] {
+                return Err(Error::shape("linear", format!("bias [{n}]"), format!("{}", bias.shape())));
+            }
+        }
+        // A batch of A against a shared, untransposed-A-side B folds into one tall matmul.
+        if !ba.is_empty() && bb.is_empty() && !ta {
+            let rows: usize = ba.iter().product::<usize>() * m;
+            let y = self.reshape(&[rows, k])?.matmul_bias(other, bias, false, tb)?;
+            let mut out = ba.clone();
+            out.extend([m, n]);
+            return y.reshape(&out);
+        }
+        let batch_dims = match (ba.is_empty(), bb.is_empty()) {
+            (_, true) => ba.clone(),
+            (true, false) => bb.clone(),
+            (false, false) if ba == bb => ba.clone(),
+            _ => {
+                return Err(Error::shape(op, format!("matching batch axes {ba:?}"), format!("{bb:?}")));
+            }
+        };
+        let batch: usize = batch_dims.iter().product();
+        let mut out_dims = batch_dims.clone();
+        out_dims.extend([m, n]);
+        let dev = self.device();
+        let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
+        let sa = if ba.is_empty() { 0 } else { m * k };
+        let sb = if bb.is_empty() { 0 } else { k * n };
+        dispatch_matmul(dev, self, other, bias, &out, (m, n, k), (ta, tb), batch, [sa, sb, m * n])?;
+        let (a, b) = (self.detach(), other.detach());
+        let (a_dims, b_dims) = (self.dims().to_vec(), other.dims().to_vec());
+        let has_bias = bias.is_some();
+        let mut inputs = vec![self, other];
+        inputs.extend(bias);
+        Ok(out.record(
+            op,
+            &inputs,
+            Box::new(move |g, needs| {
+                // dA = dC·op(B)ᵀ, dB = op(A)ᵀ·dC, written so each stored layout comes out directly.
+                let da = if needs[0] {
+                    let d = if ta { b.matmul_t(g, tb, true)? } else { g.matmul_t(&b, false, !tb)? };
+                    Some(d.sum_to_shape(&a_dims)?)
+                } else {
+                    None
+                };
+                let db = if needs[1] {
+                    let d = if tb { g.matmul_t(&a, true, ta)? } else { a.matmul_t(g, !ta, false)? };
+                    Some(d.sum_to_shape(&b_dims)?)
+                } else {
+                    None
+                };
+                let mut grads = vec![da, db];
+                if has_bias {
+                    let lead: Vec<usize> = (0..g.rank() - 1).collect();
+                    grads.push(if needs[2] { Some(g.sum(&lead, false)?) } else { None });
+                }
+                Ok(grads)
+            }),
+        ))
+    }
+}

@@ -1,0 +1,62 @@
+//! Ops: each module holds an op family's shape checks, forward dispatch and backward rule.
+
+pub mod elementwise;
+pub mod layout;
+pub mod loss;
+pub mod matmul;
+pub mod reduce;
+
+use std::sync::Arc;
+
+use crate::device::{Access, Device, KernelSource, Pipeline};
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+pub use elementwise::{BinaryOp, UnaryOp};
+
+/// Workgroups for `threads` threads in groups of `wg`, spread over x and y (x ≤ 65535).
+pub(crate) fn grid(threads: usize, wg: usize) -> [u32; 3] {
+    let groups = threads.div_ceil(wg).max(1);
+    let x = groups.min(65535);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+/// The cached pipeline of a static WGSL file's entry point with override constants.
+pub(crate) fn kernel(
+    device: &Device,
+    label: &'static str,
+    source: &'static str,
+    entry: &'static str,
+    constants: &[(&'static str, f64)],
+    bindings: &'static [Access],
+) -> Result<Arc<Pipeline>> {
+    let mut key = format!("{label}.{entry}");
+    for (k, v) in constants {
+        key.push_str(&format!(".{k}={v}"));
+    }
+    let consts: Vec<(&'static str, f64)> = constants.to_vec();
+    device.pipeline(&key, move || KernelSource {
+        label,
+        source: source.into(),
+        entry,
+        constants: Box::leak(consts.into_boxed_slice()),
+        bindings,
+    })
+}
+
+/// Checks that every tensor is f32 and on the first one's device.
+pub(crate) fn check_f32(op: &'static str, ts: &[&Tensor]) -> Result<()> {
+    let dev = ts[0].device();
+    for t in ts {
+        t.expect_dtype(op, DType::F32)?;
+        if !t.device().same(dev) {
+            return Err(Error::invalid(op, "operands live on different devices"));
+        }
+    }
+    Ok(())
+}
+
+/// A tensor filled with `value`.
+pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
+    elementwise::fill(device, shape, value)
+}

@@ -1,0 +1,170 @@
+//! Reductions over axes (sum, mean, max) and softmax / log-softmax over the last axis.
+//! Kernels: `shaders/reduce.wgsl`; CPU reference: `cpu::reduce`, `cpu::softmax`.
+
+use crate::device::Access;
+use crate::error::{Error, Result};
+use crate::ops::{check_f32, grid, kernel};
+use crate::tensor::{DType, Tensor};
+
+const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reduce {
+    Sum = 0,
+    Max = 1,
+}
+
+/// Sorted, deduplicated, in-range axes.
+fn normalize_axes(op: &'static str, rank: usize, axes: &[usize]) -> Result<Vec<usize>> {
+    let mut a = axes.to_vec();
+    a.sort_unstable();
+    a.dedup();
+    if let Some(&bad) = a.iter().find(|&&x| x >= rank) {
+        return Err(Error::invalid(op, format!("axis {bad} out of range for rank {rank}")));
+    }
+    Ok(a)
+}
+
+/// Reduces `x` over one contiguous run of axes `lo..=hi`, keeping them as size-1 axes.
+fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Result<Tensor> {
+    let d = x.dims();
+    let outer: usize = d[..lo].iter().product();
+    let r: usize = d[lo..=hi].iter().product();
+    let inner: usize = d[hi + 1..].iter().product();
+    let mut out_dims = d.to_vec();
+    for v in &mut out_dims[lo..=hi] {
+        *v = 1;
+    }
+    let dev = x.device();
+    let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
+    let consts = [("OP", how as u32 as f64)];
+    let rw = &[Access::Read, Access::ReadWrite];
+    if inner == 1 {
+        let k = kernel(dev, "reduce", SRC, "reduce_rows", &consts, rw)?;
+        dev.dispatch(&k, &[outer as u32, r as u32, 0, scale.to_bits()], &[x.arg(), out.arg()], grid(outer, 1))?;
+    } else {
+        let k = kernel(dev, "reduce", SRC, "reduce_axis", &consts, rw)?;
+        let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
+        dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(outer * inner, 256))?;
+    }
+    Ok(out)
+}
+
+/// Reduces over `axes` (sorted), keeping them as size-1 axes; a mean scales each run's sum.
+fn reduce_keep(x: &Tensor, axes: &[usize], how: Reduce, mean: bool) -> Result<Tensor> {
+    let mut cur = x.clone();
+    let mut i = axes.len();
+    // Runs of consecutive axes, last run first so earlier indices stay valid.
+    while i > 0 {
+        let hi = axes[i - 1];
+        let mut lo = hi;
+        while i > 1 && axes[i - 2] + 1 == lo {
+            i -= 1;
+            lo = axes[i - 1];
+        }
+        i -= 1;
+        let r: usize = cur.dims()[lo..=hi].iter().product();
+        let scale = if mean { 1.0 / r as f32 } else { 1.0 };
+        cur = reduce_run(&cur, lo, hi, how, scale)?;
+    }
+    Ok(cur)
+}
+
+fn drop_axes(dims: &[usize], axes: &[usize]) -> Vec<usize> {
+    dims.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect()
+}
+
+impl Tensor {
+    fn reduce(&self, op: &'static str, axes: &[usize], keepdim: bool, how: Reduce, mean: bool) -> Result<Tensor> {
+        check_f32(op, &[self])?;
+        let axes = normalize_axes(op, self.rank(), axes)?;
+        let kept = reduce_keep(self, &axes, how, mean)?;
+        let keep_dims = kept.dims().to_vec();
+        let out = if keepdim { kept.clone() } else { kept.reshape(&drop_axes(self.dims(), &axes))? };
+        let out = out.detach();
+        let x = self.detach();
+        let y = kept.detach();
+        let count: usize = axes.iter().map(|&a| self.dims()[a]).product();
+        Ok(out.record(
+            op,
+            &[self],
+            Box::new(move |g, _| {
+                let g = g.reshape(&keep_dims)?;
+                let dx = match how {
+                    Reduce::Sum if mean => g.mul_scalar(1.0 / count as f32)?.broadcast_to(x.dims())?,
+                    Reduce::Sum => g.broadcast_to(x.dims())?,
+                    Reduce::Max => {
+                        // Ties share the gradient equally.
+                        let mask = x.binary(&y, crate::ops::BinaryOp::Eq)?;
+                        let n = mask.sum(&axes, true)?;
+                        mask.mul(&g.div(&n)?)?
+                    }
+                };
+                Ok(vec![Some(dx)])
+            }),
+        ))
+    }
+
+    /// Sum over `axes`.
+    pub fn sum(&self, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+        self.reduce("sum", axes, keepdim, Reduce::Sum, false)
+    }
+    /// Mean over `axes`.
+    pub fn mean(&self, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+        self.reduce("mean", axes, keepdim, Reduce::Sum, true)
+    }
+    /// Maximum over `axes` (the gradient is shared among tied maxima).
+    pub fn max(&self, axes: &[usize], keepdim: bool) -> Result<Tensor> {
+        self.reduce("max", axes, keepdim, Reduce::Max, false)
+    }
+    /// Sum of all elements, as a scalar.
+    pub fn sum_all(&self) -> Result<Tensor> {
+        let axes: Vec<usize> = (0..self.rank()).collect();
+        self.sum(&axes, false)
+    }
+    /// Mean of all elements, as a scalar.
+    pub fn mean_all(&self) -> Result<Tensor> {
+        let axes: Vec<usize> = (0..self.rank()).collect();
+        self.mean(&axes, false)
+    }
+
+    fn softmax_impl(&self, log: bool) -> Result<Tensor> {
+        let op = if log { "log_softmax" } else { "softmax" };
+        check_f32(op, &[self])?;
+        let c = *self.dims().last().ok_or_else(|| Error::invalid(op, "needs at least one axis"))?;
+        let rows = self.numel() / c.max(1);
+        let dev = self.device();
+        let out = Tensor::uninit(dev, self.dims(), DType::F32)?;
+        let consts = [("OP", log as u32 as f64)];
+        let k = kernel(dev, "reduce", SRC, "softmax", &consts, &[Access::Read, Access::ReadWrite])?;
+        dev.dispatch(&k, &[rows as u32, c as u32], &[self.arg(), out.arg()], grid(rows, 1))?;
+        let y = out.detach();
+        Ok(out.record(
+            op,
+            &[self],
+            Box::new(move |g, _| {
+                let dev = g.device();
+                let dx = Tensor::uninit(dev, g.dims(), DType::F32)?;
+                let k = kernel(
+                    dev,
+                    "reduce",
+                    SRC,
+                    "softmax_backward",
+                    &[("OP", log as u32 as f64)],
+                    &[Access::Read, Access::Read, Access::ReadWrite],
+                )?;
+                dev.dispatch(&k, &[rows as u32, c as u32], &[y.arg(), g.arg(), dx.arg()], grid(rows, 1))?;
+                Ok(vec![Some(dx)])
+            }),
+        ))
+    }
+
+    /// Softmax over the last axis.
+    pub fn softmax(&self) -> Result<Tensor> {
+        self.softmax_impl(false)
+    }
+    /// Log-softmax over the last axis.
+    pub fn log_softmax(&self) -> Result<Tensor> {
+        self.softmax_impl(true)
+    }
+}

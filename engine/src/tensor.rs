@@ -1,0 +1,341 @@
+//! Tensors: a shape and a dtype over a pooled GPU buffer, with an optional autodiff node.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::autodiff::{self, BackwardFn, Node};
+use crate::device::{BufferArg, Device};
+use crate::error::{Error, Result};
+
+/// Element type of a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// 32-bit float: every differentiable tensor.
+    F32,
+    /// 32-bit unsigned integer: indices and class labels.
+    U32,
+}
+
+/// Dimensions of a tensor, row-major.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Shape(Vec<usize>);
+
+impl Shape {
+    /// A shape from its dimensions.
+    pub fn new(dims: &[usize]) -> Shape {
+        Shape(dims.to_vec())
+    }
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        &self.0
+    }
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    /// Number of elements (1 for a scalar).
+    pub fn numel(&self) -> usize {
+        self.0.iter().product()
+    }
+    /// Contiguous row-major strides in elements.
+    pub fn strides(&self) -> Vec<usize> {
+        let mut s = vec![1; self.0.len()];
+        for i in (0..self.0.len().saturating_sub(1)).rev() {
+            s[i] = s[i + 1] * self.0[i + 1];
+        }
+        s
+    }
+}
+
+impl fmt::Debug for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+impl From<&[usize]> for Shape {
+    fn from(d: &[usize]) -> Shape {
+        Shape(d.to_vec())
+    }
+}
+
+/// Identity of a tensor (shared by its clones), the key of [`crate::Gradients`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl TensorId {
+    fn fresh() -> TensorId {
+        TensorId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A pooled GPU buffer; dropping it returns the buffer to its device's pool.
+pub(crate) struct Storage {
+    buffer: Option<wgpu::Buffer>,
+    class: u64,
+    device: Device,
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Some(b) = self.buffer.take() {
+            self.device.recycle(b, self.class);
+        }
+    }
+}
+
+struct TensorInner {
+    id: TensorId,
+    storage: Arc<Storage>,
+    /// Offset into the storage in elements (a leading-axis view).
+    offset: usize,
+    shape: Shape,
+    dtype: DType,
+    requires_grad: bool,
+    node: Option<Node>,
+}
+
+/// An n-dimensional array on a GPU; cheap to clone (shared handle, same [`TensorId`]).
+#[derive(Clone)]
+pub struct Tensor(Arc<TensorInner>);
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor({:?}, {:?}, {:?}", self.0.id, self.0.shape, self.0.dtype)?;
+        if let Some(n) = &self.0.node {
+            write!(f, ", op={}", n.op)?;
+        } else if self.0.requires_grad {
+            write!(f, ", leaf")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl Tensor {
+    /// An uninitialised tensor (crate-internal: every op writes its whole output).
+    pub(crate) fn uninit(device: &Device, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        device.check_alive()?;
+        let numel: usize = shape.iter().product();
+        let (buffer, class) = device.alloc_storage((numel.max(1) * 4) as u64)?;
+        let storage = Arc::new(Storage { buffer: Some(buffer), class, device: device.clone() });
+        Ok(Tensor(Arc::new(TensorInner {
+            id: TensorId::fresh(),
+            storage,
+            offset: 0,
+            shape: Shape::new(shape),
+            dtype,
+            requires_grad: false,
+            node: None,
+        })))
+    }
+
+    fn check_len(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
+        let n: usize = shape.iter().product();
+        if n != len {
+            return Err(Error::shape(op, format!("{n} elements for shape {shape:?}"), format!("{len} elements")));
+        }
+        Ok(())
+    }
+
+    /// Uploads f32 data with the given shape.
+    pub fn from_slice(device: &Device, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        Self::check_len("from_slice", data.len(), shape)?;
+        let t = Self::uninit(device, shape, DType::F32)?;
+        device.upload(&t.arg(), bytemuck::cast_slice(data))?;
+        Ok(t)
+    }
+
+    /// Uploads u32 data (indices, labels) with the given shape.
+    pub fn from_u32(device: &Device, data: &[u32], shape: &[usize]) -> Result<Tensor> {
+        Self::check_len("from_u32", data.len(), shape)?;
+        let t = Self::uninit(device, shape, DType::U32)?;
+        device.upload(&t.arg(), bytemuck::cast_slice(data))?;
+        Ok(t)
+    }
+
+    /// A scalar (shape `[]`).
+    pub fn scalar(device: &Device, value: f32) -> Result<Tensor> {
+        Self::from_slice(device, &[value], &[])
+    }
+
+    /// A tensor of zeros (a buffer clear recorded in program order).
+    pub fn zeros(device: &Device, shape: &[usize]) -> Result<Tensor> {
+        let t = Self::uninit(device, shape, DType::F32)?;
+        device.clear(&t.arg())?;
+        Ok(t)
+    }
+
+    /// Reads the data back as f32 (flushes pending work and waits for it).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        self.expect_dtype("to_vec", DType::F32)?;
+        let bytes = self.device().read(&self.arg())?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes)[..self.numel()].to_vec())
+    }
+
+    /// Reads the data back as u32.
+    pub fn to_vec_u32(&self) -> Result<Vec<u32>> {
+        self.expect_dtype("to_vec_u32", DType::U32)?;
+        let bytes = self.device().read(&self.arg())?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, u32>(&bytes)[..self.numel()].to_vec())
+    }
+
+    /// Reads back a one-element tensor.
+    pub fn to_scalar(&self) -> Result<f32> {
+        if self.numel() != 1 {
+            return Err(Error::shape("to_scalar", "one element", format!("{}", self.shape())));
+        }
+        Ok(self.to_vec()?[0])
+    }
+
+    /// The identity shared by this tensor's clones.
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        self.0.shape.dims()
+    }
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.0.shape.rank()
+    }
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.shape.numel()
+    }
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    /// The device holding the data.
+    pub fn device(&self) -> &Device {
+        &self.0.storage.device
+    }
+    /// Whether gradients flow to or through this tensor.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+    /// The op that produced this tensor, if it is part of a recorded graph.
+    pub fn op_name(&self) -> Option<&'static str> {
+        self.0.node.as_ref().map(|n| n.op)
+    }
+    pub(crate) fn node(&self) -> Option<&Node> {
+        self.0.node.as_ref()
+    }
+
+    /// A new leaf sharing this data whose gradient [`Tensor::backward`] will return.
+    pub fn with_grad(&self) -> Tensor {
+        self.view(self.0.offset, self.0.shape.clone(), true)
+    }
+
+    /// A new tensor sharing this data, cut from the graph (no gradient flows through it).
+    pub fn detach(&self) -> Tensor {
+        self.view(self.0.offset, self.0.shape.clone(), false)
+    }
+
+    fn view(&self, offset: usize, shape: Shape, requires_grad: bool) -> Tensor {
+        Tensor(Arc::new(TensorInner {
+            id: TensorId::fresh(),
+            storage: self.0.storage.clone(),
+            offset,
+            shape,
+            dtype: self.0.dtype,
+            requires_grad,
+            node: None,
+        }))
+    }
+
+    /// The buffer range of this tensor, for binding to a kernel.
+    pub(crate) fn arg(&self) -> BufferArg<'_> {
+        BufferArg {
+            buffer: self.0.storage.buffer.as_ref().expect("a live storage holds its buffer"),
+            offset: (self.0.offset * 4) as u64,
+            size: (self.numel().max(1) * 4) as u64,
+        }
+    }
+
+    pub(crate) fn expect_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {
+        if self.dtype() != dtype {
+            return Err(Error::invalid(op, format!("expected a {dtype:?} tensor, got {:?}", self.dtype())));
+        }
+        Ok(())
+    }
+
+    /// Attaches a backward rule to a freshly made output, if grad mode is on and an input needs it.
+    pub(crate) fn record(self, op: &'static str, inputs: &[&Tensor], backward: BackwardFn) -> Tensor {
+        if !autodiff::grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+            return self;
+        }
+        let mut out = self;
+        let inner = Arc::get_mut(&mut out.0).expect("a freshly made op output has one owner");
+        inner.requires_grad = true;
+        inner.node = Some(Node { op, inputs: inputs.iter().map(|t| (*t).clone()).collect(), backward });
+        out
+    }
+
+    /// Same data, new shape with the same number of elements (no copy); differentiable.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != self.numel() {
+            return Err(Error::shape("reshape", format!("{} elements", self.numel()), format!("{shape:?}")));
+        }
+        let old = self.dims().to_vec();
+        let out = self.view(self.0.offset, Shape::new(shape), false);
+        Ok(out.record("reshape", &[self], Box::new(move |g, _| Ok(vec![Some(g.reshape(&old)?)]))))
+    }
+
+    /// Rows `start..start+len` of the leading axis: a view when the offset can be bound directly,
+    /// else a copy (buffer bindings need aligned offsets); differentiable.
+    pub fn narrow(&self, start: usize, len: usize) -> Result<Tensor> {
+        let d0 = *self.dims().first().ok_or_else(|| Error::invalid("narrow", "a scalar has no leading axis"))?;
+        if start + len > d0 {
+            return Err(Error::invalid("narrow", format!("rows {start}..{} out of range for {}", start + len, self.shape())));
+        }
+        let row: usize = self.dims()[1..].iter().product();
+        let mut dims = self.dims().to_vec();
+        dims[0] = len;
+        let offset = self.0.offset + start * row;
+        let align = self.device().info().limits.min_storage_buffer_offset_alignment as usize;
+        let out = if (offset * 4) % align == 0 {
+            self.view(offset, Shape::new(&dims), false)
+        } else {
+            let out = Tensor::uninit(self.device(), &dims, self.dtype())?;
+            let src = BufferArg { offset: (offset * 4) as u64, ..self.arg() };
+            self.device().copy(&src, &out.arg())?;
+            out
+        };
+        let full = self.dims().to_vec();
+        Ok(out.record(
+            "narrow",
+            &[self],
+            Box::new(move |g, _| {
+                let gi = Tensor::zeros(g.device(), &full)?;
+                let dst = BufferArg { offset: (start * row * 4) as u64, ..gi.arg() };
+                g.device().copy(&g.arg(), &dst)?;
+                Ok(vec![Some(gi)])
+            }),
+        ))
+    }
+
+    /// Overwrites this tensor's data with `src` (same shape), in place and in program order.
+    /// Every view of the same storage sees the change; the graph is not involved.
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() || src.dtype() != self.dtype() {
+            return Err(Error::shape("assign", format!("{} {:?}", self.shape(), self.dtype()), format!("{} {:?}", src.shape(), src.dtype())));
+        }
+        if !src.device().same(self.device()) {
+            return Err(Error::invalid("assign", "tensors live on different devices"));
+        }
+        self.device().copy(&src.arg(), &self.arg())
+    }
+}

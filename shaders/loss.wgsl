@@ -1,0 +1,102 @@
+// Fused losses: softmax cross-entropy with integer labels, and mean squared error.
+// Both leave a per-row / per-workgroup partial that reduce.wgsl's reduce_rows averages.
+
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
+
+var<workgroup> red: array<f32, 256>;
+
+fn tree(lid: u32, is_max: bool) -> f32 {
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max);
+        }
+        workgroupBarrier();
+    }
+    let v = red[0];
+    workgroupBarrier();
+    return v;
+}
+
+// ---- cross-entropy: loss[n] = logsumexp(x[n, :]) − x[n, label[n]], one workgroup per row ----
+// Also stores lse[n] for the backward. A label ≥ classes gives NaN (visible in the logged loss).
+// params: [rows, classes]
+@group(0) @binding(1) var<storage, read> cx: array<f32>;
+@group(0) @binding(2) var<storage, read> clabel: array<u32>;
+@group(0) @binding(3) var<storage, read_write> closs: array<f32>;
+@group(0) @binding(4) var<storage, read_write> clse: array<f32>;
+
+@compute @workgroup_size(256)
+fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= p(0u)) { return; }
+    let c = p(1u);
+    let base = row * c;
+    var m = -3.4028235e38;
+    for (var k = lid; k < c; k += 256u) { m = max(m, cx[base + k]); }
+    red[lid] = m;
+    let mx = tree(lid, true);
+    var s = 0.0;
+    for (var k = lid; k < c; k += 256u) { s += exp(cx[base + k] - mx); }
+    red[lid] = s;
+    let lse = mx + log(tree(lid, false));
+    if (lid == 0u) {
+        let label = clabel[row];
+        let nan = bitcast<f32>(0x7fc00000u);
+        closs[row] = select(nan, lse - cx[base + min(label, c - 1u)], label < c);
+        clse[row] = lse;
+    }
+}
+
+// dx[n, j] = (softmax(x[n])[j] − [j = label[n]]) · g / rows, g read from a one-element buffer.
+// params: [rows, classes]
+@group(0) @binding(1) var<storage, read> bx: array<f32>;
+@group(0) @binding(2) var<storage, read> blabel: array<u32>;
+@group(0) @binding(3) var<storage, read> blse: array<f32>;
+@group(0) @binding(4) var<storage, read> bg: array<f32>;
+@group(0) @binding(5) var<storage, read_write> bdx: array<f32>;
+
+@compute @workgroup_size(256)
+fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let rows = p(0u);
+    let c = p(1u);
+    if (i >= rows * c) { return; }
+    let row = i / c;
+    let onehot = select(0.0, 1.0, blabel[row] == i % c);
+    bdx[i] = (exp(bx[i] - blse[row]) - onehot) * bg[0] / f32(rows);
+}
+
+// ---- MSE: partial[w] = Σ (a − b)² over a grid-strided share; params [n, threads] ----
+@group(0) @binding(1) var<storage, read> ma: array<f32>;
+@group(0) @binding(2) var<storage, read> mb: array<f32>;
+@group(0) @binding(3) var<storage, read_write> mpartial: array<f32>;
+
+@compute @workgroup_size(256)
+fn mse_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let n = p(0u);
+    var s = 0.0;
+    for (var i = wid.x * 256u + lid; i < n; i += p(1u)) {
+        let d = ma[i] - mb[i];
+        s += d * d;
+    }
+    red[lid] = s;
+    let total = tree(lid, false);
+    if (lid == 0u) { mpartial[wid.x] = total; }
+}
+
+// da = 2 (a − b) · g / n; params [n]
+@group(0) @binding(1) var<storage, read> ga: array<f32>;
+@group(0) @binding(2) var<storage, read> gb: array<f32>;
+@group(0) @binding(3) var<storage, read> gg: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gda: array<f32>;
+
+@compute @workgroup_size(256)
+fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let n = p(0u);
+    if (i >= n) { return; }
+    gda[i] = 2.0 * (ga[i] - gb[i]) * gg[0] / f32(n);
+}

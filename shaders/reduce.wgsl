@@ -1,0 +1,112 @@
+// Reductions: over one axis of a tensor viewed as (outer, r, inner), row reductions with one
+// workgroup per row, and softmax / log-softmax over the last axis with their backward.
+
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
+
+// 0 sum (times a scale, so a mean is one dispatch), 1 max. For softmax: 0 softmax, 1 log-softmax.
+override OP: u32 = 0u;
+
+const NEG_INF: f32 = -3.4028235e38;
+
+fn init() -> f32 { return select(0.0, NEG_INF, OP == 1u); }
+fn combine(a: f32, b: f32) -> f32 { return select(a + b, max(a, b), OP == 1u); }
+
+// ---- one thread per (outer, inner) output, looping over r; params [outer, r, inner, scale] ----
+@group(0) @binding(1) var<storage, read> ax: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ay: array<f32>;
+
+@compute @workgroup_size(256)
+fn reduce_axis(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let r = p(1u);
+    let inner = p(2u);
+    if (i >= p(0u) * inner) { return; }
+    let base = (i / inner) * r * inner + i % inner;
+    var acc = init();
+    for (var k = 0u; k < r; k++) {
+        acc = combine(acc, ax[base + k * inner]);
+    }
+    ay[i] = select(acc * pf(3u), acc, OP == 1u);
+}
+
+// ---- shared-memory tree over one workgroup ----
+var<workgroup> red: array<f32, 256>;
+
+// Combines red[0..256] into red[0]; every invocation of the workgroup must call it.
+fn tree(lid: u32, is_max: bool) -> f32 {
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max);
+        }
+        workgroupBarrier();
+    }
+    let v = red[0];
+    workgroupBarrier();
+    return v;
+}
+
+// ---- one workgroup per row of length r; params [rows, r, _, scale] ----
+@compute @workgroup_size(256)
+fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= p(0u)) { return; }
+    let r = p(1u);
+    var acc = init();
+    for (var k = lid; k < r; k += 256u) {
+        acc = combine(acc, ax[row * r + k]);
+    }
+    red[lid] = acc;
+    let v = tree(lid, OP == 1u);
+    if (lid == 0u) {
+        ay[row] = select(v * pf(3u), v, OP == 1u);
+    }
+}
+
+// ---- softmax / log-softmax of rows of length c; params [rows, c] ----
+@compute @workgroup_size(256)
+fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= p(0u)) { return; }
+    let c = p(1u);
+    let base = row * c;
+    var m = NEG_INF;
+    for (var k = lid; k < c; k += 256u) { m = max(m, ax[base + k]); }
+    red[lid] = m;
+    let mx = tree(lid, true);
+    var s = 0.0;
+    for (var k = lid; k < c; k += 256u) { s += exp(ax[base + k] - mx); }
+    red[lid] = s;
+    let total = tree(lid, false);
+    let log_total = log(total);
+    for (var k = lid; k < c; k += 256u) {
+        let z = ax[base + k] - mx;
+        ay[base + k] = select(exp(z) / total, z - log_total, OP == 1u);
+    }
+}
+
+// ---- softmax backward: dx = y·(dy − Σ dy·y); log-softmax: dx = dy − exp(y)·Σ dy ----
+@group(0) @binding(1) var<storage, read> sy: array<f32>;
+@group(0) @binding(2) var<storage, read> sdy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sdx: array<f32>;
+
+@compute @workgroup_size(256)
+fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= p(0u)) { return; }
+    let c = p(1u);
+    let base = row * c;
+    var s = 0.0;
+    for (var k = lid; k < c; k += 256u) {
+        s += select(sdy[base + k] * sy[base + k], sdy[base + k], OP == 1u);
+    }
+    red[lid] = s;
+    let total = tree(lid, false);
+    for (var k = lid; k < c; k += 256u) {
+        let y = sy[base + k];
+        let dy = sdy[base + k];
+        sdx[base + k] = select(y * (dy - total), dy - exp(y) * total, OP == 1u);
+    }
+}

@@ -1,0 +1,1 @@
+//! Umbrella package for the workspace-level integration tests and benchmarks.
