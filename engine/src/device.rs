@@ -596,6 +596,13 @@ impl Device {
 
     /// Records a buffer-to-buffer copy in program order.
     pub(crate) fn copy(&self, src: &BufferArg<'_>, dst: &BufferArg<'_>) -> Result<()> {
+        // Checked here so a bad copy fails at its call, not at some later submit.
+        if src.offset + src.size > src.buffer.size() || dst.offset + src.size > dst.buffer.size() {
+            return Err(Error::Validation {
+                context: "copy".into(),
+                message: format!("{} bytes from offset {} to offset {} overrun a buffer", src.size, src.offset, dst.offset),
+            });
+        }
         let mut rec = lock(&self.inner.recorder);
         self.encoder(&mut rec).copy_buffer_to_buffer(src.buffer, src.offset, dst.buffer, dst.offset, src.size);
         Ok(())

@@ -310,7 +310,8 @@ impl Tensor {
             self.view(offset, Shape::new(&dims), false)
         } else {
             let out = Tensor::uninit(self.device(), &dims, self.dtype())?;
-            let src = BufferArg { offset: (offset * 4) as u64, ..self.arg() };
+            let src = BufferArg { offset: (offset * 4) as u64, ..out.arg() };
+            let src = BufferArg { buffer: self.arg().buffer, ..src };
             self.device().copy(&src, &out.arg())?;
             out
         };
