@@ -37,8 +37,8 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     let a_off = P[1].x * g.z;
     let b_off = P[1].y * g.z;
     let c_off = P[1].z * g.z;
-    let m0 = g.y * 8u;
-    let n0 = g.x * 16u;
+    let m0 = g.x * 8u;
+    let n0 = g.y * 16u;
     if (m0 >= M || n0 >= N) { return; }
 {{SETUP}}
 {{ACC}}

@@ -129,7 +129,7 @@ impl RegBlockVariant {
                 w(
                     &mut body,
                     format!(
-                        "acc{i}_{jv} = fma(vec4<f32>(a{i}.w), b3_{jv}, fma(vec4<f32>(a{i}.z), b2_{jv}, fma(vec4<f32>(a{i}.y), b1_{jv}, fma(vec4<f32>(a{i}.x), b0_{jv}, acc{i}_{jv}))));"
+                        "acc{i}_{jv} += a{i}.x * b0_{jv} + a{i}.y * b1_{jv} + a{i}.z * b2_{jv} + a{i}.w * b3_{jv};"
                     ),
                 );
             }
@@ -230,7 +230,7 @@ fn dispatch_matmul(
                 constants: &[],
                 bindings: BINDINGS,
             })?;
-            let groups = [n.div_ceil(RB_N * 8) as u32, m.div_ceil(RB_M * 8) as u32, batch as u32];
+            let groups = [m.div_ceil(RB_M * 8) as u32, n.div_ceil(RB_N * 8) as u32, batch as u32];
             dev.dispatch(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Tiled => {

@@ -1,0 +1,67 @@
+//! Kernel lab for matmul variants (DESIGN.md: llm.c's dev/cuda style): times a WGSL matmul kernel
+//! file on 1024³ with raw wgpu, so variants can be compared without rebuilding the engine.
+//! Usage: cargo run --release -p mtdiff-engine --example matmul_lab -- KERNEL.wgsl TM TN WGX WGY
+//! The kernel gets bindings 0 uniform [M,N,K,0,0,0,0], 1 A, 2 B, 3 bias, 4 C, and computes a
+//! TM×TN block per thread with thread (x, y) of the grid at rows x·TM, columns y·TN.
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let src = std::fs::read_to_string(&args[1]).expect("kernel file");
+    let num = |i: usize| args[i].parse::<u32>().expect("number");
+    let (tm, tn, wx, wy) = (num(2), num(3), num(4), num(5));
+    let n = 1024u32;
+    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(inst.request_adapter(&Default::default())).expect("adapter");
+    let (dev, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .expect("device");
+    use wgpu::util::DeviceExt;
+    let data: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let mk = |usage| dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytemuck::cast_slice(&data), usage });
+    let st = wgpu::BufferUsages::STORAGE;
+    let (a, b, bias, c) = (mk(st), mk(st), mk(st), mk(st | wgpu::BufferUsages::COPY_SRC));
+    let mut params = [0u32; 64];
+    params[..3].copy_from_slice(&[n, n, n]);
+    let p = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(&params),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: None, source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let pipe = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: None,
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipe.get_bind_group_layout(0),
+        entries: &[&p, &a, &b, &bias, &c]
+            .iter()
+            .enumerate()
+            .map(|(i, buf)| wgpu::BindGroupEntry { binding: i as u32, resource: buf.as_entire_binding() })
+            .collect::<Vec<_>>(),
+    });
+    let run = |reps: u32| {
+        let mut enc = dev.create_command_encoder(&Default::default());
+        for _ in 0..reps {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipe);
+            pass.set_bind_group(0, &bg, &[]);
+            pass.dispatch_workgroups(n.div_ceil(tm * wx), n.div_ceil(tn * wy), 1);
+        }
+        queue.submit([enc.finish()]);
+        dev.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
+    };
+    run(1);
+    let t = Instant::now();
+    run(3);
+    let s = t.elapsed().as_secs_f64() / 3.0;
+    println!("{}: {:.1} ms, {:.1} GFLOP/s", args[1], s * 1e3, 2.0 * (n as f64).powi(3) / s / 1e9);
+}
