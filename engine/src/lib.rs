@@ -15,6 +15,7 @@
 
 pub mod autodiff;
 pub mod cpu;
+pub mod demo;
 pub mod device;
 pub mod error;
 pub mod ops;
