@@ -100,3 +100,21 @@ fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= n) { return; }
     gda[i] = 2.0 * (ga[i] - gb[i]) * gg[0] / f32(n);
 }
+
+// ---- thread-per-row cross-entropy for few classes (no barriers); same bindings and params ----
+@compute @workgroup_size(64)
+fn cross_entropy_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let c = p(1u);
+    let base = row * c;
+    var mx = -3.4028235e38;
+    for (var k = 0u; k < c; k++) { mx = max(mx, cx[base + k]); }
+    var s = 0.0;
+    for (var k = 0u; k < c; k++) { s += exp(cx[base + k] - mx); }
+    let lse = mx + log(s);
+    let label = clabel[row];
+    let nan = bitcast<f32>(0x7fc00000u);
+    closs[row] = select(nan, lse - cx[base + min(label, c - 1u)], label < c);
+    clse[row] = lse;
+}

@@ -110,3 +110,38 @@ fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         sdx[base + k] = select(y * (dy - total), dy - exp(y) * total, OP == 1u);
     }
 }
+
+// ---- thread-per-row softmax for short rows (no barriers: cheap on CPU adapters); params [rows, c] ----
+@compute @workgroup_size(64)
+fn softmax_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let c = p(1u);
+    let base = row * c;
+    var mx = NEG_INF;
+    for (var k = 0u; k < c; k++) { mx = max(mx, ax[base + k]); }
+    var total = 0.0;
+    for (var k = 0u; k < c; k++) { total += exp(ax[base + k] - mx); }
+    let log_total = log(total);
+    for (var k = 0u; k < c; k++) {
+        let z = ax[base + k] - mx;
+        ay[base + k] = select(exp(z) / total, z - log_total, OP == 1u);
+    }
+}
+
+@compute @workgroup_size(64)
+fn softmax_backward_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let c = p(1u);
+    let base = row * c;
+    var total = 0.0;
+    for (var k = 0u; k < c; k++) {
+        total += select(sdy[base + k] * sy[base + k], sdy[base + k], OP == 1u);
+    }
+    for (var k = 0u; k < c; k++) {
+        let y = sy[base + k];
+        let dy = sdy[base + k];
+        sdx[base + k] = select(y * (dy - total), dy - exp(y) * total, OP == 1u);
+    }
+}

@@ -13,8 +13,10 @@ const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, &[], DType::F32)?;
-    let k = kernel(dev, "reduce", REDUCE, "reduce_rows", &[("OP", 0.0)], &[Access::Read, Access::ReadWrite])?;
-    dev.dispatch(&k, &[1, n as u32, 0, scale.to_bits()], &[x.arg(), out.arg()], [1, 1, 1])?;
+    let (entry, _) = crate::ops::reduce::row_kernel("reduce_rows", "reduce_axis", 1, n);
+    let k = kernel(dev, "reduce", REDUCE, entry, &[("OP", 0.0)], &[Access::Read, Access::ReadWrite])?;
+    // reduce_axis reads params [outer, r, inner, scale]; reduce_rows [rows, r, _, scale].
+    dev.dispatch(&k, &[1, n as u32, 1, scale.to_bits()], &[x.arg(), out.arg()], [1, 1, 1])?;
     Ok(out)
 }
 
@@ -32,16 +34,17 @@ impl Tensor {
         let dev = self.device();
         let per_row = Tensor::uninit(dev, &[rows], DType::F32)?;
         let lse = Tensor::uninit(dev, &[rows], DType::F32)?;
+        let (entry, groups) = crate::ops::reduce::row_kernel("cross_entropy", "cross_entropy_thread", rows, c);
         let k = kernel(
             dev,
             "loss",
             SRC,
-            "cross_entropy",
+            entry,
             &[],
             &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
         )?;
         let params = [rows as u32, c as u32];
-        dev.dispatch(&k, &params, &[self.arg(), labels.arg(), per_row.arg(), lse.arg()], grid(rows, 1))?;
+        dev.dispatch(&k, &params, &[self.arg(), labels.arg(), per_row.arg(), lse.arg()], groups)?;
         let out = scaled_sum(&per_row, rows, 1.0 / rows as f32)?;
         let (x, labels) = (self.detach(), labels.clone());
         Ok(out.record(

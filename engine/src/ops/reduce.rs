@@ -8,6 +8,19 @@ use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
 
+/// Rows up to this long are handled by one thread each (no workgroup barriers), longer ones by a
+/// workgroup each.
+pub(crate) const ROW_THREAD_MAX: usize = 256;
+
+/// The entry point and workgroup grid for a row-wise kernel over `rows` rows of length `len`.
+pub(crate) fn row_kernel(base: &'static str, thread_variant: &'static str, rows: usize, len: usize) -> (&'static str, [u32; 3]) {
+    if len <= ROW_THREAD_MAX {
+        (thread_variant, grid(rows, 64))
+    } else {
+        (base, grid(rows, 1))
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reduce {
     Sum = 0,
@@ -39,7 +52,8 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
     let consts = [("OP", how as u32 as f64)];
     let rw = &[Access::Read, Access::ReadWrite];
-    if inner == 1 {
+    // A workgroup per row pays for barriers; worth it only for long rows.
+    if inner == 1 && r > ROW_THREAD_MAX {
         let k = kernel(dev, "reduce", SRC, "reduce_rows", &consts, rw)?;
         dev.dispatch(&k, &[outer as u32, r as u32, 0, scale.to_bits()], &[x.arg(), out.arg()], grid(outer, 1))?;
     } else {
@@ -136,8 +150,9 @@ impl Tensor {
         let dev = self.device();
         let out = Tensor::uninit(dev, self.dims(), DType::F32)?;
         let consts = [("OP", log as u32 as f64)];
-        let k = kernel(dev, "reduce", SRC, "softmax", &consts, &[Access::Read, Access::ReadWrite])?;
-        dev.dispatch(&k, &[rows as u32, c as u32], &[self.arg(), out.arg()], grid(rows, 1))?;
+        let (entry, groups) = row_kernel("softmax", "softmax_thread", rows, c);
+        let k = kernel(dev, "reduce", SRC, entry, &consts, &[Access::Read, Access::ReadWrite])?;
+        dev.dispatch(&k, &[rows as u32, c as u32], &[self.arg(), out.arg()], groups)?;
         let y = out.detach();
         Ok(out.record(
             op,
@@ -145,15 +160,16 @@ impl Tensor {
             Box::new(move |g, _| {
                 let dev = g.device();
                 let dx = Tensor::uninit(dev, g.dims(), DType::F32)?;
+                let (entry, groups) = row_kernel("softmax_backward", "softmax_backward_thread", rows, c);
                 let k = kernel(
                     dev,
                     "reduce",
                     SRC,
-                    "softmax_backward",
+                    entry,
                     &[("OP", log as u32 as f64)],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(&k, &[rows as u32, c as u32], &[y.arg(), g.arg(), dx.arg()], grid(rows, 1))?;
+                dev.dispatch(&k, &[rows as u32, c as u32], &[y.arg(), g.arg(), dx.arg()], groups)?;
                 Ok(vec![Some(dx)])
             }),
         ))
