@@ -6,7 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
 
 fn bench_dispatch(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let dev = Device::new(DeviceOptions::default())
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
     let x = Tensor::from_slice(&dev, &[1.0; 64], &[64]).unwrap();
     let mut group = c.benchmark_group("dispatch");
     group.sample_size(10);

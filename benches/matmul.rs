@@ -8,7 +8,8 @@ use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
 
 fn bench_matmul(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let dev = Device::new(DeviceOptions::default())
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
     let mut group = c.benchmark_group(format!("matmul/{:?}", dev.matmul_strategy()));
     group.sample_size(10);
     let mut rng = CpuRng::new(0);

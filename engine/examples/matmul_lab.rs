@@ -19,10 +19,23 @@ fn main() {
     }))
     .expect("device");
     use wgpu::util::DeviceExt;
-    let data: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-    let mk = |usage| dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents: bytemuck::cast_slice(&data), usage });
+    let data: Vec<f32> = (0..n * n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    let mk = |usage| {
+        dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(&data),
+            usage,
+        })
+    };
     let st = wgpu::BufferUsages::STORAGE;
-    let (a, b, bias, c) = (mk(st), mk(st), mk(st), mk(st | wgpu::BufferUsages::COPY_SRC));
+    let (a, b, bias, c) = (
+        mk(st),
+        mk(st),
+        mk(st),
+        mk(st | wgpu::BufferUsages::COPY_SRC),
+    );
     let mut params = [0u32; 64];
     params[..3].copy_from_slice(&[n, n, n]);
     let p = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -30,7 +43,10 @@ fn main() {
         contents: bytemuck::cast_slice(&params),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: None, source: wgpu::ShaderSource::Wgsl(src.into()) });
+    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: None,
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    });
     let pipe = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: None,
         layout: None,
@@ -45,7 +61,10 @@ fn main() {
         entries: &[&p, &a, &b, &bias, &c]
             .iter()
             .enumerate()
-            .map(|(i, buf)| wgpu::BindGroupEntry { binding: i as u32, resource: buf.as_entire_binding() })
+            .map(|(i, buf)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buf.as_entire_binding(),
+            })
             .collect::<Vec<_>>(),
     });
     let run = |reps: u32| {
@@ -63,5 +82,10 @@ fn main() {
     let t = Instant::now();
     run(3);
     let s = t.elapsed().as_secs_f64() / 3.0;
-    println!("{}: {:.1} ms, {:.1} GFLOP/s", args[1], s * 1e3, 2.0 * (n as f64).powi(3) / s / 1e9);
+    println!(
+        "{}: {:.1} ms, {:.1} GFLOP/s",
+        args[1],
+        s * 1e3,
+        2.0 * (n as f64).powi(3) / s / 1e9
+    );
 }

@@ -9,7 +9,8 @@ use crate::error::Result;
 use crate::tensor::{Tensor, TensorId};
 
 /// A backward rule: given the output's gradient and which inputs need one, the inputs' gradients.
-pub(crate) type BackwardFn = Box<dyn Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+pub(crate) type BackwardFn =
+    Box<dyn Fn(&Tensor, &[bool]) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
 /// How a tensor was made: the op, its inputs and its backward rule.
 pub(crate) struct Node {
@@ -95,7 +96,11 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
         }
         stack.push((t.clone(), true));
         if let Some(node) = t.node() {
-            for i in node.inputs.iter().filter(|i| i.requires_grad() && !seen.contains(&i.id())) {
+            for i in node
+                .inputs
+                .iter()
+                .filter(|i| i.requires_grad() && !seen.contains(&i.id()))
+            {
                 stack.push((i.clone(), false));
             }
         }
@@ -113,9 +118,14 @@ impl Tensor {
         if !self.requires_grad() {
             return Ok(leaves);
         }
-        grads.insert(self.id(), crate::ops::full(self.device(), self.dims(), 1.0)?);
+        grads.insert(
+            self.id(),
+            crate::ops::full(self.device(), self.dims(), 1.0)?,
+        );
         for t in topological_order(self).into_iter().rev() {
-            let Some(g) = grads.remove(&t.id()) else { continue };
+            let Some(g) = grads.remove(&t.id()) else {
+                continue;
+            };
             let Some(node) = t.node() else {
                 leaves.0.insert(t.id(), g);
                 continue;
@@ -123,8 +133,15 @@ impl Tensor {
             let needs: Vec<bool> = node.inputs.iter().map(|i| i.requires_grad()).collect();
             let input_grads = (node.backward)(&g, &needs)?;
             for ((input, gi), need) in node.inputs.iter().zip(input_grads).zip(needs) {
-                let Some(gi) = gi.filter(|_| need) else { continue };
-                debug_assert_eq!(gi.dims(), input.dims(), "gradient shape of {} input", node.op);
+                let Some(gi) = gi.filter(|_| need) else {
+                    continue;
+                };
+                debug_assert_eq!(
+                    gi.dims(),
+                    input.dims(),
+                    "gradient shape of {} input",
+                    node.op
+                );
                 let acc = match grads.remove(&input.id()) {
                     Some(prev) => prev.add(&gi)?,
                     None => gi,

@@ -94,9 +94,20 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Vec<usize> {
     let r = a.len().max(b.len());
     (0..r)
         .map(|i| {
-            let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-            let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
-            assert!(da == db || da == 1 || db == 1, "shapes {a:?} and {b:?} do not broadcast");
+            let da = if i + a.len() >= r {
+                a[i + a.len() - r]
+            } else {
+                1
+            };
+            let db = if i + b.len() >= r {
+                b[i + b.len() - r]
+            } else {
+                1
+            };
+            assert!(
+                da == db || da == 1 || db == 1,
+                "shapes {a:?} and {b:?} do not broadcast"
+            );
             da.max(db)
         })
         .collect()
@@ -125,14 +136,29 @@ fn coords(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
 }
 
 /// Broadcasting binary op; returns the output and its shape.
-pub fn binary(op: BinaryOp, a: &[f64], ash: &[usize], b: &[f64], bsh: &[usize]) -> (Vec<f64>, Vec<usize>) {
+pub fn binary(
+    op: BinaryOp,
+    a: &[f64],
+    ash: &[usize],
+    b: &[f64],
+    bsh: &[usize],
+) -> (Vec<f64>, Vec<usize>) {
     let out = broadcast(ash, bsh);
-    let v = coords(&out).map(|c| binary_scalar(op, a[bindex(ash, &c)], b[bindex(bsh, &c)])).collect();
+    let v = coords(&out)
+        .map(|c| binary_scalar(op, a[bindex(ash, &c)], b[bindex(bsh, &c)]))
+        .collect();
     (v, out)
 }
 
 /// Gradients of a broadcasting binary op for output gradient `g`.
-pub fn binary_backward(op: BinaryOp, a: &[f64], ash: &[usize], b: &[f64], bsh: &[usize], g: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub fn binary_backward(
+    op: BinaryOp,
+    a: &[f64],
+    ash: &[usize],
+    b: &[f64],
+    bsh: &[usize],
+    g: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     let out = broadcast(ash, bsh);
     let mut ga = vec![0.0; a.len()];
     let mut gb = vec![0.0; b.len()];
@@ -144,8 +170,20 @@ pub fn binary_backward(op: BinaryOp, a: &[f64], ash: &[usize], b: &[f64], bsh: &
             BinaryOp::Sub => (1.0, -1.0),
             BinaryOp::Mul => (y, x),
             BinaryOp::Div => (1.0 / y, -x / (y * y)),
-            BinaryOp::Max => if x >= y { (1.0, 0.0) } else { (0.0, 1.0) },
-            BinaryOp::Min => if x <= y { (1.0, 0.0) } else { (0.0, 1.0) },
+            BinaryOp::Max => {
+                if x >= y {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
+            BinaryOp::Min => {
+                if x <= y {
+                    (1.0, 0.0)
+                } else {
+                    (0.0, 1.0)
+                }
+            }
             BinaryOp::Eq | BinaryOp::Gt => (0.0, 0.0),
         };
         ga[ia] += g[i] * da;
@@ -156,7 +194,11 @@ pub fn binary_backward(op: BinaryOp, a: &[f64], ash: &[usize], b: &[f64], bsh: &
 
 /// Sum (or max) over `axes`, keeping them as size-1 axes.
 pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], max: bool) -> (Vec<f64>, Vec<usize>) {
-    let out_shape: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
     let mut out = vec![if max { f64::NEG_INFINITY } else { 0.0 }; out_shape.iter().product()];
     for (i, c) in coords(shape).enumerate() {
         let o = bindex(&out_shape, &c);
@@ -166,7 +208,13 @@ pub fn reduce(x: &[f64], shape: &[usize], axes: &[usize], max: bool) -> (Vec<f64
 }
 
 /// Gradient of a sum (or max, shared among ties) over `axes`, `g` of the kept shape.
-pub fn reduce_backward(x: &[f64], shape: &[usize], axes: &[usize], max: bool, g: &[f64]) -> Vec<f64> {
+pub fn reduce_backward(
+    x: &[f64],
+    shape: &[usize],
+    axes: &[usize],
+    max: bool,
+    g: &[f64],
+) -> Vec<f64> {
     let (y, out_shape) = reduce(x, shape, axes, max);
     let mut count = vec![0.0; y.len()];
     if max {
@@ -179,7 +227,15 @@ pub fn reduce_backward(x: &[f64], shape: &[usize], axes: &[usize], max: bool, g:
         .enumerate()
         .map(|(i, c)| {
             let o = bindex(&out_shape, &c);
-            if max { if x[i] == y[o] { g[o] / count[o] } else { 0.0 } } else { g[o] }
+            if max {
+                if x[i] == y[o] {
+                    g[o] / count[o]
+                } else {
+                    0.0
+                }
+            } else {
+                g[o]
+            }
         })
         .collect()
 }
@@ -190,7 +246,15 @@ pub fn softmax(x: &[f64], c: usize, log: bool) -> Vec<f64> {
         .flat_map(|row| {
             let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
-            row.iter().map(move |v| if log { v - m - s.ln() } else { (v - m).exp() / s }).collect::<Vec<_>>()
+            row.iter()
+                .map(move |v| {
+                    if log {
+                        v - m - s.ln()
+                    } else {
+                        (v - m).exp() / s
+                    }
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -235,7 +299,16 @@ pub fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, ta: bool, tb: 
 }
 
 /// Gradients (dA in A's stored layout, dB in B's) of `matmul` for output gradient `g`.
-pub fn matmul_backward(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, ta: bool, tb: bool, g: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub fn matmul_backward(
+    a: &[f64],
+    b: &[f64],
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+    g: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     let mut da = vec![0.0; a.len()];
     let mut db = vec![0.0; b.len()];
     for i in 0..m {
@@ -258,7 +331,14 @@ pub fn permute(x: &[f64], shape: &[usize], perm: &[usize]) -> Vec<f64> {
     for i in (0..shape.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1] * shape[i + 1];
     }
-    coords(&out_shape).map(|c| x[c.iter().zip(perm).map(|(ci, &p)| ci * strides[p]).sum::<usize>()]).collect()
+    coords(&out_shape)
+        .map(|c| {
+            x[c.iter()
+                .zip(perm)
+                .map(|(ci, &p)| ci * strides[p])
+                .sum::<usize>()]
+        })
+        .collect()
 }
 
 /// Elements `start..start+len` along `axis`.
@@ -289,7 +369,11 @@ pub fn gather_rows(table: &[f64], dim: usize, idx: &[u32]) -> Vec<f64> {
     idx.iter()
         .flat_map(|&i| {
             let i = i as usize;
-            if i < rows { table[i * dim..(i + 1) * dim].to_vec() } else { vec![0.0; dim] }
+            if i < rows {
+                table[i * dim..(i + 1) * dim].to_vec()
+            } else {
+                vec![0.0; dim]
+            }
         })
         .collect()
 }
@@ -311,7 +395,10 @@ pub fn gather_rows_backward(rows: usize, dim: usize, idx: &[u32], g: &[f64]) -> 
 pub fn cross_entropy(x: &[f64], c: usize, labels: &[u32]) -> f64 {
     let ls = softmax(x, c, true);
     let rows = labels.len();
-    -(0..rows).map(|r| ls[r * c + labels[r] as usize]).sum::<f64>() / rows as f64
+    -(0..rows)
+        .map(|r| ls[r * c + labels[r] as usize])
+        .sum::<f64>()
+        / rows as f64
 }
 
 /// Gradient of `cross_entropy` for a scalar output gradient `g`.
@@ -331,5 +418,8 @@ pub fn mse(a: &[f64], b: &[f64]) -> f64 {
 
 /// Gradient of `mse` with respect to `a` (that of `b` is its negative).
 pub fn mse_backward(a: &[f64], b: &[f64], g: f64) -> Vec<f64> {
-    a.iter().zip(b).map(|(x, y)| 2.0 * (x - y) * g / a.len() as f64).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| 2.0 * (x - y) * g / a.len() as f64)
+        .collect()
 }

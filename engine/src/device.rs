@@ -84,7 +84,11 @@ impl fmt::Display for DeviceInfo {
             "max_storage_buffer_binding_size: {} MiB",
             l.max_storage_buffer_binding_size >> 20
         )?;
-        writeln!(f, "max_storage_buffers_per_shader_stage: {}", l.max_storage_buffers_per_shader_stage)?;
+        writeln!(
+            f,
+            "max_storage_buffers_per_shader_stage: {}",
+            l.max_storage_buffers_per_shader_stage
+        )?;
         writeln!(
             f,
             "max_compute_workgroup_size: {}x{}x{} ({} invocations), workgroup memory {} KiB",
@@ -172,7 +176,11 @@ pub struct Device {
 
 impl fmt::Debug for Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Device({:?} on {:?})", self.inner.info.name, self.inner.info.backend)
+        write!(
+            f,
+            "Device({:?} on {:?})",
+            self.inner.info.name, self.inner.info.backend
+        )
     }
 }
 
@@ -195,8 +203,11 @@ impl Device {
     /// Opens the best adapter: highest-performance type first, native APIs before GL.
     /// Honours `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` (substring match).
     pub fn new(options: DeviceOptions) -> Result<Device> {
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY | wgpu::Backends::GL);
-        let name_filter = std::env::var("WGPU_ADAPTER_NAME").ok().filter(|s| !s.is_empty());
+        let backends =
+            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY | wgpu::Backends::GL);
+        let name_filter = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .filter(|s| !s.is_empty());
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
@@ -221,7 +232,10 @@ impl Device {
             .ok_or_else(|| Error::NoAdapter {
                 tried: format!(
                     "backends {backends:?}{}; adapters present: [{}]",
-                    name_filter.as_ref().map(|n| format!(", WGPU_ADAPTER_NAME={n:?}")).unwrap_or_default(),
+                    name_filter
+                        .as_ref()
+                        .map(|n| format!(", WGPU_ADAPTER_NAME={n:?}"))
+                        .unwrap_or_default(),
                     found.join(", ")
                 ),
             })?;
@@ -232,7 +246,10 @@ impl Device {
             required_limits: adapter.limits(),
             ..Default::default()
         }))
-        .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
+        .map_err(|e| Error::RequestDevice {
+            adapter: info.name.clone(),
+            reason: e.to_string(),
+        })?;
         let dev = Self::build(device, queue, Some(info), options);
         // Our own device: errors outside our scopes are stored and reported at the next flush,
         // never panicked on; a loss is remembered and reported by every later call.
@@ -241,9 +258,11 @@ impl Device {
             *lock(&lost) = Some(format!("{reason:?}: {msg}"));
         });
         let uncaptured = dev.inner.uncaptured.clone();
-        dev.inner.wgpu.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            lock(&uncaptured).get_or_insert_with(|| e.to_string());
-        }));
+        dev.inner
+            .wgpu
+            .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                lock(&uncaptured).get_or_insert_with(|| e.to_string());
+            }));
         Ok(dev)
     }
 
@@ -271,7 +290,8 @@ impl Device {
             features: device.features(),
             limits,
         };
-        let slot_bytes = (PARAM_WORDS as u64 * 4).max(info.limits.min_uniform_buffer_offset_alignment as u64);
+        let slot_bytes =
+            (PARAM_WORDS as u64 * 4).max(info.limits.min_uniform_buffer_offset_alignment as u64);
         let flush_every = options.flush_every.max(1);
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("mtdiff.params"),
@@ -292,7 +312,10 @@ impl Device {
                 wgpu: device,
                 queue,
                 info,
-                options: DeviceOptions { flush_every, ..options },
+                options: DeviceOptions {
+                    flush_every,
+                    ..options
+                },
                 slot_bytes,
                 recorder: Mutex::new(recorder),
                 pipelines: Mutex::new(HashMap::new()),
@@ -328,10 +351,13 @@ impl Device {
 
     /// The matmul family in use: the option if set, else by adapter type.
     pub fn matmul_strategy(&self) -> MatmulStrategy {
-        self.inner.options.matmul.unwrap_or(match self.inner.info.device_type {
-            wgpu::DeviceType::Cpu => MatmulStrategy::RegisterBlocked,
-            _ => MatmulStrategy::Tiled,
-        })
+        self.inner
+            .options
+            .matmul
+            .unwrap_or(match self.inner.info.device_type {
+                wgpu::DeviceType::Cpu => MatmulStrategy::RegisterBlocked,
+                _ => MatmulStrategy::Tiled,
+            })
     }
 
     /// Whether two handles refer to the same device.
@@ -381,7 +407,10 @@ impl Device {
     fn wait(&self, idx: wgpu::SubmissionIndex) -> Result<()> {
         self.inner
             .wgpu
-            .poll(wgpu::PollType::Wait { submission_index: Some(idx), timeout: None })
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(idx),
+                timeout: None,
+            })
             .map_err(|e| Error::DeviceLost(format!("waiting for the GPU failed: {e}")))?;
         Ok(())
     }
@@ -391,37 +420,62 @@ impl Device {
             return Err(Error::DeviceLost(reason));
         }
         if let Some(msg) = lock(&self.inner.uncaptured).take() {
-            return Err(Error::Validation { context: "an earlier GPU call".into(), message: msg });
+            return Err(Error::Validation {
+                context: "an earlier GPU call".into(),
+                message: msg,
+            });
         }
         Ok(())
     }
 
     /// Runs `f` inside a validation and an out-of-memory error scope.
     fn scoped<T>(&self, context: &str, bytes: u64, f: impl FnOnce() -> T) -> Result<T> {
-        let oom = self.inner.wgpu.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let val = self.inner.wgpu.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self
+            .inner
+            .wgpu
+            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self
+            .inner
+            .wgpu
+            .push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
         let v = pollster::block_on(val.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(e) = o {
-            return Err(Error::OutOfMemory { bytes, reason: e.to_string() });
+            return Err(Error::OutOfMemory {
+                bytes,
+                reason: e.to_string(),
+            });
         }
         if let Some(e) = v {
-            return Err(Error::Validation { context: context.to_string(), message: e.to_string() });
+            return Err(Error::Validation {
+                context: context.to_string(),
+                message: e.to_string(),
+            });
         }
         Ok(out)
     }
 
     /// Creates a raw buffer, turning limits and driver refusals into `Err`.
-    pub(crate) fn create_buffer(&self, label: &str, bytes: u64, usage: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+    pub(crate) fn create_buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+        usage: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
         let limits = &self.inner.info.limits;
         if bytes > limits.max_buffer_size {
             return Err(Error::OutOfMemory {
                 bytes,
-                reason: format!("above this adapter's max_buffer_size of {} bytes", limits.max_buffer_size),
+                reason: format!(
+                    "above this adapter's max_buffer_size of {} bytes",
+                    limits.max_buffer_size
+                ),
             });
         }
-        if usage.contains(wgpu::BufferUsages::STORAGE) && bytes > limits.max_storage_buffer_binding_size as u64 {
+        if usage.contains(wgpu::BufferUsages::STORAGE)
+            && bytes > limits.max_storage_buffer_binding_size as u64
+        {
             return Err(Error::OutOfMemory {
                 bytes,
                 reason: format!(
@@ -446,7 +500,9 @@ impl Device {
         if let Some(buf) = lock(&self.inner.pool).take(class) {
             return Ok((buf, class));
         }
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
         let buf = match self.create_buffer("mtdiff.tensor", class, usage) {
             Ok(b) => b,
             Err(Error::OutOfMemory { .. }) => {
@@ -466,60 +522,70 @@ impl Device {
     }
 
     /// The cached pipeline for `key`, built from `make()` on first use.
-    pub(crate) fn pipeline(&self, key: &str, make: impl FnOnce() -> KernelSource<'static>) -> Result<Arc<Pipeline>> {
+    pub(crate) fn pipeline(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> KernelSource<'static>,
+    ) -> Result<Arc<Pipeline>> {
         if let Some(p) = lock(&self.inner.pipelines).get(key) {
             return Ok(p.clone());
         }
         let src = make();
         let d = &self.inner.wgpu;
-        let built = self.scoped(src.label, 0, || {
-            let entries: Vec<wgpu::BindGroupLayoutEntry> = std::iter::once(wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
-            .chain(src.bindings.iter().enumerate().map(|(i, a)| wgpu::BindGroupLayoutEntry {
-                binding: i as u32 + 1,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            }))
-            .collect();
-            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(src.label),
-                entries: &entries,
-            });
-            let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(src.label),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(src.label),
-                source: wgpu::ShaderSource::Wgsl(src.source.clone()),
-            });
-            let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(src.label),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(src.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: src.constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
-            Pipeline { pipeline, layout }
-        })?;
+        let built =
+            self.scoped(src.label, 0, || {
+                let entries: Vec<wgpu::BindGroupLayoutEntry> =
+                    std::iter::once(wgpu::BindGroupLayoutEntry {
+                        binding: 0,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Uniform,
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .chain(src.bindings.iter().enumerate().map(|(i, a)| {
+                        wgpu::BindGroupLayoutEntry {
+                            binding: i as u32 + 1,
+                            visibility: wgpu::ShaderStages::COMPUTE,
+                            ty: wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Storage {
+                                    read_only: *a == Access::Read,
+                                },
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                            count: None,
+                        }
+                    }))
+                    .collect();
+                let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(src.label),
+                    entries: &entries,
+                });
+                let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(src.label),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+                let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(src.label),
+                    source: wgpu::ShaderSource::Wgsl(src.source.clone()),
+                });
+                let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(src.label),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(src.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: src.constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
+                Pipeline { pipeline, layout }
+            })?;
         let p = Arc::new(built);
         lock(&self.inner.pipelines).insert(key.to_string(), p.clone());
         Ok(p)
@@ -534,7 +600,9 @@ impl Device {
         rec.encoder.get_or_insert_with(|| {
             self.inner
                 .wgpu
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("mtdiff.ops") })
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("mtdiff.ops"),
+                })
         })
     }
 
@@ -546,7 +614,10 @@ impl Device {
         args: &[BufferArg<'_>],
         workgroups: [u32; 3],
     ) -> Result<()> {
-        assert!(params.len() <= PARAM_WORDS, "kernel parameters exceed one slot");
+        assert!(
+            params.len() <= PARAM_WORDS,
+            "kernel parameters exceed one slot"
+        );
         if workgroups.contains(&0) {
             return Ok(());
         }
@@ -572,16 +643,21 @@ impl Device {
         }))
         .collect();
         let bind = self.scoped("bind group", 0, || {
-            self.inner.wgpu.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.layout,
-                entries: &entries,
-            })
+            self.inner
+                .wgpu
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.layout,
+                    entries: &entries,
+                })
         })?;
         drop(entries);
         {
             let enc = self.encoder(&mut rec);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
             pass.set_pipeline(&pipeline.pipeline);
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
@@ -600,18 +676,23 @@ impl Device {
         if src.offset + src.size > src.buffer.size() || dst.offset + src.size > dst.buffer.size() {
             return Err(Error::Validation {
                 context: "copy".into(),
-                message: format!("{} bytes from offset {} to offset {} overrun a buffer", src.size, src.offset, dst.offset),
+                message: format!(
+                    "{} bytes from offset {} to offset {} overrun a buffer",
+                    src.size, src.offset, dst.offset
+                ),
             });
         }
         let mut rec = lock(&self.inner.recorder);
-        self.encoder(&mut rec).copy_buffer_to_buffer(src.buffer, src.offset, dst.buffer, dst.offset, src.size);
+        self.encoder(&mut rec)
+            .copy_buffer_to_buffer(src.buffer, src.offset, dst.buffer, dst.offset, src.size);
         Ok(())
     }
 
     /// Records zero-filling of a buffer range in program order.
     pub(crate) fn clear(&self, dst: &BufferArg<'_>) -> Result<()> {
         let mut rec = lock(&self.inner.recorder);
-        self.encoder(&mut rec).clear_buffer(dst.buffer, dst.offset, Some(dst.size));
+        self.encoder(&mut rec)
+            .clear_buffer(dst.buffer, dst.offset, Some(dst.size));
         Ok(())
     }
 
@@ -635,12 +716,21 @@ impl Device {
         {
             let mut view = staging
                 .get_mapped_range_mut(..)
-                .map_err(|e| Error::Validation { context: "upload".into(), message: e.to_string() })?;
+                .map_err(|e| Error::Validation {
+                    context: "upload".into(),
+                    message: e.to_string(),
+                })?;
             view.slice(..data.len()).copy_from_slice(data);
         }
         staging.unmap();
         let mut rec = lock(&self.inner.recorder);
-        self.encoder(&mut rec).copy_buffer_to_buffer(&staging, 0, dst.buffer, dst.offset, padded.min(dst.size));
+        self.encoder(&mut rec).copy_buffer_to_buffer(
+            &staging,
+            0,
+            dst.buffer,
+            dst.offset,
+            padded.min(dst.size),
+        );
         rec.uploads += 1;
         rec.upload_bytes += padded;
         if rec.uploads >= self.inner.options.max_pending_uploads
@@ -655,11 +745,17 @@ impl Device {
     pub(crate) fn read(&self, src: &BufferArg<'_>) -> Result<Vec<u8>> {
         self.check_alive()?;
         let size = src.size.div_ceil(4) * 4;
-        let staging = self.create_buffer("mtdiff.readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)?;
+        let staging = self.create_buffer(
+            "mtdiff.readback",
+            size,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )?;
         let idx = {
             let mut rec = lock(&self.inner.recorder);
-            self.encoder(&mut rec).copy_buffer_to_buffer(src.buffer, src.offset, &staging, 0, size);
-            self.flush_locked(&mut rec)?.expect("an encoder with a copy was just recorded")
+            self.encoder(&mut rec)
+                .copy_buffer_to_buffer(src.buffer, src.offset, &staging, 0, size);
+            self.flush_locked(&mut rec)?
+                .expect("an encoder with a copy was just recorded")
         };
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -686,7 +782,9 @@ impl Device {
         let used = rec.dispatches * self.inner.slot_bytes as usize;
         if used > 0 {
             // Runs before this submit's command buffer, after every earlier submit.
-            self.inner.queue.write_buffer(&rec.params_buf, 0, &rec.params[..used]);
+            self.inner
+                .queue
+                .write_buffer(&rec.params_buf, 0, &rec.params[..used]);
         }
         rec.dispatches = 0;
         rec.uploads = 0;

@@ -70,10 +70,21 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub(crate) fn shape(op: &'static str, expected: impl Into<String>, got: impl Into<String>) -> Self {
-        Error::Shape { op, expected: expected.into(), got: got.into() }
+    pub(crate) fn shape(
+        op: &'static str,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        Error::Shape {
+            op,
+            expected: expected.into(),
+            got: got.into(),
+        }
     }
     pub(crate) fn invalid(op: &'static str, message: impl Into<String>) -> Self {
-        Error::Invalid { op, message: message.into() }
+        Error::Invalid {
+            op,
+            message: message.into(),
+        }
     }
 }

@@ -21,7 +21,11 @@ pub struct Sgd {
 impl Sgd {
     /// SGD with learning rate `lr` and `momentum`.
     pub fn new(lr: f32, momentum: f32) -> Sgd {
-        Sgd { lr, momentum, velocity: HashMap::new() }
+        Sgd {
+            lr,
+            momentum,
+            velocity: HashMap::new(),
+        }
     }
 
     /// Applies one update to every parameter that has a gradient.
@@ -65,7 +69,15 @@ pub struct Adam {
 impl Adam {
     /// Adam with the usual betas (0.9, 0.999) and eps 1e-8.
     pub fn new(lr: f32) -> Adam {
-        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, step: 0, moments: HashMap::new() }
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            step: 0,
+            moments: HashMap::new(),
+        }
     }
 
     /// Updates taken so far.
@@ -83,14 +95,23 @@ impl Adam {
             let Some(g) = grads.get(p) else { continue };
             let (m, v) = match self.moments.get(&p.id()) {
                 Some((m, v)) => (
-                    m.mul_scalar(self.beta1)?.add(&g.mul_scalar(1.0 - self.beta1)?)?,
-                    v.mul_scalar(self.beta2)?.add(&g.square()?.mul_scalar(1.0 - self.beta2)?)?,
+                    m.mul_scalar(self.beta1)?
+                        .add(&g.mul_scalar(1.0 - self.beta1)?)?,
+                    v.mul_scalar(self.beta2)?
+                        .add(&g.square()?.mul_scalar(1.0 - self.beta2)?)?,
                 ),
-                None => (g.mul_scalar(1.0 - self.beta1)?, g.square()?.mul_scalar(1.0 - self.beta2)?),
+                None => (
+                    g.mul_scalar(1.0 - self.beta1)?,
+                    g.square()?.mul_scalar(1.0 - self.beta2)?,
+                ),
             };
             let denom = v.mul_scalar(1.0 / bc2)?.sqrt()?.add_scalar(self.eps)?;
             let update = m.div(&denom)?.mul_scalar(self.lr / bc1)?;
-            let decayed = if self.weight_decay > 0.0 { p.mul_scalar(1.0 - self.lr * self.weight_decay)? } else { p.clone() };
+            let decayed = if self.weight_decay > 0.0 {
+                p.mul_scalar(1.0 - self.lr * self.weight_decay)?
+            } else {
+                p.clone()
+            };
             p.assign(&decayed.sub(&update)?)?;
             self.moments.insert(p.id(), (m, v));
         }

@@ -92,7 +92,20 @@ mod tests {
 
     #[test]
     fn size_classes_cover_the_request_with_bounded_waste() {
-        for bytes in [1u64, 4, 255, 256, 257, 1000, 1025, 4096, 5000, 1 << 20, (1 << 20) + 1, 123_456_789] {
+        for bytes in [
+            1u64,
+            4,
+            255,
+            256,
+            257,
+            1000,
+            1025,
+            4096,
+            5000,
+            1 << 20,
+            (1 << 20) + 1,
+            123_456_789,
+        ] {
             let c = size_class(bytes);
             assert!(c >= bytes, "{bytes} -> {c}");
             assert_eq!(c % 16, 0);

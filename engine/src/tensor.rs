@@ -108,7 +108,11 @@ pub struct Tensor(Arc<TensorInner>);
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor({:?}, {:?}, {:?}", self.0.id, self.0.shape, self.0.dtype)?;
+        write!(
+            f,
+            "Tensor({:?}, {:?}, {:?}",
+            self.0.id, self.0.shape, self.0.dtype
+        )?;
         if let Some(n) = &self.0.node {
             write!(f, ", op={}", n.op)?;
         } else if self.0.requires_grad {
@@ -124,7 +128,11 @@ impl Tensor {
         device.check_alive()?;
         let numel: usize = shape.iter().product();
         let (buffer, class) = device.alloc_storage((numel.max(1) * 4) as u64)?;
-        let storage = Arc::new(Storage { buffer: Some(buffer), class, device: device.clone() });
+        let storage = Arc::new(Storage {
+            buffer: Some(buffer),
+            class,
+            device: device.clone(),
+        });
         Ok(Tensor(Arc::new(TensorInner {
             id: TensorId::fresh(),
             storage,
@@ -139,7 +147,11 @@ impl Tensor {
     fn check_len(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
         let n: usize = shape.iter().product();
         if n != len {
-            return Err(Error::shape(op, format!("{n} elements for shape {shape:?}"), format!("{len} elements")));
+            return Err(Error::shape(
+                op,
+                format!("{n} elements for shape {shape:?}"),
+                format!("{len} elements"),
+            ));
         }
         Ok(())
     }
@@ -189,7 +201,11 @@ impl Tensor {
     /// Reads back a one-element tensor.
     pub fn to_scalar(&self) -> Result<f32> {
         if self.numel() != 1 {
-            return Err(Error::shape("to_scalar", "one element", format!("{}", self.shape())));
+            return Err(Error::shape(
+                "to_scalar",
+                "one element",
+                format!("{}", self.shape()),
+            ));
         }
         Ok(self.to_vec()?[0])
     }
@@ -259,7 +275,12 @@ impl Tensor {
     /// The buffer range of this tensor, for binding to a kernel.
     pub(crate) fn arg(&self) -> BufferArg<'_> {
         BufferArg {
-            buffer: self.0.storage.buffer.as_ref().expect("a live storage holds its buffer"),
+            buffer: self
+                .0
+                .storage
+                .buffer
+                .as_ref()
+                .expect("a live storage holds its buffer"),
             offset: (self.0.offset * 4) as u64,
             size: (self.numel().max(1) * 4) as u64,
         }
@@ -267,51 +288,91 @@ impl Tensor {
 
     pub(crate) fn expect_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {
         if self.dtype() != dtype {
-            return Err(Error::invalid(op, format!("expected a {dtype:?} tensor, got {:?}", self.dtype())));
+            return Err(Error::invalid(
+                op,
+                format!("expected a {dtype:?} tensor, got {:?}", self.dtype()),
+            ));
         }
         Ok(())
     }
 
     /// Attaches a backward rule to a freshly made output, if grad mode is on and an input needs it.
-    pub(crate) fn record(self, op: &'static str, inputs: &[&Tensor], backward: BackwardFn) -> Tensor {
+    pub(crate) fn record(
+        self,
+        op: &'static str,
+        inputs: &[&Tensor],
+        backward: BackwardFn,
+    ) -> Tensor {
         if !autodiff::grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
             return self;
         }
         let mut out = self;
         let inner = Arc::get_mut(&mut out.0).expect("a freshly made op output has one owner");
         inner.requires_grad = true;
-        inner.node = Some(Node { op, inputs: inputs.iter().map(|t| (*t).clone()).collect(), backward });
+        inner.node = Some(Node {
+            op,
+            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            backward,
+        });
         out
     }
 
     /// Same data, new shape with the same number of elements (no copy); differentiable.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if shape.iter().product::<usize>() != self.numel() {
-            return Err(Error::shape("reshape", format!("{} elements", self.numel()), format!("{shape:?}")));
+            return Err(Error::shape(
+                "reshape",
+                format!("{} elements", self.numel()),
+                format!("{shape:?}"),
+            ));
         }
         let old = self.dims().to_vec();
         let out = self.view(self.0.offset, Shape::new(shape), false);
-        Ok(out.record("reshape", &[self], Box::new(move |g, _| Ok(vec![Some(g.reshape(&old)?)]))))
+        Ok(out.record(
+            "reshape",
+            &[self],
+            Box::new(move |g, _| Ok(vec![Some(g.reshape(&old)?)])),
+        ))
     }
 
     /// Rows `start..start+len` of the leading axis: a view when the offset can be bound directly,
     /// else a copy (buffer bindings need aligned offsets); differentiable.
     pub fn narrow(&self, start: usize, len: usize) -> Result<Tensor> {
-        let d0 = *self.dims().first().ok_or_else(|| Error::invalid("narrow", "a scalar has no leading axis"))?;
+        let d0 = *self
+            .dims()
+            .first()
+            .ok_or_else(|| Error::invalid("narrow", "a scalar has no leading axis"))?;
         if start + len > d0 {
-            return Err(Error::invalid("narrow", format!("rows {start}..{} out of range for {}", start + len, self.shape())));
+            return Err(Error::invalid(
+                "narrow",
+                format!(
+                    "rows {start}..{} out of range for {}",
+                    start + len,
+                    self.shape()
+                ),
+            ));
         }
         let row: usize = self.dims()[1..].iter().product();
         let mut dims = self.dims().to_vec();
         dims[0] = len;
         let offset = self.0.offset + start * row;
-        let align = self.device().info().limits.min_storage_buffer_offset_alignment as usize;
+        let align = self
+            .device()
+            .info()
+            .limits
+            .min_storage_buffer_offset_alignment as usize;
         let out = if (offset * 4) % align == 0 {
             self.view(offset, Shape::new(&dims), false)
         } else {
             let out = Tensor::uninit(self.device(), &dims, self.dtype())?;
-            let src = BufferArg { offset: (offset * 4) as u64, ..out.arg() };
-            let src = BufferArg { buffer: self.arg().buffer, ..src };
+            let src = BufferArg {
+                offset: (offset * 4) as u64,
+                ..out.arg()
+            };
+            let src = BufferArg {
+                buffer: self.arg().buffer,
+                ..src
+            };
             self.device().copy(&src, &out.arg())?;
             out
         };
@@ -321,7 +382,10 @@ impl Tensor {
             &[self],
             Box::new(move |g, _| {
                 let gi = Tensor::zeros(g.device(), &full)?;
-                let dst = BufferArg { offset: (start * row * 4) as u64, ..gi.arg() };
+                let dst = BufferArg {
+                    offset: (start * row * 4) as u64,
+                    ..gi.arg()
+                };
                 g.device().copy(&g.arg(), &dst)?;
                 Ok(vec![Some(gi)])
             }),
@@ -332,10 +396,17 @@ impl Tensor {
     /// Every view of the same storage sees the change; the graph is not involved.
     pub fn assign(&self, src: &Tensor) -> Result<()> {
         if src.shape() != self.shape() || src.dtype() != self.dtype() {
-            return Err(Error::shape("assign", format!("{} {:?}", self.shape(), self.dtype()), format!("{} {:?}", src.shape(), src.dtype())));
+            return Err(Error::shape(
+                "assign",
+                format!("{} {:?}", self.shape(), self.dtype()),
+                format!("{} {:?}", src.shape(), src.dtype()),
+            ));
         }
         if !src.device().same(self.device()) {
-            return Err(Error::invalid("assign", "tensors live on different devices"));
+            return Err(Error::invalid(
+                "assign",
+                "tensors live on different devices",
+            ));
         }
         self.device().copy(&src.arg(), &self.arg())
     }

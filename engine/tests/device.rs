@@ -10,23 +10,42 @@ use mtdiff_engine::{no_grad, Device, DeviceOptions, Error, Tensor};
 #[test]
 fn many_ops_with_different_shapes_in_one_flush_each_see_their_own_parameters() {
     // One big batch: nothing is submitted until the readback.
-    let dev = Device::new(DeviceOptions { flush_every: 1000, ..Default::default() }).unwrap();
+    let dev = Device::new(DeviceOptions {
+        flush_every: 1000,
+        ..Default::default()
+    })
+    .unwrap();
     let submits_before = dev.dispatch_stats().submits;
     let mut outs = Vec::new();
     for n in [1usize, 7, 33, 65, 129, 300] {
         let x = Tensor::from_slice(&dev, &vec![1.0; n * 3], &[n, 3]).unwrap();
-        outs.push((n, x.sum(&[0], false).unwrap(), x.mul_scalar(n as f32).unwrap()));
+        outs.push((
+            n,
+            x.sum(&[0], false).unwrap(),
+            x.mul_scalar(n as f32).unwrap(),
+        ));
     }
-    assert_eq!(dev.dispatch_stats().submits, submits_before, "ops must not submit by themselves");
+    assert_eq!(
+        dev.dispatch_stats().submits,
+        submits_before,
+        "ops must not submit by themselves"
+    );
     for (n, s, m) in outs {
         assert_eq!(s.to_vec().unwrap(), vec![n as f32; 3], "sum over {n} rows");
-        assert!(m.to_vec().unwrap().iter().all(|&v| v == n as f32), "scale by {n}");
+        assert!(
+            m.to_vec().unwrap().iter().all(|&v| v == n as f32),
+            "scale by {n}"
+        );
     }
 }
 
 #[test]
 fn flushes_every_n_dispatches() {
-    let dev = Device::new(DeviceOptions { flush_every: 8, ..Default::default() }).unwrap();
+    let dev = Device::new(DeviceOptions {
+        flush_every: 8,
+        ..Default::default()
+    })
+    .unwrap();
     let x = Tensor::from_slice(&dev, &[1.0, 2.0], &[2]).unwrap();
     dev.flush().unwrap();
     let before = dev.dispatch_stats();
@@ -57,12 +76,22 @@ fn pipelines_are_built_once() {
 fn buffer_count_stops_growing_over_a_thousand_training_iterations() {
     let dev = Device::new(DeviceOptions::default()).unwrap();
     let mut r = rng(3);
-    let w = Tensor::from_slice(&dev, &r.vec_range(8 * 4, -1.0, 1.0), &[4, 8]).unwrap().with_grad();
+    let w = Tensor::from_slice(&dev, &r.vec_range(8 * 4, -1.0, 1.0), &[4, 8])
+        .unwrap()
+        .with_grad();
     let x = Tensor::from_slice(&dev, &r.vec_range(16 * 8, -1.0, 1.0), &[16, 8]).unwrap();
     let mut opt = mtdiff_engine::optim::Sgd::new(0.01, 0.9);
     let mut live = Vec::new();
     for it in 0..1000 {
-        let loss = x.linear(&w, None).unwrap().tanh().unwrap().square().unwrap().mean_all().unwrap();
+        let loss = x
+            .linear(&w, None)
+            .unwrap()
+            .tanh()
+            .unwrap()
+            .square()
+            .unwrap()
+            .mean_all()
+            .unwrap();
         let grads = loss.backward().unwrap();
         opt.step(std::slice::from_ref(&w), &grads).unwrap();
         if it % 100 == 99 {
@@ -71,7 +100,10 @@ fn buffer_count_stops_growing_over_a_thousand_training_iterations() {
         }
     }
     let stats = dev.pool_stats();
-    assert!(live[1..].iter().all(|&n| n == live[1]), "live buffers kept growing: {live:?}");
+    assert!(
+        live[1..].iter().all(|&n| n == live[1]),
+        "live buffers kept growing: {live:?}"
+    );
     assert!(stats.reused_total > 10 * stats.created_total, "{stats:?}");
 }
 
@@ -87,7 +119,15 @@ fn allocation_beyond_the_adapter_limits_is_an_out_of_memory_error() {
         other => panic!("expected OutOfMemory, got {other:?}"),
     }
     // The device still works afterwards.
-    assert_eq!(Tensor::from_slice(&dev, &[2.0], &[1]).unwrap().square().unwrap().to_vec().unwrap(), vec![4.0]);
+    assert_eq!(
+        Tensor::from_slice(&dev, &[2.0], &[1])
+            .unwrap()
+            .square()
+            .unwrap()
+            .to_vec()
+            .unwrap(),
+        vec![4.0]
+    );
 }
 
 #[test]
@@ -96,31 +136,54 @@ fn shape_errors_name_the_op_and_both_shapes() {
     let a = Tensor::zeros(&dev, &[2, 3]).unwrap();
     let b = Tensor::zeros(&dev, &[4]).unwrap();
     let msg = a.add(&b).unwrap_err().to_string();
-    assert!(msg.contains("binary") && msg.contains("[2, 3]") && msg.contains("[4]"), "{msg}");
-    let msg = Tensor::from_slice(&dev, &[1.0; 5], &[2, 3]).unwrap_err().to_string();
-    assert!(msg.contains("from_slice") && msg.contains("[2, 3]"), "{msg}");
+    assert!(
+        msg.contains("binary") && msg.contains("[2, 3]") && msg.contains("[4]"),
+        "{msg}"
+    );
+    let msg = Tensor::from_slice(&dev, &[1.0; 5], &[2, 3])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("from_slice") && msg.contains("[2, 3]"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn embedding_on_a_callers_wgpu_device() {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).expect("an adapter");
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&Default::default())).expect("an adapter");
     let (d, q) = pollster::block_on(adapter.request_device(&Default::default())).expect("a device");
     let dev = Device::from_wgpu(d.clone(), q, DeviceOptions::default());
     let x = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0], &[3]).unwrap();
     assert_eq!(x.mul(&x).unwrap().to_vec().unwrap(), vec![1.0, 4.0, 9.0]);
     assert_eq!(dev.info().name, adapter.get_info().name);
     // The caller's device is still the caller's: it keeps working for its own use.
-    let buf = d.create_buffer(&wgpu::BufferDescriptor { label: None, size: 16, usage: wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+    let buf = d.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: 16,
+        usage: wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
     drop(buf);
 }
 
 #[test]
 fn gradients_accumulate_over_reuse_and_no_grad_records_nothing() {
     let dev = device();
-    let x = Tensor::from_slice(&dev, &[1.0, -2.0, 3.0], &[3]).unwrap().with_grad();
+    let x = Tensor::from_slice(&dev, &[1.0, -2.0, 3.0], &[3])
+        .unwrap()
+        .with_grad();
     // y = x·x + 3x uses x three times: dy/dx = 2x + 3.
-    let y = x.mul(&x).unwrap().add(&x.mul_scalar(3.0).unwrap()).unwrap().sum_all().unwrap();
+    let y = x
+        .mul(&x)
+        .unwrap()
+        .add(&x.mul_scalar(3.0).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap();
     let g = y.backward().unwrap();
     assert_eq!(g.get(&x).unwrap().to_vec().unwrap(), vec![5.0, -1.0, 9.0]);
     let z = no_grad(|| x.square().unwrap());
@@ -135,7 +198,8 @@ fn assign_overwrites_in_program_order() {
     let dev = device();
     let p = Tensor::from_slice(&dev, &[1.0, 2.0], &[2]).unwrap();
     let before = p.mul_scalar(10.0).unwrap(); // recorded before the assign: sees the old data
-    p.assign(&Tensor::from_slice(&dev, &[5.0, 6.0], &[2]).unwrap()).unwrap();
+    p.assign(&Tensor::from_slice(&dev, &[5.0, 6.0], &[2]).unwrap())
+        .unwrap();
     assert_eq!(before.to_vec().unwrap(), vec![10.0, 20.0]);
     assert_eq!(p.to_vec().unwrap(), vec![5.0, 6.0]);
     assert!(p.assign(&Tensor::zeros(&dev, &[3]).unwrap()).is_err());

@@ -14,13 +14,21 @@ fn upload(data: &[f32], shape: &[usize]) -> Tensor {
 }
 
 /// Runs `f` on a leaf `x`, backpropagates Σ w·f(x) with random w, returns (f(x), dx, w).
-fn forward_backward(x: &Tensor, f: impl Fn(&Tensor) -> Tensor, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+fn forward_backward(
+    x: &Tensor,
+    f: impl Fn(&Tensor) -> Tensor,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
     let x = x.with_grad();
     let y = f(&x);
     let w = rng(seed).vec_range(y.numel(), -1.0, 1.0);
     let wt = upload(&w, y.dims());
     let grads = y.mul(&wt).unwrap().sum_all().unwrap().backward().unwrap();
-    (y.to_vec().unwrap(), grads.get(&x).expect("x has a gradient").to_vec().unwrap(), f64s(&w))
+    (
+        y.to_vec().unwrap(),
+        grads.get(&x).expect("x has a gradient").to_vec().unwrap(),
+        f64s(&w),
+    )
 }
 
 #[test]
@@ -34,7 +42,11 @@ fn unary_ops_forward_and_backward() {
             let (y, dx, w) = forward_backward(&upload(&xs, &[n]), |x| x.unary(op, s).unwrap(), 7);
             let x64 = f64s(&xs);
             let y_ref: Vec<f64> = x64.iter().map(|&x| cpu::unary(op, x, s as f64)).collect();
-            let dx_ref: Vec<f64> = x64.iter().zip(&w).map(|(&x, &w)| w * cpu::unary_grad(op, x, s as f64)).collect();
+            let dx_ref: Vec<f64> = x64
+                .iter()
+                .zip(&w)
+                .map(|(&x, &w)| w * cpu::unary_grad(op, x, s as f64))
+                .collect();
             assert_close(&format!("{op:?} forward n={n}"), &y, &y_ref, 2e-5, 2e-6);
             assert_close(&format!("{op:?} backward n={n}"), &dx, &dx_ref, 2e-5, 2e-6);
         }
@@ -51,25 +63,60 @@ fn binary_ops_broadcast_forward_and_backward() {
         (&[2, 1, 3, 1, 5], &[1, 4, 1, 6, 1]),
         (&[129, 3], &[129, 1]),
     ];
-    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min] {
+    for op in [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ] {
         for (si, (sa, sb)) in shapes.iter().enumerate() {
             let na: usize = sa.iter().product();
             let nb: usize = sb.iter().product();
             let mut r = rng(si as u64 + 10 * op as u64);
             let av = r.vec_range(na, -2.0, 2.0);
             // Keep divisors away from 0.
-            let bv: Vec<f32> = r.vec_range(nb, 0.5, 2.0).iter().map(|v| if r.uniform() < 0.5 { -v } else { *v }).collect();
+            let bv: Vec<f32> = r
+                .vec_range(nb, 0.5, 2.0)
+                .iter()
+                .map(|v| if r.uniform() < 0.5 { -v } else { *v })
+                .collect();
             let a = upload(&av, sa).with_grad();
             let b = upload(&bv, sb).with_grad();
             let y = a.binary(&b, op).unwrap();
             let (y_ref, out_shape) = cpu::binary(op, &f64s(&av), sa, &f64s(&bv), sb);
             assert_eq!(y.dims(), &out_shape[..]);
-            assert_close(&format!("{op:?} {sa:?}·{sb:?}"), &y.to_vec().unwrap(), &y_ref, 1e-6, 1e-6);
+            assert_close(
+                &format!("{op:?} {sa:?}·{sb:?}"),
+                &y.to_vec().unwrap(),
+                &y_ref,
+                1e-6,
+                1e-6,
+            );
             let w = r.vec_range(y.numel(), -1.0, 1.0);
-            let g = y.mul(&upload(&w, y.dims())).unwrap().sum_all().unwrap().backward().unwrap();
+            let g = y
+                .mul(&upload(&w, y.dims()))
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             let (ga, gb) = cpu::binary_backward(op, &f64s(&av), sa, &f64s(&bv), sb, &f64s(&w));
-            assert_close(&format!("{op:?} d/da {sa:?}·{sb:?}"), &g.get(&a).unwrap().to_vec().unwrap(), &ga, 1e-4, 1e-5);
-            assert_close(&format!("{op:?} d/db {sa:?}·{sb:?}"), &g.get(&b).unwrap().to_vec().unwrap(), &gb, 1e-4, 1e-5);
+            assert_close(
+                &format!("{op:?} d/da {sa:?}·{sb:?}"),
+                &g.get(&a).unwrap().to_vec().unwrap(),
+                &ga,
+                1e-4,
+                1e-5,
+            );
+            assert_close(
+                &format!("{op:?} d/db {sa:?}·{sb:?}"),
+                &g.get(&b).unwrap().to_vec().unwrap(),
+                &gb,
+                1e-4,
+                1e-5,
+            );
         }
     }
 }
@@ -78,10 +125,19 @@ fn binary_ops_broadcast_forward_and_backward() {
 fn comparisons_and_masking() {
     let a = upload(&[1.0, 2.0, 3.0, 4.0], &[4]);
     let b = upload(&[1.0, 3.0, 2.0, 4.0], &[4]);
-    assert_eq!(a.binary(&b, BinaryOp::Eq).unwrap().to_vec().unwrap(), vec![1.0, 0.0, 0.0, 1.0]);
-    assert_eq!(a.binary(&b, BinaryOp::Gt).unwrap().to_vec().unwrap(), vec![0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(
+        a.binary(&b, BinaryOp::Eq).unwrap().to_vec().unwrap(),
+        vec![1.0, 0.0, 0.0, 1.0]
+    );
+    assert_eq!(
+        a.binary(&b, BinaryOp::Gt).unwrap().to_vec().unwrap(),
+        vec![0.0, 0.0, 1.0, 0.0]
+    );
     let mask = upload(&[1.0, 0.0, 1.0, 0.0], &[4]);
-    assert_eq!(a.where_mask(&mask, &b).unwrap().to_vec().unwrap(), vec![1.0, 3.0, 3.0, 4.0]);
+    assert_eq!(
+        a.where_mask(&mask, &b).unwrap().to_vec().unwrap(),
+        vec![1.0, 3.0, 3.0, 4.0]
+    );
 }
 
 #[test]
@@ -99,7 +155,11 @@ fn reductions_over_axes() {
     for (ci, (shape, axes)) in cases.iter().enumerate() {
         let n: usize = shape.iter().product();
         let xs = rng(ci as u64).vec_range(n, -3.0, 3.0);
-        for (name, max, mean) in [("sum", false, false), ("mean", false, true), ("max", true, false)] {
+        for (name, max, mean) in [
+            ("sum", false, false),
+            ("mean", false, true),
+            ("max", true, false),
+        ] {
             let (y, dx, w) = forward_backward(
                 &upload(&xs, shape),
                 |x| match name {
@@ -116,8 +176,20 @@ fn reductions_over_axes() {
             let gw: Vec<f64> = w.iter().map(|v| v * scale).collect();
             let dx_ref = cpu::reduce_backward(&f64s(&xs), shape, axes, max, &gw);
             let atol = 1e-5 * (count as f64).sqrt() * 3.0;
-            assert_close(&format!("{name} {shape:?} over {axes:?}"), &y, &y_ref, 1e-4, atol);
-            assert_close(&format!("d {name} {shape:?} over {axes:?}"), &dx, &dx_ref, 1e-4, 1e-5);
+            assert_close(
+                &format!("{name} {shape:?} over {axes:?}"),
+                &y,
+                &y_ref,
+                1e-4,
+                atol,
+            );
+            assert_close(
+                &format!("d {name} {shape:?} over {axes:?}"),
+                &dx,
+                &dx_ref,
+                1e-4,
+                1e-5,
+            );
         }
     }
 }
@@ -129,12 +201,30 @@ fn softmax_and_log_softmax() {
         for log in [false, true] {
             let (y, dx, w) = forward_backward(
                 &upload(&xs, &[rows, c]),
-                |x| if log { x.log_softmax().unwrap() } else { x.softmax().unwrap() },
+                |x| {
+                    if log {
+                        x.log_softmax().unwrap()
+                    } else {
+                        x.softmax().unwrap()
+                    }
+                },
                 3,
             );
-            assert_close(&format!("softmax log={log} {rows}x{c}"), &y, &cpu::softmax(&f64s(&xs), c, log), 1e-5, 1e-6);
+            assert_close(
+                &format!("softmax log={log} {rows}x{c}"),
+                &y,
+                &cpu::softmax(&f64s(&xs), c, log),
+                1e-5,
+                1e-6,
+            );
             let dx_ref = cpu::softmax_backward(&f64s(&xs), c, log, &w);
-            assert_close(&format!("d softmax log={log} {rows}x{c}"), &dx, &dx_ref, 1e-4, 1e-5);
+            assert_close(
+                &format!("d softmax log={log} {rows}x{c}"),
+                &dx,
+                &dx_ref,
+                1e-4,
+                1e-5,
+            );
         }
     }
 }
@@ -145,19 +235,42 @@ fn permute_transpose_broadcast() {
     let xs = rng(1).vec_range(210, -1.0, 1.0);
     for perm in [[0usize, 1, 2, 3], [3, 2, 1, 0], [1, 0, 3, 2], [2, 0, 3, 1]] {
         let (y, dx, w) = forward_backward(&upload(&xs, &shape), |x| x.permute(&perm).unwrap(), 5);
-        assert_close(&format!("permute {perm:?}"), &y, &cpu::permute(&f64s(&xs), &shape, &perm), 0.0, 0.0);
+        assert_close(
+            &format!("permute {perm:?}"),
+            &y,
+            &cpu::permute(&f64s(&xs), &shape, &perm),
+            0.0,
+            0.0,
+        );
         let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
         let mut inv = [0usize; 4];
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i;
         }
-        assert_close(&format!("d permute {perm:?}"), &dx, &cpu::permute(&w, &out_shape, &inv), 0.0, 0.0);
+        assert_close(
+            &format!("d permute {perm:?}"),
+            &dx,
+            &cpu::permute(&w, &out_shape, &inv),
+            0.0,
+            0.0,
+        );
     }
     let xs = rng(2).vec_range(7, -1.0, 1.0);
-    let (y, dx, w) = forward_backward(&upload(&xs, &[7, 1]), |x| x.broadcast_to(&[3, 7, 5]).unwrap(), 9);
+    let (y, dx, w) = forward_backward(
+        &upload(&xs, &[7, 1]),
+        |x| x.broadcast_to(&[3, 7, 5]).unwrap(),
+        9,
+    );
     let y_ref: Vec<f64> = (0..105).map(|i| xs[(i / 5) % 7] as f64).collect();
     assert_close("broadcast_to", &y, &y_ref, 0.0, 0.0);
-    let dx_ref: Vec<f64> = (0..7).map(|r| (0..3).flat_map(|b| (0..5).map(move |c| b * 35 + r * 5 + c)).map(|i| w[i]).sum()).collect();
+    let dx_ref: Vec<f64> = (0..7)
+        .map(|r| {
+            (0..3)
+                .flat_map(|b| (0..5).map(move |c| b * 35 + r * 5 + c))
+                .map(|i| w[i])
+                .sum()
+        })
+        .collect();
     assert_close("d broadcast_to", &dx, &dx_ref, 1e-6, 1e-6);
 }
 
@@ -174,9 +287,27 @@ fn cat_slice_narrow() {
     let y_ref = cpu::cat(&[(&f64s(&av), &sa), (&f64s(&bv), &sb)], 1);
     assert_close("cat", &y.to_vec().unwrap(), &y_ref, 0.0, 0.0);
     let w = r.vec_range(135, -1.0, 1.0);
-    let g = y.mul(&upload(&w, y.dims())).unwrap().sum_all().unwrap().backward().unwrap();
-    assert_close("d cat a", &g.get(&a).unwrap().to_vec().unwrap(), &cpu::slice(&f64s(&w), &[3, 9, 5], 1, 0, 2), 0.0, 0.0);
-    assert_close("d cat b", &g.get(&b).unwrap().to_vec().unwrap(), &cpu::slice(&f64s(&w), &[3, 9, 5], 1, 2, 7), 0.0, 0.0);
+    let g = y
+        .mul(&upload(&w, y.dims()))
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_close(
+        "d cat a",
+        &g.get(&a).unwrap().to_vec().unwrap(),
+        &cpu::slice(&f64s(&w), &[3, 9, 5], 1, 0, 2),
+        0.0,
+        0.0,
+    );
+    assert_close(
+        "d cat b",
+        &g.get(&b).unwrap().to_vec().unwrap(),
+        &cpu::slice(&f64s(&w), &[3, 9, 5], 1, 2, 7),
+        0.0,
+        0.0,
+    );
 
     let (y, dx, w) = forward_backward(&upload(&bv, &sb), |x| x.slice(2, 1, 3).unwrap(), 11);
     assert_close("slice", &y, &cpu::slice(&f64s(&bv), &sb, 2, 1, 3), 0.0, 0.0);
@@ -192,8 +323,15 @@ fn cat_slice_narrow() {
 
     // narrow: an aligned view and a misaligned copy; both differentiable.
     for (start, len) in [(0usize, 2usize), (1, 2), (2, 1)] {
-        let (y, dx, w) = forward_backward(&upload(&bv, &sb), |x| x.narrow(start, len).unwrap().mul_scalar(2.0).unwrap(), 13);
-        let y_ref: Vec<f64> = bv[start * 35..(start + len) * 35].iter().map(|&v| 2.0 * v as f64).collect();
+        let (y, dx, w) = forward_backward(
+            &upload(&bv, &sb),
+            |x| x.narrow(start, len).unwrap().mul_scalar(2.0).unwrap(),
+            13,
+        );
+        let y_ref: Vec<f64> = bv[start * 35..(start + len) * 35]
+            .iter()
+            .map(|&v| 2.0 * v as f64)
+            .collect();
         assert_close("narrow", &y, &y_ref, 1e-7, 0.0);
         let mut dx_ref = vec![0.0; 105];
         for (i, v) in w.iter().enumerate() {
@@ -210,9 +348,25 @@ fn gather_rows_embedding() {
     let table = rng(5).vec_range(rows * dim, -1.0, 1.0);
     let idx: Vec<u32> = vec![3, 0, 9, 3, 3, 7, 12];
     let it = Tensor::from_u32(&dev, &idx, &[7]).unwrap();
-    let (y, dx, w) = forward_backward(&upload(&table, &[rows, dim]), |t| t.gather_rows(&it).unwrap(), 17);
-    assert_close("gather_rows", &y, &cpu::gather_rows(&f64s(&table), dim, &idx), 0.0, 0.0);
-    assert_close("d gather_rows", &dx, &cpu::gather_rows_backward(rows, dim, &idx, &w), 1e-6, 1e-6);
+    let (y, dx, w) = forward_backward(
+        &upload(&table, &[rows, dim]),
+        |t| t.gather_rows(&it).unwrap(),
+        17,
+    );
+    assert_close(
+        "gather_rows",
+        &y,
+        &cpu::gather_rows(&f64s(&table), dim, &idx),
+        0.0,
+        0.0,
+    );
+    assert_close(
+        "d gather_rows",
+        &dx,
+        &cpu::gather_rows_backward(rows, dim, &idx, &w),
+        1e-6,
+        1e-6,
+    );
 }
 
 #[test]
@@ -226,10 +380,22 @@ fn fused_losses() {
         let x = upload(&xs, &[rows, c]).with_grad();
         let loss = x.cross_entropy(&lt).unwrap();
         let l_ref = cpu::cross_entropy(&f64s(&xs), c, &labels);
-        assert_close("cross_entropy", &[loss.to_scalar().unwrap()], &[l_ref], 1e-5, 1e-6);
+        assert_close(
+            "cross_entropy",
+            &[loss.to_scalar().unwrap()],
+            &[l_ref],
+            1e-5,
+            1e-6,
+        );
         let g = loss.mul_scalar(3.0).unwrap().backward().unwrap();
         let dx_ref = cpu::cross_entropy_backward(&f64s(&xs), c, &labels, 3.0);
-        assert_close("d cross_entropy", &g.get(&x).unwrap().to_vec().unwrap(), &dx_ref, 1e-4, 1e-6);
+        assert_close(
+            "d cross_entropy",
+            &g.get(&x).unwrap().to_vec().unwrap(),
+            &dx_ref,
+            1e-4,
+            1e-6,
+        );
     }
     for &n in &[1usize, 7, 4097, 300_000] {
         let mut r = rng(n as u64);
@@ -237,12 +403,30 @@ fn fused_losses() {
         let a = upload(&av, &[n]).with_grad();
         let b = upload(&bv, &[n]).with_grad();
         let loss = a.mse(&b).unwrap();
-        assert_close("mse", &[loss.to_scalar().unwrap()], &[cpu::mse(&f64s(&av), &f64s(&bv))], 1e-5, 1e-6);
+        assert_close(
+            "mse",
+            &[loss.to_scalar().unwrap()],
+            &[cpu::mse(&f64s(&av), &f64s(&bv))],
+            1e-5,
+            1e-6,
+        );
         let g = loss.mul_scalar(0.5).unwrap().backward().unwrap();
         let da = cpu::mse_backward(&f64s(&av), &f64s(&bv), 0.5);
-        assert_close("d mse a", &g.get(&a).unwrap().to_vec().unwrap(), &da, 1e-4, 1e-9);
+        assert_close(
+            "d mse a",
+            &g.get(&a).unwrap().to_vec().unwrap(),
+            &da,
+            1e-4,
+            1e-9,
+        );
         let db: Vec<f64> = da.iter().map(|v| -v).collect();
-        assert_close("d mse b", &g.get(&b).unwrap().to_vec().unwrap(), &db, 1e-4, 1e-9);
+        assert_close(
+            "d mse b",
+            &g.get(&b).unwrap().to_vec().unwrap(),
+            &db,
+            1e-4,
+            1e-9,
+        );
     }
 }
 

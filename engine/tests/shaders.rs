@@ -4,11 +4,16 @@
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
-    let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-        .validate(&module)
+    let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-    let constants: naga::back::PipelineConstants = overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    let constants: naga::back::PipelineConstants =
+        overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
         .unwrap_or_else(|e| panic!("{name} with {overrides:?}: {e}"));
 }
@@ -19,7 +24,11 @@ fn every_shader_file_validates_with_its_overrides() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).expect("shaders/ exists") {
         let path = entry.expect("readable entry").path();
-        let name = path.file_name().expect("a file name").to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .to_string();
         if name == "matmul_regblock.wgsl" {
             continue; // a template: its generated variants are validated below
         }
@@ -27,9 +36,9 @@ fn every_shader_file_validates_with_its_overrides() {
         let ops: Vec<Vec<(&str, f64)>> = match name.as_str() {
             "elementwise.wgsl" => (0..13).map(|op| vec![("OP", op as f64)]).collect(),
             "reduce.wgsl" => vec![vec![("OP", 0.0)], vec![("OP", 1.0)]],
-            "matmul_tiled.wgsl" => {
-                (0..4).map(|i| vec![("TA", (i & 1) as f64), ("TB", (i >> 1) as f64)]).collect()
-            }
+            "matmul_tiled.wgsl" => (0..4)
+                .map(|i| vec![("TA", (i & 1) as f64), ("TB", (i >> 1) as f64)])
+                .collect(),
             _ => vec![vec![]],
         };
         for o in &ops {

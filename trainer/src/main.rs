@@ -52,13 +52,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             println!("matmul kernels: {family}");
         }
-        Command::Demo { steps, hidden, seed } => {
+        Command::Demo {
+            steps,
+            hidden,
+            seed,
+        } => {
             let dev = Device::new(DeviceOptions::default())?;
             println!("adapter: {} ({:?})", dev.info().name, dev.info().backend);
             let t = Instant::now();
-            let report = mtdiff_engine::demo::train_mlp(&dev, hidden, steps, seed, |step, loss| {
-                println!("step {step:>5}  loss {loss:.4}");
-            })?;
+            let report =
+                mtdiff_engine::demo::train_mlp(&dev, hidden, steps, seed, |step, loss| {
+                    println!("step {step:>5}  loss {loss:.4}");
+                })?;
             println!(
                 "two-moons MLP: test accuracy {:.1} % after {} steps ({:.1} s)",
                 100.0 * report.test_accuracy,

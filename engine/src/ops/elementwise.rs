@@ -59,7 +59,10 @@ impl UnaryOp {
     ];
     /// Whether the backward kernel needs the forward output.
     fn needs_output(self) -> bool {
-        matches!(self, UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Tanh | UnaryOp::Sigmoid)
+        matches!(
+            self,
+            UnaryOp::Exp | UnaryOp::Sqrt | UnaryOp::Tanh | UnaryOp::Sigmoid
+        )
     }
 }
 
@@ -89,13 +92,27 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
-            _ => return Err(Error::shape(op, format!("shapes broadcastable with {a:?}"), format!("{b:?}"))),
+            _ => {
+                return Err(Error::shape(
+                    op,
+                    format!("shapes broadcastable with {a:?}"),
+                    format!("{b:?}"),
+                ))
+            }
         };
     }
     Ok(out)
@@ -117,7 +134,14 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> [u32; MAX_RANK] {
 pub(crate) fn fill(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
     let out = Tensor::uninit(device, shape, DType::F32)?;
     let n = out.numel();
-    let k = kernel(device, "elementwise", SRC, "fill", &[], &[Access::ReadWrite])?;
+    let k = kernel(
+        device,
+        "elementwise",
+        SRC,
+        "fill",
+        &[],
+        &[Access::ReadWrite],
+    )?;
     device.dispatch(&k, &[n as u32, value.to_bits()], &[out.arg()], grid(n, 256))?;
     Ok(out)
 }
@@ -126,8 +150,20 @@ fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, x.dims(), DType::F32)?;
     let n = x.numel();
-    let k = kernel(dev, "elementwise", SRC, "unary", &[("OP", op as u32 as f64)], &[Access::Read, Access::ReadWrite])?;
-    dev.dispatch(&k, &[n as u32, s.to_bits()], &[x.arg(), out.arg()], grid(n, 256))?;
+    let k = kernel(
+        dev,
+        "elementwise",
+        SRC,
+        "unary",
+        &[("OP", op as u32 as f64)],
+        &[Access::Read, Access::ReadWrite],
+    )?;
+    dev.dispatch(
+        &k,
+        &[n as u32, s.to_bits()],
+        &[x.arg(), out.arg()],
+        grid(n, 256),
+    )?;
     Ok(out)
 }
 
@@ -143,7 +179,12 @@ fn unary_backward_raw(x: &Tensor, y: &Tensor, dy: &Tensor, op: UnaryOp, s: f32) 
         &[("OP", op as u32 as f64)],
         &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch(&k, &[n as u32, s.to_bits()], &[x.arg(), y.arg(), dy.arg(), dx.arg()], grid(n, 256))?;
+    dev.dispatch(
+        &k,
+        &[n as u32, s.to_bits()],
+        &[x.arg(), y.arg(), dy.arg(), dx.arg()],
+        grid(n, 256),
+    )?;
     Ok(dx)
 }
 
@@ -152,7 +193,10 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     check_f32(name, &[a, b])?;
     let dims = broadcast_shape(name, a.dims(), b.dims())?;
     if dims.len() > MAX_RANK {
-        return Err(Error::invalid(name, format!("rank {} above the supported {MAX_RANK}", dims.len())));
+        return Err(Error::invalid(
+            name,
+            format!("rank {} above the supported {MAX_RANK}", dims.len()),
+        ));
     }
     let dev = a.device();
     let out = Tensor::uninit(dev, &dims, DType::F32)?;
@@ -184,7 +228,11 @@ impl Tensor {
         check_f32("unary", &[self])?;
         let out = unary_raw(self, op, s)?;
         let x = self.detach();
-        let y = if op.needs_output() { Some(out.detach()) } else { None };
+        let y = if op.needs_output() {
+            Some(out.detach())
+        } else {
+            None
+        };
         Ok(out.record(
             "unary",
             &[self],
@@ -262,18 +310,29 @@ impl Tensor {
             Box::new(move |g, needs| {
                 let (ga, gb) = match op {
                     BinaryOp::Add => (Some(g.clone()), Some(g.clone())),
-                    BinaryOp::Sub => (Some(g.clone()), if needs[1] { Some(g.neg()?) } else { None }),
+                    BinaryOp::Sub => (
+                        Some(g.clone()),
+                        if needs[1] { Some(g.neg()?) } else { None },
+                    ),
                     BinaryOp::Mul => (
                         if needs[0] { Some(g.mul(&b)?) } else { None },
                         if needs[1] { Some(g.mul(&a)?) } else { None },
                     ),
                     BinaryOp::Div => (
                         if needs[0] { Some(g.div(&b)?) } else { None },
-                        if needs[1] { Some(g.mul(&y)?.div(&b)?.neg()?) } else { None },
+                        if needs[1] {
+                            Some(g.mul(&y)?.div(&b)?.neg()?)
+                        } else {
+                            None
+                        },
                     ),
                     BinaryOp::Max | BinaryOp::Min => {
                         // Ties go to `a`; the mask picks where `a` won.
-                        let a_wins = if op == BinaryOp::Max { b.binary(&a, BinaryOp::Gt)? } else { a.binary(&b, BinaryOp::Gt)? };
+                        let a_wins = if op == BinaryOp::Max {
+                            b.binary(&a, BinaryOp::Gt)?
+                        } else {
+                            a.binary(&b, BinaryOp::Gt)?
+                        };
                         let a_mask = a_wins.neg()?.add_scalar(1.0)?;
                         (Some(g.mul(&a_mask)?), Some(g.mul(&a_wins)?))
                     }
@@ -326,13 +385,21 @@ impl Tensor {
         }
         let r = self.rank();
         if shape.len() > r {
-            return Err(Error::shape("sum_to_shape", format!("rank ≤ {r}"), format!("{shape:?}")));
+            return Err(Error::shape(
+                "sum_to_shape",
+                format!("rank ≤ {r}"),
+                format!("{shape:?}"),
+            ));
         }
         let lead = r - shape.len();
         let axes: Vec<usize> = (0..r)
             .filter(|&i| i < lead || (shape[i - lead] == 1 && self.dims()[i] != 1))
             .collect();
-        let summed = if axes.is_empty() { self.clone() } else { self.sum(&axes, true)? };
+        let summed = if axes.is_empty() {
+            self.clone()
+        } else {
+            self.sum(&axes, true)?
+        };
         summed.reshape(shape)
     }
 }

@@ -13,7 +13,10 @@ const RW: &[Access] = &[Access::Read, Access::ReadWrite];
 /// Contiguous output of `out_dims` reading `x` through `in_strides` (both of the same rank).
 fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<Tensor> {
     if out_dims.len() > MAX_RANK {
-        return Err(Error::invalid("strided_copy", format!("rank {} above the supported {MAX_RANK}", out_dims.len())));
+        return Err(Error::invalid(
+            "strided_copy",
+            format!("rank {} above the supported {MAX_RANK}", out_dims.len()),
+        ));
     }
     let dev = x.device();
     let out = Tensor::uninit(dev, out_dims, x.dtype())?;
@@ -47,11 +50,19 @@ fn axis_copy(
 ) -> Result<()> {
     let k = kernel(dev, "layout", SRC, "axis_copy", &[], RW)?;
     let params = [outer, inner, count, src_len, src_start, dst_len, dst_start].map(|v| v as u32);
-    dev.dispatch(&k, &params, &[src.arg(), dst.arg()], grid(outer * count * inner, 256))
+    dev.dispatch(
+        &k,
+        &params,
+        &[src.arg(), dst.arg()],
+        grid(outer * count * inner, 256),
+    )
 }
 
 fn split_at_axis(dims: &[usize], axis: usize) -> (usize, usize) {
-    (dims[..axis].iter().product(), dims[axis + 1..].iter().product())
+    (
+        dims[..axis].iter().product(),
+        dims[axis + 1..].iter().product(),
+    )
 }
 
 impl Tensor {
@@ -59,8 +70,15 @@ impl Tensor {
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let r = self.rank();
         let mut seen = vec![false; r];
-        if perm.len() != r || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true)) {
-            return Err(Error::invalid("permute", format!("{perm:?} is not a permutation of {r} axes")));
+        if perm.len() != r
+            || perm
+                .iter()
+                .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+        {
+            return Err(Error::invalid(
+                "permute",
+                format!("{perm:?} is not a permutation of {r} axes"),
+            ));
         }
         let strides = self.shape().strides();
         let out_dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
@@ -70,14 +88,21 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        Ok(out.record("permute", &[self], Box::new(move |g, _| Ok(vec![Some(g.permute(&inverse)?)]))))
+        Ok(out.record(
+            "permute",
+            &[self],
+            Box::new(move |g, _| Ok(vec![Some(g.permute(&inverse)?)])),
+        ))
     }
 
     /// Swaps the last two axes (a copy; matmul reads transposed operands without one).
     pub fn t(&self) -> Result<Tensor> {
         let r = self.rank();
         if r < 2 {
-            return Err(Error::invalid("t", format!("needs rank ≥ 2, got {}", self.shape())));
+            return Err(Error::invalid(
+                "t",
+                format!("needs rank ≥ 2, got {}", self.shape()),
+            ));
         }
         let mut perm: Vec<usize> = (0..r).collect();
         perm.swap(r - 1, r - 2);
@@ -88,7 +113,11 @@ impl Tensor {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         let target = crate::ops::elementwise::broadcast_shape("broadcast_to", self.dims(), shape)?;
         if target != shape {
-            return Err(Error::shape("broadcast_to", format!("a shape that broadcasts to {shape:?}"), format!("{}", self.shape())));
+            return Err(Error::shape(
+                "broadcast_to",
+                format!("a shape that broadcasts to {shape:?}"),
+                format!("{}", self.shape()),
+            ));
         }
         if self.dims() == shape {
             return Ok(self.clone());
@@ -96,27 +125,51 @@ impl Tensor {
         let lead = shape.len() - self.rank();
         let strides = self.shape().strides();
         let in_strides: Vec<usize> = (0..shape.len())
-            .map(|i| if i < lead || self.dims()[i - lead] == 1 { 0 } else { strides[i - lead] })
+            .map(|i| {
+                if i < lead || self.dims()[i - lead] == 1 {
+                    0
+                } else {
+                    strides[i - lead]
+                }
+            })
             .collect();
         let out = strided_copy(self, shape, &in_strides)?;
         let dims = self.dims().to_vec();
-        Ok(out.record("broadcast_to", &[self], Box::new(move |g, _| Ok(vec![Some(g.sum_to_shape(&dims)?)]))))
+        Ok(out.record(
+            "broadcast_to",
+            &[self],
+            Box::new(move |g, _| Ok(vec![Some(g.sum_to_shape(&dims)?)])),
+        ))
     }
 
     /// Joins tensors along `axis`; all other axes must agree. Differentiable.
     pub fn cat(tensors: &[&Tensor], axis: usize) -> Result<Tensor> {
-        let first = *tensors.first().ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
+        let first = *tensors
+            .first()
+            .ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
         check_f32("cat", tensors)?;
         if axis >= first.rank() {
-            return Err(Error::invalid("cat", format!("axis {axis} out of range for rank {}", first.rank())));
+            return Err(Error::invalid(
+                "cat",
+                format!("axis {axis} out of range for rank {}", first.rank()),
+            ));
         }
         let mut dims = first.dims().to_vec();
         dims[axis] = 0;
         for t in tensors {
             let mut d = t.dims().to_vec();
             let len = std::mem::replace(&mut d[axis], 0);
-            if d != dims.iter().enumerate().map(|(i, &v)| if i == axis { 0 } else { v }).collect::<Vec<_>>() {
-                return Err(Error::shape("cat", format!("{} except along axis {axis}", first.shape()), format!("{}", t.shape())));
+            if d != dims
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| if i == axis { 0 } else { v })
+                .collect::<Vec<_>>()
+            {
+                return Err(Error::shape(
+                    "cat",
+                    format!("{} except along axis {axis}", first.shape()),
+                    format!("{}", t.shape()),
+                ));
             }
             dims[axis] += len;
         }
@@ -127,7 +180,16 @@ impl Tensor {
         let mut ranges = Vec::new();
         for t in tensors {
             let len = t.dims()[axis];
-            axis_copy(dev, t, &out, outer, inner, len, (len, 0), (dims[axis], start))?;
+            axis_copy(
+                dev,
+                t,
+                &out,
+                outer,
+                inner,
+                len,
+                (len, 0),
+                (dims[axis], start),
+            )?;
             ranges.push((start, len));
             start += len;
         }
@@ -138,7 +200,13 @@ impl Tensor {
                 ranges
                     .iter()
                     .zip(needs)
-                    .map(|(&(s, l), &need)| if need { g.slice(axis, s, l).map(Some) } else { Ok(None) })
+                    .map(|(&(s, l), &need)| {
+                        if need {
+                            g.slice(axis, s, l).map(Some)
+                        } else {
+                            Ok(None)
+                        }
+                    })
                     .collect()
             }),
         ))
@@ -149,7 +217,14 @@ impl Tensor {
     pub fn slice(&self, axis: usize, start: usize, len: usize) -> Result<Tensor> {
         check_f32("slice", &[self])?;
         if axis >= self.rank() || start + len > self.dims()[axis] {
-            return Err(Error::invalid("slice", format!("{start}..{} along axis {axis} of {}", start + len, self.shape())));
+            return Err(Error::invalid(
+                "slice",
+                format!(
+                    "{start}..{} along axis {axis} of {}",
+                    start + len,
+                    self.shape()
+                ),
+            ));
         }
         let full = self.dims().to_vec();
         let mut dims = full.clone();
@@ -157,13 +232,31 @@ impl Tensor {
         let dev = self.device();
         let out = Tensor::uninit(dev, &dims, DType::F32)?;
         let (outer, inner) = split_at_axis(&dims, axis);
-        axis_copy(dev, self, &out, outer, inner, len, (full[axis], start), (len, 0))?;
+        axis_copy(
+            dev,
+            self,
+            &out,
+            outer,
+            inner,
+            len,
+            (full[axis], start),
+            (len, 0),
+        )?;
         Ok(out.record(
             "slice",
             &[self],
             Box::new(move |g, _| {
                 let gi = Tensor::zeros(g.device(), &full)?;
-                axis_copy(g.device(), g, &gi, outer, inner, len, (len, 0), (full[axis], start))?;
+                axis_copy(
+                    g.device(),
+                    g,
+                    &gi,
+                    outer,
+                    inner,
+                    len,
+                    (len, 0),
+                    (full[axis], start),
+                )?;
                 Ok(vec![Some(gi)])
             }),
         ))
@@ -176,7 +269,11 @@ impl Tensor {
         check_f32("gather_rows", &[self])?;
         indices.expect_dtype("gather_rows", DType::U32)?;
         if self.rank() != 2 {
-            return Err(Error::shape("gather_rows", "a [rows, dim] table", format!("{}", self.shape())));
+            return Err(Error::shape(
+                "gather_rows",
+                "a [rows, dim] table",
+                format!("{}", self.shape()),
+            ));
         }
         let (rows, dim) = (self.dims()[0], self.dims()[1]);
         let n = indices.numel();
@@ -185,8 +282,20 @@ impl Tensor {
         let dev = self.device();
         let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
         let params = [n as u32, dim as u32, rows as u32];
-        let k = kernel(dev, "layout", SRC, "gather_rows", &[], &[Access::Read, Access::Read, Access::ReadWrite])?;
-        dev.dispatch(&k, &params, &[self.arg(), indices.arg(), out.arg()], grid(n * dim, 256))?;
+        let k = kernel(
+            dev,
+            "layout",
+            SRC,
+            "gather_rows",
+            &[],
+            &[Access::Read, Access::Read, Access::ReadWrite],
+        )?;
+        dev.dispatch(
+            &k,
+            &params,
+            &[self.arg(), indices.arg(), out.arg()],
+            grid(n * dim, 256),
+        )?;
         let idx = indices.clone();
         Ok(out.record(
             "gather_rows",
@@ -202,7 +311,12 @@ impl Tensor {
                     &[],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(&k, &params, &[g.arg(), idx.arg(), dt.arg()], grid(rows * dim, 256))?;
+                dev.dispatch(
+                    &k,
+                    &params,
+                    &[g.arg(), idx.arg(), dt.arg()],
+                    grid(rows * dim, 256),
+                )?;
                 Ok(vec![Some(dt)])
             }),
         ))

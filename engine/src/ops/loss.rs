@@ -14,9 +14,21 @@ fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, &[], DType::F32)?;
     let (entry, _) = crate::ops::reduce::row_kernel("reduce_rows", "reduce_axis", 1, n);
-    let k = kernel(dev, "reduce", REDUCE, entry, &[("OP", 0.0)], &[Access::Read, Access::ReadWrite])?;
+    let k = kernel(
+        dev,
+        "reduce",
+        REDUCE,
+        entry,
+        &[("OP", 0.0)],
+        &[Access::Read, Access::ReadWrite],
+    )?;
     // reduce_axis reads params [outer, r, inner, scale]; reduce_rows [rows, r, _, scale].
-    dev.dispatch(&k, &[1, n as u32, 1, scale.to_bits()], &[x.arg(), out.arg()], [1, 1, 1])?;
+    dev.dispatch(
+        &k,
+        &[1, n as u32, 1, scale.to_bits()],
+        &[x.arg(), out.arg()],
+        [1, 1, 1],
+    )?;
     Ok(out)
 }
 
@@ -28,23 +40,38 @@ impl Tensor {
         check_f32(op, &[self])?;
         labels.expect_dtype(op, DType::U32)?;
         if self.rank() != 2 || labels.dims() != [self.dims()[0]] {
-            return Err(Error::shape(op, "logits [rows, classes] and labels [rows]", format!("{} and {}", self.shape(), labels.shape())));
+            return Err(Error::shape(
+                op,
+                "logits [rows, classes] and labels [rows]",
+                format!("{} and {}", self.shape(), labels.shape()),
+            ));
         }
         let (rows, c) = (self.dims()[0], self.dims()[1]);
         let dev = self.device();
         let per_row = Tensor::uninit(dev, &[rows], DType::F32)?;
         let lse = Tensor::uninit(dev, &[rows], DType::F32)?;
-        let (entry, groups) = crate::ops::reduce::row_kernel("cross_entropy", "cross_entropy_thread", rows, c);
+        let (entry, groups) =
+            crate::ops::reduce::row_kernel("cross_entropy", "cross_entropy_thread", rows, c);
         let k = kernel(
             dev,
             "loss",
             SRC,
             entry,
             &[],
-            &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+            &[
+                Access::Read,
+                Access::Read,
+                Access::ReadWrite,
+                Access::ReadWrite,
+            ],
         )?;
         let params = [rows as u32, c as u32];
-        dev.dispatch(&k, &params, &[self.arg(), labels.arg(), per_row.arg(), lse.arg()], groups)?;
+        dev.dispatch(
+            &k,
+            &params,
+            &[self.arg(), labels.arg(), per_row.arg(), lse.arg()],
+            groups,
+        )?;
         let out = scaled_sum(&per_row, rows, 1.0 / rows as f32)?;
         let (x, labels) = (self.detach(), labels.clone());
         Ok(out.record(
@@ -59,9 +86,20 @@ impl Tensor {
                     SRC,
                     "cross_entropy_backward",
                     &[],
-                    &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+                    &[
+                        Access::Read,
+                        Access::Read,
+                        Access::Read,
+                        Access::Read,
+                        Access::ReadWrite,
+                    ],
                 )?;
-                dev.dispatch(&k, &params, &[x.arg(), labels.arg(), lse.arg(), g.arg(), dx.arg()], grid(rows * c, 256))?;
+                dev.dispatch(
+                    &k,
+                    &params,
+                    &[x.arg(), labels.arg(), lse.arg(), g.arg(), dx.arg()],
+                    grid(rows * c, 256),
+                )?;
                 Ok(vec![Some(dx)])
             }),
         ))
@@ -72,16 +110,32 @@ impl Tensor {
         let op = "mse";
         check_f32(op, &[self, target])?;
         if self.dims() != target.dims() {
-            return Err(Error::shape(op, format!("{}", self.shape()), format!("{}", target.shape())));
+            return Err(Error::shape(
+                op,
+                format!("{}", self.shape()),
+                format!("{}", target.shape()),
+            ));
         }
         let n = self.numel();
         let dev = self.device();
         // A bounded number of workgroups, each summing a grid-strided share.
         let groups = n.div_ceil(256 * 16).clamp(1, 1024);
         let partial = Tensor::uninit(dev, &[groups], DType::F32)?;
-        let k = kernel(dev, "loss", SRC, "mse_partial", &[], &[Access::Read, Access::Read, Access::ReadWrite])?;
+        let k = kernel(
+            dev,
+            "loss",
+            SRC,
+            "mse_partial",
+            &[],
+            &[Access::Read, Access::Read, Access::ReadWrite],
+        )?;
         let threads = (groups * 256) as u32;
-        dev.dispatch(&k, &[n as u32, threads], &[self.arg(), target.arg(), partial.arg()], [groups as u32, 1, 1])?;
+        dev.dispatch(
+            &k,
+            &[n as u32, threads],
+            &[self.arg(), target.arg(), partial.arg()],
+            [groups as u32, 1, 1],
+        )?;
         let out = scaled_sum(&partial, groups, 1.0 / n as f32)?;
         let (a, b) = (self.detach(), target.detach());
         Ok(out.record(
@@ -98,7 +152,12 @@ impl Tensor {
                     &[],
                     &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(&k, &[n as u32], &[a.arg(), b.arg(), g.arg(), da.arg()], grid(n, 256))?;
+                dev.dispatch(
+                    &k,
+                    &[n as u32],
+                    &[a.arg(), b.arg(), g.arg(), da.arg()],
+                    grid(n, 256),
+                )?;
                 let db = if needs[1] { Some(da.neg()?) } else { None };
                 Ok(vec![Some(da), db])
             }),

@@ -34,11 +34,21 @@ pub struct RegBlockVariant {
 impl RegBlockVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<RegBlockVariant> {
-        (0..16).map(|i| RegBlockVariant { ta: i & 1 != 0, tb: i & 2 != 0, va: i & 4 != 0, vb: i & 8 != 0 }).collect()
+        (0..16)
+            .map(|i| RegBlockVariant {
+                ta: i & 1 != 0,
+                tb: i & 2 != 0,
+                va: i & 4 != 0,
+                vb: i & 8 != 0,
+            })
+            .collect()
     }
 
     fn key(self) -> String {
-        format!("matmul_regblock.ta{}tb{}va{}vb{}", self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8)
+        format!(
+            "matmul_regblock.ta{}tb{}va{}vb{}",
+            self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8
+        )
     }
 
     /// The WGSL source of this variant: the template with its loads and FMAs unrolled.
@@ -54,26 +64,47 @@ impl RegBlockVariant {
         // Clamped scalar base indices of A's rows (m) and B's columns (n).
         for i in 0..RB_M {
             if self.ta {
-                w(&mut setup, format!("let am{i} = a_off + min(m0 + {i}u, M - 1u);"));
+                w(
+                    &mut setup,
+                    format!("let am{i} = a_off + min(m0 + {i}u, M - 1u);"),
+                );
             } else {
-                w(&mut setup, format!("let am{i} = a_off + min(m0 + {i}u, M - 1u) * K;"));
+                w(
+                    &mut setup,
+                    format!("let am{i} = a_off + min(m0 + {i}u, M - 1u) * K;"),
+                );
             }
         }
         for j in 0..RB_N {
             if self.tb {
-                w(&mut setup, format!("let bn{j} = b_off + min(n0 + {j}u, N - 1u) * K;"));
+                w(
+                    &mut setup,
+                    format!("let bn{j} = b_off + min(n0 + {j}u, N - 1u) * K;"),
+                );
             } else {
-                w(&mut setup, format!("let bn{j} = b_off + min(n0 + {j}u, N - 1u);"));
+                w(
+                    &mut setup,
+                    format!("let bn{j} = b_off + min(n0 + {j}u, N - 1u);"),
+                );
             }
         }
         if self.va && self.ta {
             // Two vec4 columns of Aᵀ rows cover the 8 rows m0..m0+8.
-            w(&mut setup, "let av0 = a_off / 4u + min(m0 / 4u, M / 4u - 1u);".into());
-            w(&mut setup, "let av1 = a_off / 4u + min(m0 / 4u + 1u, M / 4u - 1u);".into());
+            w(
+                &mut setup,
+                "let av0 = a_off / 4u + min(m0 / 4u, M / 4u - 1u);".into(),
+            );
+            w(
+                &mut setup,
+                "let av1 = a_off / 4u + min(m0 / 4u + 1u, M / 4u - 1u);".into(),
+            );
         }
         if self.vb && !self.tb {
             for jv in 0..RB_N / 4 {
-                w(&mut setup, format!("let bv{jv} = b_off / 4u + min(n0 / 4u + {jv}u, N / 4u - 1u);"));
+                w(
+                    &mut setup,
+                    format!("let bv{jv} = b_off / 4u + min(n0 / 4u + {jv}u, N / 4u - 1u);"),
+                );
             }
         }
         // a{i}: vec4 over kk = 0..4 of op(A)[m0+i, k+kk].
@@ -113,11 +144,14 @@ impl RegBlockVariant {
                 let e = match (self.tb, self.vb) {
                     (false, true) => format!("B[(k + {kk}u) * (N / 4u) + bv{jv}]"),
                     (false, false) => {
-                        let c: Vec<String> = (0..4).map(|l| format!("B[(k + {kk}u) * N + bn{}]", jv * 4 + l)).collect();
+                        let c: Vec<String> = (0..4)
+                            .map(|l| format!("B[(k + {kk}u) * N + bn{}]", jv * 4 + l))
+                            .collect();
                         format!("vec4<f32>({})", c.join(", "))
                     }
                     (true, _) => {
-                        let c: Vec<String> = (0..4).map(|l| format!("bt{}.{lane}", jv * 4 + l)).collect();
+                        let c: Vec<String> =
+                            (0..4).map(|l| format!("bt{}.{lane}", jv * 4 + l)).collect();
                         format!("vec4<f32>({})", c.join(", "))
                     }
                 };
@@ -136,21 +170,35 @@ impl RegBlockVariant {
         }
         // k tail (K not a multiple of 4): scalar loads.
         for i in 0..RB_M {
-            let idx = if self.ta { format!("k * M + am{i}") } else { format!("am{i} + k") };
+            let idx = if self.ta {
+                format!("k * M + am{i}")
+            } else {
+                format!("am{i} + k")
+            };
             w(&mut tail, format!("let s{i} = la({idx});"));
         }
         for jv in 0..RB_N / 4 {
             let c: Vec<String> = (0..4)
                 .map(|l| {
                     let j = jv * 4 + l;
-                    if self.tb { format!("lb(bn{j} + k)") } else { format!("lb(k * N + bn{j})") }
+                    if self.tb {
+                        format!("lb(bn{j} + k)")
+                    } else {
+                        format!("lb(k * N + bn{j})")
+                    }
                 })
                 .collect();
-            w(&mut tail, format!("let t{jv} = vec4<f32>({});", c.join(", ")));
+            w(
+                &mut tail,
+                format!("let t{jv} = vec4<f32>({});", c.join(", ")),
+            );
         }
         for i in 0..RB_M {
             for jv in 0..RB_N / 4 {
-                w(&mut tail, format!("acc{i}_{jv} = fma(vec4<f32>(s{i}), t{jv}, acc{i}_{jv});"));
+                w(
+                    &mut tail,
+                    format!("acc{i}_{jv} = fma(vec4<f32>(s{i}), t{jv}, acc{i}_{jv});"),
+                );
             }
         }
         let mut acc = String::new();
@@ -170,7 +218,13 @@ impl RegBlockVariant {
             let _ = writeln!(store, "    }}");
         }
         let elem = |v: bool| if v { "vec4<f32>" } else { "f32" };
-        let load = |v: bool, name: &str| if v { format!("return {name}[i >> 2u][i & 3u];") } else { format!("return {name}[i];") };
+        let load = |v: bool, name: &str| {
+            if v {
+                format!("return {name}[i >> 2u][i & 3u];")
+            } else {
+                format!("return {name}[i];")
+            }
+        };
         REGBLOCK_TEMPLATE
             .replace("{{A_ELEM}}", elem(self.va))
             .replace("{{B_ELEM}}", elem(self.vb))
@@ -203,7 +257,10 @@ fn dispatch_matmul(
     strides: [usize; 3],
 ) -> Result<()> {
     if batch > dev.info().limits.max_compute_workgroups_per_dimension as usize {
-        return Err(Error::invalid("matmul", format!("batch {batch} above the adapter's dispatch limit")));
+        return Err(Error::invalid(
+            "matmul",
+            format!("batch {batch} above the adapter's dispatch limit"),
+        ));
     }
     let zero;
     let bias_t = match bias {
@@ -213,7 +270,16 @@ fn dispatch_matmul(
             &zero
         }
     };
-    let params = [m, n, k, bias.is_some() as usize, strides[0], strides[1], strides[2]].map(|v| v as u32);
+    let params = [
+        m,
+        n,
+        k,
+        bias.is_some() as usize,
+        strides[0],
+        strides[1],
+        strides[2],
+    ]
+    .map(|v| v as u32);
     let args = [a.arg(), b.arg(), bias_t.arg(), c.arg()];
     match dev.matmul_strategy() {
         MatmulStrategy::RegisterBlocked => {
@@ -230,13 +296,22 @@ fn dispatch_matmul(
                 constants: &[],
                 bindings: BINDINGS,
             })?;
-            let groups = [m.div_ceil(RB_M * 8) as u32, n.div_ceil(RB_N * 8) as u32, batch as u32];
+            let groups = [
+                m.div_ceil(RB_M * 8) as u32,
+                n.div_ceil(RB_N * 8) as u32,
+                batch as u32,
+            ];
             dev.dispatch(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
             let pipe = kernel(dev, "matmul_tiled", TILED, "main", &consts, BINDINGS)?;
-            dev.dispatch(&pipe, &params, &args, [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32])
+            dev.dispatch(
+                &pipe,
+                &params,
+                &args,
+                [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32],
+            )
         }
     }
 }
@@ -245,7 +320,11 @@ fn dispatch_matmul(
 fn mat_dims(op: &'static str, t: &Tensor) -> Result<(Vec<usize>, usize, usize)> {
     let d = t.dims();
     if d.len() < 2 {
-        return Err(Error::shape(op, "a matrix (rank ≥ 2)", format!("{}", t.shape())));
+        return Err(Error::shape(
+            op,
+            "a matrix (rank ≥ 2)",
+            format!("{}", t.shape()),
+        ));
     }
     Ok((d[..d.len() - 2].to_vec(), d[d.len() - 2], d[d.len() - 1]))
 }
@@ -278,7 +357,13 @@ impl Tensor {
         y.reshape(&out)
     }
 
-    fn matmul_bias(&self, other: &Tensor, bias: Option<&Tensor>, ta: bool, tb: bool) -> Result<Tensor> {
+    fn matmul_bias(
+        &self,
+        other: &Tensor,
+        bias: Option<&Tensor>,
+        ta: bool,
+        tb: bool,
+    ) -> Result<Tensor> {
         let op = "matmul";
         check_f32(op, &[self, other])?;
         let (ba, ar, ac) = mat_dims(op, self)?;
@@ -286,18 +371,28 @@ impl Tensor {
         let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
         let (k2, n) = if tb { (bc, br) } else { (br, bc) };
         if k != k2 {
-            return Err(Error::shape(op, format!("inner dims to agree (left has K={k})"), format!("right has K={k2}: {} · {}", self.shape(), other.shape())));
+            return Err(Error::shape(
+                op,
+                format!("inner dims to agree (left has K={k})"),
+                format!("right has K={k2}: {} · {}", self.shape(), other.shape()),
+            ));
         }
         if let Some(bias) = bias {
             check_f32(op, &[self, bias])?;
             if bias.dims() != [n] {
-                return Err(Error::shape("linear", format!("bias [{n}]"), format!("{}", bias.shape())));
+                return Err(Error::shape(
+                    "linear",
+                    format!("bias [{n}]"),
+                    format!("{}", bias.shape()),
+                ));
             }
         }
         // A batch of A against a shared, untransposed-A-side B folds into one tall matmul.
         if !ba.is_empty() && bb.is_empty() && !ta {
             let rows: usize = ba.iter().product::<usize>() * m;
-            let y = self.reshape(&[rows, k])?.matmul_bias(other, bias, false, tb)?;
+            let y = self
+                .reshape(&[rows, k])?
+                .matmul_bias(other, bias, false, tb)?;
             let mut out = ba.clone();
             out.extend([m, n]);
             return y.reshape(&out);
@@ -307,7 +402,11 @@ impl Tensor {
             (true, false) => bb.clone(),
             (false, false) if ba == bb => ba.clone(),
             _ => {
-                return Err(Error::shape(op, format!("matching batch axes {ba:?}"), format!("{bb:?}")));
+                return Err(Error::shape(
+                    op,
+                    format!("matching batch axes {ba:?}"),
+                    format!("{bb:?}"),
+                ));
             }
         };
         let batch: usize = batch_dims.iter().product();
@@ -317,7 +416,17 @@ impl Tensor {
         let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
         let sa = if ba.is_empty() { 0 } else { m * k };
         let sb = if bb.is_empty() { 0 } else { k * n };
-        dispatch_matmul(dev, self, other, bias, &out, (m, n, k), (ta, tb), batch, [sa, sb, m * n])?;
+        dispatch_matmul(
+            dev,
+            self,
+            other,
+            bias,
+            &out,
+            (m, n, k),
+            (ta, tb),
+            batch,
+            [sa, sb, m * n],
+        )?;
         let (a, b) = (self.detach(), other.detach());
         let (a_dims, b_dims) = (self.dims().to_vec(), other.dims().to_vec());
         let has_bias = bias.is_some();
@@ -329,13 +438,21 @@ impl Tensor {
             Box::new(move |g, needs| {
                 // dA = dC·op(B)ᵀ, dB = op(A)ᵀ·dC, written so each stored layout comes out directly.
                 let da = if needs[0] {
-                    let d = if ta { b.matmul_t(g, tb, true)? } else { g.matmul_t(&b, false, !tb)? };
+                    let d = if ta {
+                        b.matmul_t(g, tb, true)?
+                    } else {
+                        g.matmul_t(&b, false, !tb)?
+                    };
                     Some(d.sum_to_shape(&a_dims)?)
                 } else {
                     None
                 };
                 let db = if needs[1] {
-                    let d = if tb { g.matmul_t(&a, true, ta)? } else { a.matmul_t(g, !ta, false)? };
+                    let d = if tb {
+                        g.matmul_t(&a, true, ta)?
+                    } else {
+                        a.matmul_t(g, !ta, false)?
+                    };
                     Some(d.sum_to_shape(&b_dims)?)
                 } else {
                     None
@@ -343,7 +460,11 @@ impl Tensor {
                 let mut grads = vec![da, db];
                 if has_bias {
                     let lead: Vec<usize> = (0..g.rank() - 1).collect();
-                    grads.push(if needs[2] { Some(g.sum(&lead, false)?) } else { None });
+                    grads.push(if needs[2] {
+                        Some(g.sum(&lead, false)?)
+                    } else {
+                        None
+                    });
                 }
                 Ok(grads)
             }),

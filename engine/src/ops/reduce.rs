@@ -13,7 +13,12 @@ const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
 pub(crate) const ROW_THREAD_MAX: usize = 256;
 
 /// The entry point and workgroup grid for a row-wise kernel over `rows` rows of length `len`.
-pub(crate) fn row_kernel(base: &'static str, thread_variant: &'static str, rows: usize, len: usize) -> (&'static str, [u32; 3]) {
+pub(crate) fn row_kernel(
+    base: &'static str,
+    thread_variant: &'static str,
+    rows: usize,
+    len: usize,
+) -> (&'static str, [u32; 3]) {
     if len <= ROW_THREAD_MAX {
         (thread_variant, grid(rows, 64))
     } else {
@@ -33,7 +38,10 @@ fn normalize_axes(op: &'static str, rank: usize, axes: &[usize]) -> Result<Vec<u
     a.sort_unstable();
     a.dedup();
     if let Some(&bad) = a.iter().find(|&&x| x >= rank) {
-        return Err(Error::invalid(op, format!("axis {bad} out of range for rank {rank}")));
+        return Err(Error::invalid(
+            op,
+            format!("axis {bad} out of range for rank {rank}"),
+        ));
     }
     Ok(a)
 }
@@ -55,7 +63,12 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     // A workgroup per row pays for barriers; worth it only for long rows.
     if inner == 1 && r > ROW_THREAD_MAX {
         let k = kernel(dev, "reduce", SRC, "reduce_rows", &consts, rw)?;
-        dev.dispatch(&k, &[outer as u32, r as u32, 0, scale.to_bits()], &[x.arg(), out.arg()], grid(outer, 1))?;
+        dev.dispatch(
+            &k,
+            &[outer as u32, r as u32, 0, scale.to_bits()],
+            &[x.arg(), out.arg()],
+            grid(outer, 1),
+        )?;
     } else {
         let k = kernel(dev, "reduce", SRC, "reduce_axis", &consts, rw)?;
         let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
@@ -85,16 +98,31 @@ fn reduce_keep(x: &Tensor, axes: &[usize], how: Reduce, mean: bool) -> Result<Te
 }
 
 fn drop_axes(dims: &[usize], axes: &[usize]) -> Vec<usize> {
-    dims.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| *d).collect()
+    dims.iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(i))
+        .map(|(_, d)| *d)
+        .collect()
 }
 
 impl Tensor {
-    fn reduce(&self, op: &'static str, axes: &[usize], keepdim: bool, how: Reduce, mean: bool) -> Result<Tensor> {
+    fn reduce(
+        &self,
+        op: &'static str,
+        axes: &[usize],
+        keepdim: bool,
+        how: Reduce,
+        mean: bool,
+    ) -> Result<Tensor> {
         check_f32(op, &[self])?;
         let axes = normalize_axes(op, self.rank(), axes)?;
         let kept = reduce_keep(self, &axes, how, mean)?;
         let keep_dims = kept.dims().to_vec();
-        let out = if keepdim { kept.clone() } else { kept.reshape(&drop_axes(self.dims(), &axes))? };
+        let out = if keepdim {
+            kept.clone()
+        } else {
+            kept.reshape(&drop_axes(self.dims(), &axes))?
+        };
         let out = out.detach();
         let x = self.detach();
         let y = kept.detach();
@@ -105,7 +133,9 @@ impl Tensor {
             Box::new(move |g, _| {
                 let g = g.reshape(&keep_dims)?;
                 let dx = match how {
-                    Reduce::Sum if mean => g.mul_scalar(1.0 / count as f32)?.broadcast_to(x.dims())?,
+                    Reduce::Sum if mean => {
+                        g.mul_scalar(1.0 / count as f32)?.broadcast_to(x.dims())?
+                    }
                     Reduce::Sum => g.broadcast_to(x.dims())?,
                     Reduce::Max => {
                         // Ties share the gradient equally.
@@ -145,14 +175,29 @@ impl Tensor {
     fn softmax_impl(&self, log: bool) -> Result<Tensor> {
         let op = if log { "log_softmax" } else { "softmax" };
         check_f32(op, &[self])?;
-        let c = *self.dims().last().ok_or_else(|| Error::invalid(op, "needs at least one axis"))?;
+        let c = *self
+            .dims()
+            .last()
+            .ok_or_else(|| Error::invalid(op, "needs at least one axis"))?;
         let rows = self.numel() / c.max(1);
         let dev = self.device();
         let out = Tensor::uninit(dev, self.dims(), DType::F32)?;
         let consts = [("OP", log as u32 as f64)];
         let (entry, groups) = row_kernel("softmax", "softmax_thread", rows, c);
-        let k = kernel(dev, "reduce", SRC, entry, &consts, &[Access::Read, Access::ReadWrite])?;
-        dev.dispatch(&k, &[rows as u32, c as u32], &[self.arg(), out.arg()], groups)?;
+        let k = kernel(
+            dev,
+            "reduce",
+            SRC,
+            entry,
+            &consts,
+            &[Access::Read, Access::ReadWrite],
+        )?;
+        dev.dispatch(
+            &k,
+            &[rows as u32, c as u32],
+            &[self.arg(), out.arg()],
+            groups,
+        )?;
         let y = out.detach();
         Ok(out.record(
             op,
@@ -160,7 +205,8 @@ impl Tensor {
             Box::new(move |g, _| {
                 let dev = g.device();
                 let dx = Tensor::uninit(dev, g.dims(), DType::F32)?;
-                let (entry, groups) = row_kernel("softmax_backward", "softmax_backward_thread", rows, c);
+                let (entry, groups) =
+                    row_kernel("softmax_backward", "softmax_backward_thread", rows, c);
                 let k = kernel(
                     dev,
                     "reduce",
@@ -169,7 +215,12 @@ impl Tensor {
                     &[("OP", log as u32 as f64)],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(&k, &[rows as u32, c as u32], &[y.arg(), g.arg(), dx.arg()], groups)?;
+                dev.dispatch(
+                    &k,
+                    &[rows as u32, c as u32],
+                    &[y.arg(), g.arg(), dx.arg()],
+                    groups,
+                )?;
                 Ok(vec![Some(dx)])
             }),
         ))

@@ -11,7 +11,8 @@ use mtdiff_engine::{Device, DeviceOptions, MatmulStrategy};
 /// With no adapter the tests fail with the engine's message on how to install lavapipe.
 pub fn device() -> Device {
     static DEV: OnceLock<Device> = OnceLock::new();
-    DEV.get_or_init(|| Device::new(DeviceOptions::default()).unwrap_or_else(|e| panic!("{e}"))).clone()
+    DEV.get_or_init(|| Device::new(DeviceOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+        .clone()
 }
 
 /// A second device forced to one matmul family (both families are tested on every adapter).
@@ -23,7 +24,11 @@ pub fn device_with(strategy: MatmulStrategy) -> Device {
         MatmulStrategy::Tiled => &TILED,
     };
     cell.get_or_init(|| {
-        Device::new(DeviceOptions { matmul: Some(strategy), ..Default::default() }).unwrap_or_else(|e| panic!("{e}"))
+        Device::new(DeviceOptions {
+            matmul: Some(strategy),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     })
     .clone()
 }
