@@ -43,10 +43,17 @@ fn main() {
         contents: bytemuck::cast_slice(&params),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+    let desc = wgpu::ShaderModuleDescriptor {
         label: None,
         source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
+    };
+    // LAB_UNCHECKED=1 drops naga's index clamping, to measure what bounds checks cost.
+    let module = if std::env::var("LAB_UNCHECKED").is_ok() {
+        // SAFETY: lab kernels only index inside their buffers for the fixed 1024³ problem.
+        unsafe { dev.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+    } else {
+        dev.create_shader_module(desc)
+    };
     let pipe = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: None,
         layout: None,
@@ -79,13 +86,20 @@ fn main() {
         dev.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
     };
     run(1);
-    let t = Instant::now();
-    run(3);
-    let s = t.elapsed().as_secs_f64() / 3.0;
+    // Shared machines are noisy: report the best and the median of 7 runs.
+    let mut times: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            run(1);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let gflops = |s: f64| 2.0 * (n as f64).powi(3) / s / 1e9;
     println!(
-        "{}: {:.1} ms, {:.1} GFLOP/s",
+        "{}: best {:.1} GFLOP/s, median {:.1} GFLOP/s",
         args[1],
-        s * 1e3,
-        2.0 * (n as f64).powi(3) / s / 1e9
+        gflops(times[0]),
+        gflops(times[3])
     );
 }

@@ -281,7 +281,6 @@ pub fn softmax_backward(x: &[f64], c: usize, log: bool, g: &[f64]) -> Vec<f64> {
 }
 
 /// C[M,N] = op(A)·op(B) for one matrix; A is [K,M] when `ta`, B is [N,K] when `tb`.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, ta: bool, tb: bool) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
     for i in 0..m {
@@ -299,6 +298,7 @@ pub fn matmul(a: &[f64], b: &[f64], m: usize, n: usize, k: usize, ta: bool, tb: 
 }
 
 /// Gradients (dA in A's stored layout, dB in B's) of `matmul` for output gradient `g`.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_backward(
     a: &[f64],
     b: &[f64],

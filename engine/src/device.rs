@@ -474,7 +474,7 @@ impl Device {
             });
         }
         if usage.contains(wgpu::BufferUsages::STORAGE)
-            && bytes > limits.max_storage_buffer_binding_size as u64
+            && bytes > limits.max_storage_buffer_binding_size
         {
             return Err(Error::OutOfMemory {
                 bytes,

@@ -361,7 +361,7 @@ impl Tensor {
             .info()
             .limits
             .min_storage_buffer_offset_alignment as usize;
-        let out = if (offset * 4) % align == 0 {
+        let out = if (offset * 4).is_multiple_of(align) {
             self.view(offset, Shape::new(&dims), false)
         } else {
             let out = Tensor::uninit(self.device(), &dims, self.dtype())?;

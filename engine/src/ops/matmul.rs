@@ -286,8 +286,8 @@ fn dispatch_matmul(
             let v = RegBlockVariant {
                 ta,
                 tb,
-                va: (if ta { m } else { k }) % 4 == 0 && strides[0] % 4 == 0,
-                vb: (if tb { k } else { n }) % 4 == 0 && strides[1] % 4 == 0,
+                va: (if ta { m } else { k }).is_multiple_of(4) && strides[0].is_multiple_of(4),
+                vb: (if tb { k } else { n }).is_multiple_of(4) && strides[1].is_multiple_of(4),
             };
             let pipe = dev.pipeline(&v.key(), || KernelSource {
                 label: "matmul_regblock",
