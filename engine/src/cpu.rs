@@ -430,8 +430,16 @@ pub fn philox(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     for _ in 0..10 {
         let p0 = 0xD251_1F53u64 * c[0] as u64;
         let p1 = 0xCD9E_8D57u64 * c[2] as u64;
-        c = [((p1 >> 32) as u32) ^ c[1] ^ k[0], p1 as u32, ((p0 >> 32) as u32) ^ c[3] ^ k[1], p0 as u32];
-        k = [k[0].wrapping_add(0x9E37_79B9), k[1].wrapping_add(0xBB67_AE85)];
+        c = [
+            ((p1 >> 32) as u32) ^ c[1] ^ k[0],
+            p1 as u32,
+            ((p0 >> 32) as u32) ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+        k = [
+            k[0].wrapping_add(0x9E37_79B9),
+            k[1].wrapping_add(0xBB67_AE85),
+        ];
     }
     c
 }
@@ -439,7 +447,10 @@ pub fn philox(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 /// The i-th standard normal of (seed, stream), exactly as the GPU computes it (Box–Muller on a
 /// Philox block; uniforms in (0, 1] with 24 bits).
 pub fn normal_at(i: u64, seed: u64, stream: u64) -> f64 {
-    let r = philox([(i / 4) as u32, stream as u32, (stream >> 32) as u32, 0], [seed as u32, (seed >> 32) as u32]);
+    let r = philox(
+        [(i / 4) as u32, stream as u32, (stream >> 32) as u32, 0],
+        [seed as u32, (seed >> 32) as u32],
+    );
     let unit = |u: u32| ((u >> 8) as f64 + 1.0) / 16_777_216.0;
     let pair = ((i & 3) >> 1) as usize;
     let (u1, u2) = (unit(r[2 * pair]), unit(r[2 * pair + 1]));
@@ -448,7 +459,13 @@ pub fn normal_at(i: u64, seed: u64, stream: u64) -> f64 {
 }
 
 /// `√ᾱ[t_b]·x0 + √(1−ᾱ[t_b])·ε + scale_b·agg`, table rows `(√ᾱ, √(1−ᾱ))`.
-pub fn q_sample(x0: &[f64], eps: &[f64], t: &[u32], table: &[f64], agg: Option<(&[f64], &[f64])>) -> Vec<f64> {
+pub fn q_sample(
+    x0: &[f64],
+    eps: &[f64],
+    t: &[u32],
+    table: &[f64],
+    agg: Option<(&[f64], &[f64])>,
+) -> Vec<f64> {
     let per = x0.len() / t.len();
     (0..x0.len())
         .map(|i| {
@@ -459,7 +476,15 @@ pub fn q_sample(x0: &[f64], eps: &[f64], t: &[u32], table: &[f64], agg: Option<(
 }
 
 /// One DDPM step, x̂_0 form; table rows `(√ᾱ, √(1−ᾱ), c_x0, c_xt, σ)`; noise `z`. Returns (x_prev, x̂_0).
-pub fn ddpm_step(x: &[f64], eps: &[f64], z: &[f64], t: &[u32], table: &[f64], agg: Option<(&[f64], &[f64])>, clip: f64) -> (Vec<f64>, Vec<f64>) {
+pub fn ddpm_step(
+    x: &[f64],
+    eps: &[f64],
+    z: &[f64],
+    t: &[u32],
+    table: &[f64],
+    agg: Option<(&[f64], &[f64])>,
+    clip: f64,
+) -> (Vec<f64>, Vec<f64>) {
     let per = x.len() / t.len();
     let mut out = vec![0.0; x.len()];
     let mut x0s = vec![0.0; x.len()];
@@ -470,13 +495,22 @@ pub fn ddpm_step(x: &[f64], eps: &[f64], z: &[f64], t: &[u32], table: &[f64], ag
             x0 = x0.clamp(-clip, clip);
         }
         x0s[i] = x0;
-        out[i] = table[r + 2] * x0 + table[r + 3] * x[i] - agg.map_or(0.0, |(s, a)| s[b] * a[i]) + table[r + 4] * z[i];
+        out[i] = table[r + 2] * x0 + table[r + 3] * x[i] - agg.map_or(0.0, |(s, a)| s[b] * a[i])
+            + table[r + 4] * z[i];
     }
     (out, x0s)
 }
 
 /// One DDIM step; table rows `(ᾱ_t, ᾱ_t', σ)`, aggregate scales `[B, 2]`. Returns (x_prev, x̂_0).
-pub fn ddim_step(x: &[f64], eps: &[f64], z: &[f64], t: &[u32], table: &[f64], agg: Option<(&[f64], &[f64])>, clip: f64) -> (Vec<f64>, Vec<f64>) {
+pub fn ddim_step(
+    x: &[f64],
+    eps: &[f64],
+    z: &[f64],
+    t: &[u32],
+    table: &[f64],
+    agg: Option<(&[f64], &[f64])>,
+    clip: f64,
+) -> (Vec<f64>, Vec<f64>) {
     let per = x.len() / t.len();
     let mut out = vec![0.0; x.len()];
     let mut x0s = vec![0.0; x.len()];
@@ -489,21 +523,58 @@ pub fn ddim_step(x: &[f64], eps: &[f64], z: &[f64], t: &[u32], table: &[f64], ag
             x0 = x0.clamp(-clip, clip);
         }
         x0s[i] = x0;
-        out[i] = ab_prev.sqrt() * x0 + c_prev + (1.0 - ab_prev - sigma * sigma).max(0.0).sqrt() * eps[i] + sigma * z[i];
+        out[i] = ab_prev.sqrt() * x0
+            + c_prev
+            + (1.0 - ab_prev - sigma * sigma).max(0.0).sqrt() * eps[i]
+            + sigma * z[i];
     }
     (out, x0s)
 }
 
 /// Sinusoidal timestep embedding `[B] → [B, dim]` (see `ops::diffusion::timestep_embedding`).
-pub fn timestep_embedding(t: &[u32], dim: usize, max_period: f64, shift: f64, flip: bool) -> Vec<f64> {
+pub fn timestep_embedding(
+    t: &[u32],
+    dim: usize,
+    max_period: f64,
+    shift: f64,
+    flip: bool,
+) -> Vec<f64> {
     let half = dim / 2;
     let mut out = vec![0.0; t.len() * dim];
     for (b, &tb) in t.iter().enumerate() {
         for j in 0..2 * half {
             let k = j % half;
             let arg = tb as f64 * (-(max_period.ln()) * k as f64 / (half as f64 - shift)).exp();
-            out[b * dim + j] = if (j < half) != flip { arg.sin() } else { arg.cos() };
+            out[b * dim + j] = if (j < half) != flip {
+                arg.sin()
+            } else {
+                arg.cos()
+            };
         }
     }
     out
+}
+
+/// One AdamW update of `p` in place (moments `m`, `v`; step `t` ≥ 1; gradient scaled by `gscale`).
+#[allow(clippy::too_many_arguments)]
+pub fn adamw_step(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    lr: f64,
+    b1: f64,
+    b2: f64,
+    eps: f64,
+    wd: f64,
+    t: i32,
+    gscale: f64,
+) {
+    let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+    for i in 0..p.len() {
+        let gi = g[i] * gscale;
+        m[i] = b1 * m[i] + (1.0 - b1) * gi;
+        v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+        p[i] = p[i] * (1.0 - lr * wd) - lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps);
+    }
 }

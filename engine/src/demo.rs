@@ -1,8 +1,8 @@
-//! The engine's own demo: a 2-layer MLP trained with Adam on two interleaved half-moons, a toy
+//! The engine's own demo: a 2-layer MLP trained with the fused AdamW on two interleaved half-moons, a toy
 //! 2-class problem. Used by `mtdiff demo` and by the end-to-end test.
 
 use crate::error::Result;
-use crate::optim::Adam;
+use crate::optim::{AdamW, AdamWConfig};
 use crate::rng::CpuRng;
 use crate::tensor::Tensor;
 use crate::{no_grad, Device};
@@ -60,7 +60,11 @@ pub fn train_mlp(
     let params = [w1.clone(), b1.clone(), w2.clone(), b2.clone()];
     let forward =
         |x: &Tensor| -> Result<Tensor> { x.linear(&w1, Some(&b1))?.tanh()?.linear(&w2, Some(&b2)) };
-    let mut opt = Adam::new(0.03);
+    let mut opt = AdamW::new(AdamWConfig {
+        lr: 0.03,
+        weight_decay: 0.0,
+        ..AdamWConfig::default()
+    });
     let mut final_loss = f32::NAN;
     for step in 0..steps {
         let loss = forward(&x)?.cross_entropy(&y)?;

@@ -1,12 +1,17 @@
-//! Optimizers that update parameters in place from [`Gradients`]. These are composed of engine
-//! ops (a handful of dispatches per parameter tensor); the fused one-kernel AdamW comes with the
-//! diffusion kernels.
+//! Optimizers that update parameters in place from [`Gradients`]: the fused [`AdamW`] (one
+//! kernel per parameter tensor, global gradient-norm clipping in one reduction and one scale),
+//! an [`Ema`] of parameters, and SGD / Adam composed of engine ops (a reference and a fallback).
+//! Kernels: `shaders/optim.wgsl`; CPU reference: `cpu::adamw_step`.
 
 use std::collections::HashMap;
 
 use crate::autodiff::{Gradients, NoGradGuard};
-use crate::error::Result;
-use crate::tensor::{Tensor, TensorId};
+use crate::device::Access;
+use crate::error::{Error, Result};
+use crate::ops::{grid, kernel};
+use crate::tensor::{DType, Tensor, TensorId};
+
+const SRC: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Stochastic gradient descent with optional momentum.
 #[derive(Debug)]
@@ -114,6 +119,283 @@ impl Adam {
             };
             p.assign(&decayed.sub(&update)?)?;
             self.moments.insert(p.id(), (m, v));
+        }
+        Ok(())
+    }
+}
+
+/// Hyper-parameters of [`AdamW`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWConfig {
+    /// Learning rate.
+    pub lr: f32,
+    /// First-moment decay.
+    pub beta1: f32,
+    /// Second-moment decay.
+    pub beta2: f32,
+    /// Denominator epsilon.
+    pub eps: f32,
+    /// Decoupled weight decay.
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this value (None: no clipping).
+    pub max_grad_norm: Option<f32>,
+}
+
+impl Default for AdamWConfig {
+    /// PyTorch's AdamW defaults (lr 1e-3, betas 0.9/0.999, eps 1e-8, weight decay 0.01).
+    fn default() -> Self {
+        AdamWConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            max_grad_norm: None,
+        }
+    }
+}
+
+/// Fused AdamW: per parameter tensor one kernel reads the gradient (times the clipping factor,
+/// computed on the GPU), updates both moments and the parameter in place.
+pub struct AdamW {
+    /// Hyper-parameters (the learning rate may be changed between steps).
+    pub config: AdamWConfig,
+    step: u32,
+    moments: HashMap<TensorId, (Tensor, Tensor)>,
+    /// `[1, NaN]`: the clip factor and norm when not clipping (uploaded once).
+    no_clip: Option<Tensor>,
+}
+
+impl AdamW {
+    /// An optimizer with no state yet (moments are created as zeros on first use).
+    pub fn new(config: AdamWConfig) -> AdamW {
+        AdamW {
+            config,
+            step: 0,
+            moments: HashMap::new(),
+            no_clip: None,
+        }
+    }
+
+    /// Updates taken so far.
+    pub fn steps(&self) -> u32 {
+        self.step
+    }
+
+    /// The (m, v) moments of a parameter, if it has been updated (for checkpoints).
+    pub fn moments(&self, param: &Tensor) -> Option<(&Tensor, &Tensor)> {
+        self.moments.get(&param.id()).map(|(m, v)| (m, v))
+    }
+
+    /// Restores the step count and a parameter's moments (from a checkpoint).
+    pub fn restore(&mut self, step: u32, param: &Tensor, m: Tensor, v: Tensor) -> Result<()> {
+        if m.dims() != param.dims() || v.dims() != param.dims() {
+            return Err(Error::shape(
+                "AdamW::restore",
+                format!("{}", param.shape()),
+                format!("{} and {}", m.shape(), v.shape()),
+            ));
+        }
+        self.step = step;
+        self.moments.insert(param.id(), (m, v));
+        Ok(())
+    }
+
+    /// One update of every parameter with a gradient. Returns a 2-element GPU tensor
+    /// `[clip factor, global gradient norm]` (read it back only when logging), or None when no
+    /// parameter had a gradient.
+    pub fn step(&mut self, params: &[Tensor], grads: &Gradients) -> Result<Option<Tensor>> {
+        let _ng = NoGradGuard::new();
+        let with_grad: Vec<(&Tensor, &Tensor)> = params
+            .iter()
+            .filter_map(|p| grads.get(p).map(|g| (p, g)))
+            .collect();
+        let Some((first, _)) = with_grad.first() else {
+            return Ok(None);
+        };
+        let dev = first.device().clone();
+        for (p, g) in &with_grad {
+            if p.dims() != g.dims() || p.dtype() != DType::F32 {
+                return Err(Error::shape(
+                    "AdamW::step",
+                    format!("gradient of {}", p.shape()),
+                    format!("{}", g.shape()),
+                ));
+            }
+        }
+        let stats = match self.config.max_grad_norm {
+            Some(max_norm) => clip_factor(
+                &with_grad.iter().map(|(_, g)| *g).collect::<Vec<_>>(),
+                max_norm,
+            )?,
+            None => match &self.no_clip {
+                Some(t) => t.clone(),
+                None => self
+                    .no_clip
+                    .insert(Tensor::from_slice(&dev, &[1.0, f32::NAN], &[2])?)
+                    .clone(),
+            },
+        };
+        self.step += 1;
+        let c = self.config;
+        let (bc1, bc2) = (
+            1.0 - c.beta1.powi(self.step as i32),
+            1.0 - c.beta2.powi(self.step as i32),
+        );
+        let k = kernel(
+            &dev,
+            "optim",
+            SRC,
+            "adamw",
+            &[],
+            &[
+                Access::ReadWrite,
+                Access::Read,
+                Access::ReadWrite,
+                Access::ReadWrite,
+                Access::Read,
+            ],
+        )?;
+        for (p, g) in with_grad {
+            if !self.moments.contains_key(&p.id()) {
+                self.moments.insert(
+                    p.id(),
+                    (
+                        Tensor::zeros(&dev, p.dims())?,
+                        Tensor::zeros(&dev, p.dims())?,
+                    ),
+                );
+            }
+            let (m, v) = &self.moments[&p.id()];
+            let n = p.numel();
+            let params = [
+                n as u32,
+                c.lr.to_bits(),
+                c.beta1.to_bits(),
+                c.beta2.to_bits(),
+                c.eps.to_bits(),
+                c.weight_decay.to_bits(),
+                bc1.to_bits(),
+                bc2.to_bits(),
+            ];
+            dev.dispatch(
+                &k,
+                &params,
+                &[p.arg(), g.arg(), m.arg(), v.arg(), stats.arg()],
+                grid(n, 256),
+            )?;
+        }
+        Ok(Some(stats))
+    }
+}
+
+/// `[min(1, max_norm / ‖g‖), ‖g‖]` over all `grads` together, on the GPU: one sum-of-squares
+/// dispatch per tensor into a slot, then one dispatch for the factor.
+pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
+    let dev = grads
+        .first()
+        .ok_or_else(|| Error::invalid("clip_factor", "no gradients"))?
+        .device()
+        .clone();
+    let partial = Tensor::uninit(&dev, &[grads.len()], DType::F32)?;
+    let ss = kernel(
+        &dev,
+        "optim",
+        SRC,
+        "sum_squares",
+        &[],
+        &[Access::Read, Access::ReadWrite],
+    )?;
+    for (slot, g) in grads.iter().enumerate() {
+        dev.dispatch(
+            &ss,
+            &[g.numel() as u32, slot as u32],
+            &[g.arg(), partial.arg()],
+            [1, 1, 1],
+        )?;
+    }
+    let out = Tensor::uninit(&dev, &[2], DType::F32)?;
+    let cs = kernel(
+        &dev,
+        "optim",
+        SRC,
+        "clip_scale",
+        &[],
+        &[Access::Read, Access::ReadWrite],
+    )?;
+    dev.dispatch(
+        &cs,
+        &[grads.len() as u32, max_norm.to_bits()],
+        &[partial.arg(), out.arg()],
+        [1, 1, 1],
+    )?;
+    Ok(out)
+}
+
+/// Exponential moving average of parameters (the weights usually sampled from).
+pub struct Ema {
+    /// Decay per update, e.g. 0.999.
+    pub decay: f32,
+    shadows: Vec<Tensor>,
+}
+
+impl Ema {
+    /// Starts the average at the current parameter values (a copy).
+    pub fn new(params: &[Tensor], decay: f32) -> Result<Ema> {
+        let shadows = params
+            .iter()
+            .map(|p| {
+                let s = Tensor::zeros(p.device(), p.dims())?;
+                s.assign(p)?;
+                Ok(s)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Ema { decay, shadows })
+    }
+
+    /// The averaged tensors, in the order of the parameters given to `new`.
+    pub fn shadows(&self) -> &[Tensor] {
+        &self.shadows
+    }
+
+    /// `e = decay·e + (1 − decay)·p` for every parameter (one dispatch each).
+    pub fn update(&mut self, params: &[Tensor]) -> Result<()> {
+        if params.len() != self.shadows.len() {
+            return Err(Error::invalid(
+                "Ema::update",
+                format!(
+                    "{} parameters for {} averages",
+                    params.len(),
+                    self.shadows.len()
+                ),
+            ));
+        }
+        let Some(first) = params.first() else {
+            return Ok(());
+        };
+        let dev = first.device().clone();
+        let k = kernel(
+            &dev,
+            "optim",
+            SRC,
+            "ema",
+            &[],
+            &[Access::ReadWrite, Access::Read],
+        )?;
+        for (e, p) in self.shadows.iter().zip(params) {
+            if e.dims() != p.dims() {
+                return Err(Error::shape(
+                    "Ema::update",
+                    format!("{}", e.shape()),
+                    format!("{}", p.shape()),
+                ));
+            }
+            dev.dispatch(
+                &k,
+                &[p.numel() as u32, self.decay.to_bits()],
+                &[e.arg(), p.arg()],
+                grid(p.numel(), 256),
+            )?;
         }
         Ok(())
     }

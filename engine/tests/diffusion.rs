@@ -5,7 +5,9 @@
 mod common;
 
 use common::{assert_close, device, f64s, rng};
-use mtdiff_engine::ops::diffusion::{q_sample, randn, reverse_step, timestep_embedding, Aggregate, StepKind};
+use mtdiff_engine::ops::diffusion::{
+    q_sample, randn, reverse_step, timestep_embedding, Aggregate, StepKind,
+};
 use mtdiff_engine::{cpu, Tensor};
 
 #[test]
@@ -20,7 +22,10 @@ fn philox_normals_match_the_reference_and_are_reproducible() {
     let reference: Vec<f64> = (0..n as u64).map(|i| cpu::normal_at(i, 42, 7)).collect();
     assert_close("randn vs reference", &a, &reference, 1e-4, 1e-4);
     // Known-answer test of the generator itself (Random123's philox4x32-10 vector).
-    assert_eq!(cpu::philox([0, 0, 0, 0], [0, 0]), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]);
+    assert_eq!(
+        cpu::philox([0, 0, 0, 0], [0, 0]),
+        [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+    );
 }
 
 #[test]
@@ -39,7 +44,9 @@ fn philox_normals_have_unit_gaussian_statistics() {
 
 fn schedule_table(t_max: usize, cols: usize, seed: u64) -> Vec<f32> {
     let mut r = rng(seed);
-    (0..t_max * cols).map(|_| r.range(0.05, 0.95) as f32).collect()
+    (0..t_max * cols)
+        .map(|_| r.range(0.05, 0.95) as f32)
+        .collect()
 }
 
 #[test]
@@ -59,15 +66,57 @@ fn q_sample_with_and_without_aggregate_and_its_gradient() {
     let tab = Tensor::from_slice(&dev, &table, &[10, 2]).unwrap();
     let st = Tensor::from_slice(&dev, &scale, &[b]).unwrap();
     let plain = q_sample(&x0t, &et, &tt, &tab, None).unwrap();
-    assert_close("q_sample", &plain.to_vec().unwrap(), &cpu::q_sample(&f64s(&x0), &f64s(&eps), &ts, &f64s(&table), None), 1e-6, 1e-6);
-    let with = q_sample(&x0t, &et, &tt, &tab, Some(Aggregate { scale: &st, agg: &aggt })).unwrap();
-    let reference = cpu::q_sample(&f64s(&x0), &f64s(&eps), &ts, &f64s(&table), Some((&f64s(&scale), &f64s(&agg))));
-    assert_close("q_sample + aggregate", &with.to_vec().unwrap(), &reference, 1e-6, 1e-6);
+    assert_close(
+        "q_sample",
+        &plain.to_vec().unwrap(),
+        &cpu::q_sample(&f64s(&x0), &f64s(&eps), &ts, &f64s(&table), None),
+        1e-6,
+        1e-6,
+    );
+    let with = q_sample(
+        &x0t,
+        &et,
+        &tt,
+        &tab,
+        Some(Aggregate {
+            scale: &st,
+            agg: &aggt,
+        }),
+    )
+    .unwrap();
+    let reference = cpu::q_sample(
+        &f64s(&x0),
+        &f64s(&eps),
+        &ts,
+        &f64s(&table),
+        Some((&f64s(&scale), &f64s(&agg))),
+    );
+    assert_close(
+        "q_sample + aggregate",
+        &with.to_vec().unwrap(),
+        &reference,
+        1e-6,
+        1e-6,
+    );
     let g = with.sum_all().unwrap().backward().unwrap();
-    let dx0: Vec<f64> = (0..b * per).map(|i| table[ts[i / per] as usize * 2] as f64).collect();
+    let dx0: Vec<f64> = (0..b * per)
+        .map(|i| table[ts[i / per] as usize * 2] as f64)
+        .collect();
     let dagg: Vec<f64> = (0..b * per).map(|i| scale[i / per] as f64).collect();
-    assert_close("d q_sample / d x0", &g.get(&x0t).unwrap().to_vec().unwrap(), &dx0, 1e-6, 0.0);
-    assert_close("d q_sample / d agg", &g.get(&aggt).unwrap().to_vec().unwrap(), &dagg, 1e-6, 0.0);
+    assert_close(
+        "d q_sample / d x0",
+        &g.get(&x0t).unwrap().to_vec().unwrap(),
+        &dx0,
+        1e-6,
+        0.0,
+    );
+    assert_close(
+        "d q_sample / d agg",
+        &g.get(&aggt).unwrap().to_vec().unwrap(),
+        &dagg,
+        1e-6,
+        0.0,
+    );
 }
 
 #[test]
@@ -83,7 +132,9 @@ fn fused_ddpm_and_ddim_steps() {
     let (xt, et, aggt) = (up(&x), up(&eps), up(&agg));
     let tt = Tensor::from_u32(&dev, &ts, &[b]).unwrap();
     let (seed, stream) = (11u64, 99u64);
-    let z: Vec<f64> = (0..(b * per) as u64).map(|i| cpu::normal_at(i, seed, stream)).collect();
+    let z: Vec<f64> = (0..(b * per) as u64)
+        .map(|i| cpu::normal_at(i, seed, stream))
+        .collect();
     for (kind, cols, scols) in [(StepKind::Ddpm, 5usize, 1usize), (StepKind::Ddim, 3, 2)] {
         let mut table = schedule_table(8, cols, cols as u64);
         if kind == StepKind::Ddim {
@@ -97,15 +148,42 @@ fn fused_ddpm_and_ddim_steps() {
         let sdims: Vec<usize> = if scols == 1 { vec![b] } else { vec![b, scols] };
         let st = Tensor::from_slice(&dev, &scale, &sdims).unwrap();
         for (with_agg, clip) in [(false, 0.0f32), (true, 0.0), (true, 1.0)] {
-            let a = with_agg.then_some(Aggregate { scale: &st, agg: &aggt });
+            let a = with_agg.then_some(Aggregate {
+                scale: &st,
+                agg: &aggt,
+            });
             let (out, x0) = reverse_step(kind, &xt, &et, &tt, &tab, a, clip, seed, stream).unwrap();
             let agg_ref = (f64s(&scale), f64s(&agg));
             let agg_arg = with_agg.then_some((&agg_ref.0[..], &agg_ref.1[..]));
-            let step = if kind == StepKind::Ddpm { cpu::ddpm_step } else { cpu::ddim_step };
-            let (o_ref, x0_ref) = step(&f64s(&x), &f64s(&eps), &z, &ts, &f64s(&table), agg_arg, clip as f64);
+            let step = if kind == StepKind::Ddpm {
+                cpu::ddpm_step
+            } else {
+                cpu::ddim_step
+            };
+            let (o_ref, x0_ref) = step(
+                &f64s(&x),
+                &f64s(&eps),
+                &z,
+                &ts,
+                &f64s(&table),
+                agg_arg,
+                clip as f64,
+            );
             let what = format!("{kind:?} agg={with_agg} clip={clip}");
-            assert_close(&format!("{what} x_prev"), &out.to_vec().unwrap(), &o_ref, 1e-4, 1e-4);
-            assert_close(&format!("{what} x0"), &x0.to_vec().unwrap(), &x0_ref, 1e-5, 1e-5);
+            assert_close(
+                &format!("{what} x_prev"),
+                &out.to_vec().unwrap(),
+                &o_ref,
+                1e-4,
+                1e-4,
+            );
+            assert_close(
+                &format!("{what} x0"),
+                &x0.to_vec().unwrap(),
+                &x0_ref,
+                1e-5,
+                1e-5,
+            );
         }
     }
 }
@@ -119,7 +197,13 @@ fn sinusoidal_timestep_embedding() {
         let e = timestep_embedding(&tt, dim, 10_000.0, shift, flip).unwrap();
         assert_eq!(e.dims(), &[5, dim]);
         // f32 arguments up to ~1e3 rad: sin/cos lose ~1e-4 absolute.
-        assert_close(&format!("embedding dim={dim}"), &e.to_vec().unwrap(), &cpu::timestep_embedding(&ts, dim, 10_000.0, shift as f64, flip), 0.0, 3e-4);
+        assert_close(
+            &format!("embedding dim={dim}"),
+            &e.to_vec().unwrap(),
+            &cpu::timestep_embedding(&ts, dim, 10_000.0, shift as f64, flip),
+            0.0,
+            3e-4,
+        );
     }
 }
 
@@ -130,5 +214,8 @@ fn step_shape_errors_are_named() {
     let t = Tensor::from_u32(&dev, &[1, 2, 3], &[3]).unwrap();
     let tab = Tensor::zeros(&dev, &[10, 2]).unwrap();
     let msg = q_sample(&x, &x, &t, &tab, None).unwrap_err().to_string();
-    assert!(msg.contains("q_sample") && msg.contains("timesteps [2]"), "{msg}");
+    assert!(
+        msg.contains("q_sample") && msg.contains("timesteps [2]"),
+        "{msg}"
+    );
 }

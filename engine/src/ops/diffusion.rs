@@ -29,56 +29,136 @@ pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result
     let out = Tensor::uninit(device, shape, DType::F32)?;
     let n = out.numel();
     let k = kernel(device, "diffusion", SRC, "randn", &[], &[W])?;
-    let params = [n as u32, seed as u32, (seed >> 32) as u32, stream as u32, (stream >> 32) as u32];
+    let params = [
+        n as u32,
+        seed as u32,
+        (seed >> 32) as u32,
+        stream as u32,
+        (stream >> 32) as u32,
+    ];
     device.dispatch(&k, &params, &[out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
 /// Checks the shared shapes of a step: sample `[B, ..]`, timesteps `[B]` (u32), table `[T, cols]`.
-fn check_step(op: &'static str, x: &Tensor, others: &[&Tensor], t: &Tensor, table: &Tensor, cols: usize, agg: Option<&Aggregate<'_>>, scols: usize) -> Result<usize> {
+fn check_step(
+    op: &'static str,
+    x: &Tensor,
+    others: &[&Tensor],
+    t: &Tensor,
+    table: &Tensor,
+    cols: usize,
+    agg: Option<&Aggregate<'_>>,
+    scols: usize,
+) -> Result<usize> {
     check_f32(op, &[x, table])?;
     t.expect_dtype(op, DType::U32)?;
-    let b = *x.dims().first().ok_or_else(|| Error::shape(op, "a batch [B, ..]", "a scalar"))?;
+    let b = *x
+        .dims()
+        .first()
+        .ok_or_else(|| Error::shape(op, "a batch [B, ..]", "a scalar"))?;
     for o in others {
         check_f32(op, &[x, o])?;
         if o.dims() != x.dims() {
-            return Err(Error::shape(op, format!("{}", x.shape()), format!("{}", o.shape())));
+            return Err(Error::shape(
+                op,
+                format!("{}", x.shape()),
+                format!("{}", o.shape()),
+            ));
         }
     }
     if t.dims() != [b] {
-        return Err(Error::shape(op, format!("timesteps [{b}]"), format!("{}", t.shape())));
+        return Err(Error::shape(
+            op,
+            format!("timesteps [{b}]"),
+            format!("{}", t.shape()),
+        ));
     }
     if table.rank() != 2 || table.dims()[1] != cols {
-        return Err(Error::shape(op, format!("a schedule table [T, {cols}]"), format!("{}", table.shape())));
+        return Err(Error::shape(
+            op,
+            format!("a schedule table [T, {cols}]"),
+            format!("{}", table.shape()),
+        ));
     }
     if let Some(a) = agg {
         check_f32(op, &[x, a.scale, a.agg])?;
         let want: Vec<usize> = if scols == 1 { vec![b] } else { vec![b, scols] };
         if a.scale.dims() != want || a.agg.dims() != x.dims() {
-            return Err(Error::shape(op, format!("aggregate scale {want:?} and tensor {}", x.shape()), format!("{} and {}", a.scale.shape(), a.agg.shape())));
+            return Err(Error::shape(
+                op,
+                format!("aggregate scale {want:?} and tensor {}", x.shape()),
+                format!("{} and {}", a.scale.shape(), a.agg.shape()),
+            ));
         }
     }
     Ok(b)
 }
 
 /// Step parameters [n, per_sample, cols, has_agg, scols, clip, seed(2), stream(2)].
-fn step_params(x: &Tensor, b: usize, cols: usize, has_agg: bool, scols: usize, clip: f32, seed: u64, stream: u64) -> [u32; 10] {
+fn step_params(
+    x: &Tensor,
+    b: usize,
+    cols: usize,
+    has_agg: bool,
+    scols: usize,
+    clip: f32,
+    seed: u64,
+    stream: u64,
+) -> [u32; 10] {
     let n = x.numel();
-    [n as u32, (n / b.max(1)) as u32, cols as u32, has_agg as u32, scols as u32, clip.to_bits(), seed as u32, (seed >> 32) as u32, stream as u32, (stream >> 32) as u32]
+    [
+        n as u32,
+        (n / b.max(1)) as u32,
+        cols as u32,
+        has_agg as u32,
+        scols as u32,
+        clip.to_bits(),
+        seed as u32,
+        (seed >> 32) as u32,
+        stream as u32,
+        (stream >> 32) as u32,
+    ]
 }
 
 /// `x_t = √ᾱ[t]·x_0 + √(1−ᾱ[t])·ε (+ scale·agg)` with per-sample `t`; `table` rows are
 /// `(√ᾱ_t, √(1−ᾱ_t))`. Differentiable with respect to `x0`, `eps` and the aggregate tensor.
-pub fn q_sample(x0: &Tensor, eps: &Tensor, t: &Tensor, table: &Tensor, agg: Option<Aggregate<'_>>) -> Result<Tensor> {
+pub fn q_sample(
+    x0: &Tensor,
+    eps: &Tensor,
+    t: &Tensor,
+    table: &Tensor,
+    agg: Option<Aggregate<'_>>,
+) -> Result<Tensor> {
     let op = "q_sample";
     let b = check_step(op, x0, &[eps], t, table, 2, agg.as_ref(), 1)?;
     let dev = x0.device();
     let out = Tensor::uninit(dev, x0.dims(), DType::F32)?;
     let dummy = Tensor::zeros(dev, &[1])?;
     let (scale, aggt) = agg.map(|a| (a.scale, a.agg)).unwrap_or((&dummy, &dummy));
-    let k = kernel(dev, "diffusion", SRC, "q_sample", &[], &[R, R, R, R, R, R, W])?;
+    let k = kernel(
+        dev,
+        "diffusion",
+        SRC,
+        "q_sample",
+        &[],
+        &[R, R, R, R, R, R, W],
+    )?;
     let params = step_params(x0, b, 2, agg.is_some(), 1, 0.0, 0, 0);
-    dev.dispatch(&k, &params, &[x0.arg(), eps.arg(), t.arg(), table.arg(), scale.arg(), aggt.arg(), out.arg()], grid(out.numel(), 256))?;
+    dev.dispatch(
+        &k,
+        &params,
+        &[
+            x0.arg(),
+            eps.arg(),
+            t.arg(),
+            table.arg(),
+            scale.arg(),
+            aggt.arg(),
+            out.arg(),
+        ],
+        grid(out.numel(), 256),
+    )?;
     let mut inputs = vec![x0, eps];
     inputs.extend(agg.map(|a| a.agg));
     let (t, table) = (t.clone(), table.detach());
@@ -93,7 +173,12 @@ pub fn q_sample(x0: &Tensor, eps: &Tensor, t: &Tensor, table: &Tensor, agg: Opti
                 let o = Tensor::uninit(dev, g.dims(), DType::F32)?;
                 let k = kernel(dev, "diffusion", SRC, "scale_by_table", &[], &[R, R, R, W])?;
                 let params = [g.numel() as u32, per_sample as u32, 2, col];
-                dev.dispatch(&k, &params, &[g.arg(), t.arg(), table.arg(), o.arg()], grid(g.numel(), 256))?;
+                dev.dispatch(
+                    &k,
+                    &params,
+                    &[g.arg(), t.arg(), table.arg(), o.arg()],
+                    grid(g.numel(), 256),
+                )?;
                 Ok(o)
             };
             let mut grads = vec![
@@ -103,7 +188,11 @@ pub fn q_sample(x0: &Tensor, eps: &Tensor, t: &Tensor, table: &Tensor, agg: Opti
             if let Some(s) = &scale {
                 let mut sd = vec![1; g.rank()];
                 sd[0] = g.dims()[0];
-                grads.push(if needs[2] { Some(g.mul(&s.reshape(&sd)?)?) } else { None });
+                grads.push(if needs[2] {
+                    Some(g.mul(&s.reshape(&sd)?)?)
+                } else {
+                    None
+                });
             }
             Ok(grads)
         }),
@@ -125,7 +214,17 @@ pub enum StepKind {
 /// `clip > 0` clamps x̂_0 to ±clip. The noise z is drawn on the GPU from `(seed, stream)`.
 /// Not differentiable (sampling).
 #[allow(clippy::too_many_arguments)]
-pub fn reverse_step(kind: StepKind, x_t: &Tensor, eps: &Tensor, t: &Tensor, table: &Tensor, agg: Option<Aggregate<'_>>, clip: f32, seed: u64, stream: u64) -> Result<(Tensor, Tensor)> {
+pub fn reverse_step(
+    kind: StepKind,
+    x_t: &Tensor,
+    eps: &Tensor,
+    t: &Tensor,
+    table: &Tensor,
+    agg: Option<Aggregate<'_>>,
+    clip: f32,
+    seed: u64,
+    stream: u64,
+) -> Result<(Tensor, Tensor)> {
     let (op, entry, cols, scols) = match kind {
         StepKind::Ddpm => ("ddpm_step", "ddpm_step", 5, 1),
         StepKind::Ddim => ("ddim_step", "ddim_step", 3, 2),
@@ -138,7 +237,16 @@ pub fn reverse_step(kind: StepKind, x_t: &Tensor, eps: &Tensor, t: &Tensor, tabl
     let (scale, aggt) = agg.map(|a| (a.scale, a.agg)).unwrap_or((&dummy, &dummy));
     let k = kernel(dev, "diffusion", SRC, entry, &[], &[R, R, R, R, R, R, W, W])?;
     let params = step_params(x_t, b, cols, agg.is_some(), scols, clip, seed, stream);
-    let args = [x_t.arg(), eps.arg(), t.arg(), table.arg(), scale.arg(), aggt.arg(), out.arg(), x0.arg()];
+    let args = [
+        x_t.arg(),
+        eps.arg(),
+        t.arg(),
+        table.arg(),
+        scale.arg(),
+        aggt.arg(),
+        out.arg(),
+        x0.arg(),
+    ];
     dev.dispatch(&k, &params, &args, grid(out.numel(), 256))?;
     Ok((out, x0))
 }
@@ -146,17 +254,33 @@ pub fn reverse_step(kind: StepKind, x_t: &Tensor, eps: &Tensor, t: &Tensor, tabl
 /// Sinusoidal embedding of u32 timesteps `[B]` → `[B, dim]`: frequencies
 /// `exp(−ln(max_period)·j/(dim/2 − shift))`, sin half then cos half (`flip` swaps them).
 /// `shift = 0` is the reference U-Net's; diffusers' default is `shift = 1`.
-pub fn timestep_embedding(t: &Tensor, dim: usize, max_period: f32, shift: f32, flip: bool) -> Result<Tensor> {
+pub fn timestep_embedding(
+    t: &Tensor,
+    dim: usize,
+    max_period: f32,
+    shift: f32,
+    flip: bool,
+) -> Result<Tensor> {
     let op = "timestep_embedding";
     t.expect_dtype(op, DType::U32)?;
     if t.rank() != 1 || dim < 2 {
-        return Err(Error::shape(op, "timesteps [B] and dim ≥ 2", format!("{} and {dim}", t.shape())));
+        return Err(Error::shape(
+            op,
+            "timesteps [B] and dim ≥ 2",
+            format!("{} and {dim}", t.shape()),
+        ));
     }
     let dev = t.device();
     let b = t.dims()[0];
     let out = Tensor::uninit(dev, &[b, dim], DType::F32)?;
     let k = kernel(dev, "diffusion", SRC, "timestep_embedding", &[], &[R, W])?;
-    let params = [b as u32, dim as u32, max_period.to_bits(), shift.to_bits(), flip as u32];
+    let params = [
+        b as u32,
+        dim as u32,
+        max_period.to_bits(),
+        shift.to_bits(),
+        flip as u32,
+    ];
     dev.dispatch(&k, &params, &[t.arg(), out.arg()], grid(b * dim, 256))?;
     Ok(out)
 }
