@@ -257,14 +257,11 @@ impl AdamW {
             ],
         )?;
         for (p, g) in with_grad {
-            if !self.moments.contains_key(&p.id()) {
-                self.moments.insert(
-                    p.id(),
-                    (
-                        Tensor::zeros(&dev, p.dims())?,
-                        Tensor::zeros(&dev, p.dims())?,
-                    ),
-                );
+            if let std::collections::hash_map::Entry::Vacant(e) = self.moments.entry(p.id()) {
+                e.insert((
+                    Tensor::zeros(&dev, p.dims())?,
+                    Tensor::zeros(&dev, p.dims())?,
+                ));
             }
             let (m, v) = &self.moments[&p.id()];
             let n = p.numel();

@@ -40,17 +40,25 @@ pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result
     Ok(out)
 }
 
-/// Checks the shared shapes of a step: sample `[B, ..]`, timesteps `[B]` (u32), table `[T, cols]`.
-fn check_step(
+/// The shape of a step's inputs: its op name, table columns and aggregate-scale columns.
+#[derive(Clone, Copy)]
+struct StepLayout {
     op: &'static str,
+    cols: usize,
+    scols: usize,
+}
+
+/// Checks the shared shapes of a step: sample `[B, ..]` (and `others` alike), timesteps `[B]`
+/// (u32), table `[T, cols]`, aggregate scale `[B]` or `[B, scols]`. Returns B.
+fn check_step(
+    l: StepLayout,
     x: &Tensor,
     others: &[&Tensor],
     t: &Tensor,
     table: &Tensor,
-    cols: usize,
     agg: Option<&Aggregate<'_>>,
-    scols: usize,
 ) -> Result<usize> {
+    let op = l.op;
     check_f32(op, &[x, table])?;
     t.expect_dtype(op, DType::U32)?;
     let b = *x
@@ -74,16 +82,20 @@ fn check_step(
             format!("{}", t.shape()),
         ));
     }
-    if table.rank() != 2 || table.dims()[1] != cols {
+    if table.rank() != 2 || table.dims()[1] != l.cols {
         return Err(Error::shape(
             op,
-            format!("a schedule table [T, {cols}]"),
+            format!("a schedule table [T, {}]", l.cols),
             format!("{}", table.shape()),
         ));
     }
     if let Some(a) = agg {
         check_f32(op, &[x, a.scale, a.agg])?;
-        let want: Vec<usize> = if scols == 1 { vec![b] } else { vec![b, scols] };
+        let want: Vec<usize> = if l.scols == 1 {
+            vec![b]
+        } else {
+            vec![b, l.scols]
+        };
         if a.scale.dims() != want || a.agg.dims() != x.dims() {
             return Err(Error::shape(
                 op,
@@ -97,22 +109,20 @@ fn check_step(
 
 /// Step parameters [n, per_sample, cols, has_agg, scols, clip, seed(2), stream(2)].
 fn step_params(
+    l: StepLayout,
     x: &Tensor,
     b: usize,
-    cols: usize,
     has_agg: bool,
-    scols: usize,
     clip: f32,
-    seed: u64,
-    stream: u64,
+    (seed, stream): (u64, u64),
 ) -> [u32; 10] {
     let n = x.numel();
     [
         n as u32,
         (n / b.max(1)) as u32,
-        cols as u32,
+        l.cols as u32,
         has_agg as u32,
-        scols as u32,
+        l.scols as u32,
         clip.to_bits(),
         seed as u32,
         (seed >> 32) as u32,
@@ -131,7 +141,12 @@ pub fn q_sample(
     agg: Option<Aggregate<'_>>,
 ) -> Result<Tensor> {
     let op = "q_sample";
-    let b = check_step(op, x0, &[eps], t, table, 2, agg.as_ref(), 1)?;
+    let layout = StepLayout {
+        op,
+        cols: 2,
+        scols: 1,
+    };
+    let b = check_step(layout, x0, &[eps], t, table, agg.as_ref())?;
     let dev = x0.device();
     let out = Tensor::uninit(dev, x0.dims(), DType::F32)?;
     let dummy = Tensor::zeros(dev, &[1])?;
@@ -144,7 +159,7 @@ pub fn q_sample(
         &[],
         &[R, R, R, R, R, R, W],
     )?;
-    let params = step_params(x0, b, 2, agg.is_some(), 1, 0.0, 0, 0);
+    let params = step_params(layout, x0, b, agg.is_some(), 0.0, (0, 0));
     dev.dispatch(
         &k,
         &params,
@@ -225,18 +240,33 @@ pub fn reverse_step(
     seed: u64,
     stream: u64,
 ) -> Result<(Tensor, Tensor)> {
-    let (op, entry, cols, scols) = match kind {
-        StepKind::Ddpm => ("ddpm_step", "ddpm_step", 5, 1),
-        StepKind::Ddim => ("ddim_step", "ddim_step", 3, 2),
+    let layout = match kind {
+        StepKind::Ddpm => StepLayout {
+            op: "ddpm_step",
+            cols: 5,
+            scols: 1,
+        },
+        StepKind::Ddim => StepLayout {
+            op: "ddim_step",
+            cols: 3,
+            scols: 2,
+        },
     };
-    let b = check_step(op, x_t, &[eps], t, table, cols, agg.as_ref(), scols)?;
+    let b = check_step(layout, x_t, &[eps], t, table, agg.as_ref())?;
     let dev = x_t.device();
     let out = Tensor::uninit(dev, x_t.dims(), DType::F32)?;
     let x0 = Tensor::uninit(dev, x_t.dims(), DType::F32)?;
     let dummy = Tensor::zeros(dev, &[2])?;
     let (scale, aggt) = agg.map(|a| (a.scale, a.agg)).unwrap_or((&dummy, &dummy));
-    let k = kernel(dev, "diffusion", SRC, entry, &[], &[R, R, R, R, R, R, W, W])?;
-    let params = step_params(x_t, b, cols, agg.is_some(), scols, clip, seed, stream);
+    let k = kernel(
+        dev,
+        "diffusion",
+        SRC,
+        layout.op,
+        &[],
+        &[R, R, R, R, R, R, W, W],
+    )?;
+    let params = step_params(layout, x_t, b, agg.is_some(), clip, (seed, stream));
     let args = [
         x_t.arg(),
         eps.arg(),
