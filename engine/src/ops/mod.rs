@@ -5,7 +5,9 @@ pub mod elementwise;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod reduce;
+pub mod resample;
 
 use std::sync::Arc;
 

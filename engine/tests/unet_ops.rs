@@ -1,0 +1,209 @@
+//! U-Net building blocks against the CPU reference: nearest upsample and average pool (forward
+//! and backward), group norm with affine and fused SiLU (forward; backward against central finite
+//! differences of the f64 reference forward, which also checks the reference).
+
+mod common;
+
+use common::{assert_close, device, f64s, rng};
+use mtdiff_engine::{cpu, Tensor};
+
+#[test]
+fn upsample_and_avgpool() {
+    let dev = device();
+    for &(n, c, h, w) in &[
+        (1usize, 1usize, 1usize, 1usize),
+        (2, 3, 7, 5),
+        (3, 2, 14, 14),
+        (1, 4, 33, 65),
+    ] {
+        let planes = n * c;
+        let mut r = rng((h * w) as u64);
+        let xs = r.vec_range(planes * h * w, -1.0, 1.0);
+        let x = Tensor::from_slice(&dev, &xs, &[n, c, h, w])
+            .unwrap()
+            .with_grad();
+        let up = x.upsample2x().unwrap();
+        assert_eq!(up.dims(), &[n, c, 2 * h, 2 * w]);
+        assert_close(
+            "upsample2x",
+            &up.to_vec().unwrap(),
+            &cpu::upsample2x(&f64s(&xs), planes, h, w),
+            0.0,
+            0.0,
+        );
+        let gw = r.vec_range(up.numel(), -1.0, 1.0);
+        let g = up
+            .mul(&Tensor::from_slice(&dev, &gw, up.dims()).unwrap())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(
+            "d upsample2x",
+            &g.get(&x).unwrap().to_vec().unwrap(),
+            &cpu::upsample2x_backward(&f64s(&gw), planes, h, w),
+            1e-6,
+            1e-6,
+        );
+
+        let pool = x.avgpool2x2().unwrap();
+        assert_eq!(pool.dims(), &[n, c, h / 2, w / 2]);
+        assert_close(
+            "avgpool2x2",
+            &pool.to_vec().unwrap(),
+            &cpu::avgpool2x2(&f64s(&xs), planes, h, w),
+            1e-6,
+            1e-7,
+        );
+        if pool.numel() > 0 {
+            let gw = r.vec_range(pool.numel(), -1.0, 1.0);
+            let g = pool
+                .mul(&Tensor::from_slice(&dev, &gw, pool.dims()).unwrap())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert_close(
+                "d avgpool2x2",
+                &g.get(&x).unwrap().to_vec().unwrap(),
+                &cpu::avgpool2x2_backward(&f64s(&gw), planes, h, w),
+                1e-6,
+                1e-7,
+            );
+        }
+    }
+}
+
+#[test]
+fn resample_backward_references_match_finite_differences() {
+    let (planes, h, w) = (2usize, 3usize, 5usize);
+    let mut r = rng(1);
+    let x: Vec<f64> = (0..planes * h * w).map(|_| r.range(-1.0, 1.0)).collect();
+    let gu: Vec<f64> = (0..planes * 4 * h * w)
+        .map(|_| r.range(-1.0, 1.0))
+        .collect();
+    let gp: Vec<f64> = (0..planes * (h / 2) * (w / 2))
+        .map(|_| r.range(-1.0, 1.0))
+        .collect();
+    let fd = |f: &dyn Fn(&[f64]) -> Vec<f64>, g: &[f64]| -> Vec<f64> {
+        (0..x.len())
+            .map(|i| {
+                let (mut a, mut b) = (x.clone(), x.clone());
+                a[i] += 1e-6;
+                b[i] -= 1e-6;
+                f(&a)
+                    .iter()
+                    .zip(f(&b))
+                    .zip(g)
+                    .map(|((p, m), w)| (p - m) * w)
+                    .sum::<f64>()
+                    / 2e-6
+            })
+            .collect()
+    };
+    let up = fd(&|x| cpu::upsample2x(x, planes, h, w), &gu);
+    let pool = fd(&|x| cpu::avgpool2x2(x, planes, h, w), &gp);
+    for (a, b) in cpu::upsample2x_backward(&gu, planes, h, w)
+        .iter()
+        .zip(&up)
+        .chain(
+            cpu::avgpool2x2_backward(&gp, planes, h, w)
+                .iter()
+                .zip(&pool),
+        )
+    {
+        assert!((a - b).abs() < 1e-7, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn group_norm_forward_and_backward() {
+    let dev = device();
+    for &(n, c, s, groups, silu) in &[
+        (2usize, 4usize, 7usize, 2usize, false),
+        (3, 6, 33, 3, true),
+        (1, 8, 1, 8, true),
+        (2, 32, 196, 8, true),
+    ] {
+        let mut r = rng((c * s) as u64);
+        let xs = r.vec_range(n * c * s, -2.0, 3.0);
+        let (gs, bs) = (r.vec_range(c, 0.5, 1.5), r.vec_range(c, -0.5, 0.5));
+        let x = Tensor::from_slice(&dev, &xs, &[n, c, s])
+            .unwrap()
+            .with_grad();
+        let gamma = Tensor::from_slice(&dev, &gs, &[c]).unwrap().with_grad();
+        let beta = Tensor::from_slice(&dev, &bs, &[c]).unwrap().with_grad();
+        let eps = 1e-5;
+        let y = x
+            .group_norm(groups, &gamma, &beta, eps as f32, silu)
+            .unwrap();
+        let (x64, g64, b64) = (f64s(&xs), f64s(&gs), f64s(&bs));
+        let f =
+            |x: &[f64], g: &[f64], b: &[f64]| cpu::group_norm(x, n, c, s, groups, g, b, eps, silu);
+        let what = format!("group_norm n={n} c={c} s={s} g={groups} silu={silu}");
+        assert_close(
+            &what,
+            &y.to_vec().unwrap(),
+            &f(&x64, &g64, &b64),
+            1e-4,
+            1e-4,
+        );
+
+        let w = r.vec_range(y.numel(), -1.0, 1.0);
+        let w64 = f64s(&w);
+        let grads = y
+            .mul(&Tensor::from_slice(&dev, &w, y.dims()).unwrap())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let loss = |x: &[f64], g: &[f64], b: &[f64]| {
+            f(x, g, b).iter().zip(&w64).map(|(a, b)| a * b).sum::<f64>()
+        };
+        // Every element of small tensors, an evenly spread sample of large ones.
+        let picks = |len: usize| -> Vec<usize> {
+            if len <= 600 {
+                (0..len).collect()
+            } else {
+                (0..64).map(|k| k * len / 64 + k % 7).collect()
+            }
+        };
+        let fd = |v: &[f64], which: usize| -> Vec<f64> {
+            picks(v.len())
+                .into_iter()
+                .map(|i| {
+                    let (mut a, mut m) = (v.to_vec(), v.to_vec());
+                    a[i] += 1e-5;
+                    m[i] -= 1e-5;
+                    let at = |t: &[f64]| match which {
+                        0 => loss(t, &g64, &b64),
+                        1 => loss(&x64, t, &b64),
+                        _ => loss(&x64, &g64, t),
+                    };
+                    (at(&a) - at(&m)) / 2e-5
+                })
+                .collect()
+        };
+        let scale = (n * c * s) as f64;
+        let dx = grads.get(&x).unwrap().to_vec().unwrap();
+        let dx: Vec<f32> = picks(dx.len()).into_iter().map(|i| dx[i]).collect();
+        assert_close(&format!("d/dx {what}"), &dx, &fd(&x64, 0), 1e-3, 1e-4);
+        assert_close(
+            &format!("d/dγ {what}"),
+            &grads.get(&gamma).unwrap().to_vec().unwrap(),
+            &fd(&g64, 1),
+            1e-3,
+            1e-6 * scale,
+        );
+        assert_close(
+            &format!("d/dβ {what}"),
+            &grads.get(&beta).unwrap().to_vec().unwrap(),
+            &fd(&b64, 2),
+            1e-3,
+            1e-6 * scale,
+        );
+    }
+}

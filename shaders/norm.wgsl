@@ -1,0 +1,138 @@
+// Group norm over NCHW (or N, C, *) with fused affine and optional SiLU, and its backward.
+// In NCHW memory the channels of a group are consecutive, so group (n, g) is one contiguous row
+// of L = (C/G)·S elements (S = spatial size); stats hold (mean, 1/√(var + eps)) per row.
+// params: [rows, L, S, C, silu, eps]
+
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
+
+var<workgroup> red: array<f32, 256>;
+
+fn tree_sum(lid: u32, v: f32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] += red[lid + s]; }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
+fn sigmoid(x: f32) -> f32 {
+    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+// ---- statistics: one workgroup per row, two passes (mean, then variance) ----
+@group(0) @binding(1) var<storage, read> sx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> sstats: array<f32>;
+
+@compute @workgroup_size(256)
+fn group_norm_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= p(0u)) { return; }
+    let l = p(1u);
+    let base = row * l;
+    var s = 0.0;
+    for (var k = lid; k < l; k += 256u) { s += sx[base + k]; }
+    let mean = tree_sum(lid, s) / f32(l);
+    var v = 0.0;
+    for (var k = lid; k < l; k += 256u) { let d = sx[base + k] - mean; v += d * d; }
+    let var_ = tree_sum(lid, v) / f32(l);
+    if (lid == 0u) {
+        sstats[2u * row] = mean;
+        sstats[2u * row + 1u] = inverseSqrt(var_ + pf(5u));
+    }
+}
+
+// ---- y = act((x − mean)·rstd·γ[c] + β[c]), one thread per element ----
+@group(0) @binding(1) var<storage, read> ax: array<f32>;
+@group(0) @binding(2) var<storage, read> astats: array<f32>;
+@group(0) @binding(3) var<storage, read> agamma: array<f32>;
+@group(0) @binding(4) var<storage, read> abeta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> ay: array<f32>;
+
+@compute @workgroup_size(256)
+fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p(0u) * p(1u)) { return; }
+    let row = i / p(1u);
+    let c = (i / p(2u)) % p(3u);
+    let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * agamma[c] + abeta[c];
+    ay[i] = select(z, z * sigmoid(z), p(4u) == 1u);
+}
+
+// ---- backward ----
+@group(0) @binding(1) var<storage, read> bx: array<f32>;
+@group(0) @binding(2) var<storage, read> bdy: array<f32>;
+@group(0) @binding(3) var<storage, read> bstats: array<f32>;
+@group(0) @binding(4) var<storage, read> bgamma: array<f32>;
+@group(0) @binding(5) var<storage, read> bbeta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> bout: array<f32>;
+
+// Gradient at the affine output z (through the SiLU when fused).
+fn dz_at(i: u32, row: u32, c: u32) -> f32 {
+    if (p(4u) == 0u) { return bdy[i]; }
+    let z = (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u] * bgamma[c] + bbeta[c];
+    let s = sigmoid(z);
+    return bdy[i] * s * (1.0 + z * (1.0 - s));
+}
+
+// dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dz·γ; one workgroup per row.
+@compute @workgroup_size(256)
+fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = wid.y * nwg.x + wid.x;
+    if (row >= p(0u)) { return; }
+    let l = p(1u);
+    let base = row * l;
+    let mean = bstats[2u * row];
+    let rstd = bstats[2u * row + 1u];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var k = lid; k < l; k += 256u) {
+        let i = base + k;
+        let c = (i / p(2u)) % p(3u);
+        let dxh = dz_at(i, row, c) * bgamma[c];
+        s1 += dxh;
+        s2 += dxh * (bx[i] - mean) * rstd;
+    }
+    let m1 = tree_sum(lid, s1) / f32(l);
+    let m2 = tree_sum(lid, s2) / f32(l);
+    for (var k = lid; k < l; k += 256u) {
+        let i = base + k;
+        let c = (i / p(2u)) % p(3u);
+        let dxh = dz_at(i, row, c) * bgamma[c];
+        bout[i] = rstd * (dxh - m1 - (bx[i] - mean) * rstd * m2);
+    }
+}
+
+// dγ[c] = Σ dz·x̂, dβ[c] = Σ dz over the batch and the spatial positions of channel c;
+// one workgroup per channel; out = [dγ (C), dβ (C)]. params as above plus [.., .., batch @6].
+@compute @workgroup_size(256)
+fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
+    let s = p(2u);
+    let cc = p(3u);
+    let groups = p(0u) / p(6u);
+    let per_group = cc / groups;
+    var dg = 0.0;
+    var db = 0.0;
+    for (var k = lid; k < p(6u) * s; k += 256u) {
+        let n = k / s;
+        let i = (n * cc + c) * s + k % s;
+        let row = n * groups + c / per_group;
+        let dz = dz_at(i, row, c);
+        dg += dz * (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u];
+        db += dz;
+    }
+    let tg = tree_sum(lid, dg);
+    let tb = tree_sum(lid, db);
+    if (lid == 0u) {
+        bout[c] = tg;
+        bout[cc + c] = tb;
+    }
+}
