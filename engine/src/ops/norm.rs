@@ -25,7 +25,7 @@ impl Tensor {
         let op = "group_norm";
         check_f32(op, &[self, gamma, beta])?;
         let d = self.dims();
-        if d.len() < 2 || groups == 0 || d[1] % groups != 0 {
+        if d.len() < 2 || groups == 0 || !d[1].is_multiple_of(groups) {
             return Err(Error::shape(
                 op,
                 format!("[N, C, ..] with C divisible by {groups} groups"),
