@@ -124,6 +124,8 @@ pub(crate) enum Access {
 pub(crate) struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: wgpu::BindGroupLayout,
+    label: String,
+    bindings: Vec<Access>,
 }
 
 /// A buffer range bound to one kernel binding.
@@ -584,7 +586,12 @@ impl Device {
                     },
                     cache: None,
                 });
-                Pipeline { pipeline, layout }
+                Pipeline {
+                    pipeline,
+                    layout,
+                    label: format!("{}.{}", src.label, src.entry),
+                    bindings: src.bindings.to_vec(),
+                }
             })?;
         let p = Arc::new(built);
         lock(&self.inner.pipelines).insert(key.to_string(), p.clone());
@@ -620,6 +627,24 @@ impl Device {
         );
         if workgroups.contains(&0) {
             return Ok(());
+        }
+        // A written buffer may not be bound a second time in the same dispatch; checked here so
+        // the error names the kernel instead of surfacing at a later submit.
+        for (i, a) in args.iter().enumerate() {
+            if pipeline.bindings.get(i) == Some(&Access::ReadWrite)
+                && args
+                    .iter()
+                    .enumerate()
+                    .any(|(j, b)| j != i && b.buffer == a.buffer)
+            {
+                return Err(Error::Validation {
+                    context: pipeline.label.clone(),
+                    message: format!(
+                        "binding {} is written and also bound elsewhere in the same dispatch",
+                        i + 1
+                    ),
+                });
+            }
         }
         let mut rec = lock(&self.inner.recorder);
         let slot = rec.dispatches as u64 * self.inner.slot_bytes;

@@ -167,7 +167,13 @@ fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
     Ok(out)
 }
 
-fn unary_backward_raw(x: &Tensor, y: &Tensor, dy: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
+pub(crate) fn unary_backward_raw(
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    op: UnaryOp,
+    s: f32,
+) -> Result<Tensor> {
     let dev = x.device();
     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
     let n = x.numel();

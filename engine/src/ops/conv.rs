@@ -1,0 +1,227 @@
+//! 2-D convolution (NCHW) as implicit GEMM with fused bias and optional SiLU, and its two
+//! backward kernels (data gradient, weight gradient); the bias gradient is a channel sum.
+//! 1×1 stride-1 convolutions without activation take the matmul path.
+//! Kernels: `shaders/conv2d.wgsl`; CPU reference: `cpu::conv2d`, `cpu::conv2d_backward`.
+
+use crate::device::{Access, Device};
+use crate::error::{Error, Result};
+use crate::ops::elementwise::unary_backward_raw;
+use crate::ops::{check_f32, kernel, UnaryOp};
+use crate::tensor::{DType, Tensor};
+
+const SRC: &str = include_str!("../../../shaders/conv2d.wgsl");
+const BINDINGS: &[Access] = &[
+    Access::Read,
+    Access::Read,
+    Access::Read,
+    Access::ReadWrite,
+    Access::ReadWrite,
+];
+/// Rows × columns of the output block one thread computes, times the 8×8 workgroup.
+const TILE: usize = 64;
+
+/// Activation fused into a convolution's epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// None.
+    Identity,
+    /// x·σ(x).
+    Silu,
+}
+
+/// The geometry of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    ci: usize,
+    h: usize,
+    w: usize,
+    co: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geometry {
+    fn params(&self, has_bias: bool, silu: bool) -> [u32; 13] {
+        let g = self;
+        [
+            g.n,
+            g.ci,
+            g.h,
+            g.w,
+            g.co,
+            g.kh,
+            g.kw,
+            g.stride,
+            g.pad,
+            g.oh,
+            g.ow,
+            has_bias as usize,
+            silu as usize,
+        ]
+        .map(|v| v as u32)
+    }
+}
+
+fn run(
+    dev: &Device,
+    entry: &'static str,
+    params: &[u32; 13],
+    args: [&Tensor; 5],
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
+    let groups = [cols.div_ceil(TILE) as u32, rows.div_ceil(TILE) as u32, 1];
+    dev.dispatch(&k, params, &args.map(|t| t.arg()), groups)
+}
+
+impl Tensor {
+    /// Convolution of an NCHW input with `weight` `[Co, Ci, KH, KW]`, optional `bias` `[Co]`,
+    /// `stride` and zero `padding` on every side, then the fused `act`. Differentiable in the
+    /// input, the weight and the bias.
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        stride: usize,
+        padding: usize,
+        act: Activation,
+    ) -> Result<Tensor> {
+        let op = "conv2d";
+        check_f32(op, &[self, weight])?;
+        let (&[n, ci, h, w], &[co, wci, kh, kw]) = (self.dims(), weight.dims()) else {
+            return Err(Error::shape(
+                op,
+                "input [N, C, H, W] and weight [Co, Ci, KH, KW]",
+                format!("{} and {}", self.shape(), weight.shape()),
+            ));
+        };
+        if wci != ci {
+            return Err(Error::shape(
+                op,
+                format!("weight with {ci} input channels"),
+                format!("{}", weight.shape()),
+            ));
+        }
+        if stride == 0 || h + 2 * padding < kh || w + 2 * padding < kw {
+            return Err(Error::invalid(op, format!("kernel {kh}×{kw} with stride {stride}, padding {padding} does not fit a {h}×{w} input")));
+        }
+        if let Some(b) = bias {
+            check_f32(op, &[self, b])?;
+            if b.dims() != [co] {
+                return Err(Error::shape(
+                    op,
+                    format!("bias [{co}]"),
+                    format!("{}", b.shape()),
+                ));
+            }
+        }
+        let (oh, ow) = (
+            (h + 2 * padding - kh) / stride + 1,
+            (w + 2 * padding - kw) / stride + 1,
+        );
+        if kh == 1 && kw == 1 && stride == 1 && padding == 0 && act == Activation::Identity {
+            // 1×1: W [Co, Ci] · X [N, Ci, HW] is a matmul with a shared left operand.
+            let y = weight
+                .reshape(&[co, ci])?
+                .matmul(&self.reshape(&[n, ci, h * w])?)?;
+            let y = match bias {
+                Some(b) => y.add(&b.reshape(&[co, 1])?)?,
+                None => y,
+            };
+            return y.reshape(&[n, co, h, w]);
+        }
+        let g = Geometry {
+            n,
+            ci,
+            h,
+            w,
+            co,
+            kh,
+            kw,
+            stride,
+            pad: padding,
+            oh,
+            ow,
+        };
+        let silu = act == Activation::Silu;
+        let dev = self.device();
+        let out = Tensor::uninit(dev, &[n, co, oh, ow], DType::F32)?;
+        // Unused bindings get their own 1-element buffers (a buffer may not be bound twice when
+        // one binding writes it).
+        let dummy = Tensor::zeros(dev, &[1])?;
+        let pre = if silu {
+            Tensor::uninit(dev, out.dims(), DType::F32)?
+        } else {
+            Tensor::zeros(dev, &[1])?
+        };
+        let params = g.params(bias.is_some(), silu);
+        run(
+            dev,
+            "conv2d_forward",
+            &params,
+            [self, weight, bias.unwrap_or(&dummy), &out, &pre],
+            co,
+            n * oh * ow,
+        )?;
+        let (x, wt) = (self.detach(), weight.detach());
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        let has_bias = bias.is_some();
+        Ok(out.record(
+            op,
+            &inputs,
+            Box::new(move |gy, needs| {
+                let dev = gy.device();
+                let dz = if silu {
+                    unary_backward_raw(&pre, &pre, gy, UnaryOp::Silu, 0.0)?
+                } else {
+                    gy.clone()
+                };
+                let (dummy, dummy_rw) = (Tensor::zeros(dev, &[1])?, Tensor::zeros(dev, &[1])?);
+                let dx = if needs[0] {
+                    let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
+                    run(
+                        dev,
+                        "conv2d_backward_data",
+                        &params,
+                        [&dz, &wt, &dummy, &dx, &dummy_rw],
+                        g.ci,
+                        g.n * g.h * g.w,
+                    )?;
+                    Some(dx)
+                } else {
+                    None
+                };
+                let dw = if needs[1] {
+                    let dw = Tensor::uninit(dev, wt.dims(), DType::F32)?;
+                    run(
+                        dev,
+                        "conv2d_backward_weight",
+                        &params,
+                        [&x, &dz, &dummy, &dw, &dummy_rw],
+                        g.co,
+                        g.ci * g.kh * g.kw,
+                    )?;
+                    Some(dw)
+                } else {
+                    None
+                };
+                let mut grads = vec![dx, dw];
+                if has_bias {
+                    grads.push(if needs[2] {
+                        Some(dz.sum(&[0, 2, 3], false)?)
+                    } else {
+                        None
+                    });
+                }
+                Ok(grads)
+            }),
+        ))
+    }
+}

@@ -1,0 +1,185 @@
+//! conv2d forward (bias, SiLU) and backward (data, weight, bias) against the f64 CPU reference on
+//! shapes that are not tile multiples, strides 1 and 2, padding 0–2, kernels 1×1 to 5×5, the 1×1
+//! matmul path; the reference backward against finite differences; a proptest over geometries.
+//! Tolerance: sums of Ci·KH·KW (forward), Co·KH·KW (data) or N·OH·OW (weight) f32 products.
+
+mod common;
+
+use common::{assert_close, device, f64s, rng};
+use mtdiff_engine::ops::conv::Activation;
+use mtdiff_engine::{cpu, Tensor};
+use proptest::prelude::*;
+
+fn silu(z: f64) -> f64 {
+    z / (1.0 + (-z).exp())
+}
+
+fn check(d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
+    let dev = device();
+    let (n, ci, h, w, co, kh, kw, s, p) = d;
+    let mut r = rng(seed);
+    let xs = r.vec_range(n * ci * h * w, -1.0, 1.0);
+    let ws = r.vec_range(co * ci * kh * kw, -0.5, 0.5);
+    let bs = r.vec_range(co, -0.5, 0.5);
+    let x = Tensor::from_slice(&dev, &xs, &[n, ci, h, w])
+        .unwrap()
+        .with_grad();
+    let wt = Tensor::from_slice(&dev, &ws, &[co, ci, kh, kw])
+        .unwrap()
+        .with_grad();
+    let b = Tensor::from_slice(&dev, &bs, &[co]).unwrap().with_grad();
+    let y = x.conv2d(&wt, with_bias.then_some(&b), s, p, act).unwrap();
+    let (oh, ow) = ((h + 2 * p - kh) / s + 1, (w + 2 * p - kw) / s + 1);
+    assert_eq!(y.dims(), &[n, co, oh, ow]);
+    let b64 = f64s(&bs);
+    let z = cpu::conv2d(&f64s(&xs), &f64s(&ws), with_bias.then_some(&b64[..]), d);
+    let y_ref: Vec<f64> = if act == Activation::Silu {
+        z.iter().map(|&v| silu(v)).collect()
+    } else {
+        z.clone()
+    };
+    let what = format!("conv2d {d:?} {act:?} bias={with_bias}");
+    let k = (ci * kh * kw) as f64;
+    assert_close(&what, &y.to_vec().unwrap(), &y_ref, 1e-4, 1e-6 * k);
+
+    let gw = r.vec_range(y.numel(), -1.0, 1.0);
+    let grads = y
+        .mul(&Tensor::from_slice(&dev, &gw, y.dims()).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let dz: Vec<f64> = gw
+        .iter()
+        .zip(&z)
+        .map(|(&g, &z)| {
+            if act == Activation::Silu {
+                let sg = 1.0 / (1.0 + (-z).exp());
+                g as f64 * sg * (1.0 + z * (1.0 - sg))
+            } else {
+                g as f64
+            }
+        })
+        .collect();
+    let (dx, dw) = cpu::conv2d_backward(&f64s(&xs), &f64s(&ws), &dz, d);
+    assert_close(
+        &format!("dx {what}"),
+        &grads.get(&x).unwrap().to_vec().unwrap(),
+        &dx,
+        1e-4,
+        1e-6 * (co * kh * kw) as f64,
+    );
+    assert_close(
+        &format!("dW {what}"),
+        &grads.get(&wt).unwrap().to_vec().unwrap(),
+        &dw,
+        1e-4,
+        1e-6 * (n * oh * ow) as f64,
+    );
+    if with_bias {
+        let db: Vec<f64> = (0..co)
+            .map(|c| {
+                dz.iter()
+                    .enumerate()
+                    .filter(|(i, _)| (i / (oh * ow)) % co == c)
+                    .map(|(_, v)| v)
+                    .sum()
+            })
+            .collect();
+        assert_close(
+            &format!("db {what}"),
+            &grads.get(&b).unwrap().to_vec().unwrap(),
+            &db,
+            1e-4,
+            1e-6 * (n * oh * ow) as f64,
+        );
+    }
+}
+
+#[test]
+fn conv2d_geometries() {
+    let cases: &[cpu::ConvDims] = &[
+        (1, 1, 1, 1, 1, 1, 1, 1, 0),
+        (2, 3, 7, 5, 5, 3, 3, 1, 1),
+        (1, 2, 9, 9, 9, 3, 3, 2, 1),
+        (3, 4, 6, 7, 3, 5, 5, 1, 2),
+        (2, 5, 8, 6, 7, 2, 3, 2, 0),
+        (2, 3, 5, 5, 4, 1, 1, 1, 0),
+        (1, 3, 5, 5, 4, 1, 1, 2, 1),
+        (2, 17, 14, 14, 9, 3, 3, 1, 1),
+    ];
+    for (i, &d) in cases.iter().enumerate() {
+        for act in [Activation::Identity, Activation::Silu] {
+            check(d, act, i % 2 == 0, i as u64);
+        }
+        check(d, Activation::Identity, i % 2 == 1, 100 + i as u64);
+    }
+}
+
+#[test]
+fn conv2d_reference_backward_matches_finite_differences() {
+    let d: cpu::ConvDims = (2, 2, 5, 4, 3, 3, 2, 2, 1);
+    let (n, ci, h, w, co, kh, kw, ..) = d;
+    let mut r = rng(3);
+    let x: Vec<f64> = (0..n * ci * h * w).map(|_| r.range(-1.0, 1.0)).collect();
+    let wt: Vec<f64> = (0..co * ci * kh * kw).map(|_| r.range(-1.0, 1.0)).collect();
+    let out = cpu::conv2d(&x, &wt, None, d).len();
+    let g: Vec<f64> = (0..out).map(|_| r.range(-1.0, 1.0)).collect();
+    let (dx, dw) = cpu::conv2d_backward(&x, &wt, &g, d);
+    let loss = |x: &[f64], wt: &[f64]| {
+        cpu::conv2d(x, wt, None, d)
+            .iter()
+            .zip(&g)
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+    };
+    for i in 0..x.len() {
+        let (mut a, mut b) = (x.clone(), x.clone());
+        a[i] += 1e-6;
+        b[i] -= 1e-6;
+        let fd = (loss(&a, &wt) - loss(&b, &wt)) / 2e-6;
+        assert!(
+            (fd - dx[i]).abs() < 1e-7 + 1e-6 * fd.abs(),
+            "dx[{i}]: {} vs {fd}",
+            dx[i]
+        );
+    }
+    for i in 0..wt.len() {
+        let (mut a, mut b) = (wt.clone(), wt.clone());
+        a[i] += 1e-6;
+        b[i] -= 1e-6;
+        let fd = (loss(&x, &a) - loss(&x, &b)) / 2e-6;
+        assert!(
+            (fd - dw[i]).abs() < 1e-7 + 1e-6 * fd.abs(),
+            "dw[{i}]: {} vs {fd}",
+            dw[i]
+        );
+    }
+}
+
+#[test]
+fn conv2d_rejects_bad_shapes_with_names() {
+    let dev = device();
+    let x = Tensor::zeros(&dev, &[1, 3, 5, 5]).unwrap();
+    let w = Tensor::zeros(&dev, &[4, 2, 3, 3]).unwrap();
+    let msg = x
+        .conv2d(&w, None, 1, 1, Activation::Identity)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("conv2d") && msg.contains("3 input channels"),
+        "{msg}"
+    );
+    let w = Tensor::zeros(&dev, &[4, 3, 7, 7]).unwrap();
+    assert!(x.conv2d(&w, None, 1, 0, Activation::Identity).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #[test]
+    fn conv2d_random_geometry(n in 1usize..3, ci in 1usize..6, co in 1usize..10, h in 3usize..12, w in 3usize..12, k in 1usize..4, s in 1usize..3, p in 0usize..2, silu: bool, seed: u64) {
+        let act = if silu { Activation::Silu } else { Activation::Identity };
+        check((n, ci, h, w, co, k, k, s, p), act, true, seed);
+    }
+}
