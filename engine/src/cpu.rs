@@ -738,3 +738,33 @@ pub fn conv2d_backward(x: &[f64], wt: &[f64], g: &[f64], d: ConvDims) -> (Vec<f6
     });
     (dx, dw)
 }
+
+/// `softmax(q·kᵀ·scale)·v` for `bh` independent (S, D) problems.
+pub fn attention(
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    bh: usize,
+    s: usize,
+    d: usize,
+    scale: f64,
+) -> Vec<f64> {
+    let mut out = vec![0.0; q.len()];
+    for b in 0..bh {
+        let at = |t: &[f64], i: usize| t[(b * s + i) * d..(b * s + i + 1) * d].to_vec();
+        for i in 0..s {
+            let qi = at(q, i);
+            let scores: Vec<f64> = (0..s)
+                .map(|j| qi.iter().zip(at(k, j)).map(|(a, b)| a * b).sum::<f64>() * scale)
+                .collect();
+            let p = softmax(&scores, s, false);
+            for j in 0..s {
+                let vj = at(v, j);
+                for e in 0..d {
+                    out[(b * s + i) * d + e] += p[j] * vj[e];
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! naga parses and validates every WGSL file in shaders/, for every set of override constants and
 //! every generated variant the engine uses.
 
+use mtdiff_engine::ops::attention::attention_source;
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
@@ -29,8 +30,8 @@ fn every_shader_file_validates_with_its_overrides() {
             .expect("a file name")
             .to_string_lossy()
             .to_string();
-        if name == "matmul_regblock.wgsl" {
-            continue; // a template: its generated variants are validated below
+        if name == "matmul_regblock.wgsl" || name == "attention.wgsl" {
+            continue; // templates: their generated variants are validated below
         }
         let src = std::fs::read_to_string(&path).expect("readable shader");
         let ops: Vec<Vec<(&str, f64)>> = match name.as_str() {
@@ -46,7 +47,7 @@ fn every_shader_file_validates_with_its_overrides() {
         }
         seen += 1;
     }
-    assert!(seen >= 5, "expected the shader files, found {seen}");
+    assert!(seen >= 9, "expected the shader files, found {seen}");
 }
 
 #[test]
@@ -55,4 +56,11 @@ fn every_register_blocked_matmul_variant_validates() {
         validate(&format!("{v:?}"), &v.source(), &[]);
     }
     validate("tiled", tiled_source(), &[("TA", 1.0), ("TB", 0.0)]);
+}
+
+#[test]
+fn attention_template_validates_for_every_head_dim_used() {
+    for d in [1, 7, 16, 32, 64, 128] {
+        validate(&format!("attention d={d}"), &attention_source(d), &[]);
+    }
 }

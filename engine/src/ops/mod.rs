@@ -1,5 +1,6 @@
 //! Ops: each module holds an op family's shape checks, forward dispatch and backward rule.
 
+pub mod attention;
 pub mod conv;
 pub mod diffusion;
 pub mod elementwise;
