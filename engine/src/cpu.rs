@@ -758,10 +758,9 @@ pub fn attention(
                 .map(|j| qi.iter().zip(at(k, j)).map(|(a, b)| a * b).sum::<f64>() * scale)
                 .collect();
             let p = softmax(&scores, s, false);
-            for j in 0..s {
-                let vj = at(v, j);
-                for e in 0..d {
-                    out[(b * s + i) * d + e] += p[j] * vj[e];
+            for (j, pj) in p.iter().enumerate() {
+                for (e, vje) in at(v, j).iter().enumerate() {
+                    out[(b * s + i) * d + e] += pj * vje;
                 }
             }
         }
