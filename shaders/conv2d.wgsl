@@ -6,7 +6,8 @@
 // * data grad:   rows = input channels, columns = input pixels, reduction over (kh, kw, co);
 //                the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
 // * weight grad: rows = output channels, columns = (ci, kh, kw), reduction over output pixels.
-// Each thread accumulates an 8 × 8 block (rows × columns, the columns as two vec4); out-of-range
+// Each thread accumulates an 8 × 8 block (rows × columns) in 16 named vec4 registers (the inner
+// loop is unrolled by hand: arrays indexed in loops stay in memory on CPU adapters); out-of-range
 // taps read element 0 and are multiplied by 0, so the k loop has no branch.
 // params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu]
 
@@ -59,7 +60,22 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     }
     var wrow: array<u32, 8>;
     for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.co - 1u) * c.ci * kk; }
-    var acc: array<vec4<f32>, 16>;
+    var a0l = vec4<f32>(0.0);
+    var a0r = vec4<f32>(0.0);
+    var a1l = vec4<f32>(0.0);
+    var a1r = vec4<f32>(0.0);
+    var a2l = vec4<f32>(0.0);
+    var a2r = vec4<f32>(0.0);
+    var a3l = vec4<f32>(0.0);
+    var a3r = vec4<f32>(0.0);
+    var a4l = vec4<f32>(0.0);
+    var a4r = vec4<f32>(0.0);
+    var a5l = vec4<f32>(0.0);
+    var a5r = vec4<f32>(0.0);
+    var a6l = vec4<f32>(0.0);
+    var a6r = vec4<f32>(0.0);
+    var a7l = vec4<f32>(0.0);
+    var a7r = vec4<f32>(0.0);
     for (var kh = 0u; kh < c.kh; kh++) {
         for (var kw = 0u; kw < c.kw; kw++) {
             var off: array<u32, 8>;
@@ -79,14 +95,51 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
                 let x0 = vec4<f32>(src[off[0] + xo], src[off[1] + xo], src[off[2] + xo], src[off[3] + xo]) * m0;
                 let x1 = vec4<f32>(src[off[4] + xo], src[off[5] + xo], src[off[6] + xo], src[off[7] + xo]) * m1;
                 let wo = ci * kk + tap;
-                for (var i = 0u; i < TM; i++) {
-                    let wv = wsrc[wrow[i] + wo];
-                    acc[2u * i] += wv * x0;
-                    acc[2u * i + 1u] += wv * x1;
-                }
+                let w0 = wsrc[wrow[0] + wo];
+                let w1 = wsrc[wrow[1] + wo];
+                let w2 = wsrc[wrow[2] + wo];
+                let w3 = wsrc[wrow[3] + wo];
+                let w4 = wsrc[wrow[4] + wo];
+                let w5 = wsrc[wrow[5] + wo];
+                let w6 = wsrc[wrow[6] + wo];
+                let w7 = wsrc[wrow[7] + wo];
+                a0l += w0 * x0;
+                a0r += w0 * x1;
+                a1l += w1 * x0;
+                a1r += w1 * x1;
+                a2l += w2 * x0;
+                a2r += w2 * x1;
+                a3l += w3 * x0;
+                a3r += w3 * x1;
+                a4l += w4 * x0;
+                a4r += w4 * x1;
+                a5l += w5 * x0;
+                a5r += w5 * x1;
+                a6l += w6 * x0;
+                a6r += w6 * x1;
+                a7l += w7 * x0;
+                a7r += w7 * x1;
             }
         }
     }
+    // The epilogue indexes the block: gather the named accumulators into an array once.
+    var acc: array<vec4<f32>, 16>;
+    acc[0] = a0l;
+    acc[1] = a0r;
+    acc[2] = a1l;
+    acc[3] = a1r;
+    acc[4] = a2l;
+    acc[5] = a2r;
+    acc[6] = a3l;
+    acc[7] = a3r;
+    acc[8] = a4l;
+    acc[9] = a4r;
+    acc[10] = a5l;
+    acc[11] = a5r;
+    acc[12] = a6l;
+    acc[13] = a6r;
+    acc[14] = a7l;
+    acc[15] = a7r;
     for (var i = 0u; i < TM; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
@@ -126,7 +179,24 @@ fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
         ih[j] = i32(r / c.w) + c.pad;
         iw[j] = i32(r % c.w) + c.pad;
     }
-    var acc: array<vec4<f32>, 16>;
+    var wrow: array<u32, 8>;
+    for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.ci - 1u); }
+    var a0l = vec4<f32>(0.0);
+    var a0r = vec4<f32>(0.0);
+    var a1l = vec4<f32>(0.0);
+    var a1r = vec4<f32>(0.0);
+    var a2l = vec4<f32>(0.0);
+    var a2r = vec4<f32>(0.0);
+    var a3l = vec4<f32>(0.0);
+    var a3r = vec4<f32>(0.0);
+    var a4l = vec4<f32>(0.0);
+    var a4r = vec4<f32>(0.0);
+    var a5l = vec4<f32>(0.0);
+    var a5r = vec4<f32>(0.0);
+    var a6l = vec4<f32>(0.0);
+    var a6r = vec4<f32>(0.0);
+    var a7l = vec4<f32>(0.0);
+    var a7r = vec4<f32>(0.0);
     for (var kh = 0u; kh < c.kh; kh++) {
         for (var kw = 0u; kw < c.kw; kw++) {
             var off: array<u32, 8>;
@@ -147,14 +217,52 @@ fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
                 let yo = co * ohw;
                 let y0 = vec4<f32>(src[off[0] + yo], src[off[1] + yo], src[off[2] + yo], src[off[3] + yo]) * m0;
                 let y1 = vec4<f32>(src[off[4] + yo], src[off[5] + yo], src[off[6] + yo], src[off[7] + yo]) * m1;
-                for (var i = 0u; i < TM; i++) {
-                    let wv = wsrc[(co * c.ci + min(row0 + i, c.ci - 1u)) * kk + tap];
-                    acc[2u * i] += wv * y0;
-                    acc[2u * i + 1u] += wv * y1;
-                }
+                let wb = co * c.ci;
+                let w0 = wsrc[(wb + wrow[0]) * kk + tap];
+                let w1 = wsrc[(wb + wrow[1]) * kk + tap];
+                let w2 = wsrc[(wb + wrow[2]) * kk + tap];
+                let w3 = wsrc[(wb + wrow[3]) * kk + tap];
+                let w4 = wsrc[(wb + wrow[4]) * kk + tap];
+                let w5 = wsrc[(wb + wrow[5]) * kk + tap];
+                let w6 = wsrc[(wb + wrow[6]) * kk + tap];
+                let w7 = wsrc[(wb + wrow[7]) * kk + tap];
+                a0l += w0 * y0;
+                a0r += w0 * y1;
+                a1l += w1 * y0;
+                a1r += w1 * y1;
+                a2l += w2 * y0;
+                a2r += w2 * y1;
+                a3l += w3 * y0;
+                a3r += w3 * y1;
+                a4l += w4 * y0;
+                a4r += w4 * y1;
+                a5l += w5 * y0;
+                a5r += w5 * y1;
+                a6l += w6 * y0;
+                a6r += w6 * y1;
+                a7l += w7 * y0;
+                a7r += w7 * y1;
             }
         }
     }
+    // The epilogue indexes the block: gather the named accumulators into an array once.
+    var acc: array<vec4<f32>, 16>;
+    acc[0] = a0l;
+    acc[1] = a0r;
+    acc[2] = a1l;
+    acc[3] = a1r;
+    acc[4] = a2l;
+    acc[5] = a2r;
+    acc[6] = a3l;
+    acc[7] = a3r;
+    acc[8] = a4l;
+    acc[9] = a4r;
+    acc[10] = a5l;
+    acc[11] = a5r;
+    acc[12] = a6l;
+    acc[13] = a6r;
+    acc[14] = a7l;
+    acc[15] = a7r;
     for (var i = 0u; i < TM; i++) {
         let ci = row0 + i;
         if (ci >= c.ci) { break; }
@@ -187,7 +295,24 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) g: vec3<u32>) {
         dh[j] = i32(t / c.kw) - c.pad;
         dw[j] = i32(t % c.kw) - c.pad;
     }
-    var acc: array<vec4<f32>, 16>;
+    var wrow: array<u32, 8>;
+    for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.co - 1u) * ohw; }
+    var a0l = vec4<f32>(0.0);
+    var a0r = vec4<f32>(0.0);
+    var a1l = vec4<f32>(0.0);
+    var a1r = vec4<f32>(0.0);
+    var a2l = vec4<f32>(0.0);
+    var a2r = vec4<f32>(0.0);
+    var a3l = vec4<f32>(0.0);
+    var a3r = vec4<f32>(0.0);
+    var a4l = vec4<f32>(0.0);
+    var a4r = vec4<f32>(0.0);
+    var a5l = vec4<f32>(0.0);
+    var a5r = vec4<f32>(0.0);
+    var a6l = vec4<f32>(0.0);
+    var a6r = vec4<f32>(0.0);
+    var a7l = vec4<f32>(0.0);
+    var a7r = vec4<f32>(0.0);
     for (var pix = 0u; pix < c.n * ohw; pix++) {
         let n = pix / ohw;
         let r = pix % ohw;
@@ -204,12 +329,49 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) g: vec3<u32>) {
         let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
         let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
         let ybase = n * c.co * ohw + r;
-        for (var i = 0u; i < TM; i++) {
-            let dy = wsrc[ybase + min(row0 + i, c.co - 1u) * ohw];
-            acc[2u * i] += dy * x0;
-            acc[2u * i + 1u] += dy * x1;
-        }
+        let w0 = wsrc[ybase + wrow[0]];
+        let w1 = wsrc[ybase + wrow[1]];
+        let w2 = wsrc[ybase + wrow[2]];
+        let w3 = wsrc[ybase + wrow[3]];
+        let w4 = wsrc[ybase + wrow[4]];
+        let w5 = wsrc[ybase + wrow[5]];
+        let w6 = wsrc[ybase + wrow[6]];
+        let w7 = wsrc[ybase + wrow[7]];
+        a0l += w0 * x0;
+        a0r += w0 * x1;
+        a1l += w1 * x0;
+        a1r += w1 * x1;
+        a2l += w2 * x0;
+        a2r += w2 * x1;
+        a3l += w3 * x0;
+        a3r += w3 * x1;
+        a4l += w4 * x0;
+        a4r += w4 * x1;
+        a5l += w5 * x0;
+        a5r += w5 * x1;
+        a6l += w6 * x0;
+        a6r += w6 * x1;
+        a7l += w7 * x0;
+        a7r += w7 * x1;
     }
+    // The epilogue indexes the block: gather the named accumulators into an array once.
+    var acc: array<vec4<f32>, 16>;
+    acc[0] = a0l;
+    acc[1] = a0r;
+    acc[2] = a1l;
+    acc[3] = a1r;
+    acc[4] = a2l;
+    acc[5] = a2r;
+    acc[6] = a3l;
+    acc[7] = a3r;
+    acc[8] = a4l;
+    acc[9] = a4r;
+    acc[10] = a5l;
+    acc[11] = a5r;
+    acc[12] = a6l;
+    acc[13] = a6r;
+    acc[14] = a7l;
+    acc[15] = a7r;
     for (var i = 0u; i < TM; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
