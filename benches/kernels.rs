@@ -13,7 +13,8 @@ use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
 
 fn bench_kernels(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let dev = Device::new(DeviceOptions::default())
+        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
     let mut rng = CpuRng::new(0);
     let mut up = |shape: &[usize]| {
         let n: usize = shape.iter().product();
@@ -62,7 +63,11 @@ fn bench_kernels(c: &mut Criterion) {
     });
 
     let (bq, hq, s, d) = (32usize, 4usize, 196usize, 32usize);
-    let (q, k, v) = (up(&[bq, hq, s, d]), up(&[bq, hq, s, d]), up(&[bq, hq, s, d]));
+    let (q, k, v) = (
+        up(&[bq, hq, s, d]),
+        up(&[bq, hq, s, d]),
+        up(&[bq, hq, s, d]),
+    );
     group.throughput(Throughput::Elements((4 * bq * hq * s * s * d) as u64));
     group.bench_function("attention_forward_32x4x196x32", |bch| {
         bch.iter(|| {
@@ -81,7 +86,10 @@ fn bench_kernels(c: &mut Criterion) {
         loss = loss.add(&p.sum_all().unwrap()).unwrap();
     }
     let grads = loss.backward().unwrap();
-    let mut opt = AdamW::new(AdamWConfig { max_grad_norm: Some(1.0), ..AdamWConfig::default() });
+    let mut opt = AdamW::new(AdamWConfig {
+        max_grad_norm: Some(1.0),
+        ..AdamWConfig::default()
+    });
     group.throughput(Throughput::Bytes((28 * sizes.iter().sum::<usize>()) as u64));
     group.bench_function("adamw_1.18M_params_clipped", |bch| {
         bch.iter(|| {

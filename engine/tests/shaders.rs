@@ -61,6 +61,12 @@ fn every_register_blocked_matmul_variant_validates() {
 #[test]
 fn attention_template_validates_for_every_head_dim_used() {
     for d in [1, 7, 16, 32, 64, 128] {
-        validate(&format!("attention d={d}"), &attention_source(d), &[]);
+        for tq in [1, 2, 4, 16] {
+            validate(
+                &format!("attention d={d} tq={tq}"),
+                &attention_source(d, tq),
+                &[],
+            );
+        }
     }
 }

@@ -12,17 +12,106 @@ use std::sync::Arc;
 const TEMPLATE: &str = include_str!("../../../shaders/attention.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
-/// Query rows per forward thread (TQ in the shader): 4 for narrow heads, down to 1 at D ≥ 64,
-/// keeping a thread's private rows within ~64·TQ floats.
+/// Query rows per thread of the generic (array) forward: 4 for narrow heads, down to 1 at
+/// D ≥ 64, keeping a thread's private rows small (4×64 broke lavapipe).
 fn queries_per_thread(d: usize) -> usize {
     (64 / d.max(1)).clamp(1, 4)
 }
 
-/// The WGSL of the attention kernels for head dimension `d` (for validation tests too).
-pub fn attention_source(d: usize) -> String {
-    TEMPLATE
+/// Query rows per thread of the vec4 forward. Each K/V row loaded serves this many queries:
+/// on CPU adapters loads are the cost, so many (16 at D = 32: 3.4 → 9.1 GFLOP/s on lavapipe);
+/// on GPUs registers are, so few.
+pub fn vec_queries_per_thread(d: usize, cpu_adapter: bool) -> usize {
+    if cpu_adapter {
+        (512 / d.max(1)).clamp(1, 16)
+    } else {
+        (64 / d.max(1)).clamp(1, 4)
+    }
+}
+
+/// The WGSL of the attention kernels for head dimension `d` (for validation tests too). When `d`
+/// is a multiple of 4 a second forward entry point, `attention_forward_vec`, is generated with the
+/// rows held in named vec4 registers and every loop over `d` unrolled (loops indexing private
+/// arrays keep them in memory on CPU adapters).
+pub fn attention_source(d: usize, vec_tq: usize) -> String {
+    let tq = queries_per_thread(d);
+    let mut src = TEMPLATE
         .replace("HEAD_DIM", &format!("{d}u"))
-        .replace("QUERIES_PER_THREAD", &format!("{}u", queries_per_thread(d)))
+        .replace("QUERIES_PER_THREAD", &format!("{tq}u"));
+    if d.is_multiple_of(4) {
+        src.push_str(&vec_forward(d / 4, vec_tq));
+    }
+    src
+}
+
+/// The unrolled forward for head dim 4·`dv`, `tq` queries per thread.
+fn vec_forward(dv: usize, tq: usize) -> String {
+    let mut b = String::new();
+    let mut line = |l: String| {
+        b.push_str("    ");
+        b.push_str(&l);
+        b.push('\n');
+    };
+    for t in 0..tq {
+        line(format!(
+            "let qrow{t} = (base + min(i0 + {t}u, s - 1u) * D) / 4u;"
+        ));
+        for v in 0..dv {
+            line(format!("let q{t}_{v} = qv[qrow{t} + {v}u] * pf(2u);"));
+            line(format!("var a{t}_{v} = vec4<f32>(0.0);"));
+        }
+        line(format!("var m{t} = -3.4028235e38;"));
+        line(format!("var l{t} = 0.0;"));
+    }
+    line("for (var j = 0u; j < s; j++) {".into());
+    line("    let krow = (base + j * D) / 4u;".into());
+    for v in 0..dv {
+        line(format!("    let k{v} = kv[krow + {v}u];"));
+        line(format!("    let v{v} = vv[krow + {v}u];"));
+    }
+    for t in 0..tq {
+        let dot: Vec<String> = (0..dv).map(|v| format!("dot(q{t}_{v}, k{v})")).collect();
+        line(format!("    let s{t} = {};", dot.join(" + ")));
+        line(format!("    let mn{t} = max(m{t}, s{t});"));
+        line(format!("    let c{t} = exp(m{t} - mn{t});"));
+        line(format!("    let p{t} = exp(s{t} - mn{t});"));
+        line(format!("    l{t} = l{t} * c{t} + p{t};"));
+        line(format!("    m{t} = mn{t};"));
+        for v in 0..dv {
+            line(format!("    a{t}_{v} = a{t}_{v} * c{t} + p{t} * v{v};"));
+        }
+    }
+    line("}".into());
+    for t in 0..tq {
+        line(format!("if (i0 + {t}u < s) {{"));
+        for v in 0..dv {
+            line(format!(
+                "    ov[(base + (i0 + {t}u) * D) / 4u + {v}u] = a{t}_{v} / l{t};"
+            ));
+        }
+        line(format!("    lse[bh * s + i0 + {t}u] = m{t} + log(l{t});"));
+        line("}".into());
+    }
+    format!(
+        "
+@group(0) @binding(1) var<storage, read> qv: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> kv: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> vv: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> ov: array<vec4<f32>>;
+
+// Generated: the forward with rows in named vec4 registers (see attention.rs).
+@compute @workgroup_size(64)
+fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{
+    let s = p(1u);
+    let blocks = (s + {tq}u - 1u) / {tq}u;
+    let tid = thread_id(wid, nwg, lid);
+    if (tid >= p(0u) * blocks) {{ return; }}
+    let bh = tid / blocks;
+    let i0 = (tid % blocks) * {tq}u;
+    let base = bh * s * D;
+{b}}}
+"
+    )
 }
 
 fn pipeline(
@@ -31,12 +120,15 @@ fn pipeline(
     entry: &'static str,
     bindings: &'static [Access],
 ) -> Result<Arc<Pipeline>> {
-    dev.pipeline(&format!("attention.d{d}.{entry}"), || KernelSource {
-        label: "attention",
-        source: attention_source(d).into(),
-        entry,
-        constants: &[],
-        bindings,
+    let vec_tq = vec_queries_per_thread(d, dev.info().device_type == wgpu::DeviceType::Cpu);
+    dev.pipeline(&format!("attention.d{d}.tq{vec_tq}.{entry}"), || {
+        KernelSource {
+            label: "attention",
+            source: attention_source(d, vec_tq).into(),
+            entry,
+            constants: &[],
+            bindings,
+        }
     })
 }
 
@@ -65,12 +157,20 @@ impl Tensor {
         let dev = self.device();
         let out = Tensor::uninit(dev, self.dims(), DType::F32)?;
         let lse = Tensor::uninit(dev, &[bh, s], DType::F32)?;
-        let fwd = pipeline(dev, d, "attention_forward", &[R, R, R, W, W])?;
+        let (entry, tq) = if d.is_multiple_of(4) {
+            (
+                "attention_forward_vec",
+                vec_queries_per_thread(d, dev.info().device_type == wgpu::DeviceType::Cpu),
+            )
+        } else {
+            ("attention_forward", queries_per_thread(d))
+        };
+        let fwd = pipeline(dev, d, entry, &[R, R, R, W, W])?;
         dev.dispatch(
             &fwd,
             &params,
             &[self.arg(), k.arg(), v.arg(), out.arg(), lse.arg()],
-            grid(bh * s.div_ceil(queries_per_thread(d)), 64),
+            grid(bh * s.div_ceil(tq), 64),
         )?;
         let (q, k2, v2, o) = (self.detach(), k.detach(), v.detach(), out.detach());
         Ok(out.record(
