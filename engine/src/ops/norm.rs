@@ -54,8 +54,15 @@ impl Tensor {
         ];
         let dev = self.device();
         let stats = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
-        let k = kernel(dev, "norm", SRC, "group_norm_stats", &[], &[R, W])?;
-        dev.dispatch(&k, &params, &[self.arg(), stats.arg()], grid(rows, 1))?;
+        // Rows are few and long: a workgroup each on a GPU; a thread each on a CPU adapter,
+        // where workgroup barriers cost more than they save.
+        let (entry, groups) = if dev.info().device_type == wgpu::DeviceType::Cpu {
+            ("group_norm_stats_thread", grid(rows, 64))
+        } else {
+            ("group_norm_stats", grid(rows, 1))
+        };
+        let k = kernel(dev, "norm", SRC, entry, &[], &[R, W])?;
+        dev.dispatch(&k, &params, &[self.arg(), stats.arg()], groups)?;
         let out = Tensor::uninit(dev, d, DType::F32)?;
         let k = kernel(dev, "norm", SRC, "group_norm_apply", &[], &[R, R, R, R, W])?;
         dev.dispatch(
