@@ -25,6 +25,16 @@ pub enum MatmulStrategy {
     Tiled,
 }
 
+/// Which family of kernel variants to run: what is fast on a CPU adapter (lavapipe: few
+/// barriers, many FMAs per load, long loops per thread) is slow on a GPU and vice versa.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelProfile {
+    /// Variants tuned for CPU adapters.
+    Cpu,
+    /// Variants tuned for GPUs.
+    Gpu,
+}
+
 /// Knobs of a [`Device`]; `Default` is right for most uses.
 #[derive(Clone, Debug)]
 pub struct DeviceOptions {
@@ -36,8 +46,10 @@ pub struct DeviceOptions {
     pub max_pending_upload_bytes: u64,
     /// Free pooled buffers beyond this many cached bytes instead of keeping them.
     pub pool_cache_limit_bytes: u64,
-    /// Force a matmul kernel family; `None` chooses by adapter type.
+    /// Force a matmul kernel family; `None` follows the kernel profile.
     pub matmul: Option<MatmulStrategy>,
+    /// Force a kernel profile; `None` chooses by adapter type (tests force both).
+    pub profile: Option<KernelProfile>,
 }
 
 impl Default for DeviceOptions {
@@ -48,6 +60,7 @@ impl Default for DeviceOptions {
             max_pending_upload_bytes: 64 << 20,
             pool_cache_limit_bytes: 2 << 30,
             matmul: None,
+            profile: None,
         }
     }
 }
@@ -351,14 +364,25 @@ impl Device {
         &self.inner.queue
     }
 
-    /// The matmul family in use: the option if set, else by adapter type.
+    /// The kernel profile in use: the option if set, else by adapter type.
+    pub fn kernel_profile(&self) -> KernelProfile {
+        self.inner
+            .options
+            .profile
+            .unwrap_or(match self.inner.info.device_type {
+                wgpu::DeviceType::Cpu => KernelProfile::Cpu,
+                _ => KernelProfile::Gpu,
+            })
+    }
+
+    /// The matmul family in use: the option if set, else by kernel profile.
     pub fn matmul_strategy(&self) -> MatmulStrategy {
         self.inner
             .options
             .matmul
-            .unwrap_or(match self.inner.info.device_type {
-                wgpu::DeviceType::Cpu => MatmulStrategy::RegisterBlocked,
-                _ => MatmulStrategy::Tiled,
+            .unwrap_or(match self.kernel_profile() {
+                KernelProfile::Cpu => MatmulStrategy::RegisterBlocked,
+                KernelProfile::Gpu => MatmulStrategy::Tiled,
             })
     }
 

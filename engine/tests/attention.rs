@@ -4,11 +4,20 @@
 
 mod common;
 
-use common::{assert_close, device, f64s, rng};
+use common::{assert_close, device_profile, f64s, rng};
+use mtdiff_engine::KernelProfile;
 use mtdiff_engine::{cpu, Tensor};
 
-fn run(b: usize, h: usize, s: usize, d: usize, seed: u64, check_grad: bool) {
-    let dev = device();
+fn run(
+    profile: KernelProfile,
+    b: usize,
+    h: usize,
+    s: usize,
+    d: usize,
+    seed: u64,
+    check_grad: bool,
+) {
+    let dev = device_profile(profile);
     let n = b * h * s * d;
     let mut r = rng(seed);
     let (qs, ks, vs) = (
@@ -26,7 +35,7 @@ fn run(b: usize, h: usize, s: usize, d: usize, seed: u64, check_grad: bool) {
     let o = q.attention(&k, &v, scale).unwrap();
     let (q64, k64, v64) = (f64s(&qs), f64s(&ks), f64s(&vs));
     let reference = cpu::attention(&q64, &k64, &v64, b * h, s, d, scale as f64);
-    let what = format!("attention b={b} h={h} s={s} d={d}");
+    let what = format!("attention {profile:?} b={b} h={h} s={s} d={d}");
     assert_close(&what, &o.to_vec().unwrap(), &reference, 1e-4, 1e-5);
     if !check_grad {
         return;
@@ -68,12 +77,14 @@ fn run(b: usize, h: usize, s: usize, d: usize, seed: u64, check_grad: bool) {
 
 #[test]
 fn attention_forward_over_seq_lengths_and_head_dims() {
-    for (i, &s) in [1usize, 49, 196, 197].iter().enumerate() {
-        for &d in &[16usize, 32, 64] {
-            run(2, 2, s, d, (i * 100 + d) as u64, false);
+    for profile in [KernelProfile::Cpu, KernelProfile::Gpu] {
+        for (i, &s) in [1usize, 49, 196, 197].iter().enumerate() {
+            for &d in &[16usize, 32, 64] {
+                run(profile, 2, 2, s, d, (i * 100 + d) as u64, false);
+            }
         }
+        run(profile, 1, 3, 13, 7, 5, false);
     }
-    run(1, 3, 13, 7, 5, false);
 }
 
 #[test]
@@ -85,6 +96,6 @@ fn attention_backward() {
         (1, 1, 49, 64),
         (1, 1, 197, 16),
     ] {
-        run(b, h, s, d, (s + d) as u64, true);
+        run(KernelProfile::Cpu, b, h, s, d, (s + d) as u64, true);
     }
 }

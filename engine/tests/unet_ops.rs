@@ -4,12 +4,13 @@
 
 mod common;
 
-use common::{assert_close, device, f64s, rng};
+use common::{assert_close, device_profile, f64s, rng};
+use mtdiff_engine::KernelProfile;
 use mtdiff_engine::{cpu, Tensor};
 
 #[test]
 fn upsample_and_avgpool() {
-    let dev = device();
+    let dev = device_profile(KernelProfile::Cpu);
     for &(n, c, h, w) in &[
         (1usize, 1usize, 1usize, 1usize),
         (2, 3, 7, 5),
@@ -120,7 +121,12 @@ fn resample_backward_references_match_finite_differences() {
 
 #[test]
 fn group_norm_forward_and_backward() {
-    let dev = device();
+    for profile in [KernelProfile::Cpu, KernelProfile::Gpu] {
+        group_norm_case(device_profile(profile));
+    }
+}
+
+fn group_norm_case(dev: mtdiff_engine::Device) {
     for &(n, c, s, groups, silu) in &[
         (2usize, 4usize, 7usize, 2usize, false),
         (3, 6, 33, 3, true),

@@ -120,7 +120,7 @@ fn pipeline(
     entry: &'static str,
     bindings: &'static [Access],
 ) -> Result<Arc<Pipeline>> {
-    let vec_tq = vec_queries_per_thread(d, dev.info().device_type == wgpu::DeviceType::Cpu);
+    let vec_tq = vec_queries_per_thread(d, dev.kernel_profile() == crate::KernelProfile::Cpu);
     dev.pipeline(&format!("attention.d{d}.tq{vec_tq}.{entry}"), || {
         KernelSource {
             label: "attention",
@@ -160,7 +160,7 @@ impl Tensor {
         let (entry, tq) = if d.is_multiple_of(4) {
             (
                 "attention_forward_vec",
-                vec_queries_per_thread(d, dev.info().device_type == wgpu::DeviceType::Cpu),
+                vec_queries_per_thread(d, dev.kernel_profile() == crate::KernelProfile::Cpu),
             )
         } else {
             ("attention_forward", queries_per_thread(d))

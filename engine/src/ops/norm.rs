@@ -56,7 +56,7 @@ impl Tensor {
         let stats = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
         // Rows are few and long: a workgroup each on a GPU; a thread each on a CPU adapter,
         // where workgroup barriers cost more than they save.
-        let (entry, groups) = if dev.info().device_type == wgpu::DeviceType::Cpu {
+        let (entry, groups) = if dev.kernel_profile() == crate::KernelProfile::Cpu {
             ("group_norm_stats_thread", grid(rows, 64))
         } else {
             ("group_norm_stats", grid(rows, 1))

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, MatmulStrategy};
+use mtdiff_engine::{Device, DeviceOptions, KernelProfile, MatmulStrategy};
 
 /// The test process's device (whichever adapter is present: lavapipe in CI, a GPU elsewhere).
 /// With no adapter the tests fail with the engine's message on how to install lavapipe.
@@ -52,4 +52,22 @@ pub fn assert_close(what: &str, gpu: &[f32], cpu: &[f64], rtol: f64, atol: f64) 
             "{what}: element {i}: gpu {g} vs cpu {c} (|err| {err:.3e} > {atol:.1e} + {rtol:.1e}·|cpu|)"
         );
     }
+}
+
+/// A device forced to one kernel profile (every variant is tested on whatever adapter is here).
+pub fn device_profile(profile: KernelProfile) -> Device {
+    static CPU: OnceLock<Device> = OnceLock::new();
+    static GPU: OnceLock<Device> = OnceLock::new();
+    let cell = match profile {
+        KernelProfile::Cpu => &CPU,
+        KernelProfile::Gpu => &GPU,
+    };
+    cell.get_or_init(|| {
+        Device::new(DeviceOptions {
+            profile: Some(profile),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    })
+    .clone()
 }
