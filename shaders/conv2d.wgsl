@@ -37,50 +37,56 @@ fn silu(z: f32) -> f32 {
     return z * e / (1.0 + e);
 }
 
-@compute @workgroup_size(8, 8, 1)
+// The forward carries a 16-channel × 16-pixel block per thread (TM_FWD × TN_FWD): each input
+// value loaded serves 16 FMAs, each weight 16.
+const TM_FWD: u32 = 16u;
+const TN_FWD: u32 = 16u;
+
+// 16 × 4 threads: a workgroup covers 64 channels × 256 pixels.
+@compute @workgroup_size(16, 4, 1)
 fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     let c = conv();
     let ohw = c.oh * c.ow;
     let npix = c.n * ohw;
-    let row0 = g.y * TM;
-    let col0 = g.x * TN;
+    let row0 = g.y * TM_FWD;
+    let col0 = g.x * TN_FWD;
     if (row0 >= c.co || col0 >= npix) { return; }
     let hw = c.h * c.w;
     let kk = c.kh * c.kw;
     // Per column (output pixel): image base and top-left input coordinate.
-    var base: array<u32, 8>;
-    var ih0: array<i32, 8>;
-    var iw0: array<i32, 8>;
-    for (var j = 0u; j < TN; j++) {
+    var base: array<u32, 16>;
+    var ih0: array<i32, 16>;
+    var iw0: array<i32, 16>;
+    for (var j = 0u; j < TN_FWD; j++) {
         let pc = min(col0 + j, npix - 1u);
         let r = pc % ohw;
         base[j] = (pc / ohw) * c.ci * hw;
         ih0[j] = i32((r / c.ow) * c.s) - c.pad;
         iw0[j] = i32((r % c.ow) * c.s) - c.pad;
     }
-    var wrow: array<u32, 8>;
-    for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.co - 1u) * c.ci * kk; }
-    var a0l = vec4<f32>(0.0);
-    var a0r = vec4<f32>(0.0);
-    var a1l = vec4<f32>(0.0);
-    var a1r = vec4<f32>(0.0);
-    var a2l = vec4<f32>(0.0);
-    var a2r = vec4<f32>(0.0);
-    var a3l = vec4<f32>(0.0);
-    var a3r = vec4<f32>(0.0);
-    var a4l = vec4<f32>(0.0);
-    var a4r = vec4<f32>(0.0);
-    var a5l = vec4<f32>(0.0);
-    var a5r = vec4<f32>(0.0);
-    var a6l = vec4<f32>(0.0);
-    var a6r = vec4<f32>(0.0);
-    var a7l = vec4<f32>(0.0);
-    var a7r = vec4<f32>(0.0);
+    var wrow: array<u32, 16>;
+    for (var i = 0u; i < TM_FWD; i++) { wrow[i] = min(row0 + i, c.co - 1u) * c.ci * kk; }
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
     for (var kh = 0u; kh < c.kh; kh++) {
         for (var kw = 0u; kw < c.kw; kw++) {
-            var off: array<u32, 8>;
-            var m: array<f32, 8>;
-            for (var j = 0u; j < TN; j++) {
+            var off: array<u32, 16>;
+            var m: array<f32, 16>;
+            for (var j = 0u; j < TN_FWD; j++) {
                 let ih = ih0[j] + i32(kh);
                 let iw = iw0[j] + i32(kw);
                 let inb = in_range(ih, c.h) && in_range(iw, c.w);
@@ -89,11 +95,15 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
             }
             let m0 = vec4<f32>(m[0], m[1], m[2], m[3]);
             let m1 = vec4<f32>(m[4], m[5], m[6], m[7]);
+            let m2 = vec4<f32>(m[8], m[9], m[10], m[11]);
+            let m3 = vec4<f32>(m[12], m[13], m[14], m[15]);
             let tap = kh * c.kw + kw;
             for (var ci = 0u; ci < c.ci; ci++) {
                 let xo = ci * hw;
                 let x0 = vec4<f32>(src[off[0] + xo], src[off[1] + xo], src[off[2] + xo], src[off[3] + xo]) * m0;
                 let x1 = vec4<f32>(src[off[4] + xo], src[off[5] + xo], src[off[6] + xo], src[off[7] + xo]) * m1;
+                let x2 = vec4<f32>(src[off[8] + xo], src[off[9] + xo], src[off[10] + xo], src[off[11] + xo]) * m2;
+                let x3 = vec4<f32>(src[off[12] + xo], src[off[13] + xo], src[off[14] + xo], src[off[15] + xo]) * m3;
                 let wo = ci * kk + tap;
                 let w0 = wsrc[wrow[0] + wo];
                 let w1 = wsrc[wrow[1] + wo];
@@ -103,51 +113,59 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
                 let w5 = wsrc[wrow[5] + wo];
                 let w6 = wsrc[wrow[6] + wo];
                 let w7 = wsrc[wrow[7] + wo];
-                a0l += w0 * x0;
-                a0r += w0 * x1;
-                a1l += w1 * x0;
-                a1r += w1 * x1;
-                a2l += w2 * x0;
-                a2r += w2 * x1;
-                a3l += w3 * x0;
-                a3r += w3 * x1;
-                a4l += w4 * x0;
-                a4r += w4 * x1;
-                a5l += w5 * x0;
-                a5r += w5 * x1;
-                a6l += w6 * x0;
-                a6r += w6 * x1;
-                a7l += w7 * x0;
-                a7r += w7 * x1;
+                let w8 = wsrc[wrow[8] + wo];
+                let w9 = wsrc[wrow[9] + wo];
+                let w10 = wsrc[wrow[10] + wo];
+                let w11 = wsrc[wrow[11] + wo];
+                let w12 = wsrc[wrow[12] + wo];
+                let w13 = wsrc[wrow[13] + wo];
+                let w14 = wsrc[wrow[14] + wo];
+                let w15 = wsrc[wrow[15] + wo];
+                a0_0 += w0 * x0; a0_1 += w0 * x1; a0_2 += w0 * x2; a0_3 += w0 * x3;
+                a1_0 += w1 * x0; a1_1 += w1 * x1; a1_2 += w1 * x2; a1_3 += w1 * x3;
+                a2_0 += w2 * x0; a2_1 += w2 * x1; a2_2 += w2 * x2; a2_3 += w2 * x3;
+                a3_0 += w3 * x0; a3_1 += w3 * x1; a3_2 += w3 * x2; a3_3 += w3 * x3;
+                a4_0 += w4 * x0; a4_1 += w4 * x1; a4_2 += w4 * x2; a4_3 += w4 * x3;
+                a5_0 += w5 * x0; a5_1 += w5 * x1; a5_2 += w5 * x2; a5_3 += w5 * x3;
+                a6_0 += w6 * x0; a6_1 += w6 * x1; a6_2 += w6 * x2; a6_3 += w6 * x3;
+                a7_0 += w7 * x0; a7_1 += w7 * x1; a7_2 += w7 * x2; a7_3 += w7 * x3;
+                a8_0 += w8 * x0; a8_1 += w8 * x1; a8_2 += w8 * x2; a8_3 += w8 * x3;
+                a9_0 += w9 * x0; a9_1 += w9 * x1; a9_2 += w9 * x2; a9_3 += w9 * x3;
+                a10_0 += w10 * x0; a10_1 += w10 * x1; a10_2 += w10 * x2; a10_3 += w10 * x3;
+                a11_0 += w11 * x0; a11_1 += w11 * x1; a11_2 += w11 * x2; a11_3 += w11 * x3;
+                a12_0 += w12 * x0; a12_1 += w12 * x1; a12_2 += w12 * x2; a12_3 += w12 * x3;
+                a13_0 += w13 * x0; a13_1 += w13 * x1; a13_2 += w13 * x2; a13_3 += w13 * x3;
+                a14_0 += w14 * x0; a14_1 += w14 * x1; a14_2 += w14 * x2; a14_3 += w14 * x3;
+                a15_0 += w15 * x0; a15_1 += w15 * x1; a15_2 += w15 * x2; a15_3 += w15 * x3;
             }
         }
     }
     // The epilogue indexes the block: gather the named accumulators into an array once.
-    var acc: array<vec4<f32>, 16>;
-    acc[0] = a0l;
-    acc[1] = a0r;
-    acc[2] = a1l;
-    acc[3] = a1r;
-    acc[4] = a2l;
-    acc[5] = a2r;
-    acc[6] = a3l;
-    acc[7] = a3r;
-    acc[8] = a4l;
-    acc[9] = a4r;
-    acc[10] = a5l;
-    acc[11] = a5r;
-    acc[12] = a6l;
-    acc[13] = a6r;
-    acc[14] = a7l;
-    acc[15] = a7r;
-    for (var i = 0u; i < TM; i++) {
+    var acc: array<vec4<f32>, 64>;
+    acc[0] = a0_0; acc[1] = a0_1; acc[2] = a0_2; acc[3] = a0_3;
+    acc[4] = a1_0; acc[5] = a1_1; acc[6] = a1_2; acc[7] = a1_3;
+    acc[8] = a2_0; acc[9] = a2_1; acc[10] = a2_2; acc[11] = a2_3;
+    acc[12] = a3_0; acc[13] = a3_1; acc[14] = a3_2; acc[15] = a3_3;
+    acc[16] = a4_0; acc[17] = a4_1; acc[18] = a4_2; acc[19] = a4_3;
+    acc[20] = a5_0; acc[21] = a5_1; acc[22] = a5_2; acc[23] = a5_3;
+    acc[24] = a6_0; acc[25] = a6_1; acc[26] = a6_2; acc[27] = a6_3;
+    acc[28] = a7_0; acc[29] = a7_1; acc[30] = a7_2; acc[31] = a7_3;
+    acc[32] = a8_0; acc[33] = a8_1; acc[34] = a8_2; acc[35] = a8_3;
+    acc[36] = a9_0; acc[37] = a9_1; acc[38] = a9_2; acc[39] = a9_3;
+    acc[40] = a10_0; acc[41] = a10_1; acc[42] = a10_2; acc[43] = a10_3;
+    acc[44] = a11_0; acc[45] = a11_1; acc[46] = a11_2; acc[47] = a11_3;
+    acc[48] = a12_0; acc[49] = a12_1; acc[50] = a12_2; acc[51] = a12_3;
+    acc[52] = a13_0; acc[53] = a13_1; acc[54] = a13_2; acc[55] = a13_3;
+    acc[56] = a14_0; acc[57] = a14_1; acc[58] = a14_2; acc[59] = a14_3;
+    acc[60] = a15_0; acc[61] = a15_1; acc[62] = a15_2; acc[63] = a15_3;
+    for (var i = 0u; i < TM_FWD; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
         let b = select(0.0, bias[co], p(11u) == 1u);
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < TN_FWD; j++) {
             let pix = col0 + j;
             if (pix >= npix) { break; }
-            let z = acc[2u * i + j / 4u][j % 4u] + b;
+            let z = acc[4u * i + j / 4u][j % 4u] + b;
             let o = ((pix / ohw) * c.co + co) * ohw + pix % ohw;
             if (p(12u) == 1u) {
                 pre[o] = z;

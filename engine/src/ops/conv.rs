@@ -17,8 +17,15 @@ const BINDINGS: &[Access] = &[
     Access::ReadWrite,
     Access::ReadWrite,
 ];
-/// Rows × columns of the output block one thread computes, times the 8×8 workgroup.
-const TILE: usize = 64;
+/// Rows × columns of output one workgroup covers: 16×16 per thread and 4×16 threads in the
+/// forward, 8×8 per thread and 8×8 threads in the backward kernels.
+fn group_tile(entry: &str) -> (usize, usize) {
+    if entry == "conv2d_forward" {
+        (64, 256)
+    } else {
+        (64, 64)
+    }
+}
 
 /// Activation fused into a convolution's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +83,12 @@ fn run(
     cols: usize,
 ) -> Result<()> {
     let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
-    let groups = [cols.div_ceil(TILE) as u32, rows.div_ceil(TILE) as u32, 1];
+    let (tile_rows, tile_cols) = group_tile(entry);
+    let groups = [
+        cols.div_ceil(tile_cols) as u32,
+        rows.div_ceil(tile_rows) as u32,
+        1,
+    ];
     dev.dispatch(&k, params, &args.map(|t| t.arg()), groups)
 }
 
