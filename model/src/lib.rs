@@ -1,6 +1,10 @@
 //! mtdiff-model: MT-Diffusion (Chen et al., ICLR 2024) on the mtdiff engine — schedules, the
 //! multi-modal forward process, the shared backbone, modality heads, the multi-task loss and
-//! joint/conditional samplers. Built in its own issue; for now it re-exports the engine it
-//! stands on.
+//! joint/conditional samplers. So far: the schedules (`schedule`).
 
+pub mod error;
+pub mod schedule;
+
+pub use error::{Error, Result};
 pub use mtdiff_engine as engine;
+pub use schedule::{BetaSchedule, PredictionType, Schedule, ScheduleConfig};
