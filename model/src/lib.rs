@@ -3,8 +3,10 @@
 //! joint/conditional samplers. So far: the schedules (`schedule`).
 
 pub mod error;
+pub mod forward;
 pub mod schedule;
 
 pub use error::{Error, Result};
+pub use forward::Ramp;
 pub use mtdiff_engine as engine;
 pub use schedule::{BetaSchedule, PredictionType, Schedule, ScheduleConfig};
