@@ -1,0 +1,271 @@
+//! Parameters and layers on engine ops: a [`ParamStore`] with hierarchical names (the names in a
+//! checkpoint), and the building blocks of the U-Net: linear, conv, group norm + SiLU, residual
+//! block with a time embedding, self-attention block. Initialisation follows PyTorch's defaults
+//! (weights and biases U(±1/√fan_in); group norm γ = 1, β = 0), as the reference U-Net does.
+
+use mtdiff_engine::ops::conv::Activation;
+use mtdiff_engine::rng::CpuRng;
+use mtdiff_engine::{Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Named parameters in creation order; every tensor is a leaf that requires grad.
+pub struct ParamStore {
+    device: Device,
+    rng: CpuRng,
+    params: Vec<(String, Tensor)>,
+}
+
+impl ParamStore {
+    /// An empty store on `device`, initialising from `seed`.
+    pub fn new(device: &Device, seed: u64) -> ParamStore {
+        ParamStore {
+            device: device.clone(),
+            rng: CpuRng::new(seed),
+            params: Vec::new(),
+        }
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// A parameter U(±bound) of `shape` named `name`.
+    pub fn uniform(&mut self, name: &str, shape: &[usize], bound: f64) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let data = self.rng.vec_range(n, -bound, bound);
+        self.insert(name, Tensor::from_slice(&self.device, &data, shape)?)
+    }
+
+    /// A parameter filled with `value`.
+    pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        self.insert(
+            name,
+            Tensor::from_slice(&self.device, &vec![value; n], shape)?,
+        )
+    }
+
+    fn insert(&mut self, name: &str, t: Tensor) -> Result<Tensor> {
+        if self.params.iter().any(|(n, _)| n == name) {
+            return Err(Error::Config(format!("parameter {name} defined twice")));
+        }
+        let t = t.with_grad();
+        self.params.push((name.to_string(), t.clone()));
+        Ok(t)
+    }
+
+    /// (name, tensor) pairs in creation order.
+    pub fn named(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
+    /// The tensors in creation order (for optimizers).
+    pub fn tensors(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Total number of scalar parameters.
+    pub fn count(&self) -> usize {
+        self.params.iter().map(|(_, t)| t.numel()).sum()
+    }
+}
+
+/// `y = x·Wᵀ + b`.
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// `name.weight` [out, inp] and `name.bias` [out].
+    pub fn new(ps: &mut ParamStore, name: &str, inp: usize, out: usize) -> Result<Linear> {
+        let bound = 1.0 / (inp as f64).sqrt();
+        Ok(Linear {
+            weight: ps.uniform(&format!("{name}.weight"), &[out, inp], bound)?,
+            bias: ps.uniform(&format!("{name}.bias"), &[out], bound)?,
+        })
+    }
+
+    /// Applies the layer to `[.., inp]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.linear(&self.weight, Some(&self.bias))?)
+    }
+}
+
+/// A 2-D convolution with bias.
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// `name.weight` [out, inp, k, k] and `name.bias` [out].
+    pub fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        inp: usize,
+        out: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Conv2d> {
+        let bound = 1.0 / ((inp * k * k) as f64).sqrt();
+        Ok(Conv2d {
+            weight: ps.uniform(&format!("{name}.weight"), &[out, inp, k, k], bound)?,
+            bias: ps.uniform(&format!("{name}.bias"), &[out], bound)?,
+            stride,
+            padding,
+        })
+    }
+
+    /// Applies the convolution to an NCHW tensor.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.conv2d(
+            &self.weight,
+            Some(&self.bias),
+            self.stride,
+            self.padding,
+            Activation::Identity,
+        )?)
+    }
+}
+
+/// Group norm with affine parameters, optionally followed by SiLU (fused).
+pub struct GroupNorm {
+    gamma: Tensor,
+    beta: Tensor,
+    groups: usize,
+}
+
+impl GroupNorm {
+    /// `name.weight` = 1 and `name.bias` = 0, both [channels].
+    pub fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        channels: usize,
+        groups: usize,
+    ) -> Result<GroupNorm> {
+        if channels % groups != 0 {
+            return Err(Error::Config(format!(
+                "{name}: {channels} channels do not split into {groups} groups"
+            )));
+        }
+        Ok(GroupNorm {
+            gamma: ps.constant(&format!("{name}.weight"), &[channels], 1.0)?,
+            beta: ps.constant(&format!("{name}.bias"), &[channels], 0.0)?,
+            groups,
+        })
+    }
+
+    /// Normalises, then applies SiLU when `silu`.
+    pub fn forward(&self, x: &Tensor, silu: bool) -> Result<Tensor> {
+        Ok(x.group_norm(self.groups, &self.gamma, &self.beta, 1e-5, silu)?)
+    }
+}
+
+/// `h = conv1(SiLU(GN(x))); h += temb_proj(SiLU(temb)); h = conv2(SiLU(GN(h))); out = skip(x) + h`
+/// (the reference U-Net's ResBlock; `skip` is a 1×1 conv when the channel count changes).
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    temb: Linear,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    /// Parameters `name.{norm1, conv1, temb, norm2, conv2, skip}`.
+    pub fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        inp: usize,
+        out: usize,
+        temb_dim: usize,
+        groups: usize,
+    ) -> Result<ResBlock> {
+        Ok(ResBlock {
+            norm1: GroupNorm::new(ps, &format!("{name}.norm1"), inp, groups)?,
+            conv1: Conv2d::new(ps, &format!("{name}.conv1"), inp, out, 3, 1, 1)?,
+            temb: Linear::new(ps, &format!("{name}.temb"), temb_dim, out)?,
+            norm2: GroupNorm::new(ps, &format!("{name}.norm2"), out, groups)?,
+            conv2: Conv2d::new(ps, &format!("{name}.conv2"), out, out, 3, 1, 1)?,
+            skip: if inp != out {
+                Some(Conv2d::new(ps, &format!("{name}.skip"), inp, out, 1, 1, 0)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// `x`: [B, inp, H, W]; `temb_silu`: SiLU of the time embedding, [B, temb_dim].
+    pub fn forward(&self, x: &Tensor, temb_silu: &Tensor) -> Result<Tensor> {
+        let h = self.conv1.forward(&self.norm1.forward(x, true)?)?;
+        let t = self.temb.forward(temb_silu)?;
+        let (b, c) = (t.dims()[0], t.dims()[1]);
+        let h = h.add(&t.reshape(&[b, c, 1, 1])?)?;
+        let h = self.conv2.forward(&self.norm2.forward(&h, true)?)?;
+        let skip = match &self.skip {
+            Some(s) => s.forward(x)?,
+            None => x.clone(),
+        };
+        Ok(skip.add(&h)?)
+    }
+}
+
+/// `out = x + proj(attention(qkv(GN(x))))` over the H·W positions, `heads` heads.
+pub struct AttnBlock {
+    norm: GroupNorm,
+    qkv: Conv2d,
+    proj: Conv2d,
+    heads: usize,
+}
+
+impl AttnBlock {
+    /// Parameters `name.{norm, qkv, proj}`.
+    pub fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        channels: usize,
+        heads: usize,
+        groups: usize,
+    ) -> Result<AttnBlock> {
+        if channels % heads != 0 {
+            return Err(Error::Config(format!(
+                "{name}: {channels} channels do not split into {heads} heads"
+            )));
+        }
+        Ok(AttnBlock {
+            norm: GroupNorm::new(ps, &format!("{name}.norm"), channels, groups)?,
+            qkv: Conv2d::new(ps, &format!("{name}.qkv"), channels, 3 * channels, 1, 1, 0)?,
+            proj: Conv2d::new(ps, &format!("{name}.proj"), channels, channels, 1, 1, 0)?,
+            heads,
+        })
+    }
+
+    /// `x`: [B, C, H, W].
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let &[b, c, h, w] = x.dims() else {
+            return Err(Error::Config(format!(
+                "attention block input {} is not NCHW",
+                x.shape()
+            )));
+        };
+        let (heads, hd, s) = (self.heads, c / self.heads, h * w);
+        let qkv = self.qkv.forward(&self.norm.forward(x, false)?)?;
+        // [B, 3C, HW] → [B, 3, heads, hd, HW] → [3, B, heads, HW, hd]
+        let qkv = qkv
+            .reshape(&[b, 3, heads, hd, s])?
+            .permute(&[1, 0, 2, 4, 3])?;
+        let part =
+            |i: usize| -> Result<Tensor> { Ok(qkv.narrow(i, 1)?.reshape(&[b, heads, s, hd])?) };
+        let o = part(0)?.attention(&part(1)?, &part(2)?, 1.0 / (hd as f32).sqrt())?;
+        // [B, heads, HW, hd] → [B, heads, hd, HW] → [B, C, H, W]
+        let o = o.permute(&[0, 1, 3, 2])?.reshape(&[b, c, h, w])?;
+        Ok(x.add(&self.proj.forward(&o)?)?)
+    }
+}
