@@ -98,9 +98,9 @@ impl UNet {
         let conv_in = Conv2d::new(ps, "conv_in", config.in_channels, c[0], 3, 1, 1)?;
         let (mut enc, mut down) = (Vec::new(), Vec::new());
         let mut cur = c[0];
-        for lv in 0..l - 1 {
-            enc.push(ResBlock::new(ps, &format!("enc{lv}"), cur, c[lv], td, g)?);
-            cur = c[lv];
+        for (lv, &width) in c[..l - 1].iter().enumerate() {
+            enc.push(ResBlock::new(ps, &format!("enc{lv}"), cur, width, td, g)?);
+            cur = width;
             down.push(Conv2d::new(ps, &format!("down{lv}"), cur, cur, 3, 2, 1)?);
         }
         let mid1 = ResBlock::new(ps, "mid1", cur, c[l - 1], td, g)?;
@@ -153,7 +153,7 @@ impl UNet {
         let l = self.config.channels.len();
         let d = x.dims();
         let f = 1 << (l - 1);
-        if d.len() != 4 || d[1] != self.config.in_channels || d[2] % f != 0 || d[3] % f != 0 {
+        if d.len() != 4 || d[1] != self.config.in_channels || !d[2].is_multiple_of(f) || !d[3].is_multiple_of(f) {
             return Err(Error::Config(format!(
                 "U-Net input must be [B, {}, H, W] with H, W divisible by {f}; got {}",
                 self.config.in_channels,

@@ -149,7 +149,7 @@ impl GroupNorm {
         channels: usize,
         groups: usize,
     ) -> Result<GroupNorm> {
-        if channels % groups != 0 {
+        if !channels.is_multiple_of(groups) {
             return Err(Error::Config(format!(
                 "{name}: {channels} channels do not split into {groups} groups"
             )));
@@ -234,7 +234,7 @@ impl AttnBlock {
         heads: usize,
         groups: usize,
     ) -> Result<AttnBlock> {
-        if channels % heads != 0 {
+        if !channels.is_multiple_of(heads) {
             return Err(Error::Config(format!(
                 "{name}: {channels} channels do not split into {heads} heads"
             )));
