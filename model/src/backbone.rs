@@ -153,7 +153,11 @@ impl UNet {
         let l = self.config.channels.len();
         let d = x.dims();
         let f = 1 << (l - 1);
-        if d.len() != 4 || d[1] != self.config.in_channels || !d[2].is_multiple_of(f) || !d[3].is_multiple_of(f) {
+        if d.len() != 4
+            || d[1] != self.config.in_channels
+            || !d[2].is_multiple_of(f)
+            || !d[3].is_multiple_of(f)
+        {
             return Err(Error::Config(format!(
                 "U-Net input must be [B, {}, H, W] with H, W divisible by {f}; got {}",
                 self.config.in_channels,
