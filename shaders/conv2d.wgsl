@@ -177,49 +177,50 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(8, 8, 1)
+// Data gradient: a 16-channel × 16-pixel block per thread, 16 × 4 threads (64 × 256 per group).
+@compute @workgroup_size(16, 4, 1)
 fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
     let c = conv();
     let hw = c.h * c.w;
     let npix = c.n * hw;
-    let row0 = g.y * TM;
-    let col0 = g.x * TN;
+    let row0 = g.y * 16u;
+    let col0 = g.x * 16u;
     if (row0 >= c.ci || col0 >= npix) { return; }
     let ohw = c.oh * c.ow;
     let kk = c.kh * c.kw;
-    var base: array<u32, 8>;
-    var ih: array<i32, 8>;
-    var iw: array<i32, 8>;
-    for (var j = 0u; j < TN; j++) {
+    var base: array<u32, 16>;
+    var ih: array<i32, 16>;
+    var iw: array<i32, 16>;
+    for (var j = 0u; j < 16u; j++) {
         let pc = min(col0 + j, npix - 1u);
         let r = pc % hw;
         base[j] = (pc / hw) * c.co * ohw;
         ih[j] = i32(r / c.w) + c.pad;
         iw[j] = i32(r % c.w) + c.pad;
     }
-    var wrow: array<u32, 8>;
-    for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.ci - 1u); }
-    var a0l = vec4<f32>(0.0);
-    var a0r = vec4<f32>(0.0);
-    var a1l = vec4<f32>(0.0);
-    var a1r = vec4<f32>(0.0);
-    var a2l = vec4<f32>(0.0);
-    var a2r = vec4<f32>(0.0);
-    var a3l = vec4<f32>(0.0);
-    var a3r = vec4<f32>(0.0);
-    var a4l = vec4<f32>(0.0);
-    var a4r = vec4<f32>(0.0);
-    var a5l = vec4<f32>(0.0);
-    var a5r = vec4<f32>(0.0);
-    var a6l = vec4<f32>(0.0);
-    var a6r = vec4<f32>(0.0);
-    var a7l = vec4<f32>(0.0);
-    var a7r = vec4<f32>(0.0);
+    var wrow: array<u32, 16>;
+    for (var i = 0u; i < 16u; i++) { wrow[i] = min(row0 + i, c.ci - 1u); }
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
     for (var kh = 0u; kh < c.kh; kh++) {
         for (var kw = 0u; kw < c.kw; kw++) {
-            var off: array<u32, 8>;
-            var m: array<f32, 8>;
-            for (var j = 0u; j < TN; j++) {
+            var off: array<u32, 16>;
+            var m: array<f32, 16>;
+            for (var j = 0u; j < 16u; j++) {
                 // Output pixel (oh, ow) whose tap (kh, kw) lands on this input pixel.
                 let th = ih[j] - i32(kh);
                 let tw = iw[j] - i32(kw);
@@ -230,11 +231,15 @@ fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
             }
             let m0 = vec4<f32>(m[0], m[1], m[2], m[3]);
             let m1 = vec4<f32>(m[4], m[5], m[6], m[7]);
+            let m2 = vec4<f32>(m[8], m[9], m[10], m[11]);
+            let m3 = vec4<f32>(m[12], m[13], m[14], m[15]);
             let tap = kh * c.kw + kw;
             for (var co = 0u; co < c.co; co++) {
                 let yo = co * ohw;
                 let y0 = vec4<f32>(src[off[0] + yo], src[off[1] + yo], src[off[2] + yo], src[off[3] + yo]) * m0;
                 let y1 = vec4<f32>(src[off[4] + yo], src[off[5] + yo], src[off[6] + yo], src[off[7] + yo]) * m1;
+                let y2 = vec4<f32>(src[off[8] + yo], src[off[9] + yo], src[off[10] + yo], src[off[11] + yo]) * m2;
+                let y3 = vec4<f32>(src[off[12] + yo], src[off[13] + yo], src[off[14] + yo], src[off[15] + yo]) * m3;
                 let wb = co * c.ci;
                 let w0 = wsrc[(wb + wrow[0]) * kk + tap];
                 let w1 = wsrc[(wb + wrow[1]) * kk + tap];
@@ -244,50 +249,58 @@ fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
                 let w5 = wsrc[(wb + wrow[5]) * kk + tap];
                 let w6 = wsrc[(wb + wrow[6]) * kk + tap];
                 let w7 = wsrc[(wb + wrow[7]) * kk + tap];
-                a0l += w0 * y0;
-                a0r += w0 * y1;
-                a1l += w1 * y0;
-                a1r += w1 * y1;
-                a2l += w2 * y0;
-                a2r += w2 * y1;
-                a3l += w3 * y0;
-                a3r += w3 * y1;
-                a4l += w4 * y0;
-                a4r += w4 * y1;
-                a5l += w5 * y0;
-                a5r += w5 * y1;
-                a6l += w6 * y0;
-                a6r += w6 * y1;
-                a7l += w7 * y0;
-                a7r += w7 * y1;
+                let w8 = wsrc[(wb + wrow[8]) * kk + tap];
+                let w9 = wsrc[(wb + wrow[9]) * kk + tap];
+                let w10 = wsrc[(wb + wrow[10]) * kk + tap];
+                let w11 = wsrc[(wb + wrow[11]) * kk + tap];
+                let w12 = wsrc[(wb + wrow[12]) * kk + tap];
+                let w13 = wsrc[(wb + wrow[13]) * kk + tap];
+                let w14 = wsrc[(wb + wrow[14]) * kk + tap];
+                let w15 = wsrc[(wb + wrow[15]) * kk + tap];
+                a0_0 += w0 * y0; a0_1 += w0 * y1; a0_2 += w0 * y2; a0_3 += w0 * y3;
+                a1_0 += w1 * y0; a1_1 += w1 * y1; a1_2 += w1 * y2; a1_3 += w1 * y3;
+                a2_0 += w2 * y0; a2_1 += w2 * y1; a2_2 += w2 * y2; a2_3 += w2 * y3;
+                a3_0 += w3 * y0; a3_1 += w3 * y1; a3_2 += w3 * y2; a3_3 += w3 * y3;
+                a4_0 += w4 * y0; a4_1 += w4 * y1; a4_2 += w4 * y2; a4_3 += w4 * y3;
+                a5_0 += w5 * y0; a5_1 += w5 * y1; a5_2 += w5 * y2; a5_3 += w5 * y3;
+                a6_0 += w6 * y0; a6_1 += w6 * y1; a6_2 += w6 * y2; a6_3 += w6 * y3;
+                a7_0 += w7 * y0; a7_1 += w7 * y1; a7_2 += w7 * y2; a7_3 += w7 * y3;
+                a8_0 += w8 * y0; a8_1 += w8 * y1; a8_2 += w8 * y2; a8_3 += w8 * y3;
+                a9_0 += w9 * y0; a9_1 += w9 * y1; a9_2 += w9 * y2; a9_3 += w9 * y3;
+                a10_0 += w10 * y0; a10_1 += w10 * y1; a10_2 += w10 * y2; a10_3 += w10 * y3;
+                a11_0 += w11 * y0; a11_1 += w11 * y1; a11_2 += w11 * y2; a11_3 += w11 * y3;
+                a12_0 += w12 * y0; a12_1 += w12 * y1; a12_2 += w12 * y2; a12_3 += w12 * y3;
+                a13_0 += w13 * y0; a13_1 += w13 * y1; a13_2 += w13 * y2; a13_3 += w13 * y3;
+                a14_0 += w14 * y0; a14_1 += w14 * y1; a14_2 += w14 * y2; a14_3 += w14 * y3;
+                a15_0 += w15 * y0; a15_1 += w15 * y1; a15_2 += w15 * y2; a15_3 += w15 * y3;
             }
         }
     }
     // The epilogue indexes the block: gather the named accumulators into an array once.
-    var acc: array<vec4<f32>, 16>;
-    acc[0] = a0l;
-    acc[1] = a0r;
-    acc[2] = a1l;
-    acc[3] = a1r;
-    acc[4] = a2l;
-    acc[5] = a2r;
-    acc[6] = a3l;
-    acc[7] = a3r;
-    acc[8] = a4l;
-    acc[9] = a4r;
-    acc[10] = a5l;
-    acc[11] = a5r;
-    acc[12] = a6l;
-    acc[13] = a6r;
-    acc[14] = a7l;
-    acc[15] = a7r;
-    for (var i = 0u; i < TM; i++) {
+    var acc: array<vec4<f32>, 64>;
+    acc[0] = a0_0; acc[1] = a0_1; acc[2] = a0_2; acc[3] = a0_3;
+    acc[4] = a1_0; acc[5] = a1_1; acc[6] = a1_2; acc[7] = a1_3;
+    acc[8] = a2_0; acc[9] = a2_1; acc[10] = a2_2; acc[11] = a2_3;
+    acc[12] = a3_0; acc[13] = a3_1; acc[14] = a3_2; acc[15] = a3_3;
+    acc[16] = a4_0; acc[17] = a4_1; acc[18] = a4_2; acc[19] = a4_3;
+    acc[20] = a5_0; acc[21] = a5_1; acc[22] = a5_2; acc[23] = a5_3;
+    acc[24] = a6_0; acc[25] = a6_1; acc[26] = a6_2; acc[27] = a6_3;
+    acc[28] = a7_0; acc[29] = a7_1; acc[30] = a7_2; acc[31] = a7_3;
+    acc[32] = a8_0; acc[33] = a8_1; acc[34] = a8_2; acc[35] = a8_3;
+    acc[36] = a9_0; acc[37] = a9_1; acc[38] = a9_2; acc[39] = a9_3;
+    acc[40] = a10_0; acc[41] = a10_1; acc[42] = a10_2; acc[43] = a10_3;
+    acc[44] = a11_0; acc[45] = a11_1; acc[46] = a11_2; acc[47] = a11_3;
+    acc[48] = a12_0; acc[49] = a12_1; acc[50] = a12_2; acc[51] = a12_3;
+    acc[52] = a13_0; acc[53] = a13_1; acc[54] = a13_2; acc[55] = a13_3;
+    acc[56] = a14_0; acc[57] = a14_1; acc[58] = a14_2; acc[59] = a14_3;
+    acc[60] = a15_0; acc[61] = a15_1; acc[62] = a15_2; acc[63] = a15_3;
+    for (var i = 0u; i < 16u; i++) {
         let ci = row0 + i;
         if (ci >= c.ci) { break; }
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < 16u; j++) {
             let pix = col0 + j;
             if (pix >= npix) { break; }
-            dst[((pix / hw) * c.ci + ci) * hw + pix % hw] = acc[2u * i + j / 4u][j % 4u];
+            dst[((pix / hw) * c.ci + ci) * hw + pix % hw] = acc[4u * i + j / 4u][j % 4u];
         }
     }
 }

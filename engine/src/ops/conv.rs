@@ -18,12 +18,12 @@ const BINDINGS: &[Access] = &[
     Access::ReadWrite,
 ];
 /// Rows × columns of output one workgroup covers: 16×16 per thread and 4×16 threads in the
-/// forward, 8×8 per thread and 8×8 threads in the backward kernels.
+/// forward and data-gradient kernels, 8×8 per thread and 8×8 threads in the weight gradient.
 fn group_tile(entry: &str) -> (usize, usize) {
-    if entry == "conv2d_forward" {
-        (64, 256)
-    } else {
+    if entry == "conv2d_backward_weight" {
         (64, 64)
+    } else {
+        (64, 256)
     }
 }
 
