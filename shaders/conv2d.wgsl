@@ -6,8 +6,8 @@
 // * data grad:   rows = input channels, columns = input pixels, reduction over (kh, kw, co);
 //                the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
 // * weight grad: rows = output channels, columns = (ci, kh, kw), reduction over output pixels.
-// Each thread accumulates an 8 × 8 block (rows × columns) in 16 named vec4 registers (the inner
-// loop is unrolled by hand: arrays indexed in loops stay in memory on CPU adapters); out-of-range
+// Each thread accumulates a 16 × 16 block (rows × columns) in 64 named vec4 registers (the inner
+// loop is unrolled, generated once: arrays indexed in loops stay in memory on CPU adapters); out-of-range
 // taps read element 0 and are multiplied by 0, so the k loop has no branch.
 // params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu]
 
@@ -20,8 +20,6 @@ fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)
 
-const TM: u32 = 8u;
-const TN: u32 = 8u;
 
 struct Conv { n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, s: u32, pad: i32, oh: u32, ow: u32 }
 
@@ -37,10 +35,10 @@ fn silu(z: f32) -> f32 {
     return z * e / (1.0 + e);
 }
 
-// The forward carries a 16-channel × 16-pixel block per thread (TM_FWD × TN_FWD): each input
-// value loaded serves 16 FMAs, each weight 16.
-const TM_FWD: u32 = 16u;
-const TN_FWD: u32 = 16u;
+// Every kernel carries a 16 × 16 output block per thread (TM × TN): each value loaded serves
+// 16 FMAs. (8 × 8 reached a third of the speed on lavapipe, where loads are the cost.)
+const TM: u32 = 16u;
+const TN: u32 = 16u;
 
 // 16 × 4 threads: a workgroup covers 64 channels × 256 pixels.
 @compute @workgroup_size(16, 4, 1)
@@ -48,8 +46,8 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     let c = conv();
     let ohw = c.oh * c.ow;
     let npix = c.n * ohw;
-    let row0 = g.y * TM_FWD;
-    let col0 = g.x * TN_FWD;
+    let row0 = g.y * TM;
+    let col0 = g.x * TN;
     if (row0 >= c.co || col0 >= npix) { return; }
     let hw = c.h * c.w;
     let kk = c.kh * c.kw;
@@ -57,7 +55,7 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     var base: array<u32, 16>;
     var ih0: array<i32, 16>;
     var iw0: array<i32, 16>;
-    for (var j = 0u; j < TN_FWD; j++) {
+    for (var j = 0u; j < TN; j++) {
         let pc = min(col0 + j, npix - 1u);
         let r = pc % ohw;
         base[j] = (pc / ohw) * c.ci * hw;
@@ -65,7 +63,7 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
         iw0[j] = i32((r % c.ow) * c.s) - c.pad;
     }
     var wrow: array<u32, 16>;
-    for (var i = 0u; i < TM_FWD; i++) { wrow[i] = min(row0 + i, c.co - 1u) * c.ci * kk; }
+    for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.co - 1u) * c.ci * kk; }
     var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
     var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
     var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
@@ -86,7 +84,7 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
         for (var kw = 0u; kw < c.kw; kw++) {
             var off: array<u32, 16>;
             var m: array<f32, 16>;
-            for (var j = 0u; j < TN_FWD; j++) {
+            for (var j = 0u; j < TN; j++) {
                 let ih = ih0[j] + i32(kh);
                 let iw = iw0[j] + i32(kw);
                 let inb = in_range(ih, c.h) && in_range(iw, c.w);
@@ -158,11 +156,11 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     acc[52] = a13_0; acc[53] = a13_1; acc[54] = a13_2; acc[55] = a13_3;
     acc[56] = a14_0; acc[57] = a14_1; acc[58] = a14_2; acc[59] = a14_3;
     acc[60] = a15_0; acc[61] = a15_1; acc[62] = a15_2; acc[63] = a15_3;
-    for (var i = 0u; i < TM_FWD; i++) {
+    for (var i = 0u; i < TM; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
         let b = select(0.0, bias[co], p(11u) == 1u);
-        for (var j = 0u; j < TN_FWD; j++) {
+        for (var j = 0u; j < TN; j++) {
             let pix = col0 + j;
             if (pix >= npix) { break; }
             let z = acc[4u * i + j / 4u][j % 4u] + b;
@@ -183,8 +181,8 @@ fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
     let c = conv();
     let hw = c.h * c.w;
     let npix = c.n * hw;
-    let row0 = g.y * 16u;
-    let col0 = g.x * 16u;
+    let row0 = g.y * TM;
+    let col0 = g.x * TN;
     if (row0 >= c.ci || col0 >= npix) { return; }
     let ohw = c.oh * c.ow;
     let kk = c.kh * c.kw;
@@ -305,7 +303,8 @@ fn conv2d_backward_data(@builtin(global_invocation_id) g: vec3<u32>) {
     }
 }
 
-@compute @workgroup_size(8, 8, 1)
+// Weight gradient: a 16-output-channel × 16-(ci, kh, kw) block per thread, 16 × 4 threads.
+@compute @workgroup_size(16, 4, 1)
 fn conv2d_backward_weight(@builtin(global_invocation_id) g: vec3<u32>) {
     let c = conv();
     let kk = c.kh * c.kw;
@@ -316,49 +315,52 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) g: vec3<u32>) {
     let hw = c.h * c.w;
     let ohw = c.oh * c.ow;
     // Per column (ci, kh, kw): channel offset and tap displacement.
-    var xoff: array<u32, 8>;
-    var dh: array<i32, 8>;
-    var dw: array<i32, 8>;
-    for (var j = 0u; j < TN; j++) {
+    var xoff: array<u32, 16>;
+    var dh: array<i32, 16>;
+    var dw: array<i32, 16>;
+    for (var j = 0u; j < 16u; j++) {
         let col = min(col0 + j, ncols - 1u);
         let t = col % kk;
         xoff[j] = (col / kk) * hw;
         dh[j] = i32(t / c.kw) - c.pad;
         dw[j] = i32(t % c.kw) - c.pad;
     }
-    var wrow: array<u32, 8>;
-    for (var i = 0u; i < TM; i++) { wrow[i] = min(row0 + i, c.co - 1u) * ohw; }
-    var a0l = vec4<f32>(0.0);
-    var a0r = vec4<f32>(0.0);
-    var a1l = vec4<f32>(0.0);
-    var a1r = vec4<f32>(0.0);
-    var a2l = vec4<f32>(0.0);
-    var a2r = vec4<f32>(0.0);
-    var a3l = vec4<f32>(0.0);
-    var a3r = vec4<f32>(0.0);
-    var a4l = vec4<f32>(0.0);
-    var a4r = vec4<f32>(0.0);
-    var a5l = vec4<f32>(0.0);
-    var a5r = vec4<f32>(0.0);
-    var a6l = vec4<f32>(0.0);
-    var a6r = vec4<f32>(0.0);
-    var a7l = vec4<f32>(0.0);
-    var a7r = vec4<f32>(0.0);
+    var wrow: array<u32, 16>;
+    for (var i = 0u; i < 16u; i++) { wrow[i] = min(row0 + i, c.co - 1u) * ohw; }
+    var a0_0 = vec4<f32>(0.0); var a0_1 = vec4<f32>(0.0); var a0_2 = vec4<f32>(0.0); var a0_3 = vec4<f32>(0.0);
+    var a1_0 = vec4<f32>(0.0); var a1_1 = vec4<f32>(0.0); var a1_2 = vec4<f32>(0.0); var a1_3 = vec4<f32>(0.0);
+    var a2_0 = vec4<f32>(0.0); var a2_1 = vec4<f32>(0.0); var a2_2 = vec4<f32>(0.0); var a2_3 = vec4<f32>(0.0);
+    var a3_0 = vec4<f32>(0.0); var a3_1 = vec4<f32>(0.0); var a3_2 = vec4<f32>(0.0); var a3_3 = vec4<f32>(0.0);
+    var a4_0 = vec4<f32>(0.0); var a4_1 = vec4<f32>(0.0); var a4_2 = vec4<f32>(0.0); var a4_3 = vec4<f32>(0.0);
+    var a5_0 = vec4<f32>(0.0); var a5_1 = vec4<f32>(0.0); var a5_2 = vec4<f32>(0.0); var a5_3 = vec4<f32>(0.0);
+    var a6_0 = vec4<f32>(0.0); var a6_1 = vec4<f32>(0.0); var a6_2 = vec4<f32>(0.0); var a6_3 = vec4<f32>(0.0);
+    var a7_0 = vec4<f32>(0.0); var a7_1 = vec4<f32>(0.0); var a7_2 = vec4<f32>(0.0); var a7_3 = vec4<f32>(0.0);
+    var a8_0 = vec4<f32>(0.0); var a8_1 = vec4<f32>(0.0); var a8_2 = vec4<f32>(0.0); var a8_3 = vec4<f32>(0.0);
+    var a9_0 = vec4<f32>(0.0); var a9_1 = vec4<f32>(0.0); var a9_2 = vec4<f32>(0.0); var a9_3 = vec4<f32>(0.0);
+    var a10_0 = vec4<f32>(0.0); var a10_1 = vec4<f32>(0.0); var a10_2 = vec4<f32>(0.0); var a10_3 = vec4<f32>(0.0);
+    var a11_0 = vec4<f32>(0.0); var a11_1 = vec4<f32>(0.0); var a11_2 = vec4<f32>(0.0); var a11_3 = vec4<f32>(0.0);
+    var a12_0 = vec4<f32>(0.0); var a12_1 = vec4<f32>(0.0); var a12_2 = vec4<f32>(0.0); var a12_3 = vec4<f32>(0.0);
+    var a13_0 = vec4<f32>(0.0); var a13_1 = vec4<f32>(0.0); var a13_2 = vec4<f32>(0.0); var a13_3 = vec4<f32>(0.0);
+    var a14_0 = vec4<f32>(0.0); var a14_1 = vec4<f32>(0.0); var a14_2 = vec4<f32>(0.0); var a14_3 = vec4<f32>(0.0);
+    var a15_0 = vec4<f32>(0.0); var a15_1 = vec4<f32>(0.0); var a15_2 = vec4<f32>(0.0); var a15_3 = vec4<f32>(0.0);
     for (var pix = 0u; pix < c.n * ohw; pix++) {
         let n = pix / ohw;
         let r = pix % ohw;
         let oh = i32((r / c.ow) * c.s);
         let ow = i32((r % c.ow) * c.s);
-        var xv: array<f32, 8>;
-        for (var j = 0u; j < TN; j++) {
+        let xbase = n * c.ci * hw;
+        var xv: array<f32, 16>;
+        for (var j = 0u; j < 16u; j++) {
             let ih = oh + dh[j];
             let iw = ow + dw[j];
             let inb = in_range(ih, c.h) && in_range(iw, c.w);
-            let idx = select(0u, n * c.ci * hw + xoff[j] + u32(ih) * c.w + u32(iw), inb);
+            let idx = select(0u, xbase + xoff[j] + u32(ih) * c.w + u32(iw), inb);
             xv[j] = src[idx] * select(0.0, 1.0, inb);
         }
         let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
         let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
+        let x2 = vec4<f32>(xv[8], xv[9], xv[10], xv[11]);
+        let x3 = vec4<f32>(xv[12], xv[13], xv[14], xv[15]);
         let ybase = n * c.co * ohw + r;
         let w0 = wsrc[ybase + wrow[0]];
         let w1 = wsrc[ybase + wrow[1]];
@@ -368,48 +370,56 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) g: vec3<u32>) {
         let w5 = wsrc[ybase + wrow[5]];
         let w6 = wsrc[ybase + wrow[6]];
         let w7 = wsrc[ybase + wrow[7]];
-        a0l += w0 * x0;
-        a0r += w0 * x1;
-        a1l += w1 * x0;
-        a1r += w1 * x1;
-        a2l += w2 * x0;
-        a2r += w2 * x1;
-        a3l += w3 * x0;
-        a3r += w3 * x1;
-        a4l += w4 * x0;
-        a4r += w4 * x1;
-        a5l += w5 * x0;
-        a5r += w5 * x1;
-        a6l += w6 * x0;
-        a6r += w6 * x1;
-        a7l += w7 * x0;
-        a7r += w7 * x1;
+        let w8 = wsrc[ybase + wrow[8]];
+        let w9 = wsrc[ybase + wrow[9]];
+        let w10 = wsrc[ybase + wrow[10]];
+        let w11 = wsrc[ybase + wrow[11]];
+        let w12 = wsrc[ybase + wrow[12]];
+        let w13 = wsrc[ybase + wrow[13]];
+        let w14 = wsrc[ybase + wrow[14]];
+        let w15 = wsrc[ybase + wrow[15]];
+        a0_0 += w0 * x0; a0_1 += w0 * x1; a0_2 += w0 * x2; a0_3 += w0 * x3;
+        a1_0 += w1 * x0; a1_1 += w1 * x1; a1_2 += w1 * x2; a1_3 += w1 * x3;
+        a2_0 += w2 * x0; a2_1 += w2 * x1; a2_2 += w2 * x2; a2_3 += w2 * x3;
+        a3_0 += w3 * x0; a3_1 += w3 * x1; a3_2 += w3 * x2; a3_3 += w3 * x3;
+        a4_0 += w4 * x0; a4_1 += w4 * x1; a4_2 += w4 * x2; a4_3 += w4 * x3;
+        a5_0 += w5 * x0; a5_1 += w5 * x1; a5_2 += w5 * x2; a5_3 += w5 * x3;
+        a6_0 += w6 * x0; a6_1 += w6 * x1; a6_2 += w6 * x2; a6_3 += w6 * x3;
+        a7_0 += w7 * x0; a7_1 += w7 * x1; a7_2 += w7 * x2; a7_3 += w7 * x3;
+        a8_0 += w8 * x0; a8_1 += w8 * x1; a8_2 += w8 * x2; a8_3 += w8 * x3;
+        a9_0 += w9 * x0; a9_1 += w9 * x1; a9_2 += w9 * x2; a9_3 += w9 * x3;
+        a10_0 += w10 * x0; a10_1 += w10 * x1; a10_2 += w10 * x2; a10_3 += w10 * x3;
+        a11_0 += w11 * x0; a11_1 += w11 * x1; a11_2 += w11 * x2; a11_3 += w11 * x3;
+        a12_0 += w12 * x0; a12_1 += w12 * x1; a12_2 += w12 * x2; a12_3 += w12 * x3;
+        a13_0 += w13 * x0; a13_1 += w13 * x1; a13_2 += w13 * x2; a13_3 += w13 * x3;
+        a14_0 += w14 * x0; a14_1 += w14 * x1; a14_2 += w14 * x2; a14_3 += w14 * x3;
+        a15_0 += w15 * x0; a15_1 += w15 * x1; a15_2 += w15 * x2; a15_3 += w15 * x3;
     }
     // The epilogue indexes the block: gather the named accumulators into an array once.
-    var acc: array<vec4<f32>, 16>;
-    acc[0] = a0l;
-    acc[1] = a0r;
-    acc[2] = a1l;
-    acc[3] = a1r;
-    acc[4] = a2l;
-    acc[5] = a2r;
-    acc[6] = a3l;
-    acc[7] = a3r;
-    acc[8] = a4l;
-    acc[9] = a4r;
-    acc[10] = a5l;
-    acc[11] = a5r;
-    acc[12] = a6l;
-    acc[13] = a6r;
-    acc[14] = a7l;
-    acc[15] = a7r;
-    for (var i = 0u; i < TM; i++) {
+    var acc: array<vec4<f32>, 64>;
+    acc[0] = a0_0; acc[1] = a0_1; acc[2] = a0_2; acc[3] = a0_3;
+    acc[4] = a1_0; acc[5] = a1_1; acc[6] = a1_2; acc[7] = a1_3;
+    acc[8] = a2_0; acc[9] = a2_1; acc[10] = a2_2; acc[11] = a2_3;
+    acc[12] = a3_0; acc[13] = a3_1; acc[14] = a3_2; acc[15] = a3_3;
+    acc[16] = a4_0; acc[17] = a4_1; acc[18] = a4_2; acc[19] = a4_3;
+    acc[20] = a5_0; acc[21] = a5_1; acc[22] = a5_2; acc[23] = a5_3;
+    acc[24] = a6_0; acc[25] = a6_1; acc[26] = a6_2; acc[27] = a6_3;
+    acc[28] = a7_0; acc[29] = a7_1; acc[30] = a7_2; acc[31] = a7_3;
+    acc[32] = a8_0; acc[33] = a8_1; acc[34] = a8_2; acc[35] = a8_3;
+    acc[36] = a9_0; acc[37] = a9_1; acc[38] = a9_2; acc[39] = a9_3;
+    acc[40] = a10_0; acc[41] = a10_1; acc[42] = a10_2; acc[43] = a10_3;
+    acc[44] = a11_0; acc[45] = a11_1; acc[46] = a11_2; acc[47] = a11_3;
+    acc[48] = a12_0; acc[49] = a12_1; acc[50] = a12_2; acc[51] = a12_3;
+    acc[52] = a13_0; acc[53] = a13_1; acc[54] = a13_2; acc[55] = a13_3;
+    acc[56] = a14_0; acc[57] = a14_1; acc[58] = a14_2; acc[59] = a14_3;
+    acc[60] = a15_0; acc[61] = a15_1; acc[62] = a15_2; acc[63] = a15_3;
+    for (var i = 0u; i < 16u; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
-        for (var j = 0u; j < TN; j++) {
+        for (var j = 0u; j < 16u; j++) {
             let col = col0 + j;
             if (col >= ncols) { break; }
-            dst[co * ncols + col] = acc[2u * i + j / 4u][j % 4u];
+            dst[co * ncols + col] = acc[4u * i + j / 4u][j % 4u];
         }
     }
 }

@@ -17,15 +17,9 @@ const BINDINGS: &[Access] = &[
     Access::ReadWrite,
     Access::ReadWrite,
 ];
-/// Rows × columns of output one workgroup covers: 16×16 per thread and 4×16 threads in the
-/// forward and data-gradient kernels, 8×8 per thread and 8×8 threads in the weight gradient.
-fn group_tile(entry: &str) -> (usize, usize) {
-    if entry == "conv2d_backward_weight" {
-        (64, 64)
-    } else {
-        (64, 256)
-    }
-}
+/// Rows × columns of output one workgroup covers: every kernel has 16×16 outputs per thread and
+/// 4 × 16 threads.
+const GROUP_TILE: (usize, usize) = (64, 256);
 
 /// Activation fused into a convolution's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +77,7 @@ fn run(
     cols: usize,
 ) -> Result<()> {
     let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
-    let (tile_rows, tile_cols) = group_tile(entry);
+    let (tile_rows, tile_cols) = GROUP_TILE;
     let groups = [
         cols.div_ceil(tile_cols) as u32,
         rows.div_ceil(tile_rows) as u32,
