@@ -2,6 +2,7 @@
 //! odd shapes (1, 7, 33, 65, 129 …: not multiples of any tile).
 //! Tolerances: f32 elementwise ~1e-5 relative; reductions and matmuls over up to ~10³ terms
 //! accumulate ~√n·ε, so 1e-4 relative with an absolute floor scaled to the data.
+//! Shader files covered: elementwise, reduce, layout, loss (wgsl).
 
 mod common;
 

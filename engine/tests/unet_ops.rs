@@ -1,6 +1,7 @@
 //! U-Net building blocks against the CPU reference: nearest upsample and average pool (forward
 //! and backward), group norm with affine and fused SiLU (forward; backward against central finite
 //! differences of the f64 reference forward, which also checks the reference).
+//! Shader files covered: resample, norm (wgsl).
 
 mod common;
 
