@@ -180,7 +180,6 @@ impl Tensor {
                 let dev = g.device();
                 let rows = bh * s;
                 let bw = &[R, R, R, R, R, R, W];
-                let dummy = Tensor::zeros(dev, &[1])?;
                 let delta = Tensor::uninit(dev, &[rows], DType::F32)?;
                 let kd = pipeline(dev, d, "attention_delta", bw)?;
                 dev.dispatch(
@@ -188,11 +187,11 @@ impl Tensor {
                     &params,
                     &[
                         o.arg(),
-                        dummy.arg(),
-                        dummy.arg(),
+                        dev.unused(false),
+                        dev.unused(false),
                         g.arg(),
-                        dummy.arg(),
-                        dummy.arg(),
+                        dev.unused(false),
+                        dev.unused(false),
                         delta.arg(),
                     ],
                     grid(rows, 64),

@@ -3,7 +3,7 @@
 //! 1×1 stride-1 convolutions without activation take the matmul path.
 //! Kernels: `shaders/conv2d.wgsl`; CPU reference: `cpu::conv2d`, `cpu::conv2d_backward`.
 
-use crate::device::{Access, Device};
+use crate::device::{Access, BufferArg, Device};
 use crate::error::{Error, Result};
 use crate::ops::elementwise::unary_backward_raw;
 use crate::ops::{check_f32, kernel, UnaryOp};
@@ -72,7 +72,7 @@ fn run(
     dev: &Device,
     entry: &'static str,
     params: &[u32; 13],
-    args: [&Tensor; 5],
+    args: [BufferArg<'_>; 5],
     rows: usize,
     cols: usize,
 ) -> Result<()> {
@@ -83,7 +83,7 @@ fn run(
         rows.div_ceil(tile_rows) as u32,
         1,
     ];
-    dev.dispatch(&k, params, &args.map(|t| t.arg()), groups)
+    dev.dispatch(&k, params, &args, groups)
 }
 
 impl Tensor {
@@ -158,20 +158,24 @@ impl Tensor {
         let silu = act == Activation::Silu;
         let dev = self.device();
         let out = Tensor::uninit(dev, &[n, co, oh, ow], DType::F32)?;
-        // Unused bindings get their own 1-element buffers (a buffer may not be bound twice when
-        // one binding writes it).
-        let dummy = Tensor::zeros(dev, &[1])?;
+        // The pre-activation is kept only when SiLU is fused (the backward needs it).
         let pre = if silu {
-            Tensor::uninit(dev, out.dims(), DType::F32)?
+            Some(Tensor::uninit(dev, out.dims(), DType::F32)?)
         } else {
-            Tensor::zeros(dev, &[1])?
+            None
         };
         let params = g.params(bias.is_some(), silu);
         run(
             dev,
             "conv2d_forward",
             &params,
-            [self, weight, bias.unwrap_or(&dummy), &out, &pre],
+            [
+                self.arg(),
+                weight.arg(),
+                bias.map_or_else(|| dev.unused(false), Tensor::arg),
+                out.arg(),
+                pre.as_ref().map_or_else(|| dev.unused(true), Tensor::arg),
+            ],
             co,
             n * oh * ow,
         )?;
@@ -184,19 +188,23 @@ impl Tensor {
             &inputs,
             Box::new(move |gy, needs| {
                 let dev = gy.device();
-                let dz = if silu {
-                    unary_backward_raw(&pre, &pre, gy, UnaryOp::Silu, 0.0)?
-                } else {
-                    gy.clone()
+                let dz = match &pre {
+                    Some(z) => unary_backward_raw(z, z, gy, UnaryOp::Silu, 0.0)?,
+                    None => gy.clone(),
                 };
-                let (dummy, dummy_rw) = (Tensor::zeros(dev, &[1])?, Tensor::zeros(dev, &[1])?);
                 let dx = if needs[0] {
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
                     run(
                         dev,
                         "conv2d_backward_data",
                         &params,
-                        [&dz, &wt, &dummy, &dx, &dummy_rw],
+                        [
+                            dz.arg(),
+                            wt.arg(),
+                            dev.unused(false),
+                            dx.arg(),
+                            dev.unused(true),
+                        ],
                         g.ci,
                         g.n * g.h * g.w,
                     )?;
@@ -210,7 +218,13 @@ impl Tensor {
                         dev,
                         "conv2d_backward_weight",
                         &params,
-                        [&x, &dz, &dummy, &dw, &dummy_rw],
+                        [
+                            x.arg(),
+                            dz.arg(),
+                            dev.unused(false),
+                            dw.arg(),
+                            dev.unused(true),
+                        ],
                         g.co,
                         g.ci * g.kh * g.kw,
                     )?;

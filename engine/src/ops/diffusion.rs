@@ -149,8 +149,10 @@ pub fn q_sample(
     let b = check_step(layout, x0, &[eps], t, table, agg.as_ref())?;
     let dev = x0.device();
     let out = Tensor::uninit(dev, x0.dims(), DType::F32)?;
-    let dummy = Tensor::zeros(dev, &[1])?;
-    let (scale, aggt) = agg.map(|a| (a.scale, a.agg)).unwrap_or((&dummy, &dummy));
+    let (scale, aggt) = match agg {
+        Some(a) => (a.scale.arg(), a.agg.arg()),
+        None => (dev.unused(false), dev.unused(false)),
+    };
     let k = kernel(
         dev,
         "diffusion",
@@ -168,8 +170,8 @@ pub fn q_sample(
             eps.arg(),
             t.arg(),
             table.arg(),
-            scale.arg(),
-            aggt.arg(),
+            scale,
+            aggt,
             out.arg(),
         ],
         grid(out.numel(), 256),
@@ -256,8 +258,10 @@ pub fn reverse_step(
     let dev = x_t.device();
     let out = Tensor::uninit(dev, x_t.dims(), DType::F32)?;
     let x0 = Tensor::uninit(dev, x_t.dims(), DType::F32)?;
-    let dummy = Tensor::zeros(dev, &[2])?;
-    let (scale, aggt) = agg.map(|a| (a.scale, a.agg)).unwrap_or((&dummy, &dummy));
+    let (scale, aggt) = match agg {
+        Some(a) => (a.scale.arg(), a.agg.arg()),
+        None => (dev.unused(false), dev.unused(false)),
+    };
     let k = kernel(
         dev,
         "diffusion",
@@ -272,8 +276,8 @@ pub fn reverse_step(
         eps.arg(),
         t.arg(),
         table.arg(),
-        scale.arg(),
-        aggt.arg(),
+        scale,
+        aggt,
         out.arg(),
         x0.arg(),
     ];

@@ -262,14 +262,6 @@ fn dispatch_matmul(
             format!("batch {batch} above the adapter's dispatch limit"),
         ));
     }
-    let zero;
-    let bias_t = match bias {
-        Some(t) => t,
-        None => {
-            zero = Tensor::zeros(dev, &[1])?;
-            &zero
-        }
-    };
     let params = [
         m,
         n,
@@ -280,7 +272,8 @@ fn dispatch_matmul(
         strides[2],
     ]
     .map(|v| v as u32);
-    let args = [a.arg(), b.arg(), bias_t.arg(), c.arg()];
+    let bias_arg = bias.map_or_else(|| dev.unused(false), Tensor::arg);
+    let args = [a.arg(), b.arg(), bias_arg, c.arg()];
     match dev.matmul_strategy() {
         MatmulStrategy::RegisterBlocked => {
             let v = RegBlockVariant {
