@@ -26,8 +26,33 @@ pub struct UNetConfig {
     pub time_sin_dim: usize,
     /// Width of the time embedding.
     pub time_dim: usize,
-    /// Attention heads of the bottleneck attention block (0: no attention).
+    /// Attention heads of every attention block (0: no attention anywhere).
     pub attn_heads: usize,
+    /// Residual blocks per encoder and decoder level (the reference has 1).
+    #[serde(default = "one")]
+    pub res_blocks: usize,
+    /// Levels that get a self-attention block after each of their residual blocks (level 0 is
+    /// full resolution; the bottleneck always has one when `attn_heads > 0`).
+    #[serde(default)]
+    pub attn_levels: Vec<usize>,
+    /// How a level halves the resolution.
+    #[serde(default)]
+    pub downsample: Downsample,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// How the encoder halves the resolution between levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Downsample {
+    /// A learned 3×3 convolution with stride 2 (the reference's).
+    #[default]
+    StridedConv,
+    /// 2×2 average pooling (no parameters).
+    AvgPool,
 }
 
 impl UNetConfig {
@@ -41,10 +66,38 @@ impl UNetConfig {
             time_sin_dim: 32,
             time_dim: 128,
             attn_heads: 4,
+            res_blocks: 1,
+            attn_levels: Vec::new(),
+            downsample: Downsample::StridedConv,
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// A small U-Net for `in_channels`×H×W images with `out_channels` outputs: `channels` per
+    /// level, 8 groups (or fewer if a level is narrower), attention (4 heads) at the bottleneck.
+    pub fn small(in_channels: usize, out_channels: usize, channels: &[usize]) -> UNetConfig {
+        let min = channels.iter().copied().min().unwrap_or(8);
+        let groups = [8, 4, 2, 1].into_iter().find(|g| min % g == 0).unwrap_or(1);
+        let base = channels.first().copied().unwrap_or(8);
+        UNetConfig {
+            in_channels,
+            out_channels,
+            channels: channels.to_vec(),
+            groups,
+            time_sin_dim: base,
+            time_dim: 4 * base,
+            attn_heads: if channels.last().copied().unwrap_or(0) % 4 == 0 {
+                4
+            } else {
+                1
+            },
+            res_blocks: 1,
+            attn_levels: Vec::new(),
+            downsample: Downsample::StridedConv,
+        }
+    }
+
+    /// Checks every size; the message names the field at fault.
+    pub fn validate(&self) -> Result<()> {
         if self.channels.len() < 2
             || self
                 .channels
@@ -55,6 +108,46 @@ impl UNetConfig {
                 "U-Net channels {:?} need ≥ 2 levels, each divisible by {} groups",
                 self.channels, self.groups
             )));
+        }
+        if self.in_channels == 0 || self.out_channels == 0 || self.res_blocks == 0 {
+            return Err(Error::Config(format!(
+                "U-Net needs in_channels, out_channels and res_blocks ≥ 1; got {}, {}, {}",
+                self.in_channels, self.out_channels, self.res_blocks
+            )));
+        }
+        if self.time_sin_dim < 2 || !self.time_sin_dim.is_multiple_of(2) || self.time_dim == 0 {
+            return Err(Error::Config(format!(
+                "U-Net time_sin_dim must be even and ≥ 2 and time_dim ≥ 1; got {} and {}",
+                self.time_sin_dim, self.time_dim
+            )));
+        }
+        if let Some(&lv) = self
+            .attn_levels
+            .iter()
+            .find(|&&lv| lv + 1 >= self.channels.len())
+        {
+            return Err(Error::Config(format!(
+                "U-Net attn_levels names level {lv}, but only levels 0..{} have blocks there \
+                 (the bottleneck's attention is set by attn_heads)",
+                self.channels.len() - 1
+            )));
+        }
+        if !self.attn_levels.is_empty() && self.attn_heads == 0 {
+            return Err(Error::Config(
+                "U-Net attn_levels needs attn_heads ≥ 1".to_string(),
+            ));
+        }
+        if self.attn_heads > 0 {
+            if let Some(c) = self
+                .channels
+                .iter()
+                .find(|c| !c.is_multiple_of(self.attn_heads))
+            {
+                return Err(Error::Config(format!(
+                    "U-Net level width {c} does not split into {} attention heads",
+                    self.attn_heads
+                )));
+            }
         }
         Ok(())
     }
@@ -70,25 +163,77 @@ pub struct UNetOutput {
     pub last: Tensor,
 }
 
+/// Residual blocks of one level, each optionally followed by self-attention.
+struct Stage {
+    blocks: Vec<(ResBlock, Option<AttnBlock>)>,
+}
+
+impl Stage {
+    /// Blocks `name`, `name_1`, …; the first maps `inp` to `out` channels.
+    fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        inp: usize,
+        out: usize,
+        config: &UNetConfig,
+        attention: bool,
+    ) -> Result<Stage> {
+        let mut blocks = Vec::new();
+        for k in 0..config.res_blocks {
+            let n = if k == 0 {
+                name.to_string()
+            } else {
+                format!("{name}_{k}")
+            };
+            let cin = if k == 0 { inp } else { out };
+            let rb = ResBlock::new(ps, &n, cin, out, config.time_dim, config.groups)?;
+            let attn = if attention {
+                Some(AttnBlock::new(
+                    ps,
+                    &format!("{n}_attn"),
+                    out,
+                    config.attn_heads,
+                    config.groups,
+                )?)
+            } else {
+                None
+            };
+            blocks.push((rb, attn));
+        }
+        Ok(Stage { blocks })
+    }
+
+    fn forward(&self, mut h: Tensor, temb_silu: &Tensor) -> Result<Tensor> {
+        for (rb, attn) in &self.blocks {
+            h = rb.forward(&h, temb_silu)?;
+            if let Some(a) = attn {
+                h = a.forward(&h)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
 /// The U-Net's layers; parameters live in the [`ParamStore`] it was built with.
 pub struct UNet {
     config: UNetConfig,
     time1: Linear,
     time2: Linear,
     conv_in: Conv2d,
-    enc: Vec<ResBlock>,
-    down: Vec<Conv2d>,
+    enc: Vec<Stage>,
+    down: Vec<Option<Conv2d>>,
     mid1: ResBlock,
     mid_attn: Option<AttnBlock>,
     mid2: ResBlock,
     up: Vec<Conv2d>,
-    dec: Vec<ResBlock>,
+    dec: Vec<Stage>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
 }
 
 impl UNet {
-    /// Creates every parameter in `ps` (in the reference's order and names).
+    /// Creates every parameter in `ps` (in the reference's order and names; extra residual blocks
+    /// are `enc{level}_{k}`, attention blocks `enc{level}_attn`, and so on).
     pub fn new(ps: &mut ParamStore, config: &UNetConfig) -> Result<UNet> {
         config.validate()?;
         let c = &config.channels;
@@ -99,9 +244,22 @@ impl UNet {
         let (mut enc, mut down) = (Vec::new(), Vec::new());
         let mut cur = c[0];
         for (lv, &width) in c[..l - 1].iter().enumerate() {
-            enc.push(ResBlock::new(ps, &format!("enc{lv}"), cur, width, td, g)?);
+            let attn = config.attn_levels.contains(&lv);
+            enc.push(Stage::new(
+                ps,
+                &format!("enc{lv}"),
+                cur,
+                width,
+                config,
+                attn,
+            )?);
             cur = width;
-            down.push(Conv2d::new(ps, &format!("down{lv}"), cur, cur, 3, 2, 1)?);
+            down.push(match config.downsample {
+                Downsample::StridedConv => {
+                    Some(Conv2d::new(ps, &format!("down{lv}"), cur, cur, 3, 2, 1)?)
+                }
+                Downsample::AvgPool => None,
+            });
         }
         let mid1 = ResBlock::new(ps, "mid1", cur, c[l - 1], td, g)?;
         cur = c[l - 1];
@@ -114,13 +272,14 @@ impl UNet {
         let (mut up, mut dec) = (Vec::new(), Vec::new());
         for lv in (0..l - 1).rev() {
             up.push(Conv2d::new(ps, &format!("up{lv}_conv"), cur, cur, 3, 1, 1)?);
-            dec.push(ResBlock::new(
+            let attn = config.attn_levels.contains(&lv);
+            dec.push(Stage::new(
                 ps,
                 &format!("dec{lv}"),
                 cur + c[lv],
                 c[lv],
-                td,
-                g,
+                config,
+                attn,
             )?);
             cur = c[lv];
         }
@@ -170,9 +329,12 @@ impl UNet {
         let mut h = self.conv_in.forward(x)?;
         let mut skips = Vec::new();
         for (e, dn) in self.enc.iter().zip(&self.down) {
-            h = e.forward(&h, &temb_silu)?;
+            h = e.forward(h, &temb_silu)?;
             skips.push(h.clone());
-            h = dn.forward(&h)?;
+            h = match dn {
+                Some(conv) => conv.forward(&h)?,
+                None => h.avgpool2x2()?,
+            };
         }
         h = self.mid1.forward(&h, &temb_silu)?;
         if let Some(a) = &self.mid_attn {
@@ -183,7 +345,7 @@ impl UNet {
         for (u, dc) in self.up.iter().zip(&self.dec) {
             h = u.forward(&h.upsample2x()?)?;
             let s = skips.pop().expect("one skip per decoder level");
-            h = dc.forward(&Tensor::cat(&[&h, &s], 1)?, &temb_silu)?;
+            h = dc.forward(Tensor::cat(&[&h, &s], 1)?, &temb_silu)?;
         }
         let out = self.conv_out.forward(&self.norm_out.forward(&h, true)?)?;
         Ok(UNetOutput {

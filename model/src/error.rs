@@ -9,6 +9,9 @@ pub enum Error {
     /// A configuration value is out of range; the message names it.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Data given to the model does not fit its task (shape, kind, missing modality).
+    #[error("invalid input: {0}")]
+    Input(String),
 }
 
 /// Result with the model's [`Error`].

@@ -8,12 +8,14 @@
 //! The one-step transition and the closed form are both the engine's `q_sample` kernel with
 //! different tables and aggregate scales (`one_step_*` and `marginal_*` below).
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::schedule::Schedule;
 
 /// A linear ramp ρ(t) = clip((t − t_a)/(t_b − t_a), 0, 1) in paper time, with t_a and t_b given as
 /// fractions of T (PAPER.md §8.1's default: 0.1 and 0.5). `Ramp::OFF` is ρ ≡ 0 (no aggregation).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ramp {
     /// Where ρ leaves 0, as a fraction of T.
     pub start: f64,

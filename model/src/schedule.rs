@@ -188,12 +188,12 @@ impl Schedule {
             .collect()
     }
 
-    /// The DDPM posterior at t in diffusers' f32 arithmetic: `(c_x0, c_xt, β̃_t)` with the mean
-    /// c_x0·x̂₀ + c_xt·x_t and the "fixed small" variance β̃_t (β_t here is 1 − ᾱ_t/ᾱ_{t−1}, as
-    /// diffusers computes it).
-    fn ddpm_posterior(&self, t: usize) -> (f32, f32, f32) {
+    /// The DDPM posterior from t to `prev` (t − 1, or the previous respaced step) in diffusers'
+    /// f32 arithmetic: `(c_x0, c_xt, β̃)` with the mean c_x0·x̂₀ + c_xt·x_t and the "fixed small"
+    /// variance β̃ (β here is 1 − ᾱ_t/ᾱ_prev, as diffusers computes it).
+    fn ddpm_posterior(&self, t: usize, prev: isize) -> (f32, f32, f32) {
         let ab = self.alphas_cumprod[t] as f32;
-        let ab_prev = self.alpha_bar(t as isize - 1) as f32;
+        let ab_prev = self.alpha_bar(prev) as f32;
         let (bp, bp_prev) = (1.0 - ab, 1.0 - ab_prev);
         let alpha = ab / ab_prev;
         let beta = 1.0 - alpha;
@@ -205,11 +205,20 @@ impl Schedule {
     /// Rows `(√ᾱ_t, √(1−ᾱ_t), c_x0, c_xt, σ_t)` for the DDPM ancestral step, `[T, 5]`:
     /// the posterior mean c_x0·x̂₀ + c_xt·x_t and σ_t = √β̃_t ("fixed small"; 0 at t = 0).
     pub fn ddpm_table(&self) -> Vec<f32> {
+        self.respaced_ddpm_table(self.len())
+    }
+
+    /// The DDPM table for `steps` respaced "leading" steps (ADM's respacing: the chain over the
+    /// kept timesteps, β'_t = 1 − ᾱ_t/ᾱ_t'); rows of other timesteps are unused. `steps = T`
+    /// gives [`Schedule::ddpm_table`].
+    pub fn respaced_ddpm_table(&self, steps: usize) -> Vec<f32> {
+        let ratio = (self.len() / steps.clamp(1, self.len())) as isize;
         (0..self.len())
             .flat_map(|t| {
                 let ab = self.alphas_cumprod[t] as f32;
-                let (c_x0, c_xt, var) = self.ddpm_posterior(t);
-                let sigma = if t == 0 { 0.0 } else { var.sqrt() };
+                let prev = t as isize - ratio;
+                let (c_x0, c_xt, var) = self.ddpm_posterior(t, prev);
+                let sigma = if prev < 0 { 0.0 } else { var.sqrt() };
                 [ab.sqrt(), (1.0 - ab).sqrt(), c_x0, c_xt, sigma]
             })
             .collect()
@@ -217,19 +226,26 @@ impl Schedule {
 
     /// The "fixed small" posterior variance β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t).
     pub fn posterior_variance(&self, t: usize) -> f64 {
-        self.ddpm_posterior(t).2 as f64
+        self.ddpm_posterior(t, t as isize - 1).2 as f64
+    }
+
+    /// The previous timestep of t when sampling with `steps` "leading" steps (negative: t is the
+    /// last step).
+    pub fn previous_timestep(&self, t: usize, steps: usize) -> isize {
+        t as isize - (self.len() / steps.clamp(1, self.len())) as isize
     }
 
     /// diffusers' "leading" inference timesteps for `steps` sampling steps (descending).
     pub fn leading_timesteps(&self, steps: usize) -> Vec<usize> {
-        let ratio = self.len() / steps.max(1);
+        let steps = steps.clamp(1, self.len());
+        let ratio = self.len() / steps;
         (0..steps).rev().map(|i| i * ratio).collect()
     }
 
     /// Rows `(ᾱ_t, ᾱ_t', σ)` for DDIM with `steps` "leading" steps and `eta`, `[T, 3]`: only the
     /// rows of the inference timesteps are meaningful; t' = t − T/steps (ᾱ = 1 below 0).
     pub fn ddim_table(&self, steps: usize, eta: f64) -> Vec<f32> {
-        let ratio = (self.len() / steps.max(1)) as isize;
+        let ratio = (self.len() / steps.clamp(1, self.len())) as isize;
         (0..self.len())
             .flat_map(|t| {
                 let (ab, ab_prev) = (self.alphas_cumprod[t], self.alpha_bar(t as isize - ratio));

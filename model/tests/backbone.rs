@@ -2,6 +2,7 @@
 //! name and shape, 1,179,105 parameters); a tiny configuration runs forward and backward with
 //! outputs of the right shapes and finite gradients for every parameter.
 
+use mtdiff_model::backbone::Downsample;
 use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
 use mtdiff_model::nn::ParamStore;
 use mtdiff_model::{UNet, UNetConfig};
@@ -45,11 +46,8 @@ fn reference_unet_has_the_peer_parameters_exactly() {
     assert_eq!(ours, theirs, "names, shapes and order of the parameters");
 }
 
-#[test]
-fn tiny_unet_forward_and_backward() {
-    let dev = Device::new(DeviceOptions::default()).unwrap();
-    let mut ps = ParamStore::new(&dev, 1);
-    let cfg = UNetConfig {
+fn tiny(res_blocks: usize, attn_levels: Vec<usize>, downsample: Downsample) -> UNetConfig {
+    UNetConfig {
         in_channels: 2,
         out_channels: 3,
         channels: vec![8, 16],
@@ -57,8 +55,59 @@ fn tiny_unet_forward_and_backward() {
         time_sin_dim: 8,
         time_dim: 16,
         attn_heads: 2,
-    };
-    let net = UNet::new(&mut ps, &cfg).unwrap();
+        res_blocks,
+        attn_levels,
+        downsample,
+    }
+}
+
+#[test]
+fn tiny_unet_forward_and_backward() {
+    check_tiny(&tiny(1, vec![], Downsample::StridedConv), 0);
+}
+
+#[test]
+fn unet_with_two_blocks_per_level_attention_at_full_resolution_and_pooling() {
+    let cfg = tiny(2, vec![0], Downsample::AvgPool);
+    let names = check_tiny(&cfg, 1);
+    for n in [
+        "enc0_1.conv1.weight",
+        "enc0_attn.qkv.weight",
+        "dec0_1_attn.proj.bias",
+    ] {
+        assert!(names.iter().any(|m| m == n), "{n} missing from {names:?}");
+    }
+    assert!(
+        !names.iter().any(|m| m.starts_with("down")),
+        "pooling has no parameters"
+    );
+}
+
+#[test]
+fn bad_unet_configs_are_rejected_with_the_field_named() {
+    let dev = Device::new(DeviceOptions::default()).unwrap();
+    for (cfg, needle) in [
+        (tiny(0, vec![], Downsample::StridedConv), "res_blocks"),
+        (tiny(1, vec![1], Downsample::StridedConv), "attn_levels"),
+        (
+            UNetConfig {
+                channels: vec![8, 10],
+                ..tiny(1, vec![], Downsample::StridedConv)
+            },
+            "groups",
+        ),
+    ] {
+        let mut ps = ParamStore::new(&dev, 0);
+        let msg = UNet::new(&mut ps, &cfg).err().unwrap().to_string();
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+}
+
+/// Runs forward and backward on a tiny config; returns the parameter names.
+fn check_tiny(cfg: &UNetConfig, seed: u64) -> Vec<String> {
+    let dev = Device::new(DeviceOptions::default()).unwrap();
+    let mut ps = ParamStore::new(&dev, seed);
+    let net = UNet::new(&mut ps, cfg).unwrap();
     let mut rng = mtdiff_model::engine::rng::CpuRng::new(3);
     let x = Tensor::from_slice(&dev, &rng.vec_normal(2 * 2 * 8 * 8, 1.0), &[2, 2, 8, 8]).unwrap();
     let t = Tensor::from_u32(&dev, &[3, 700], &[2]).unwrap();
@@ -88,4 +137,5 @@ fn tiny_unet_forward_and_backward() {
         .unwrap()
         .to_string();
     assert!(msg.contains("divisible by 2"), "{msg}");
+    ps.named().iter().map(|(n, _)| n.clone()).collect()
 }

@@ -1,0 +1,390 @@
+//! The MT-Diffusion model: a task's modalities, their fixed encoders, the shared U-Net, the
+//! decoder heads, the forward process used in training, and the multi-task loss
+//! (PAPER.md §3–§5; samplers are in `sampler`).
+//!
+//! Training (PAPER.md §5.3): for per-sample t and ε,
+//! z_t = √ᾱ_t (x_0 + Σ_i ρ_i(t) E_i(x_i)) + √(1 − ᾱ_t) ε  (the closed form of §8.1), and
+//! L = ‖ε − ε̂(z_t, t)‖² + Σ_i λ_i ℓ_i(D_i(f_θ(z_t, t)), x_i)
+//! with ℓ = cross-entropy for labels and MSE for images and vectors. Our choice (PAPER.md §5.3
+//! makes it optional): the (w_t^(i))²-weighted embedding term of §5.2 is left out.
+
+use mtdiff_engine::ops::diffusion::q_sample;
+use mtdiff_engine::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::backbone::{UNet, UNetConfig};
+use crate::error::{Error, Result};
+use crate::forward::Ramp;
+use crate::heads::{pooled_features, HeadOutput, MlpHead};
+use crate::modality::{Encoder, ModalityKind, Observation};
+use crate::nn::ParamStore;
+use crate::schedule::{Schedule, ScheduleConfig};
+use crate::task::TaskConfig;
+
+/// Everything that defines a model (saved with checkpoints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// The noise schedule.
+    pub schedule: ScheduleConfig,
+    /// The modalities.
+    pub task: TaskConfig,
+    /// The shared backbone; its `in_channels` and `out_channels` are set from the task.
+    pub unet: UNetConfig,
+    /// Hidden width of the label and vector MLP heads (PAPER.md §8.4: 256).
+    pub head_hidden: usize,
+    /// Seed of the parameter initialisation.
+    pub init_seed: u64,
+}
+
+impl ModelConfig {
+    /// A model for `task` with a U-Net of `channels` per level, DDPM's schedule with `steps`
+    /// training timesteps (β scaled as PAPER.md §9: 1e-4 … 0.02·1000/T).
+    pub fn new(task: TaskConfig, channels: &[usize], steps: usize) -> ModelConfig {
+        let c = task.image_shape[0];
+        ModelConfig {
+            schedule: ScheduleConfig {
+                num_train_timesteps: steps,
+                beta_start: 1e-4,
+                beta_end: (0.02 * 1000.0 / steps.max(1) as f64).min(0.999),
+                ..ScheduleConfig::default()
+            },
+            unet: UNetConfig::small(c, task.output_channels(), channels),
+            task,
+            head_hidden: 256,
+            init_seed: 0,
+        }
+    }
+}
+
+/// How a modality is decoded.
+enum Head {
+    /// Channels `[offset, offset + C)` of the U-Net output.
+    ImageChannels(usize),
+    /// An MLP on pooled features.
+    Mlp(MlpHead),
+}
+
+/// What the network predicts at (z_t, t): ε̂ and every head's output.
+pub struct Prediction {
+    /// ε̂ `[B, C, H, W]`.
+    pub eps: Tensor,
+    /// One entry per modality: its head's output, None if it has no head.
+    pub heads: Vec<Option<HeadOutput>>,
+}
+
+/// The terms of the multi-task loss, each a scalar tensor on the GPU.
+pub struct LossTerms {
+    /// ε-MSE + Σ λ_i ℓ_i (differentiable).
+    pub total: Tensor,
+    /// ‖ε − ε̂‖² (mean).
+    pub eps: Tensor,
+    /// (modality name, ℓ_i before its weight) for each modality with a head.
+    pub heads: Vec<(String, Tensor)>,
+}
+
+/// A trainable MT-Diffusion model on a device.
+pub struct MtDiffusion {
+    config: ModelConfig,
+    schedule: Schedule,
+    params: ParamStore,
+    unet: UNet,
+    heads: Vec<Option<Head>>,
+    encoders: Vec<Encoder>,
+    q_table: Tensor,
+    /// ρ_i(t) for every schedule index, `[T, 1]`, for aggregated modalities.
+    rho_tables: Vec<Option<Tensor>>,
+}
+
+impl MtDiffusion {
+    /// Builds the model: validates the configuration, creates the parameters (from
+    /// `config.init_seed`) and the fixed encoders (from the task's seed).
+    pub fn new(device: &Device, config: &ModelConfig) -> Result<MtDiffusion> {
+        let mut config = config.clone();
+        let task = &config.task;
+        task.validate()?;
+        let schedule = Schedule::new(config.schedule.clone())?;
+        let shape = task.image_shape;
+        let levels = config.unet.channels.len().max(1);
+        let f = 1usize << (levels - 1);
+        if !shape[1].is_multiple_of(f) || !shape[2].is_multiple_of(f) {
+            return Err(Error::Config(format!(
+                "image {}×{} does not halve {} times; use fewer U-Net levels or pad the images",
+                shape[1],
+                shape[2],
+                levels - 1
+            )));
+        }
+        if config.head_hidden == 0 {
+            return Err(Error::Config("head_hidden must be ≥ 1".to_string()));
+        }
+        config.unet.in_channels = shape[0];
+        config.unet.out_channels = task.output_channels();
+        let mut params = ParamStore::new(device, config.init_seed);
+        let unet = UNet::new(&mut params, &config.unet)?;
+        let features = config.unet.channels[0] + config.unet.channels[levels - 1];
+        let mut heads = Vec::new();
+        let mut next_channel = shape[0];
+        for m in &task.modalities {
+            let head = match (m.head, m.kind) {
+                (false, _) => None,
+                (true, k) if k.is_image() => {
+                    next_channel += shape[0];
+                    Some(Head::ImageChannels(next_channel - shape[0]))
+                }
+                (true, ModalityKind::Label { classes: out })
+                | (true, ModalityKind::Vector { dim: out }) => Some(Head::Mlp(MlpHead::new(
+                    &mut params,
+                    &format!("head_{}", m.name),
+                    features,
+                    config.head_hidden,
+                    out,
+                )?)),
+                (true, _) => None,
+            };
+            heads.push(head);
+        }
+        let encoders = task
+            .modalities
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Encoder::new(device, m, shape, task.encoder_seed + i as u64))
+            .collect::<Result<Vec<_>>>()?;
+        let q_table = Tensor::from_slice(device, &schedule.q_sample_table(), &[schedule.len(), 2])?;
+        let rho_tables = task
+            .modalities
+            .iter()
+            .map(|m| -> Result<Option<Tensor>> {
+                if m.ramp.scale == 0.0 {
+                    return Ok(None);
+                }
+                let rho: Vec<f32> = (0..schedule.len())
+                    .map(|t| m.ramp.rho(t as isize, schedule.len()) as f32)
+                    .collect();
+                Ok(Some(Tensor::from_slice(device, &rho, &[rho.len(), 1])?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MtDiffusion {
+            config,
+            schedule,
+            params,
+            unet,
+            heads,
+            encoders,
+            q_table,
+            rho_tables,
+        })
+    }
+
+    /// The configuration (with the U-Net's channel counts filled in).
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The task.
+    pub fn task(&self) -> &TaskConfig {
+        &self.config.task
+    }
+
+    /// The schedule's tables.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The trainable parameters (U-Net and heads), named.
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+
+    /// Modality `i`'s encoder.
+    pub fn encoder(&self, i: usize) -> &Encoder {
+        &self.encoders[i]
+    }
+
+    /// [B, C, H, W] for a batch of B.
+    pub fn sample_dims(&self, b: usize) -> [usize; 4] {
+        let s = self.config.task.image_shape;
+        [b, s[0], s[1], s[2]]
+    }
+
+    /// Checks that `obs` fits modality `i` for a batch of `b`; the message names the modality.
+    pub fn check_observation(&self, i: usize, obs: &Observation, b: usize) -> Result<()> {
+        let m = &self.config.task.modalities[i];
+        let img = self.sample_dims(b);
+        let mask = [b, 1, img[2], img[3]];
+        let ok = match (m.kind, obs) {
+            (ModalityKind::Image | ModalityKind::SecondImage, Observation::Image(x)) => {
+                x.dims() == img
+            }
+            (ModalityKind::Label { .. }, Observation::Label(y)) => {
+                y.dims() == [b] && y.dtype() == mtdiff_engine::DType::U32
+            }
+            (ModalityKind::Vector { dim }, Observation::Vector(r)) => r.dims() == [b, dim],
+            (ModalityKind::MaskedImage, Observation::Masked { image, mask: mk }) => {
+                image.dims() == img && mk.dims() == mask
+            }
+            _ => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        let want = match m.kind {
+            ModalityKind::Image | ModalityKind::SecondImage => format!("an image {img:?}"),
+            ModalityKind::Label { classes } => format!("u32 labels [{b}] in 0..{classes}"),
+            ModalityKind::Vector { dim } => format!("vectors [{b}, {dim}]"),
+            ModalityKind::MaskedImage => format!("a masked image {img:?} and a mask {mask:?}"),
+        };
+        Err(Error::Input(format!(
+            "modality {} needs {want}; got something else",
+            m.name
+        )))
+    }
+
+    /// Σ_i ρ_i(t_b) E_i(x_i) over the observed, aggregated modalities, with per-sample `t` (u32
+    /// `[B]`); None when nothing is aggregated.
+    pub fn aggregate(&self, obs: &[Option<Observation>], t: &Tensor) -> Result<Option<Tensor>> {
+        let b = t.dims()[0];
+        let mut acc: Option<Tensor> = None;
+        for (i, o) in obs.iter().enumerate() {
+            let (Some(o), Some(rho)) = (o, &self.rho_tables[i]) else {
+                continue;
+            };
+            let e = self.encoders[i].encode(o, self.config.task.image_shape)?;
+            let scaled = e.mul(&rho.gather_rows(t)?.reshape(&[b, 1, 1, 1])?)?;
+            acc = Some(match acc {
+                Some(a) => a.add(&scaled)?,
+                None => scaled,
+            });
+        }
+        Ok(acc)
+    }
+
+    /// z_t = √ᾱ_t (x_0 + Σ_i ρ_i(t) E_i(x_i)) + √(1 − ᾱ_t) ε for per-sample `t` (PAPER.md §8.1's
+    /// closed form); `obs[0]` must hold the image x_0. Modalities that are None are left out.
+    pub fn noisy(&self, obs: &[Option<Observation>], t: &Tensor, noise: &Tensor) -> Result<Tensor> {
+        let Some(Observation::Image(x0)) = obs.first().and_then(|o| o.as_ref()) else {
+            return Err(Error::Input(
+                "the forward process needs the main image (modality 0)".to_string(),
+            ));
+        };
+        let start = match self.aggregate(obs, t)? {
+            Some(a) => x0.add(&a)?,
+            None => x0.clone(),
+        };
+        Ok(q_sample(&start, noise, t, &self.q_table, None)?)
+    }
+
+    /// The network at (z_t, t): ε̂ and every head's output.
+    pub fn predict(&self, z_t: &Tensor, t: &Tensor) -> Result<Prediction> {
+        let out = self.unet.forward(z_t, t)?;
+        let c = self.config.task.image_shape[0];
+        let eps = out.out.slice(1, 0, c)?;
+        let mut pooled: Option<Tensor> = None;
+        let mut heads = Vec::new();
+        for (head, m) in self.heads.iter().zip(&self.config.task.modalities) {
+            heads.push(match head {
+                None => None,
+                Some(Head::ImageChannels(off)) => {
+                    Some(HeadOutput::Image(out.out.slice(1, *off, c)?))
+                }
+                Some(Head::Mlp(mlp)) => {
+                    if pooled.is_none() {
+                        pooled = Some(pooled_features(&out.bottleneck, &out.last)?);
+                    }
+                    let y = mlp.forward(pooled.as_ref().expect("pooled just set"))?;
+                    Some(match m.kind {
+                        ModalityKind::Label { .. } => HeadOutput::Logits(y),
+                        _ => HeadOutput::Vector(y),
+                    })
+                }
+            });
+        }
+        Ok(Prediction { eps, heads })
+    }
+
+    /// The multi-task loss for a fully observed batch `obs` (one entry per modality), per-sample
+    /// timesteps `t` (u32 `[B]`) and noise ε (`[B, C, H, W]`).
+    pub fn loss(&self, obs: &[Observation], t: &Tensor, noise: &Tensor) -> Result<LossTerms> {
+        let task = &self.config.task;
+        if obs.len() != task.modalities.len() {
+            return Err(Error::Input(format!(
+                "the task has {} modalities, the batch {}",
+                task.modalities.len(),
+                obs.len()
+            )));
+        }
+        let b = obs[0].batch();
+        for (i, o) in obs.iter().enumerate() {
+            self.check_observation(i, o, b)?;
+        }
+        if noise.dims() != self.sample_dims(b) || t.dims() != [b] {
+            return Err(Error::Input(format!(
+                "noise {} and timesteps {} do not fit a batch of {b}",
+                noise.shape(),
+                t.shape()
+            )));
+        }
+        let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
+        let z_t = self.noisy(&given, t, noise)?;
+        let pred = self.predict(&z_t, t)?;
+        let eps = pred.eps.mse(noise)?;
+        let mut total = eps.clone();
+        let mut heads = Vec::new();
+        for ((m, o), h) in task.modalities.iter().zip(obs).zip(&pred.heads) {
+            let Some(h) = h else { continue };
+            let l = match (h, o) {
+                (HeadOutput::Logits(z), Observation::Label(y)) => z.cross_entropy(y)?,
+                (HeadOutput::Image(x), Observation::Image(y))
+                | (HeadOutput::Image(x), Observation::Masked { image: y, .. })
+                | (HeadOutput::Vector(x), Observation::Vector(y)) => x.mse(y)?,
+                _ => return Err(Error::Input(format!("modality {}: wrong kind", m.name))),
+            };
+            if m.loss_weight > 0.0 {
+                total = total.add(&l.mul_scalar(m.loss_weight as f32)?)?;
+            }
+            heads.push((m.name.clone(), l));
+        }
+        Ok(LossTerms { total, eps, heads })
+    }
+
+    /// The heads' predictions for observed images at one timestep `t` (PAPER.md §9 S1 test 3:
+    /// classification through the diffusion model): z_t is built from the image and the other
+    /// observed modalities with noise ε, then the network reads it.
+    pub fn infer(
+        &self,
+        obs: &[Option<Observation>],
+        t: usize,
+        noise: &Tensor,
+    ) -> Result<Prediction> {
+        let b = noise.dims()[0];
+        if t >= self.schedule.len() {
+            return Err(Error::Input(format!(
+                "timestep {t} is beyond the schedule's {}",
+                self.schedule.len()
+            )));
+        }
+        for (i, o) in obs.iter().enumerate() {
+            if let Some(o) = o {
+                self.check_observation(i, o, b)?;
+            }
+        }
+        let t = Tensor::from_u32(self.device(), &vec![t as u32; b], &[b])?;
+        let z_t = self.noisy(obs, &t, noise)?;
+        self.predict(&z_t, &t)
+    }
+
+    /// λ_i(t) = √ᾱ_t ρ_i(t) at a schedule index (negative: before the chain, 0).
+    pub fn marginal_scale(&self, i: usize, t: isize) -> f64 {
+        let ramp: &Ramp = &self.config.task.modalities[i].ramp;
+        self.schedule.alpha_bar(t).sqrt() * ramp.rho(t, self.schedule.len())
+    }
+
+    /// Whether modality `i` is aggregated into z_t (ρ_i ≢ 0).
+    pub fn is_aggregated(&self, i: usize) -> bool {
+        self.rho_tables[i].is_some()
+    }
+}

@@ -1,0 +1,401 @@
+//! The MT-Diffusion model on tiny configurations: every task preset runs forward with outputs of
+//! the right shapes; the total loss's gradient matches finite differences; ρ ≡ 0 reduces to
+//! DDPM; the posterior in ε-form equals the direct form and the sampler's step equals PAPER.md
+//! §6's mean; DDIM with η = 0 is deterministic; conditional sampling keeps observed modalities.
+
+use mtdiff_model::engine::ops::diffusion::{q_sample, randn};
+use mtdiff_model::engine::rng::CpuRng;
+use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
+use mtdiff_model::forward::{alpha, step_weight};
+use mtdiff_model::modality::random_patch_mask;
+use mtdiff_model::{
+    HeadOutput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp, Sampled, SamplerConfig,
+    SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
+};
+
+const SHAPE: [usize; 3] = [1, 8, 8];
+const CLASSES: usize = 3;
+const DIM: usize = 5;
+
+fn device() -> Device {
+    Device::new(DeviceOptions::default()).unwrap()
+}
+
+fn tiny_config(task: TaskConfig) -> ModelConfig {
+    let mut c = ModelConfig::new(task, &[8, 16], 50);
+    c.head_hidden = 16;
+    c
+}
+
+fn model(dev: &Device, preset: TaskPreset) -> MtDiffusion {
+    let task = preset.task(SHAPE, CLASSES, DIM);
+    MtDiffusion::new(dev, &tiny_config(task)).unwrap()
+}
+
+/// A full batch of `b` for `task`: random images in [−1, 1], labels, vectors, masks.
+fn batch(dev: &Device, task: &TaskConfig, b: usize, seed: u64) -> Vec<Observation> {
+    let mut rng = CpuRng::new(seed);
+    let n = b * SHAPE.iter().product::<usize>();
+    let img = |rng: &mut CpuRng| {
+        Tensor::from_slice(
+            dev,
+            &rng.vec_range(n, -1.0, 1.0),
+            &[b, SHAPE[0], SHAPE[1], SHAPE[2]],
+        )
+        .unwrap()
+    };
+    let x0 = rng.vec_range(n, -1.0, 1.0);
+    let x0t = Tensor::from_slice(dev, &x0, &[b, SHAPE[0], SHAPE[1], SHAPE[2]]).unwrap();
+    task.modalities
+        .iter()
+        .map(|m| match m.kind {
+            ModalityKind::Image => Observation::Image(x0t.clone()),
+            ModalityKind::SecondImage => Observation::Image(img(&mut rng)),
+            ModalityKind::Label { classes } => {
+                let y: Vec<u32> = (0..b).map(|_| rng.below(classes) as u32).collect();
+                Observation::Label(Tensor::from_u32(dev, &y, &[b]).unwrap())
+            }
+            ModalityKind::Vector { dim } => Observation::Vector(
+                Tensor::from_slice(dev, &rng.vec_normal(b * dim, 1.0), &[b, dim]).unwrap(),
+            ),
+            ModalityKind::MaskedImage => {
+                let mask = random_patch_mask(&mut rng, b, SHAPE[1], SHAPE[2], 2, 0.5);
+                // SHAPE has one channel, so pixel i of the batch is mask element i.
+                let masked: Vec<f32> = x0.iter().zip(&mask).map(|(v, m)| v * m).collect();
+                Observation::Masked {
+                    image: Tensor::from_slice(dev, &masked, &[b, 1, SHAPE[1], SHAPE[2]]).unwrap(),
+                    mask: Tensor::from_slice(dev, &mask, &[b, 1, SHAPE[1], SHAPE[2]]).unwrap(),
+                }
+            }
+        })
+        .collect()
+}
+
+fn timesteps(dev: &Device, ts: &[u32]) -> Tensor {
+    Tensor::from_u32(dev, ts, &[ts.len()]).unwrap()
+}
+
+#[test]
+fn every_preset_predicts_and_computes_its_loss_with_the_right_shapes() {
+    let dev = device();
+    for preset in TaskPreset::ALL {
+        let m = model(&dev, preset);
+        let b = 3;
+        let obs = batch(&dev, m.task(), b, 1);
+        let t = timesteps(&dev, &[0, 20, 49]);
+        let noise = randn(&dev, &m.sample_dims(b), 7, 0).unwrap();
+        let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
+        let z = m.noisy(&given, &t, &noise).unwrap();
+        assert_eq!(z.dims(), &m.sample_dims(b));
+        let pred = m.predict(&z, &t).unwrap();
+        assert_eq!(pred.eps.dims(), &m.sample_dims(b), "{preset:?} ε̂");
+        for (spec, h) in m.task().modalities.iter().zip(&pred.heads) {
+            let dims = h.as_ref().map(|h| h.tensor().dims().to_vec());
+            let want = match (spec.head, spec.kind) {
+                (false, _) => None,
+                (true, ModalityKind::Label { classes }) => Some(vec![b, classes]),
+                (true, ModalityKind::Vector { dim }) => Some(vec![b, dim]),
+                (true, _) => Some(m.sample_dims(b).to_vec()),
+            };
+            assert_eq!(dims, want, "{preset:?} head of {}", spec.name);
+        }
+        let loss = m.loss(&obs, &t, &noise).unwrap();
+        let total = loss.total.to_scalar().unwrap();
+        let mut sum = loss.eps.to_scalar().unwrap();
+        for (name, l) in &loss.heads {
+            let v = l.to_scalar().unwrap();
+            assert!(v.is_finite() && v > 0.0, "{preset:?} {name}: {v}");
+            sum += v;
+        }
+        assert!(
+            (total - sum).abs() < 1e-4 * sum,
+            "{preset:?}: {total} vs {sum}"
+        );
+        assert_eq!(
+            loss.heads.len(),
+            m.task().modalities.iter().filter(|s| s.head).count()
+        );
+    }
+}
+
+#[test]
+fn total_loss_gradient_matches_finite_differences() {
+    let dev = device();
+    let m = model(&dev, TaskPreset::ImageLabel);
+    let b = 2;
+    let obs = batch(&dev, m.task(), b, 2);
+    let t = timesteps(&dev, &[10, 30]);
+    let noise = randn(&dev, &m.sample_dims(b), 3, 0).unwrap();
+    let loss = || m.loss(&obs, &t, &noise).unwrap().total;
+    let grads = loss().backward().unwrap();
+    let mut checked = 0;
+    for (name, idx) in [
+        ("conv_out.weight", 5),
+        ("conv_out.bias", 0),
+        ("enc0.conv1.weight", 17),
+        ("mid2.temb.bias", 3),
+        ("time_mlp.0.weight", 40),
+        ("head_label.fc1.weight", 11),
+        ("head_label.fc2.bias", 1),
+        ("mid_attn.qkv.weight", 100),
+    ] {
+        let (_, p) = m
+            .params()
+            .named()
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no parameter {name}"));
+        let analytic = grads.get(p).unwrap().to_vec().unwrap()[idx] as f64;
+        let orig = p.to_vec().unwrap();
+        let h = 1e-2f32;
+        let at = |v: f32| {
+            let mut w = orig.clone();
+            w[idx] = v;
+            p.assign(&Tensor::from_slice(&dev, &w, p.dims()).unwrap())
+                .unwrap();
+            loss().to_scalar().unwrap() as f64
+        };
+        let fd = (at(orig[idx] + h) - at(orig[idx] - h)) / (2.0 * h as f64);
+        at(orig[idx]);
+        let tol = 2e-3 + 0.03 * analytic.abs().max(fd.abs());
+        assert!(
+            (analytic - fd).abs() < tol,
+            "{name}[{idx}]: backward {analytic} vs finite difference {fd}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 8);
+}
+
+#[test]
+fn with_rho_zero_the_forward_process_and_loss_are_ddpm() {
+    let dev = device();
+    let mut task = TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM);
+    task.modalities[1].ramp = Ramp::OFF;
+    let m = MtDiffusion::new(&dev, &tiny_config(task)).unwrap();
+    let b = 2;
+    let obs = batch(&dev, m.task(), b, 4);
+    let t = timesteps(&dev, &[5, 45]);
+    let noise = randn(&dev, &m.sample_dims(b), 9, 0).unwrap();
+    let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
+    let z = m.noisy(&given, &t, &noise).unwrap().to_vec().unwrap();
+    let Observation::Image(x0) = &obs[0] else {
+        unreachable!()
+    };
+    let table = Tensor::from_slice(&dev, &m.schedule().q_sample_table(), &[50, 2]).unwrap();
+    let plain = q_sample(x0, &noise, &t, &table, None)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_eq!(z, plain, "ρ ≡ 0: z_t is DDPM's q_sample exactly");
+    // And the aggregate is absent, so the label cannot leak into z_t.
+    assert!(m.aggregate(&given, &t).unwrap().is_none());
+}
+
+#[test]
+fn posterior_eps_form_direct_form_and_the_samplers_shifted_step_agree() {
+    // PAPER.md §4.2: with z_t = √ᾱ_t z_0 + c_t + √(1−ᾱ_t) ε and c_t = λ_t E,
+    //   direct:  √α_t(1−ᾱ_{t−1})/(1−ᾱ_t)·(z_t − √α_t a_t) + β_t/(1−ᾱ_t)·(√ᾱ_{t−1} z_0 + c_{t−1})
+    //   ε-form:  (z_t − β_t/√(1−ᾱ_t) ε)/√α_t − a_t,   a_t = w_t E
+    //   shifted (our sampler): DDPM mean of u_t = z_t − c_t, plus c_{t−1}.
+    let s = Schedule::new(ScheduleConfig::default()).unwrap();
+    let ramp = Ramp::DEFAULT;
+    let mut rng = CpuRng::new(11);
+    let big_t = s.len();
+    let table = s.ddpm_table();
+    for t in [1usize, 99, 100, 101, 300, 499, 500, 998] {
+        let (x, e, eps) = (rng.normal(), rng.normal(), rng.normal());
+        let ab = s.alpha_bar(t as isize);
+        let ab_prev = s.alpha_bar(t as isize - 1);
+        let a = alpha(&s, t);
+        let beta = 1.0 - a;
+        let lam = |k: isize| s.alpha_bar(k).sqrt() * ramp.rho(k, big_t);
+        let c_t = lam(t as isize) * e;
+        let c_prev = lam(t as isize - 1) * e;
+        let a_t = step_weight(&s, &ramp, t) * e;
+        let z_t = ab.sqrt() * x + c_t + (1.0 - ab).sqrt() * eps;
+        let direct = a.sqrt() * (1.0 - ab_prev) / (1.0 - ab) * (z_t - a.sqrt() * a_t)
+            + beta / (1.0 - ab) * (ab_prev.sqrt() * x + c_prev);
+        let eps_form = (z_t - beta / (1.0 - ab).sqrt() * eps) / a.sqrt() - a_t;
+        let row = &table[t * 5..t * 5 + 5];
+        let u = z_t - c_t;
+        let x0_hat = (u - row[1] as f64 * eps) / row[0] as f64;
+        let shifted = row[2] as f64 * x0_hat + row[3] as f64 * u + c_prev;
+        assert!(
+            (direct - eps_form).abs() < 1e-9,
+            "t={t}: {direct} vs {eps_form}"
+        );
+        assert!(
+            (shifted - eps_form).abs() < 2e-5 * (1.0 + eps_form.abs()),
+            "t={t}: shifted {shifted} vs ε-form {eps_form}"
+        );
+    }
+}
+
+#[test]
+fn respaced_ddpm_with_every_step_is_the_plain_ddpm_table() {
+    let s = Schedule::new(ScheduleConfig::default()).unwrap();
+    assert_eq!(s.respaced_ddpm_table(s.len()), s.ddpm_table());
+    let r = s.respaced_ddpm_table(10);
+    // The last kept step (t = 0) has no noise; a middle one uses ᾱ of t − 100.
+    assert_eq!(r[4], 0.0);
+    let t = 500;
+    let (ab, ab_prev) = (s.alpha_bar(t), s.alpha_bar(t - 100));
+    let var = (1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev);
+    assert!((r[t as usize * 5 + 4] as f64 - var.sqrt()).abs() < 1e-5);
+}
+
+fn sampler(kind: SamplerKind, seed: u64) -> SamplerConfig {
+    SamplerConfig {
+        kind,
+        steps: 10,
+        seed,
+        ..SamplerConfig::default()
+    }
+}
+
+#[test]
+fn ddim_with_eta_zero_is_deterministic_and_the_seed_matters() {
+    let dev = device();
+    let m = model(&dev, TaskPreset::ImageLabel);
+    let joint = [None, None];
+    let run = |seed| {
+        let s = m
+            .sample(&joint, 2, &sampler(SamplerKind::Ddim, seed))
+            .unwrap();
+        let Some(Sampled::Probs(p)) = &s.outputs[1] else {
+            panic!("joint sampling gives label probabilities")
+        };
+        (s.image.to_vec().unwrap(), p.to_vec().unwrap())
+    };
+    let (a, pa) = run(5);
+    let (b, pb) = run(5);
+    let (c, _) = run(6);
+    assert_eq!(a, b);
+    assert_eq!(pa, pb);
+    assert_ne!(a, c);
+    assert!(
+        a.iter().all(|v| v.is_finite() && v.abs() <= 1.0 + 1e-6),
+        "clipped to [−1, 1]"
+    );
+    for row in pa.chunks(CLASSES) {
+        assert!(
+            (row.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+            "probabilities: {row:?}"
+        );
+    }
+    // DDPM is stochastic per seed but reproducible too.
+    let d1 = m.sample(&joint, 2, &sampler(SamplerKind::Ddpm, 1)).unwrap();
+    let d2 = m.sample(&joint, 2, &sampler(SamplerKind::Ddpm, 1)).unwrap();
+    assert_eq!(d1.image.to_vec().unwrap(), d2.image.to_vec().unwrap());
+}
+
+#[test]
+fn conditional_sampling_keeps_the_observed_modalities() {
+    let dev = device();
+    // Masked image: visible pixels are exactly the given ones after the final paste.
+    let m = model(&dev, TaskPreset::MaskedImage);
+    let obs = batch(&dev, m.task(), 2, 8);
+    let Observation::Masked { image, mask } = &obs[1] else {
+        unreachable!()
+    };
+    let s = m
+        .sample(
+            &[None, Some(obs[1].clone())],
+            2,
+            &sampler(SamplerKind::Ddpm, 3),
+        )
+        .unwrap();
+    let (out, vis, mk) = (
+        s.image.to_vec().unwrap(),
+        image.to_vec().unwrap(),
+        mask.to_vec().unwrap(),
+    );
+    let visible = mk.iter().filter(|&&v| v == 1.0).count();
+    assert!(visible > 0 && visible < mk.len());
+    for i in 0..out.len() {
+        if mk[i] == 1.0 {
+            assert_eq!(out[i], vis[i], "visible pixel {i} changed");
+        }
+    }
+    assert!(s.outputs[1].is_none());
+    // Given label: the label is not generated; the image is.
+    let m = model(&dev, TaskPreset::ImageLabel);
+    let y = Tensor::from_u32(&dev, &[2, 0], &[2]).unwrap();
+    let s = m
+        .sample(
+            &[None, Some(Observation::Label(y))],
+            2,
+            &sampler(SamplerKind::Ddim, 1),
+        )
+        .unwrap();
+    assert!(s.outputs[1].is_none());
+    assert_eq!(s.image.dims(), &m.sample_dims(2));
+    // Given image (transition): the image stays, the second image is generated.
+    let m = model(&dev, TaskPreset::Transition);
+    let obs = batch(&dev, m.task(), 2, 9);
+    let s = m
+        .sample(
+            &[Some(obs[0].clone()), None],
+            2,
+            &sampler(SamplerKind::Ddim, 1),
+        )
+        .unwrap();
+    let Observation::Image(x) = &obs[0] else {
+        unreachable!()
+    };
+    assert_eq!(s.image.to_vec().unwrap(), x.to_vec().unwrap());
+    assert!(matches!(s.outputs[1], Some(Sampled::Image(_))));
+    // Representation: a vector comes out.
+    let m = model(&dev, TaskPreset::ImageRepresentation);
+    let s = m
+        .sample(&[None, None], 2, &sampler(SamplerKind::Ddim, 1))
+        .unwrap();
+    let Some(Sampled::Vector(r)) = &s.outputs[1] else {
+        panic!("vector output")
+    };
+    assert_eq!(r.dims(), &[2, DIM]);
+}
+
+#[test]
+fn bad_inputs_name_the_problem() {
+    let dev = device();
+    let m = model(&dev, TaskPreset::ImageLabel);
+    let obs = batch(&dev, m.task(), 2, 1);
+    let t = timesteps(&dev, &[1, 2]);
+    let noise = randn(&dev, &m.sample_dims(2), 1, 0).unwrap();
+    let msg =
+        |r: Result<mtdiff_model::LossTerms, mtdiff_model::Error>| r.err().unwrap().to_string();
+    assert!(msg(m.loss(&obs[..1], &t, &noise)).contains("2 modalities"));
+    let wrong = vec![obs[0].clone(), obs[0].clone()];
+    assert!(msg(m.loss(&wrong, &t, &noise)).contains("modality label"));
+    let r = m.sample(
+        &[None, None],
+        1,
+        &SamplerConfig {
+            steps: 0,
+            ..SamplerConfig::default()
+        },
+    );
+    assert!(r.err().unwrap().to_string().contains("steps"));
+    assert!(TaskPreset::parse("nope")
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("image-label"));
+    let mut bad = TaskPreset::ImageLabel.task([1, 7, 7], 3, 1);
+    bad.modalities[1].head = false;
+    let e = MtDiffusion::new(&dev, &tiny_config(bad))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("needs a head"), "{e}");
+    let e = MtDiffusion::new(&dev, &tiny_config(TaskPreset::Ddpm.task([1, 7, 7], 3, 1)))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("does not halve"), "{e}");
+    // Label head logits are what `infer` returns.
+    let p = m.infer(&[Some(obs[0].clone()), None], 2, &noise).unwrap();
+    assert!(matches!(p.heads[1], Some(HeadOutput::Logits(_))));
+}
