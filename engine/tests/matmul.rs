@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 const STRATEGIES: [MatmulStrategy; 2] = [MatmulStrategy::RegisterBlocked, MatmulStrategy::Tiled];
 
+#[allow(clippy::too_many_arguments)]
 fn check(
     strategy: MatmulStrategy,
     m: usize,
