@@ -158,3 +158,84 @@ fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
         bout[cc + c] = tb;
     }
 }
+
+// ---- backward, CPU-adapter variants: no workgroup barriers ----
+// Row sums of dx̂ and dx̂·x̂ (one thread per row), then dx one thread per element; per-(n, c)
+// sums of dz·x̂ and dz (one thread each), then a per-channel sum over n.
+@group(0) @binding(6) var<storage, read> bsums: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bdx: array<f32>;
+
+// bout[2·row] = mean(dx̂), bout[2·row + 1] = mean(dx̂·x̂) over the row.
+@compute @workgroup_size(64)
+fn group_norm_backward_rowsums_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let l = p(1u);
+    let base = row * l;
+    let mean = bstats[2u * row];
+    let rstd = bstats[2u * row + 1u];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var k = 0u; k < l; k++) {
+        let i = base + k;
+        let c = (i / p(2u)) % p(3u);
+        let dxh = dz_at(i, row, c) * bgamma[c];
+        s1 += dxh;
+        s2 += dxh * (bx[i] - mean) * rstd;
+    }
+    bout[2u * row] = s1 / f32(l);
+    bout[2u * row + 1u] = s2 / f32(l);
+}
+
+// dx = rstd·(dx̂ − m1 − x̂·m2) with the row sums above in bsums; one thread per element.
+@compute @workgroup_size(256)
+fn group_norm_backward_input_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (i >= p(0u) * p(1u)) { return; }
+    let row = i / p(1u);
+    let c = (i / p(2u)) % p(3u);
+    let mean = bstats[2u * row];
+    let rstd = bstats[2u * row + 1u];
+    let dxh = dz_at(i, row, c) * bgamma[c];
+    bdx[i] = rstd * (dxh - bsums[2u * row] - (bx[i] - mean) * rstd * bsums[2u * row + 1u]);
+}
+
+// bout[2·(n·C + c)] = Σ_s dz·x̂, bout[2·(n·C + c) + 1] = Σ_s dz; one thread per (n, c).
+@compute @workgroup_size(64)
+fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let nc = (wid.y * nwg.x + wid.x) * 64u + lid;
+    let s = p(2u);
+    let cc = p(3u);
+    if (nc >= p(6u) * cc) { return; }
+    let n = nc / cc;
+    let c = nc % cc;
+    let row = n * (p(0u) / p(6u)) + c / (cc / (p(0u) / p(6u)));
+    let mean = bstats[2u * row];
+    let rstd = bstats[2u * row + 1u];
+    var dg = 0.0;
+    var db = 0.0;
+    for (var k = 0u; k < s; k++) {
+        let i = nc * s + k;
+        let dz = dz_at(i, row, c);
+        dg += dz * (bx[i] - mean) * rstd;
+        db += dz;
+    }
+    bout[2u * nc] = dg;
+    bout[2u * nc + 1u] = db;
+}
+
+// Sums the per-(n, c) pairs in bsums over n: bdx[c] = dγ, bdx[C + c] = dβ; one thread per c.
+@compute @workgroup_size(64)
+fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x * 64u + lid;
+    let cc = p(3u);
+    if (c >= cc) { return; }
+    var dg = 0.0;
+    var db = 0.0;
+    for (var n = 0u; n < p(6u); n++) {
+        dg += bsums[2u * (n * cc + c)];
+        db += bsums[2u * (n * cc + c) + 1u];
+    }
+    bdx[c] = dg;
+    bdx[cc + c] = db;
+}

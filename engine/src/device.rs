@@ -50,6 +50,10 @@ pub struct DeviceOptions {
     pub matmul: Option<MatmulStrategy>,
     /// Force a kernel profile; `None` chooses by adapter type (tests force both).
     pub profile: Option<KernelProfile>,
+    /// Time every kernel: each dispatch is submitted and waited for on its own and its wall
+    /// time is added to [`Device::kernel_times`]. Slow; for profiling only. `Device::new` also
+    /// turns it on when the environment variable `MTDIFF_PROFILE_KERNELS` is set.
+    pub time_kernels: bool,
 }
 
 impl Default for DeviceOptions {
@@ -61,8 +65,20 @@ impl Default for DeviceOptions {
             pool_cache_limit_bytes: 2 << 30,
             matmul: None,
             profile: None,
+            time_kernels: false,
         }
     }
+}
+
+/// Accumulated wall time of one kernel under [`DeviceOptions::time_kernels`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    /// The kernel's label (family/entry point and variant).
+    pub kernel: String,
+    /// Dispatches timed.
+    pub count: u64,
+    /// Total seconds, submit to completion.
+    pub seconds: f64,
 }
 
 /// What the adapter is and what it can do.
@@ -142,6 +158,7 @@ pub(crate) struct Pipeline {
 }
 
 /// A buffer range bound to one kernel binding.
+#[derive(Clone, Copy)]
 pub(crate) struct BufferArg<'a> {
     pub buffer: &'a wgpu::Buffer,
     pub offset: u64,
@@ -185,6 +202,7 @@ pub(crate) struct Inner {
     dispatches: AtomicU64,
     submits: AtomicU64,
     readbacks: AtomicU64,
+    kernel_times: Mutex<HashMap<String, (u64, f64)>>,
 }
 
 /// A GPU device with its queue; cheap to clone (shared handle).
@@ -221,7 +239,10 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
 impl Device {
     /// Opens the best adapter: highest-performance type first, native APIs before GL.
     /// Honours `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` (substring match).
-    pub fn new(options: DeviceOptions) -> Result<Device> {
+    pub fn new(mut options: DeviceOptions) -> Result<Device> {
+        if std::env::var_os("MTDIFF_PROFILE_KERNELS").is_some() {
+            options.time_kernels = true;
+        }
         let backends =
             wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY | wgpu::Backends::GL);
         let name_filter = std::env::var("WGPU_ADAPTER_NAME")
@@ -358,6 +379,7 @@ impl Device {
                 dispatches: AtomicU64::new(0),
                 submits: AtomicU64::new(0),
                 readbacks: AtomicU64::new(0),
+                kernel_times: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -426,6 +448,21 @@ impl Device {
             submits: self.inner.submits.load(Ordering::Relaxed),
             readbacks: self.inner.readbacks.load(Ordering::Relaxed),
         }
+    }
+
+    /// Per-kernel wall times collected under [`DeviceOptions::time_kernels`], slowest first
+    /// (empty when timing is off).
+    pub fn kernel_times(&self) -> Vec<KernelTime> {
+        let mut v: Vec<KernelTime> = lock(&self.inner.kernel_times)
+            .iter()
+            .map(|(k, &(count, seconds))| KernelTime {
+                kernel: k.clone(),
+                count,
+                seconds,
+            })
+            .collect();
+        v.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        v
     }
 
     /// Submits everything recorded so far (does not wait for it).
@@ -704,6 +741,14 @@ impl Device {
             }
         }
         let mut rec = lock(&self.inner.recorder);
+        let timing = self.inner.options.time_kernels;
+        if timing {
+            // Drain earlier work so only this kernel is timed.
+            if let Some(idx) = self.flush_locked(&mut rec)? {
+                self.wait(idx)?;
+            }
+        }
+        let started = std::time::Instant::now();
         let slot = rec.dispatches as u64 * self.inner.slot_bytes;
         let bytes: &[u8] = bytemuck::cast_slice(params);
         rec.params[slot as usize..slot as usize + bytes.len()].copy_from_slice(bytes);
@@ -746,7 +791,15 @@ impl Device {
         }
         rec.dispatches += 1;
         self.inner.dispatches.fetch_add(1, Ordering::Relaxed);
-        if rec.dispatches >= self.inner.options.flush_every {
+        if timing {
+            if let Some(idx) = self.flush_locked(&mut rec)? {
+                self.wait(idx)?;
+            }
+            let mut times = lock(&self.inner.kernel_times);
+            let e = times.entry(pipeline.label.clone()).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += started.elapsed().as_secs_f64();
+        } else if rec.dispatches >= self.inner.options.flush_every {
             self.flush_locked(&mut rec)?;
         }
         Ok(())

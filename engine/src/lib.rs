@@ -25,7 +25,9 @@ pub mod rng;
 pub mod tensor;
 
 pub use autodiff::{no_grad, Gradients, NoGradGuard};
-pub use device::{Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, MatmulStrategy};
+pub use device::{
+    Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime, MatmulStrategy,
+};
 pub use error::{Error, Result};
 pub use pool::PoolStats;
 pub use tensor::{DType, Shape, Tensor, TensorId};

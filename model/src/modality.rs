@@ -88,9 +88,7 @@ impl ModalitySpec {
             ModalityKind::Label { classes } if classes < 2 => {
                 return bad(format!("a label needs ≥ 2 classes, got {classes}"))
             }
-            ModalityKind::Vector { dim: 0 } => {
-                return bad("a vector needs dim ≥ 1".to_string())
-            }
+            ModalityKind::Vector { dim: 0 } => return bad("a vector needs dim ≥ 1".to_string()),
             _ => {}
         }
         if self.ramp.scale != 0.0 && !self.head {

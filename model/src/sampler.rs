@@ -101,6 +101,19 @@ impl MtDiffusion {
         batch: usize,
         cfg: &SamplerConfig,
     ) -> Result<Samples> {
+        self.sample_from(given, batch, cfg, None)
+    }
+
+    /// Like [`MtDiffusion::sample`], but when `start` = (z, t₀) is given the chain starts from
+    /// z at timestep t₀ instead of pure noise at T, running only the steps with t ≤ t₀
+    /// (SDEdit-style noise-and-denoise; build z with [`MtDiffusion::noisy`]).
+    pub fn sample_from(
+        &self,
+        given: &[Option<Observation>],
+        batch: usize,
+        cfg: &SamplerConfig,
+        start: Option<(&Tensor, usize)>,
+    ) -> Result<Samples> {
         let _ng = NoGradGuard::new();
         let task = self.task();
         let n = task.modalities.len();
@@ -147,7 +160,16 @@ impl MtDiffusion {
             Some(Observation::Image(x)) => Some(x),
             _ => None,
         };
-        let timesteps = s.leading_timesteps(cfg.steps);
+        let mut timesteps = s.leading_timesteps(cfg.steps);
+        if let Some((z0, t0)) = start {
+            if z0.dims() != dims {
+                return Err(Error::Input(format!(
+                    "the starting sample is {}, expected {dims:?}",
+                    z0.shape()
+                )));
+            }
+            timesteps.retain(|&t| t <= t0);
+        }
         let readout_limit = cfg.readout_fraction * big_t as f64;
         let mut readouts: Vec<Readout> = (0..n)
             .map(|_| Readout {
@@ -156,7 +178,10 @@ impl MtDiffusion {
             })
             .collect();
         let mut last_images: Vec<Option<Tensor>> = vec![None; n];
-        let mut z = randn(dev, &dims, cfg.seed, 0)?;
+        let mut z = match start {
+            Some((z0, _)) => z0.clone(),
+            None => randn(dev, &dims, cfg.seed, 0)?,
+        };
         for (k, &t) in timesteps.iter().enumerate() {
             let prev = s.previous_timestep(t, cfg.steps);
             let last = k + 1 == timesteps.len();

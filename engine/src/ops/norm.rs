@@ -77,49 +77,92 @@ impl Tensor {
             &[self, gamma, beta],
             Box::new(move |g, needs| {
                 let dev = g.device();
+                // CPU adapters: per-row and per-(n, c) sums one thread each, then elementwise;
+                // GPUs: one workgroup per row / per channel with tree reductions.
+                let cpu = dev.kernel_profile() == crate::KernelProfile::Cpu;
+                let inputs = [x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg()];
                 let dx = if needs[0] {
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                    let k = kernel(
-                        dev,
-                        "norm",
-                        SRC,
-                        "group_norm_backward_input",
-                        &[],
-                        &[R, R, R, R, R, W],
-                    )?;
-                    dev.dispatch(
-                        &k,
-                        &params,
-                        &[x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg(), dx.arg()],
-                        grid(rows, 1),
-                    )?;
+                    if cpu {
+                        let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
+                        let k = kernel(
+                            dev,
+                            "norm",
+                            SRC,
+                            "group_norm_backward_rowsums_thread",
+                            &[],
+                            &[R, R, R, R, R, W],
+                        )?;
+                        let mut args = inputs.to_vec();
+                        args.push(sums.arg());
+                        dev.dispatch(&k, &params, &args, grid(rows, 64))?;
+                        let k = kernel(
+                            dev,
+                            "norm",
+                            SRC,
+                            "group_norm_backward_input_apply",
+                            &[],
+                            &[R, R, R, R, R, R, W],
+                        )?;
+                        let mut args = inputs.to_vec();
+                        args.extend([sums.arg(), dx.arg()]);
+                        dev.dispatch(&k, &params, &args, grid(rows * l, 256))?;
+                    } else {
+                        let k = kernel(
+                            dev,
+                            "norm",
+                            SRC,
+                            "group_norm_backward_input",
+                            &[],
+                            &[R, R, R, R, R, W],
+                        )?;
+                        let mut args = inputs.to_vec();
+                        args.push(dx.arg());
+                        dev.dispatch(&k, &params, &args, grid(rows, 1))?;
+                    }
                     Some(dx)
                 } else {
                     None
                 };
                 let (dg, db) = if needs[1] || needs[2] {
                     let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
-                    let k = kernel(
-                        dev,
-                        "norm",
-                        SRC,
-                        "group_norm_backward_affine",
-                        &[],
-                        &[R, R, R, R, R, W],
-                    )?;
-                    dev.dispatch(
-                        &k,
-                        &params,
-                        &[
-                            x.arg(),
-                            g.arg(),
-                            stats.arg(),
-                            gm.arg(),
-                            bt.arg(),
-                            both.arg(),
-                        ],
-                        [c as u32, 1, 1],
-                    )?;
+                    if cpu {
+                        let nc = Tensor::uninit(dev, &[n * c, 2], DType::F32)?;
+                        let k = kernel(
+                            dev,
+                            "norm",
+                            SRC,
+                            "group_norm_backward_nc_thread",
+                            &[],
+                            &[R, R, R, R, R, W],
+                        )?;
+                        let mut args = inputs.to_vec();
+                        args.push(nc.arg());
+                        dev.dispatch(&k, &params, &args, grid(n * c, 64))?;
+                        let k = kernel(
+                            dev,
+                            "norm",
+                            SRC,
+                            "group_norm_backward_affine_reduce",
+                            &[],
+                            &[R, R, R, R, R, R, W],
+                        )?;
+                        let mut args = inputs.to_vec();
+                        args.extend([nc.arg(), both.arg()]);
+                        dev.dispatch(&k, &params, &args, [c.div_ceil(64) as u32, 1, 1])?;
+                    } else {
+                        let k = kernel(
+                            dev,
+                            "norm",
+                            SRC,
+                            "group_norm_backward_affine",
+                            &[],
+                            &[R, R, R, R, R, W],
+                        )?;
+                        let mut args = inputs.to_vec();
+                        args.push(both.arg());
+                        dev.dispatch(&k, &params, &args, [c as u32, 1, 1])?;
+                    }
                     (Some(both.slice(0, 0, c)?), Some(both.slice(0, c, c)?))
                 } else {
                     (None, None)

@@ -1,0 +1,214 @@
+//! Checkpoints: one safetensors file per checkpoint (`ckpt_<step>.safetensors`) holding the
+//! parameters (`param.<name>`), their EMA (`ema.<name>`) and AdamW's moments (`adam_m.<name>`,
+//! `adam_v.<name>`), all f32 and readable by Python's `safetensors`; the JSON metadata (model and
+//! run configuration, step, optimizer step, RNG state) is in the header's `__metadata__` under
+//! `mtdiff`. Written atomically (temp file, fsync, rename), so a crash never leaves a torn
+//! checkpoint; the last K are kept.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mtdiff_model::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// A named tensor on the CPU: (name, shape, values).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Format tag stored in every checkpoint.
+pub const FORMAT: &str = "mtdiff-checkpoint-v1";
+
+/// The random state of a run. Batches, timesteps and masks of step s come from a generator
+/// seeded by (seed, s), and GPU noise from the Philox stream (seed, s), so the next step is the
+/// whole state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The run's seed.
+    pub seed: u64,
+    /// The step the next batch is drawn for.
+    pub next_step: u64,
+}
+
+/// A checkpoint's metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// [`FORMAT`].
+    pub format: String,
+    /// The model (schedule, task, U-Net, heads).
+    pub model: ModelConfig,
+    /// The run that wrote it.
+    pub train: TrainConfig,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// AdamW's step count (for bias correction).
+    pub adam_step: u32,
+    /// Random state.
+    pub rng: RngState,
+    /// Name of the training dataset.
+    pub dataset: String,
+}
+
+/// A loaded checkpoint.
+pub struct Checkpoint {
+    /// Its file.
+    pub path: PathBuf,
+    /// Its metadata.
+    pub meta: Meta,
+    /// name → (shape, values).
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Checkpoint {
+    /// A tensor by name, or an error naming it.
+    pub fn tensor(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {
+        self.tensors.get(name).ok_or_else(|| Error::Checkpoint {
+            path: self.path.clone(),
+            message: format!("has no tensor {name} (written by another version or model?)"),
+        })
+    }
+}
+
+/// The file of the checkpoint at `step` in `dir`.
+pub fn path_for(dir: &Path, step: u64) -> PathBuf {
+    dir.join(format!("ckpt_{step:08}.safetensors"))
+}
+
+/// Serialises and writes a checkpoint atomically.
+pub fn save(path: &Path, meta: &Meta, tensors: &[NamedTensor]) -> Result<()> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, v)| {
+            (
+                n.clone(),
+                s.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("cannot serialise: {e}"),
+        })?;
+    let json = serde_json::to_string(meta).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("cannot serialise metadata: {e}"),
+    })?;
+    let header = HashMap::from([("mtdiff".to_string(), json)]);
+    let data = safetensors::serialize(views, Some(header)).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("cannot serialise: {e}"),
+    })?;
+    write_atomic(path, &data)
+}
+
+/// Reads and checks a checkpoint: a truncated or corrupt file, or one without our metadata, is
+/// an error that names the file and what to do.
+pub fn load(path: &Path) -> Result<Checkpoint> {
+    let err = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(err(
+            "no such file (give a ckpt_*.safetensors file or a run directory)".into(),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+        err(format!(
+            "corrupt or truncated ({e}); delete it and use an earlier checkpoint"
+        ))
+    })?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(format!("corrupt header ({e})")))?;
+    let json = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("mtdiff"))
+        .ok_or_else(|| err("is a safetensors file without mtdiff metadata".into()))?;
+    let meta: Meta = serde_json::from_str(json).map_err(|e| {
+        err(format!(
+            "metadata does not parse ({e}); written by another version?"
+        ))
+    })?;
+    if meta.format != FORMAT {
+        return Err(err(format!(
+            "format {:?}, this build reads {FORMAT:?}",
+            meta.format
+        )));
+    }
+    let mut tensors = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(err(format!(
+                "tensor {name} is {:?}, expected F32",
+                view.dtype()
+            )));
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(Checkpoint {
+        path: path.to_path_buf(),
+        meta,
+        tensors,
+    })
+}
+
+/// The checkpoints in `dir`, oldest first, as (step, path).
+pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let step = name
+                .strip_prefix("ckpt_")?
+                .strip_suffix(".safetensors")?
+                .parse()
+                .ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Deletes all but the newest `keep` checkpoints in `dir`.
+pub fn prune(dir: &Path, keep: usize) -> Result<()> {
+    let all = list(dir);
+    for (_, p) in &all[..all.len().saturating_sub(keep)] {
+        std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+    }
+    Ok(())
+}
+
+/// A checkpoint file from a path that is either a file or a run directory (its newest).
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        list(path)
+            .pop()
+            .map(|(_, p)| p)
+            .ok_or_else(|| Error::Checkpoint {
+                path: path.to_path_buf(),
+                message: "holds no ckpt_*.safetensors (train first, or point at a file)".into(),
+            })
+    } else {
+        Ok(path.to_path_buf())
+    }
+}

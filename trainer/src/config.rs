@@ -1,0 +1,180 @@
+//! A training run's configuration: every field has a working default, a TOML file
+//! (`--config run.toml`) may set any of them, and command-line flags override both.
+
+use std::path::{Path, PathBuf};
+
+use mtdiff_model::{ModelConfig, TaskConfig, TaskPreset};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{DataSource, Dataset, Representation};
+use crate::error::{Error, Result};
+
+/// Everything that defines a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name; the run lives in `<out_dir>/<name>/`.
+    pub name: String,
+    /// Parent folder of runs.
+    pub out_dir: PathBuf,
+    /// Task preset: image-label, masked-image, transition, image-representation, ddpm.
+    pub task: String,
+    /// Data: glyphs, glyphs:SIZE, mnist:DIR, folder:DIR.
+    pub data: String,
+    /// Side images of a folder dataset are resized to.
+    pub image_size: usize,
+    /// Channels of a folder dataset (1 or 3).
+    pub channels: usize,
+    /// U-Net channels per level.
+    pub unet_channels: Vec<usize>,
+    /// Residual blocks per U-Net level.
+    pub res_blocks: usize,
+    /// Training timesteps T.
+    pub timesteps: usize,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Batch size.
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    pub lr: f32,
+    /// Linear warm-up steps.
+    pub warmup: u64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this (0: off).
+    pub grad_clip: f32,
+    /// EMA decay of the weights used for sampling (0: sample from the raw weights).
+    pub ema: f32,
+    /// Read the loss back and log it every this many steps.
+    pub log_every: u64,
+    /// Write a checkpoint every this many steps (a multiple of log_every).
+    pub ckpt_every: u64,
+    /// Keep the last this many checkpoints.
+    pub keep: usize,
+    /// Write a sample grid every this many steps (0: only at the end).
+    pub sample_every: u64,
+    /// DDIM steps for the sample grids.
+    pub sample_steps: usize,
+    /// Seed of initialisation, batches, timesteps and noise.
+    pub seed: u64,
+    /// Range of the masked-image task's per-sample mask ratio.
+    pub mask_ratio: (f64, f64),
+    /// Run `eval` on the final checkpoint.
+    pub eval: bool,
+    /// Generated samples per metric in the final evaluation.
+    pub eval_samples: usize,
+}
+
+impl Default for TrainConfig {
+    /// The main job: image+label on the built-in 16×16 glyphs, a small U-Net, a few minutes on
+    /// a CPU adapter.
+    fn default() -> Self {
+        TrainConfig {
+            name: "default".to_string(),
+            out_dir: PathBuf::from("runs"),
+            task: "image-label".to_string(),
+            data: "glyphs".to_string(),
+            image_size: 32,
+            channels: 3,
+            unet_channels: vec![16, 32, 32],
+            res_blocks: 1,
+            timesteps: 400,
+            steps: 1000,
+            batch: 32,
+            lr: 2e-3,
+            warmup: 100,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            ema: 0.995,
+            log_every: 25,
+            ckpt_every: 250,
+            keep: 3,
+            sample_every: 0,
+            sample_steps: 25,
+            seed: 0,
+            mask_ratio: (0.1, 0.9),
+            eval: true,
+            eval_samples: 200,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML file; unknown keys are errors.
+    pub fn from_toml(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{}: {e}(see README for the keys of a run.toml)",
+                path.display()
+            ))
+        })
+    }
+
+    /// Checks ranges and that intervals fit together.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Usage(m));
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return bad(format!(
+                "--name {:?} must be a plain folder name",
+                self.name
+            ));
+        }
+        TaskPreset::parse(&self.task)?;
+        if self.steps == 0 || self.batch == 0 {
+            return bad("--steps and --batch must be ≥ 1".to_string());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("--lr must be > 0, got {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.ema) {
+            return bad(format!("--ema must be in [0, 1), got {}", self.ema));
+        }
+        if self.log_every == 0
+            || self.ckpt_every == 0
+            || !self.ckpt_every.is_multiple_of(self.log_every)
+        {
+            return bad(format!(
+                "--ckpt-every ({}) must be a positive multiple of --log-every ({}): a checkpoint \
+                 is written only after the losses before it were checked",
+                self.ckpt_every, self.log_every
+            ));
+        }
+        if self.keep == 0 {
+            return bad("--keep must be ≥ 1".to_string());
+        }
+        if self.timesteps < 2 || self.sample_steps == 0 || self.sample_steps > self.timesteps {
+            return bad(format!(
+                "need --timesteps ≥ 2 and 1 ≤ --sample-steps ≤ timesteps; got {} and {}",
+                self.timesteps, self.sample_steps
+            ));
+        }
+        let (lo, hi) = self.mask_ratio;
+        if !(0.0 <= lo && lo <= hi && hi <= 1.0) {
+            return bad(format!(
+                "mask_ratio must satisfy 0 ≤ lo ≤ hi ≤ 1, got ({lo}, {hi})"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data source.
+    pub fn source(&self) -> Result<DataSource> {
+        DataSource::parse(&self.data, self.image_size, self.channels)
+    }
+
+    /// The model this run trains, for data of `data`'s shape.
+    pub fn model_config(&self, data: &dyn Dataset, repr: &Representation) -> Result<ModelConfig> {
+        let preset = TaskPreset::parse(&self.task)?;
+        let task: TaskConfig = preset.task(data.image_shape(), data.classes(), repr.dim());
+        let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
+        cfg.unet.res_blocks = self.res_blocks;
+        cfg.init_seed = self.seed;
+        Ok(cfg)
+    }
+
+    /// `<out_dir>/<name>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.out_dir.join(&self.name)
+    }
+}

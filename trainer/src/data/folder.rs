@@ -1,0 +1,142 @@
+//! An image folder with one subfolder per class (`DIR/<class>/*.png|jpg…`), decoded with the
+//! `image` crate and resized to the model's size. Classes are the subfolder names in sorted
+//! order; every 10th image of a class (sorted by name) is held out as the test split.
+
+use std::path::Path;
+
+use super::{Dataset, Example};
+use crate::error::{Error, Result};
+
+/// Decoded images of one split.
+pub struct ImageFolder {
+    name: String,
+    shape: [usize; 3],
+    classes: Vec<String>,
+    images: Vec<(Vec<f32>, u32)>,
+}
+
+impl ImageFolder {
+    /// Loads `dir`, resizing to `size`×`size` with `channels` (1: grey, 3: RGB); `test` picks the
+    /// held-out split.
+    pub fn load(dir: &Path, size: usize, channels: usize, test: bool) -> Result<ImageFolder> {
+        let read_dir = |p: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            v.sort();
+            Ok::<_, Error>(v)
+        };
+        if !dir.is_dir() {
+            return Err(Error::Data(format!(
+                "{}: no such directory (an image folder holds one subfolder of images per class)",
+                dir.display()
+            )));
+        }
+        let class_dirs: Vec<_> = read_dir(dir)?.into_iter().filter(|p| p.is_dir()).collect();
+        let mut classes = Vec::new();
+        let mut images = Vec::new();
+        for (k, cd) in class_dirs.iter().enumerate() {
+            classes.push(
+                cd.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string(),
+            );
+            let files: Vec<_> = read_dir(cd)?
+                .into_iter()
+                .filter(|p| {
+                    p.extension().is_some_and(|e| {
+                        matches!(
+                            e.to_string_lossy().to_lowercase().as_str(),
+                            "png" | "jpg" | "jpeg" | "bmp" | "gif"
+                        )
+                    })
+                })
+                .collect();
+            for (j, f) in files.iter().enumerate() {
+                if (j % 10 == 9) != test {
+                    continue;
+                }
+                let img = image::open(f).map_err(|e| {
+                    Error::Data(format!("{}: cannot decode image ({e})", f.display()))
+                })?;
+                let img = img.resize_exact(
+                    size as u32,
+                    size as u32,
+                    image::imageops::FilterType::Triangle,
+                );
+                let data: Vec<f32> = if channels == 1 {
+                    img.to_luma8()
+                        .pixels()
+                        .map(|p| p.0[0] as f32 / 127.5 - 1.0)
+                        .collect()
+                } else {
+                    // HWC → CHW.
+                    let rgb = img.to_rgb8();
+                    let mut out = vec![0.0; 3 * size * size];
+                    for (i, p) in rgb.pixels().enumerate() {
+                        for c in 0..3 {
+                            out[c * size * size + i] = p.0[c] as f32 / 127.5 - 1.0;
+                        }
+                    }
+                    out
+                };
+                images.push((data, k as u32));
+            }
+        }
+        if images.is_empty() {
+            return Err(Error::Data(format!(
+                "{}: no images found for the {} split (expected DIR/<class>/*.png or .jpg; \
+                 {} class folders seen)",
+                dir.display(),
+                if test { "test" } else { "train" },
+                class_dirs.len()
+            )));
+        }
+        if classes.len() < 2 {
+            return Err(Error::Data(format!(
+                "{}: needs at least 2 class subfolders, found {}",
+                dir.display(),
+                classes.len()
+            )));
+        }
+        Ok(ImageFolder {
+            name: format!(
+                "folder-{}",
+                dir.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            shape: [channels, size, size],
+            classes,
+            images,
+        })
+    }
+
+    /// Class names (subfolder names).
+    pub fn class_names(&self) -> &[String] {
+        &self.classes
+    }
+}
+
+impl Dataset for ImageFolder {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+    fn image_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+    fn classes(&self) -> usize {
+        self.classes.len()
+    }
+    fn example(&self, i: usize) -> Example {
+        let (image, label) = self.images[i].clone();
+        Example {
+            image,
+            label,
+            factors: None,
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Datasets behind one trait, and the batches the model trains on.
+//!
+//! Sources (`--data`): `glyphs` (the built-in default, no files), `mnist:DIR` (MNIST or
+//! Fashion-MNIST IDX files, gz or raw) and `folder:DIR` (one subfolder of images per class).
+//! Every task's extra modalities are derived here: the label; a representation vector (the
+//! glyphs' true generative factors, or a fixed random projection of the image normalised to unit
+//! variance per dimension, PAPER.md §9 S4); a random patch mask (PAPER.md §8.8); a paired second
+//! image, the Sobel edge map (PAPER.md §9 S3 b).
+
+pub mod folder;
+pub mod glyphs;
+pub mod idx;
+
+use std::path::PathBuf;
+
+use mtdiff_engine::rng::CpuRng;
+use mtdiff_engine::{Device, Tensor};
+use mtdiff_model::modality::random_patch_mask;
+use mtdiff_model::{ModalityKind, Observation, TaskConfig};
+
+use crate::error::{Error, Result};
+
+/// One example: an image in [−1, 1] (CHW), its class, and its generative factors if known.
+#[derive(Clone, Debug)]
+pub struct Example {
+    /// C·H·W values in [−1, 1].
+    pub image: Vec<f32>,
+    /// Class index.
+    pub label: u32,
+    /// Standardised generative factors (built-in glyphs only).
+    pub factors: Option<Vec<f32>>,
+}
+
+/// A finite, indexable set of examples.
+pub trait Dataset: Send + Sync {
+    /// A short name (used to key caches).
+    fn name(&self) -> String;
+    /// Number of examples.
+    fn len(&self) -> usize;
+    /// True when there are no examples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// [C, H, W].
+    fn image_shape(&self) -> [usize; 3];
+    /// Number of classes.
+    fn classes(&self) -> usize;
+    /// Example `i` (< len).
+    fn example(&self, i: usize) -> Example;
+}
+
+/// Where the data comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// The built-in glyphs at `size`×`size`.
+    Glyphs {
+        /// Image side.
+        size: usize,
+    },
+    /// MNIST-style IDX files in a folder.
+    Idx(PathBuf),
+    /// One subfolder of images per class.
+    Folder {
+        /// The root folder.
+        dir: PathBuf,
+        /// Side the images are resized to.
+        size: usize,
+        /// 1 (grey) or 3 (RGB).
+        channels: usize,
+    },
+}
+
+impl DataSource {
+    /// Parses `glyphs`, `glyphs:SIZE`, `mnist:DIR` or `folder:DIR` (`folder_size` and
+    /// `folder_channels` apply to folders).
+    pub fn parse(spec: &str, folder_size: usize, folder_channels: usize) -> Result<DataSource> {
+        let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
+        match kind {
+            "glyphs" => {
+                let size = if arg.is_empty() {
+                    16
+                } else {
+                    arg.parse().map_err(|_| {
+                        Error::Usage(format!("--data glyphs:SIZE needs a number, got {arg:?}"))
+                    })?
+                };
+                if !(8..=128).contains(&size) {
+                    return Err(Error::Usage(format!(
+                        "--data glyphs:{size}: the size must be in 8..=128"
+                    )));
+                }
+                Ok(DataSource::Glyphs { size })
+            }
+            "mnist" | "idx" | "fashion" if !arg.is_empty() => Ok(DataSource::Idx(arg.into())),
+            "folder" if !arg.is_empty() => {
+                if folder_channels != 1 && folder_channels != 3 {
+                    return Err(Error::Usage(format!(
+                        "--channels must be 1 or 3, got {folder_channels}"
+                    )));
+                }
+                Ok(DataSource::Folder {
+                    dir: arg.into(),
+                    size: folder_size,
+                    channels: folder_channels,
+                })
+            }
+            _ => Err(Error::Usage(format!(
+                "--data {spec:?}: use glyphs, glyphs:SIZE, mnist:DIR or folder:DIR"
+            ))),
+        }
+    }
+
+    /// Loads the train or test split.
+    pub fn load(&self, test: bool) -> Result<Box<dyn Dataset>> {
+        Ok(match self {
+            DataSource::Glyphs { size } => Box::new(if test {
+                glyphs::Glyphs::new(0x7E57, 2_000, *size)
+            } else {
+                glyphs::Glyphs::new(0x7EA1, 60_000, *size)
+            }),
+            DataSource::Idx(dir) => {
+                Box::new(idx::Idx::load(dir, if test { "t10k" } else { "train" })?)
+            }
+            DataSource::Folder {
+                dir,
+                size,
+                channels,
+            } => Box::new(folder::ImageFolder::load(dir, *size, *channels, test)?),
+        })
+    }
+}
+
+/// Dimensions of the representation vector for datasets without generative factors.
+pub const PROJECTION_DIM: usize = 16;
+
+/// How an example becomes a representation vector: its factors, or a fixed projection.
+pub struct Representation {
+    /// [dim, C·H·W] projection, with per-dimension mean and std (None: use the factors).
+    projection: Option<(Vec<f32>, Vec<f32>, Vec<f32>)>,
+    dim: usize,
+}
+
+impl Representation {
+    /// Fits the representation for `data`: the factors if it has them, else a random
+    /// projection (seed fixed) normalised on up to 1,000 examples.
+    pub fn fit(data: &dyn Dataset) -> Representation {
+        let first = data.example(0);
+        if let Some(f) = &first.factors {
+            return Representation {
+                projection: None,
+                dim: f.len(),
+            };
+        }
+        let n: usize = first.image.len();
+        let mut rng = CpuRng::new(0x2E97);
+        let p = rng.vec_normal(PROJECTION_DIM * n, 1.0 / (n as f64).sqrt());
+        let raw = |x: &[f32]| -> Vec<f64> {
+            (0..PROJECTION_DIM)
+                .map(|d| {
+                    p[d * n..(d + 1) * n]
+                        .iter()
+                        .zip(x)
+                        .map(|(a, b)| (a * b) as f64)
+                        .sum()
+                })
+                .collect()
+        };
+        let m = data.len().min(1000);
+        let rows: Vec<Vec<f64>> = (0..m).map(|i| raw(&data.example(i).image)).collect();
+        let mean: Vec<f64> = (0..PROJECTION_DIM)
+            .map(|d| rows.iter().map(|r| r[d]).sum::<f64>() / m as f64)
+            .collect();
+        let std: Vec<f64> = (0..PROJECTION_DIM)
+            .map(|d| {
+                (rows.iter().map(|r| (r[d] - mean[d]).powi(2)).sum::<f64>() / m as f64)
+                    .sqrt()
+                    .max(1e-6)
+            })
+            .collect();
+        Representation {
+            projection: Some((
+                p,
+                mean.iter().map(|&v| v as f32).collect(),
+                std.iter().map(|&v| v as f32).collect(),
+            )),
+            dim: PROJECTION_DIM,
+        }
+    }
+
+    /// Length of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The vector of an example.
+    pub fn of(&self, ex: &Example) -> Vec<f32> {
+        match (&self.projection, &ex.factors) {
+            (None, Some(f)) => f.clone(),
+            (Some((p, mean, std)), _) => {
+                let n = ex.image.len();
+                (0..self.dim)
+                    .map(|d| {
+                        let v: f32 = p[d * n..(d + 1) * n]
+                            .iter()
+                            .zip(&ex.image)
+                            .map(|(a, b)| a * b)
+                            .sum();
+                        (v - mean[d]) / std[d]
+                    })
+                    .collect()
+            }
+            (None, None) => vec![0.0; self.dim],
+        }
+    }
+}
+
+/// The Sobel edge map of a CHW image in [−1, 1] (channel mean), thresholded to ±1.
+pub fn edge_map(image: &[f32], shape: [usize; 3]) -> Vec<f32> {
+    let [c, h, w] = shape;
+    let px = |y: isize, x: isize| -> f32 {
+        let (y, x) = (
+            y.clamp(0, h as isize - 1) as usize,
+            x.clamp(0, w as isize - 1) as usize,
+        );
+        (0..c)
+            .map(|k| (image[(k * h + y) * w + x] + 1.0) / 2.0)
+            .sum::<f32>()
+            / c as f32
+    };
+    let mut out = vec![0.0; c * h * w];
+    for y in 0..h as isize {
+        for x in 0..w as isize {
+            let gx = px(y - 1, x + 1) + 2.0 * px(y, x + 1) + px(y + 1, x + 1)
+                - px(y - 1, x - 1)
+                - 2.0 * px(y, x - 1)
+                - px(y + 1, x - 1);
+            let gy = px(y + 1, x - 1) + 2.0 * px(y + 1, x) + px(y + 1, x + 1)
+                - px(y - 1, x - 1)
+                - 2.0 * px(y - 1, x)
+                - px(y - 1, x + 1);
+            let v = if (gx * gx + gy * gy).sqrt() > 1.0 {
+                1.0
+            } else {
+                -1.0
+            };
+            for k in 0..c {
+                out[(k * h + y as usize) * w + x as usize] = v;
+            }
+        }
+    }
+    out
+}
+
+/// Side of the square patches hidden by masks: a 4×4…7×7 grid of patches.
+pub fn mask_patch(size: usize) -> usize {
+    (size / 7).max(size / 4).max(1)
+}
+
+/// Builds the observations of `task` for examples `indices` of `data`; masks are drawn from
+/// `rng` with a per-sample ratio from `mask_ratio` (a range).
+pub fn make_batch(
+    dev: &Device,
+    task: &TaskConfig,
+    data: &dyn Dataset,
+    repr: &Representation,
+    indices: &[usize],
+    rng: &mut CpuRng,
+    mask_ratio: (f64, f64),
+) -> Result<Vec<Observation>> {
+    let examples: Vec<Example> = indices.iter().map(|&i| data.example(i)).collect();
+    observations(dev, task, &examples, repr, rng, mask_ratio)
+}
+
+/// Observations of `task` for the given examples.
+pub fn observations(
+    dev: &Device,
+    task: &TaskConfig,
+    examples: &[Example],
+    repr: &Representation,
+    rng: &mut CpuRng,
+    mask_ratio: (f64, f64),
+) -> Result<Vec<Observation>> {
+    let shape = task.image_shape;
+    let b = examples.len();
+    let dims = [b, shape[0], shape[1], shape[2]];
+    let images: Vec<f32> = examples
+        .iter()
+        .flat_map(|e| e.image.iter().copied())
+        .collect();
+    if images.len() != dims.iter().product::<usize>() {
+        return Err(Error::Data(format!(
+            "images do not match the model's shape {shape:?}"
+        )));
+    }
+    let mut out = Vec::new();
+    for m in &task.modalities {
+        out.push(match m.kind {
+            ModalityKind::Image => Observation::Image(Tensor::from_slice(dev, &images, &dims)?),
+            ModalityKind::Label { classes } => {
+                let y: Vec<u32> = examples.iter().map(|e| e.label).collect();
+                if let Some(bad) = y.iter().find(|&&l| l as usize >= classes) {
+                    return Err(Error::Data(format!(
+                        "label {bad} is outside the model's {classes} classes"
+                    )));
+                }
+                Observation::Label(Tensor::from_u32(dev, &y, &[b])?)
+            }
+            ModalityKind::Vector { dim } => {
+                let v: Vec<f32> = examples.iter().flat_map(|e| repr.of(e)).collect();
+                if v.len() != b * dim {
+                    return Err(Error::Data(format!(
+                        "representation vectors have {} entries, the model expects {dim}",
+                        v.len() / b.max(1)
+                    )));
+                }
+                Observation::Vector(Tensor::from_slice(dev, &v, &[b, dim])?)
+            }
+            ModalityKind::MaskedImage => {
+                let (h, w) = (shape[1], shape[2]);
+                let mut mask = Vec::with_capacity(b * h * w);
+                for _ in 0..b {
+                    let ratio = rng.range(mask_ratio.0, mask_ratio.1);
+                    mask.extend(random_patch_mask(rng, 1, h, w, mask_patch(h), ratio));
+                }
+                let masked: Vec<f32> = images
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let (s, p) = (i / (shape[0] * h * w), i % (h * w));
+                        v * mask[s * h * w + p]
+                    })
+                    .collect();
+                Observation::Masked {
+                    image: Tensor::from_slice(dev, &masked, &dims)?,
+                    mask: Tensor::from_slice(dev, &mask, &[b, 1, h, w])?,
+                }
+            }
+            ModalityKind::SecondImage => {
+                let e: Vec<f32> = examples
+                    .iter()
+                    .flat_map(|ex| edge_map(&ex.image, shape))
+                    .collect();
+                Observation::Image(Tensor::from_slice(dev, &e, &dims)?)
+            }
+        });
+    }
+    Ok(out)
+}

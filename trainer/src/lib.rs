@@ -1,0 +1,16 @@
+//! The `mtdiff` trainer as a library: datasets, training loop, checkpoints, sampling,
+//! evaluation and reports. The binary (`main.rs`) is a thin clap front end over it.
+
+pub mod data;
+pub mod error;
+pub mod fsutil;
+pub mod report;
+
+pub use error::{Error, Result};
+pub mod checkpoint;
+pub mod classifier;
+pub mod config;
+pub mod eval;
+pub mod sample;
+pub mod state;
+pub mod train;

@@ -1,0 +1,349 @@
+//! Sampling from a checkpoint (`mtdiff sample`) and the grids a training run writes: joint
+//! generation of every modality, or conditional generation with some given (PAPER.md §6).
+//! Outputs: a PNG grid, the non-image outputs (labels with probabilities, vectors) as JSON
+//! beside it, and optionally the raw samples as safetensors for other tools.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_model::{
+    ModalityKind, MtDiffusion, Observation, Sampled, SamplerConfig, SamplerKind, TaskPreset,
+};
+
+use crate::checkpoint::{self, NamedTensor};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::report::write_grid;
+use crate::state;
+
+/// Reads an image file into the model's [C, H, W] layout in [−1, 1] (resized, grey or RGB).
+pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
+    let img = image::open(path)
+        .map_err(|e| Error::Usage(format!("{}: cannot read image ({e})", path.display())))?;
+    let img = img.resize_exact(
+        shape[2] as u32,
+        shape[1] as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    let (h, w) = (shape[1], shape[2]);
+    Ok(if shape[0] == 1 {
+        img.to_luma8()
+            .pixels()
+            .map(|p| p.0[0] as f32 / 127.5 - 1.0)
+            .collect()
+    } else {
+        let rgb = img.to_rgb8();
+        let mut out = vec![0.0; shape[0] * h * w];
+        for (i, p) in rgb.pixels().enumerate() {
+            for c in 0..shape[0] {
+                out[c * h * w + i] = p.0[c.min(2)] as f32 / 127.5 - 1.0;
+            }
+        }
+        out
+    })
+}
+
+/// One `--given NAME=VALUE` (VALUE: a class index or comma list for labels, an image path for
+/// image modalities, comma-separated floats for vectors).
+pub fn parse_given(
+    dev: &Device,
+    model: &MtDiffusion,
+    given: &[String],
+    mask: Option<&Path>,
+    n: usize,
+) -> Result<Vec<Option<Observation>>> {
+    let task = model.task();
+    let shape = task.image_shape;
+    let dims = model.sample_dims(n);
+    let mut out: Vec<Option<Observation>> = vec![None; task.modalities.len()];
+    for g in given {
+        let (name, value) = g.split_once('=').ok_or_else(|| {
+            Error::Usage(format!("--given {g:?}: write NAME=VALUE, e.g. label=3"))
+        })?;
+        let i = task.index_of(name)?;
+        let repeat = |v: Vec<f32>| -> Vec<f32> { (0..n).flat_map(|_| v.iter().copied()).collect() };
+        let obs = match task.modalities[i].kind {
+            ModalityKind::Label { classes } => {
+                let ys: Vec<u32> = value
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|&y| (y as usize) < classes)
+                            .ok_or_else(|| {
+                                Error::Usage(format!(
+                                    "--given {name}={value}: labels are integers in 0..{classes}"
+                                ))
+                            })
+                    })
+                    .collect::<Result<_>>()?;
+                let y: Vec<u32> = (0..n).map(|k| ys[k % ys.len()]).collect();
+                Observation::Label(Tensor::from_u32(dev, &y, &[n])?)
+            }
+            ModalityKind::Vector { dim } => {
+                let v: Vec<f32> = value
+                    .split(',')
+                    .map(|s| s.trim().parse::<f32>())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| {
+                        Error::Usage(format!("--given {name}: a comma list of numbers"))
+                    })?;
+                if v.len() != dim {
+                    return Err(Error::Usage(format!(
+                        "--given {name}: {} numbers, the model's vectors have {dim}",
+                        v.len()
+                    )));
+                }
+                Observation::Vector(Tensor::from_slice(dev, &repeat(v), &[n, dim])?)
+            }
+            ModalityKind::Image | ModalityKind::SecondImage => Observation::Image(
+                Tensor::from_slice(dev, &repeat(load_image(Path::new(value), shape)?), &dims)?,
+            ),
+            ModalityKind::MaskedImage => {
+                let mask_path = mask.ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--given {name}=… needs --mask MASK.png (white = visible)"
+                    ))
+                })?;
+                let img = load_image(Path::new(value), shape)?;
+                let m1 = load_image(mask_path, [1, shape[1], shape[2]])?;
+                let m: Vec<f32> = m1
+                    .iter()
+                    .map(|&v| if v > 0.0 { 1.0 } else { 0.0 })
+                    .collect();
+                let hw = shape[1] * shape[2];
+                let masked: Vec<f32> = img.iter().enumerate().map(|(j, v)| v * m[j % hw]).collect();
+                Observation::Masked {
+                    image: Tensor::from_slice(dev, &repeat(masked), &dims)?,
+                    mask: Tensor::from_slice(dev, &repeat(m), &[n, 1, shape[1], shape[2]])?,
+                }
+            }
+        };
+        out[i] = Some(obs);
+    }
+    Ok(out)
+}
+
+/// Samples and their non-image outputs, on the CPU.
+pub struct SampleSet {
+    /// [n, C, H, W] main images.
+    pub images: Vec<f32>,
+    /// Per modality name: values per sample (label probabilities, vectors, images).
+    pub outputs: Vec<NamedTensor>,
+    /// n.
+    pub n: usize,
+}
+
+/// Runs the sampler in batches of at most 64 and reads the results back.
+pub fn generate(
+    model: &MtDiffusion,
+    given: &[Option<Observation>],
+    n: usize,
+    cfg: &SamplerConfig,
+) -> Result<SampleSet> {
+    let s = model.sample(given, n, cfg)?;
+    let mut outputs = Vec::new();
+    for (i, o) in s.outputs.iter().enumerate() {
+        let name = model.task().modalities[i].name.clone();
+        if let Some(o) = o {
+            let t = match o {
+                Sampled::Image(t) | Sampled::Probs(t) | Sampled::Vector(t) => t,
+            };
+            outputs.push((name, t.dims().to_vec(), t.to_vec()?));
+        }
+    }
+    Ok(SampleSet {
+        images: s.image.to_vec()?,
+        outputs,
+        n,
+    })
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+        )
+        .0
+}
+
+/// The grid a training run writes: for image+label one row per class (the label given), for
+/// the transition task (image, second image) pairs, otherwise joint samples.
+pub fn training_grid(model: &MtDiffusion, cfg: &TrainConfig, path: &Path) -> Result<()> {
+    let dev = model.device().clone();
+    let task = model.task();
+    let shape = task.image_shape;
+    let sampler = SamplerConfig {
+        steps: cfg.sample_steps,
+        seed: cfg.seed ^ 0xA11,
+        ..SamplerConfig::default()
+    };
+    match task.preset {
+        Some(TaskPreset::ImageLabel) => {
+            let ModalityKind::Label { classes } = task.modalities[1].kind else {
+                unreachable!("the image-label preset's second modality is a label")
+            };
+            let per = 6;
+            let y: Vec<u32> = (0..classes * per).map(|k| (k / per) as u32).collect();
+            let mut given = vec![None; task.modalities.len()];
+            given[1] = Some(Observation::Label(Tensor::from_u32(&dev, &y, &[y.len()])?));
+            let s = generate(model, &given, y.len(), &sampler)?;
+            write_grid(path, &s.images, s.n, shape, per)
+        }
+        Some(TaskPreset::Transition) => {
+            let n = 16;
+            let s = generate(model, &vec![None; task.modalities.len()], n, &sampler)?;
+            let per = shape.iter().product::<usize>();
+            let second = &s.outputs[0].2;
+            let mut pairs = Vec::with_capacity(2 * n * per);
+            for k in 0..n {
+                pairs.extend_from_slice(&s.images[k * per..(k + 1) * per]);
+                pairs.extend_from_slice(&second[k * per..(k + 1) * per]);
+            }
+            write_grid(path, &pairs, 2 * n, shape, 8)
+        }
+        _ => {
+            let n = 32;
+            let s = generate(model, &vec![None; task.modalities.len()], n, &sampler)?;
+            write_grid(path, &s.images, n, shape, 8)
+        }
+    }
+}
+
+/// Options of `mtdiff sample`.
+pub struct SampleArgs {
+    /// Checkpoint file or run directory.
+    pub checkpoint: PathBuf,
+    /// Number of samples.
+    pub n: usize,
+    /// Sampler settings.
+    pub sampler: SamplerConfig,
+    /// `NAME=VALUE` observations.
+    pub given: Vec<String>,
+    /// Mask for `--given masked=…`.
+    pub mask: Option<PathBuf>,
+    /// Output PNG (JSON beside it).
+    pub out: Option<PathBuf>,
+    /// Also write the raw samples here (safetensors).
+    pub raw: Option<PathBuf>,
+    /// Use the raw weights instead of the EMA.
+    pub no_ema: bool,
+}
+
+/// `mtdiff sample`: returns the PNG path written.
+pub fn run(args: &SampleArgs) -> Result<PathBuf> {
+    if args.n == 0 {
+        return Err(Error::Usage("--n must be ≥ 1".to_string()));
+    }
+    let path = checkpoint::resolve(&args.checkpoint)?;
+    let ckpt = checkpoint::load(&path)?;
+    let dev = Device::new(DeviceOptions::default())?;
+    let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
+    let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
+    let s = generate(&model, &given, args.n, &args.sampler)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        path.parent()
+            .unwrap_or(Path::new("."))
+            .join(format!("sample_{:08}.png", ckpt.meta.step))
+    });
+    let shape = model.task().image_shape;
+    let cols = (args.n as f64).sqrt().ceil() as usize;
+    let mut grid_images = s.images.clone();
+    let mut grid_n = s.n;
+    for (name, dims, values) in &s.outputs {
+        if dims.len() == 4 {
+            // A generated image modality: shown as extra rows below the main images.
+            grid_images.extend_from_slice(values);
+            grid_n += s.n;
+            println!("{name}: shown below the images in the grid");
+        }
+    }
+    write_grid(&out, &grid_images, grid_n, shape, cols)?;
+    let mut records: Vec<serde_json::Map<String, serde_json::Value>> =
+        (0..s.n).map(|_| serde_json::Map::new()).collect();
+    for (name, dims, values) in &s.outputs {
+        if dims.len() != 2 {
+            continue;
+        }
+        let w = dims[1];
+        let is_label = matches!(
+            model.task().modalities[model.task().index_of(name)?].kind,
+            ModalityKind::Label { .. }
+        );
+        for (k, rec) in records.iter_mut().enumerate() {
+            let row = &values[k * w..(k + 1) * w];
+            if is_label {
+                rec.insert(name.clone(), serde_json::json!(argmax(row)));
+                rec.insert(format!("{name}_probs"), serde_json::json!(row));
+            } else {
+                rec.insert(name.clone(), serde_json::json!(row));
+            }
+        }
+    }
+    let json = serde_json::json!({
+        "checkpoint": path,
+        "step": ckpt.meta.step,
+        "sampler": args.sampler,
+        "given": args.given,
+        "samples": records,
+    });
+    write_atomic(
+        &out.with_extension("json"),
+        serde_json::to_string_pretty(&json)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    if let Some(raw) = &args.raw {
+        let mut tensors = vec![(
+            "image".to_string(),
+            model.sample_dims(s.n).to_vec(),
+            s.images.clone(),
+        )];
+        for (name, dims, values) in &s.outputs {
+            tensors.push((name.clone(), dims.clone(), values.clone()));
+        }
+        write_raw(raw, &tensors)?;
+    }
+    Ok(out)
+}
+
+/// Writes tensors as a plain safetensors file (no mtdiff metadata).
+fn write_raw(path: &Path, tensors: &[NamedTensor]) -> Result<()> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, v)| {
+            (
+                n.clone(),
+                s.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+        })
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Usage(format!("cannot serialise raw samples: {e}")))?;
+    let data = safetensors::serialize(views, None::<HashMap<String, String>>)
+        .map_err(|e| Error::Usage(format!("cannot serialise raw samples: {e}")))?;
+    write_atomic(path, &data)
+}
+
+/// The sampler named on the command line.
+pub fn sampler_kind(name: &str) -> Result<SamplerKind> {
+    match name {
+        "ddim" => Ok(SamplerKind::Ddim),
+        "ddpm" => Ok(SamplerKind::Ddpm),
+        _ => Err(Error::Usage(format!(
+            "--sampler {name:?}: use ddim or ddpm"
+        ))),
+    }
+}
