@@ -243,15 +243,34 @@ impl Device {
         if std::env::var_os("MTDIFF_PROFILE_KERNELS").is_some() {
             options.time_kernels = true;
         }
-        let backends =
-            wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY | wgpu::Backends::GL);
+        // Without WGPU_BACKEND: the native APIs first, GL only when none has an adapter (probing
+        // GL's EGL/Wayland stack prints warnings on headless machines).
+        let env_backends = wgpu::Backends::from_env();
         let name_filter = std::env::var("WGPU_ADAPTER_NAME")
             .ok()
             .filter(|s| !s.is_empty());
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        desc.backends = backends;
-        let instance = wgpu::Instance::new(desc);
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let enumerate = |backends: wgpu::Backends| {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = backends;
+            let instance = wgpu::Instance::new(desc);
+            pollster::block_on(instance.enumerate_adapters(backends))
+        };
+        let matches = |a: &wgpu::Adapter| match &name_filter {
+            Some(n) => a.get_info().name.to_lowercase().contains(&n.to_lowercase()),
+            None => true,
+        };
+        let (backends, adapters) = match env_backends {
+            Some(b) => (b, enumerate(b)),
+            None => {
+                let native = enumerate(wgpu::Backends::PRIMARY);
+                if native.iter().any(matches) {
+                    (wgpu::Backends::PRIMARY, native)
+                } else {
+                    let all = wgpu::Backends::PRIMARY | wgpu::Backends::GL;
+                    (all, enumerate(all))
+                }
+            }
+        };
         let found: Vec<String> = adapters
             .iter()
             .map(|a| {
@@ -261,10 +280,7 @@ impl Device {
             .collect();
         let adapter = adapters
             .into_iter()
-            .filter(|a| match &name_filter {
-                Some(n) => a.get_info().name.to_lowercase().contains(&n.to_lowercase()),
-                None => true,
-            })
+            .filter(matches)
             .min_by_key(|a| {
                 let i = a.get_info();
                 (type_rank(i.device_type), i.backend == wgpu::Backend::Gl)

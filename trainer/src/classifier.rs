@@ -19,7 +19,8 @@ use crate::fsutil::write_atomic;
 
 /// Width of the penultimate features.
 pub const FEATURES: usize = 64;
-const TRAIN_STEPS: usize = 500;
+/// Default training steps of the evaluation network.
+pub const TRAIN_STEPS: usize = 500;
 const BATCH: usize = 64;
 
 /// The evaluation CNN.
@@ -116,6 +117,7 @@ impl Classifier {
         train: &dyn Dataset,
         test: &dyn Dataset,
         repr: &Representation,
+        steps: usize,
     ) -> Result<()> {
         let dev = self.params.device().clone();
         let shape = train.image_shape();
@@ -126,7 +128,7 @@ impl Classifier {
             ..AdamWConfig::default()
         });
         let mut rng = CpuRng::new(0xE7A1);
-        for _ in 0..TRAIN_STEPS {
+        for _ in 0..steps {
             let idx: Vec<usize> = (0..BATCH).map(|_| rng.below(train.len())).collect();
             let ex: Vec<_> = idx.iter().map(|&i| train.example(i)).collect();
             let x: Vec<f32> = ex.iter().flat_map(|e| e.image.iter().copied()).collect();
@@ -156,18 +158,20 @@ impl Classifier {
         Ok(())
     }
 
-    /// Loads the cached network for this dataset from `cache_dir`, or trains and caches it.
+    /// Loads the cached network for this dataset from `cache_dir`, or trains it for `steps`
+    /// steps and caches it.
     pub fn load_or_train(
         dev: &Device,
         cache_dir: &Path,
         train: &dyn Dataset,
         test: &dyn Dataset,
         repr: &Representation,
+        steps: usize,
     ) -> Result<Classifier> {
         let shape = train.image_shape();
         let mut net = Classifier::build(dev, shape, train.classes(), repr.dim())?;
         let file = cache_dir.join(format!(
-            "{}_{}x{}x{}_c{}_r{}.safetensors",
+            "{}_{}x{}x{}_c{}_r{}_s{steps}.safetensors",
             train.name(),
             shape[0],
             shape[1],
@@ -185,7 +189,7 @@ impl Classifier {
             "training the evaluation classifier for {} (cached afterwards)…",
             train.name()
         );
-        net.fit(train, test, repr)?;
+        net.fit(train, test, repr, steps)?;
         std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
         write_atomic(&file, &net.save()?)?;
         Ok(net)

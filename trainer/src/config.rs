@@ -63,6 +63,8 @@ pub struct TrainConfig {
     pub eval: bool,
     /// Generated samples per metric in the final evaluation.
     pub eval_samples: usize,
+    /// Training steps of the evaluation classifier.
+    pub eval_classifier_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -95,6 +97,7 @@ impl Default for TrainConfig {
             mask_ratio: (0.1, 0.9),
             eval: true,
             eval_samples: 200,
+            eval_classifier_steps: crate::classifier::TRAIN_STEPS,
         }
     }
 }

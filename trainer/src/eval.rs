@@ -42,6 +42,8 @@ pub struct EvalArgs {
     pub seed: u64,
     /// Output JSON (default: `eval_<step>.json` beside the checkpoint).
     pub out: Option<PathBuf>,
+    /// Training steps of the evaluation classifier (cached per value).
+    pub classifier_steps: usize,
 }
 
 /// One row of the table.
@@ -200,7 +202,14 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         .parent()
         .unwrap_or(Path::new("."))
         .join(".eval-cache");
-    let net = Classifier::load_or_train(&dev, &cache, train.as_ref(), test.as_ref(), &repr)?;
+    let net = Classifier::load_or_train(
+        &dev,
+        &cache,
+        train.as_ref(),
+        test.as_ref(),
+        &repr,
+        args.classifier_steps,
+    )?;
     let task = model.task().clone();
     let shape = task.image_shape;
     let per = shape.iter().product::<usize>();
@@ -379,6 +388,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             .expect("json")
             .as_bytes(),
     )?;
+    crate::train::print_kernel_times(&dev);
     Ok(report)
 }
 

@@ -9,6 +9,7 @@ pub mod report;
 pub use error::{Error, Result};
 pub mod checkpoint;
 pub mod classifier;
+pub mod cli;
 pub mod config;
 pub mod eval;
 pub mod sample;

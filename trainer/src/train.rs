@@ -423,7 +423,7 @@ impl Progress {
 }
 
 /// Prints the slowest kernels when the device timed them (`MTDIFF_PROFILE_KERNELS=1`).
-fn print_kernel_times(dev: &Device) {
+pub fn print_kernel_times(dev: &Device) {
     let times = dev.kernel_times();
     if times.is_empty() {
         return;

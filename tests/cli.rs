@@ -1,0 +1,482 @@
+//! The `mtdiff` command line end to end on tiny configurations: train → checkpoint → sample →
+//! eval for every task; `--resume` reproduces an uninterrupted run's losses; SIGKILL at random
+//! moments never leaves an unloadable checkpoint; NaN stops a run naming the step; bad input
+//! fails with a clear message and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mtdiff-cli"))
+}
+
+/// A fresh scratch directory under the target dir.
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Flags of a tiny run of `task` named `name` under `out`.
+fn tiny(out: &Path, name: &str, task: &str, steps: u64) -> Vec<String> {
+    [
+        "train",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--name",
+        name,
+        "--task",
+        task,
+        "--data",
+        "glyphs:8",
+        "--unet-channels",
+        "8,16",
+        "--timesteps",
+        "50",
+        "--batch",
+        "4",
+        "--steps",
+        &steps.to_string(),
+        "--log-every",
+        "2",
+        "--ckpt-every",
+        "4",
+        "--sample-steps",
+        "4",
+        "--warmup",
+        "2",
+        "--eval-samples",
+        "8",
+        "--eval-classifier-steps",
+        "10",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Sets `flag` to `value` in `args` (replacing its value when present).
+fn set(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args[i + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+    args
+}
+
+fn run(args: &[String]) -> Output {
+    let out = bin().args(args).output().unwrap();
+    out
+}
+
+fn ok(args: &[String]) -> String {
+    let out = run(args);
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{args:?} failed:\n{so}\n{se}");
+    so
+}
+
+/// Runs, expects failure, returns stderr.
+fn fails(args: &[String]) -> String {
+    let out = run(args);
+    let se = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{args:?} should fail; stderr:\n{se}");
+    se
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn decode_png(path: &Path) -> (u32, u32) {
+    let img = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (img.width(), img.height())
+}
+
+#[test]
+fn train_sample_eval_end_to_end_for_every_task() {
+    let out = scratch("e2e");
+    for task in [
+        "image-label",
+        "masked-image",
+        "transition",
+        "image-representation",
+        "ddpm",
+    ] {
+        let stdout = ok(&tiny(&out, task, task, 8));
+        assert!(
+            stdout.contains("eval of"),
+            "{task}: the final eval table is printed:\n{stdout}"
+        );
+        let run = out.join(task);
+        let ckpt = run.join("ckpt_00000008.safetensors");
+        assert!(
+            mtdiff::checkpoint::load(&ckpt).is_ok(),
+            "{task}: checkpoint loads"
+        );
+        assert!(decode_png(&run.join("loss.png")).0 > 100);
+        assert!(decode_png(&run.join("samples_00000008.png")).0 > 8);
+        let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        assert_eq!(
+            metrics.lines().count(),
+            4,
+            "{task}: one line per log interval"
+        );
+        let eval: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("eval_00000008.json")).unwrap())
+                .unwrap();
+        assert!(
+            eval["metrics"].as_array().unwrap().len() >= 2,
+            "{task}: {eval}"
+        );
+        // Joint sampling from the run directory (its newest checkpoint).
+        let png = out.join(format!("{task}-joint.png"));
+        let raw = out.join(format!("{task}-joint.safetensors"));
+        ok(&strings(&[
+            "sample",
+            "--ckpt",
+            run.to_str().unwrap(),
+            "--n",
+            "4",
+            "--steps",
+            "4",
+            "--out",
+            png.to_str().unwrap(),
+            "--raw",
+            raw.to_str().unwrap(),
+        ]));
+        decode_png(&png);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(png.with_extension("json")).unwrap())
+                .unwrap();
+        assert_eq!(json["samples"].as_array().unwrap().len(), 4);
+        let bytes = std::fs::read(&raw).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.tensor("image").unwrap().shape(), &[4, 1, 8, 8]);
+        if task == "image-label" {
+            let s0 = &json["samples"][0];
+            assert!(
+                s0["label"].as_u64().unwrap() < 10 && s0["label_probs"].is_array(),
+                "{s0}"
+            );
+        }
+    }
+}
+
+#[test]
+fn conditional_sampling_from_the_command_line() {
+    let out = scratch("given");
+    ok(&tiny(&out, "lab", "image-label", 4));
+    let run = out.join("lab");
+    let png = out.join("three.png");
+    ok(&strings(&[
+        "sample",
+        "--ckpt",
+        run.to_str().unwrap(),
+        "--n",
+        "3",
+        "--steps",
+        "3",
+        "--given",
+        "label=3",
+        "--out",
+        png.to_str().unwrap(),
+        "--sampler",
+        "ddpm",
+    ]));
+    decode_png(&png);
+    // Classification of an image through the diffusion model: the image is given.
+    ok(&strings(&[
+        "sample",
+        "--ckpt",
+        run.to_str().unwrap(),
+        "--n",
+        "1",
+        "--steps",
+        "3",
+        "--given",
+        &format!("image={}", png.display()),
+        "--out",
+        out.join("cls.png").to_str().unwrap(),
+    ]));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cls.json")).unwrap()).unwrap();
+    assert!(json["samples"][0]["label"].is_u64(), "{json}");
+    // Masked restoration needs a mask.
+    ok(&tiny(&out, "mask", "masked-image", 4));
+    let e = fails(&strings(&[
+        "sample",
+        "--ckpt",
+        out.join("mask").to_str().unwrap(),
+        "--given",
+        &format!("masked={}", png.display()),
+    ]));
+    assert!(e.contains("--mask"), "{e}");
+    let e = fails(&strings(&[
+        "sample",
+        "--ckpt",
+        run.to_str().unwrap(),
+        "--given",
+        "label=12",
+    ]));
+    assert!(e.contains("0..10"), "{e}");
+    let e = fails(&strings(&[
+        "sample",
+        "--ckpt",
+        run.to_str().unwrap(),
+        "--given",
+        "colour=3",
+    ]));
+    assert!(e.contains("no modality \"colour\""), "{e}");
+}
+
+/// The "loss" fields of a metrics file.
+fn losses(run: &Path) -> Vec<(u64, f64, f64)> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["step"].as_u64().unwrap(),
+                v["loss"].as_f64().unwrap(),
+                v["eps"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn resume_reproduces_an_uninterrupted_run() {
+    let out = scratch("resume");
+    let mut a = tiny(&out, "whole", "image-label", 12);
+    a.extend(strings(&["--eval", "false"]));
+    ok(&a);
+    let mut b = tiny(&out, "split", "image-label", 8);
+    b.extend(strings(&["--eval", "false"]));
+    ok(&b);
+    let mut b2 = tiny(&out, "split", "image-label", 12);
+    b2.extend(strings(&["--eval", "false", "--resume"]));
+    let stdout = ok(&b2);
+    assert!(stdout.contains("resumed from"), "{stdout}");
+    let (la, lb) = (losses(&out.join("whole")), losses(&out.join("split")));
+    assert_eq!(la.len(), 6);
+    assert_eq!(
+        la, lb,
+        "interrupted + resumed must give the uninterrupted losses exactly"
+    );
+    // Without --resume, an existing run is not silently overwritten.
+    let e = fails(&b);
+    assert!(e.contains("--resume") && e.contains("--overwrite"), "{e}");
+}
+
+#[test]
+fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
+    let out = scratch("kill");
+    let mut args = set(tiny(&out, "k", "image-label", 100_000), "--ckpt-every", "2");
+    args.extend(strings(&["--eval", "false", "--keep", "3"]));
+    let run = out.join("k");
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut last_step = 0;
+    for round in 0..4 {
+        let mut a = args.clone();
+        if round > 0 {
+            a.push("--resume".into());
+        }
+        let mut child = bin()
+            .args(&a)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it get going (shader compilation, first checkpoint), then kill at a random moment.
+        let start = Instant::now();
+        while mtdiff::checkpoint::list(&run)
+            .last()
+            .map(|c| c.0)
+            .unwrap_or(0)
+            <= last_step
+            && start.elapsed() < Duration::from_secs(120)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(200 + (seed >> 33) % 1500));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let ckpts = mtdiff::checkpoint::list(&run);
+        assert!(
+            !ckpts.is_empty() && ckpts.len() <= 3,
+            "round {round}: {ckpts:?}"
+        );
+        for (step, path) in &ckpts {
+            let c = mtdiff::checkpoint::load(path)
+                .unwrap_or_else(|e| panic!("round {round}: {} does not load: {e}", path.display()));
+            assert_eq!(c.meta.step, *step);
+        }
+        let newest = ckpts.last().unwrap().0;
+        assert!(
+            newest > last_step,
+            "round {round}: progress after resuming from {last_step}"
+        );
+        last_step = newest;
+    }
+    // A final resume finishes the run from the newest checkpoint.
+    let mut a = set(tiny(&out, "k", "image-label", last_step + 2), "--ckpt-every", "2");
+    a.extend(strings(&["--eval", "false", "--keep", "3", "--resume"]));
+    let stdout = ok(&a);
+    assert!(stdout.contains(&format!("at step {last_step}")), "{stdout}");
+}
+
+#[test]
+fn nan_loss_stops_the_run_naming_the_step_and_keeps_the_good_checkpoint() {
+    let out = scratch("nan");
+    let mut args = tiny(&out, "n", "image-label", 20);
+    args.extend(strings(&["--eval", "false"]));
+    let o = bin()
+        .args(&args)
+        .env(mtdiff::train::FAULT_NAN_ENV, "7")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(e.contains("at step 7"), "{e}");
+    assert!(e.contains("ckpt_00000004.safetensors"), "{e}");
+    let ckpts = mtdiff::checkpoint::list(&out.join("n"));
+    assert_eq!(ckpts.iter().map(|c| c.0).collect::<Vec<_>>(), vec![4]);
+    mtdiff::checkpoint::load(&ckpts[0].1).unwrap();
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message() {
+    let out = scratch("bad");
+    let t = |extra: &[&str]| {
+        let mut a = tiny(&out, "b", "image-label", 2);
+        for kv in extra.chunks(2) {
+            a = set(a, kv[0], kv[1]);
+        }
+        a.extend(strings(&["--eval", "false", "--overwrite"]));
+        a
+    };
+    // Missing data directory.
+    let e = fails(&t(&["--data", "mnist:/no/such/dir"]));
+    assert!(
+        e.contains("/no/such/dir") && e.contains("no such directory"),
+        "{e}"
+    );
+    // Truncated and wrong-magic IDX files.
+    let idx = out.join("idx");
+    std::fs::create_dir_all(&idx).unwrap();
+    let mut images = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28];
+    images.extend(vec![0u8; 28 * 28]); // one image of the two announced
+    std::fs::write(idx.join("train-images-idx3-ubyte"), &images).unwrap();
+    std::fs::write(
+        idx.join("train-labels-idx1-ubyte"),
+        [0, 0, 8, 1, 0, 0, 0, 2, 3, 4],
+    )
+    .unwrap();
+    let e = fails(&t(&["--data", &format!("mnist:{}", idx.display())]));
+    assert!(e.contains("truncated"), "{e}");
+    images[3] = 9;
+    std::fs::write(idx.join("train-images-idx3-ubyte"), &images).unwrap();
+    let e = fails(&t(&["--data", &format!("mnist:{}", idx.display())]));
+    assert!(e.contains("magic"), "{e}");
+    // An image folder with no images.
+    let folder = out.join("folder");
+    std::fs::create_dir_all(folder.join("cats")).unwrap();
+    std::fs::create_dir_all(folder.join("dogs")).unwrap();
+    std::fs::write(folder.join("cats/readme.txt"), "not an image").unwrap();
+    let e = fails(&t(&["--data", &format!("folder:{}", folder.display())]));
+    assert!(e.contains("no images"), "{e}");
+    // Unknown flag values.
+    let e = fails(&t(&["--task", "painting"]));
+    assert!(
+        e.contains("unknown task") && e.contains("image-label"),
+        "{e}"
+    );
+    let e = fails(&t(&["--data", "pictures"]));
+    assert!(e.contains("glyphs"), "{e}");
+    let e = fails(&strings(&["train", "--steps", "many"]));
+    assert!(e.contains("invalid value"), "{e}");
+    let e = fails(&t(&["--ckpt-every", "3"]));
+    assert!(e.contains("multiple"), "{e}");
+    // An output directory that cannot be written: a path under a regular file.
+    let file = out.join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut a = tiny(&file.join("sub"), "b", "image-label", 2);
+    a.extend(strings(&["--eval", "false"]));
+    let e = fails(&a);
+    assert!(
+        e.contains("cannot be created") && e.contains("--out-dir"),
+        "{e}"
+    );
+    // Corrupt and truncated checkpoints; a checkpoint from another model configuration.
+    ok(&t(&[]));
+    let run = out.join("b");
+    let ckpt = mtdiff::checkpoint::list(&run).pop().unwrap().1;
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let cut = out.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = fails(&strings(&["sample", "--ckpt", cut.to_str().unwrap()]));
+    assert!(e.contains("corrupt or truncated"), "{e}");
+    let junk = out.join("junk.safetensors");
+    std::fs::write(&junk, b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
+    let e = fails(&strings(&["eval", "--ckpt", junk.to_str().unwrap()]));
+    assert!(e.contains("junk.safetensors"), "{e}");
+    let e = fails(&strings(&[
+        "sample",
+        "--ckpt",
+        out.join("nothing-here").to_str().unwrap(),
+    ]));
+    assert!(e.contains("no such file"), "{e}");
+    let mut other = t(&["--unet-channels", "8,8"]);
+    other.retain(|a| a != "--overwrite");
+    other.push("--resume".into());
+    let e = fails(&other);
+    assert!(e.contains("different model configuration"), "{e}");
+    // A --config file with an unknown key.
+    let toml = out.join("run.toml");
+    std::fs::write(&toml, "stepz = 3\n").unwrap();
+    let e = fails(&strings(&["train", "--config", toml.to_str().unwrap()]));
+    assert!(e.contains("stepz"), "{e}");
+}
+
+#[test]
+fn config_file_values_apply_and_flags_override_them() {
+    let out = scratch("config");
+    let toml = out.join("run.toml");
+    let mut body = String::new();
+    body += &format!(
+        "out_dir = {:?}\nname = \"fromfile\"\ntask = \"ddpm\"\n",
+        out.display()
+    );
+    body += "data = \"glyphs:8\"\nunet_channels = [8, 16]\ntimesteps = 50\nbatch = 4\n";
+    body += "steps = 6\nlog_every = 2\nckpt_every = 2\nsample_steps = 3\neval = false\n";
+    std::fs::write(&toml, body).unwrap();
+    ok(&strings(&[
+        "train",
+        "--config",
+        toml.to_str().unwrap(),
+        "--steps",
+        "4",
+    ]));
+    let ckpts = mtdiff::checkpoint::list(&out.join("fromfile"));
+    assert_eq!(
+        ckpts.last().unwrap().0,
+        4,
+        "the flag overrides the file's steps"
+    );
+    let c = mtdiff::checkpoint::load(&ckpts.last().unwrap().1).unwrap();
+    assert_eq!(c.meta.train.task, "ddpm");
+    assert_eq!(c.meta.model.unet.channels, vec![8, 16]);
+}

@@ -1,0 +1,87 @@
+//! A short training run on real MNIST (`../shared/data/mnist`): the loss goes down and the
+//! label head classifies real test images far above chance (classification through the
+//! diffusion model, PAPER.md §9 S1 test 3).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn short_mnist_run_learns_to_classify() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    assert!(
+        data.join("train-images-idx3-ubyte.gz").is_file(),
+        "{} is missing: the tests expect the shared data beside the repository",
+        data.display()
+    );
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mnist-run");
+    let _ = std::fs::remove_dir_all(&out);
+    let args = [
+        "train",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--name",
+        "m",
+        "--data",
+        &format!("mnist:{}", data.display()),
+        "--unet-channels",
+        "8,16,16",
+        "--timesteps",
+        "100",
+        "--batch",
+        "16",
+        "--steps",
+        "160",
+        "--lr",
+        "0.003",
+        "--warmup",
+        "20",
+        "--log-every",
+        "20",
+        "--ckpt-every",
+        "160",
+        "--sample-steps",
+        "5",
+        "--eval-samples",
+        "100",
+        "--eval-classifier-steps",
+        "60",
+    ];
+    let o = Command::new(env!("CARGO_BIN_EXE_mtdiff-cli"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let metrics = std::fs::read_to_string(out.join("m/metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        losses.last().unwrap() < &(0.6 * losses[0]),
+        "the loss should go down: {losses:?}"
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("m/eval_00000160.json")).unwrap())
+            .unwrap();
+    let acc = eval["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "label head accuracy, t = 0.05T")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        acc > 0.4,
+        "label head accuracy on real test digits {acc} (chance 0.1)\n{stdout}"
+    );
+}

@@ -1,0 +1,343 @@
+//! The `mtdiff` command line (clap derive): argument parsing, merging of defaults, the
+//! `--config` file and flags, and dispatch to the library's commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::{eval, sample, train};
+use clap::{Args, Parser, Subcommand};
+use mtdiff_engine::{Device, DeviceOptions, MatmulStrategy};
+use mtdiff_model::SamplerConfig;
+
+/// Multi-task diffusion models (MT-Diffusion) on any wgpu adapter.
+#[derive(Parser, Debug)]
+#[command(name = "mtdiff", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model (defaults: image+label on the built-in glyphs, a few minutes on a CPU).
+    Train(Box<TrainArgs>),
+    /// Generate samples from a checkpoint, jointly or given some modalities.
+    Sample(SampleCli),
+    /// Evaluate a checkpoint with the metrics of its task; prints a table and writes JSON.
+    Eval(EvalCli),
+    /// Print the adapter, backend, limits and features the engine would use.
+    Info,
+    /// Train a 2-layer MLP on a toy 2-class problem with the engine and print its accuracy.
+    Demo {
+        /// Training steps.
+        #[arg(long, default_value_t = 400)]
+        steps: usize,
+        /// Hidden units.
+        #[arg(long, default_value_t = 32)]
+        hidden: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Flags of `train`; each overrides the `--config` file, which overrides the defaults.
+#[derive(Args, Debug, Default)]
+struct TrainArgs {
+    /// A TOML file with any of the settings below (snake_case keys).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run from its newest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Start over in a run directory that already holds checkpoints.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Run name: the run is written to OUT_DIR/NAME/ [default: default].
+    #[arg(long)]
+    name: Option<String>,
+    /// Parent folder of runs [default: runs].
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// image-label, masked-image, transition, image-representation or ddpm [default: image-label].
+    #[arg(long)]
+    task: Option<String>,
+    /// glyphs, glyphs:SIZE, mnist:DIR (MNIST/Fashion IDX) or folder:DIR [default: glyphs].
+    #[arg(long)]
+    data: Option<String>,
+    /// Side folder images are resized to [default: 32].
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Channels of folder images, 1 or 3 [default: 3].
+    #[arg(long)]
+    channels: Option<usize>,
+    /// U-Net channels per level, comma separated [default: 16,32,32].
+    #[arg(long, value_delimiter = ',')]
+    unet_channels: Option<Vec<usize>>,
+    /// Residual blocks per U-Net level [default: 1].
+    #[arg(long)]
+    res_blocks: Option<usize>,
+    /// Diffusion timesteps T [default: 400].
+    #[arg(long)]
+    timesteps: Option<usize>,
+    /// Optimizer steps [default: 1000].
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Batch size [default: 32].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Learning rate [default: 0.002].
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Warm-up steps [default: 100].
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Weight decay [default: 0].
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Gradient-norm clip, 0 = off [default: 1].
+    #[arg(long)]
+    grad_clip: Option<f32>,
+    /// EMA decay, 0 = off [default: 0.995].
+    #[arg(long)]
+    ema: Option<f32>,
+    /// Log every N steps [default: 25].
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Checkpoint every N steps, a multiple of --log-every [default: 250].
+    #[arg(long)]
+    ckpt_every: Option<u64>,
+    /// Checkpoints to keep [default: 3].
+    #[arg(long)]
+    keep: Option<usize>,
+    /// Sample grid every N steps, 0 = only at the end [default: 0].
+    #[arg(long)]
+    sample_every: Option<u64>,
+    /// DDIM steps for sample grids [default: 25].
+    #[arg(long)]
+    sample_steps: Option<usize>,
+    /// Seed [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Evaluate the final checkpoint: true or false [default: true].
+    #[arg(long)]
+    eval: Option<bool>,
+    /// Samples per metric in the final evaluation [default: 200].
+    #[arg(long)]
+    eval_samples: Option<usize>,
+    /// Training steps of the evaluation classifier [default: 500].
+    #[arg(long)]
+    eval_classifier_steps: Option<usize>,
+}
+
+impl TrainArgs {
+    /// Defaults, then the config file, then the flags.
+    fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(p) => TrainConfig::from_toml(p)?,
+            None => TrainConfig::default(),
+        };
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = &self.$f { c.$f = v.clone(); } )* };
+        }
+        set!(
+            name,
+            out_dir,
+            task,
+            data,
+            image_size,
+            channels,
+            unet_channels,
+            res_blocks,
+            timesteps,
+            steps,
+            batch,
+            lr,
+            warmup,
+            weight_decay,
+            grad_clip,
+            ema,
+            log_every,
+            ckpt_every,
+            keep,
+            sample_every,
+            sample_steps,
+            seed,
+            eval,
+            eval_samples,
+            eval_classifier_steps
+        );
+        Ok(c)
+    }
+}
+
+/// Flags of `sample`.
+#[derive(Args, Debug)]
+struct SampleCli {
+    /// A checkpoint file or a run directory (its newest checkpoint).
+    #[arg(long, default_value = "runs/default")]
+    ckpt: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 16)]
+    n: usize,
+    /// ddpm (ancestral, respaced to --steps) or ddim (deterministic with --eta 0).
+    #[arg(long, default_value = "ddpm")]
+    sampler: String,
+    /// Reverse steps.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// DDIM η.
+    #[arg(long, default_value_t = 0.0)]
+    eta: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// An observed modality, NAME=VALUE (label=3, image=x.png, image2=y.png, masked=x.png, repr=…);
+    /// repeatable.
+    #[arg(long)]
+    given: Vec<String>,
+    /// The mask of --given masked=… (white = visible).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// Output PNG; the labels/vectors go to the .json beside it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write the raw samples to this safetensors file.
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    /// Sample from the raw weights instead of the EMA.
+    #[arg(long)]
+    no_ema: bool,
+}
+
+/// Flags of `eval`.
+#[derive(Args, Debug)]
+struct EvalCli {
+    /// A checkpoint file or a run directory (its newest checkpoint).
+    #[arg(long, default_value = "runs/default")]
+    ckpt: PathBuf,
+    /// Generated samples per metric.
+    #[arg(long, default_value_t = 200)]
+    n: usize,
+    /// Sampling steps (DDPM, respaced).
+    #[arg(long, default_value_t = 25)]
+    steps: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output JSON [default: eval_<step>.json beside the checkpoint].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Training steps of the evaluation classifier (cached per value).
+    #[arg(long, default_value_t = mtdiff_classifier_steps())]
+    classifier_steps: usize,
+}
+
+fn mtdiff_classifier_steps() -> usize {
+    crate::classifier::TRAIN_STEPS
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let cfg = args.config()?;
+            let s = train::train(&cfg, args.resume, args.overwrite)?;
+            println!(
+                "trained {} steps in {:.0} s; final loss {:.4}; checkpoint {}",
+                s.steps_run,
+                s.seconds,
+                s.final_loss,
+                s.checkpoint.display()
+            );
+            if cfg.eval {
+                let report = eval::run(&eval::EvalArgs {
+                    checkpoint: s.checkpoint.clone(),
+                    n: cfg.eval_samples,
+                    steps: cfg.sample_steps,
+                    seed: cfg.seed,
+                    out: None,
+                    classifier_steps: cfg.eval_classifier_steps,
+                })?;
+                println!("{}", report.table());
+            }
+            println!("run directory: {}", s.run_dir.display());
+        }
+        Command::Sample(a) => {
+            let out = sample::run(&sample::SampleArgs {
+                checkpoint: a.ckpt,
+                n: a.n,
+                sampler: SamplerConfig {
+                    kind: sample::sampler_kind(&a.sampler)?,
+                    steps: a.steps,
+                    eta: a.eta,
+                    seed: a.seed,
+                    ..SamplerConfig::default()
+                },
+                given: a.given,
+                mask: a.mask,
+                out: a.out,
+                raw: a.raw,
+                no_ema: a.no_ema,
+            })?;
+            println!(
+                "wrote {} and {}",
+                out.display(),
+                out.with_extension("json").display()
+            );
+        }
+        Command::Eval(a) => {
+            let report = eval::run(&eval::EvalArgs {
+                checkpoint: a.ckpt,
+                n: a.n,
+                steps: a.steps,
+                seed: a.seed,
+                out: a.out,
+                classifier_steps: a.classifier_steps,
+            })?;
+            println!("{}", report.table());
+        }
+        Command::Info => {
+            let dev = Device::new(DeviceOptions::default())?;
+            println!("{}", dev.info());
+            let family = match dev.matmul_strategy() {
+                MatmulStrategy::RegisterBlocked => "register-blocked (CPU adapter)",
+                MatmulStrategy::Tiled => "workgroup-tiled (GPU adapter)",
+            };
+            println!("matmul kernels: {family}");
+        }
+        Command::Demo {
+            steps,
+            hidden,
+            seed,
+        } => {
+            let dev = Device::new(DeviceOptions::default())?;
+            println!("adapter: {} ({:?})", dev.info().name, dev.info().backend);
+            let t = Instant::now();
+            let report = mtdiff_engine::demo::train_mlp(&dev, hidden, steps, seed, |step, loss| {
+                println!("step {step:>5}  loss {loss:.4}");
+            })
+            .map_err(Error::from)?;
+            println!(
+                "two-moons MLP: test accuracy {:.1} % after {} steps ({:.1} s)",
+                100.0 * report.test_accuracy,
+                report.steps,
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Parses the process arguments, runs the command, prints any error; the process exit code.
+pub fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
