@@ -332,7 +332,11 @@ fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
         last_step = newest;
     }
     // A final resume finishes the run from the newest checkpoint.
-    let mut a = set(tiny(&out, "k", "image-label", last_step + 2), "--ckpt-every", "2");
+    let mut a = set(
+        tiny(&out, "k", "image-label", last_step + 2),
+        "--ckpt-every",
+        "2",
+    );
     a.extend(strings(&["--eval", "false", "--keep", "3", "--resume"]));
     let stdout = ok(&a);
     assert!(stdout.contains(&format!("at step {last_step}")), "{stdout}");

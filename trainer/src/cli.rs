@@ -83,7 +83,7 @@ struct TrainArgs {
     /// Diffusion timesteps T [default: 400].
     #[arg(long)]
     timesteps: Option<usize>,
-    /// Optimizer steps [default: 1000].
+    /// Optimizer steps [default: 400].
     #[arg(long)]
     steps: Option<u64>,
     /// Batch size [default: 32].
@@ -107,7 +107,7 @@ struct TrainArgs {
     /// Log every N steps [default: 25].
     #[arg(long)]
     log_every: Option<u64>,
-    /// Checkpoint every N steps, a multiple of --log-every [default: 250].
+    /// Checkpoint every N steps, a multiple of --log-every [default: 200].
     #[arg(long)]
     ckpt_every: Option<u64>,
     /// Checkpoints to keep [default: 3].
@@ -116,7 +116,7 @@ struct TrainArgs {
     /// Sample grid every N steps, 0 = only at the end [default: 0].
     #[arg(long)]
     sample_every: Option<u64>,
-    /// DDIM steps for sample grids [default: 25].
+    /// Sampling steps (DDPM, respaced) for sample grids and eval [default: 25].
     #[arg(long)]
     sample_steps: Option<usize>,
     /// Seed [default: 0].
@@ -125,7 +125,7 @@ struct TrainArgs {
     /// Evaluate the final checkpoint: true or false [default: true].
     #[arg(long)]
     eval: Option<bool>,
-    /// Samples per metric in the final evaluation [default: 200].
+    /// Samples per metric in the final evaluation [default: 100].
     #[arg(long)]
     eval_samples: Option<usize>,
     /// Training steps of the evaluation classifier [default: 500].

@@ -53,7 +53,7 @@ pub struct TrainConfig {
     pub keep: usize,
     /// Write a sample grid every this many steps (0: only at the end).
     pub sample_every: u64,
-    /// DDIM steps for the sample grids.
+    /// Sampling steps (DDPM, respaced) for the sample grids and the final evaluation.
     pub sample_steps: usize,
     /// Seed of initialisation, batches, timesteps and noise.
     pub seed: u64,
@@ -81,7 +81,7 @@ impl Default for TrainConfig {
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
             timesteps: 400,
-            steps: 1000,
+            steps: 400,
             batch: 32,
             lr: 2e-3,
             warmup: 100,
@@ -89,14 +89,14 @@ impl Default for TrainConfig {
             grad_clip: 1.0,
             ema: 0.995,
             log_every: 25,
-            ckpt_every: 250,
+            ckpt_every: 200,
             keep: 3,
             sample_every: 0,
             sample_steps: 25,
             seed: 0,
             mask_ratio: (0.1, 0.9),
             eval: true,
-            eval_samples: 200,
+            eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,
         }
     }
