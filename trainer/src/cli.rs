@@ -95,6 +95,9 @@ struct TrainArgs {
     /// Warm-up steps [default: 100].
     #[arg(long)]
     warmup: Option<u64>,
+    /// Learning-rate schedule after warm-up: cosine or constant [default: cosine].
+    #[arg(long)]
+    lr_schedule: Option<String>,
     /// Weight decay [default: 0].
     #[arg(long)]
     weight_decay: Option<f32>,
@@ -157,6 +160,7 @@ impl TrainArgs {
             batch,
             lr,
             warmup,
+            lr_schedule,
             weight_decay,
             grad_clip,
             ema,

@@ -39,6 +39,8 @@ pub struct TrainConfig {
     pub lr: f32,
     /// Linear warm-up steps.
     pub warmup: u64,
+    /// Learning-rate schedule after the warm-up: `cosine` (to 0 at the last step) or `constant`.
+    pub lr_schedule: String,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f32,
     /// Clip the global gradient norm to this (0: off).
@@ -85,6 +87,7 @@ impl Default for TrainConfig {
             batch: 32,
             lr: 2e-3,
             warmup: 100,
+            lr_schedule: "cosine".to_string(),
             weight_decay: 0.0,
             grad_clip: 1.0,
             ema: 0.995,
@@ -129,6 +132,12 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("--lr must be > 0, got {}", self.lr));
+        }
+        if self.lr_schedule != "cosine" && self.lr_schedule != "constant" {
+            return bad(format!(
+                "--lr-schedule {:?}: use cosine or constant",
+                self.lr_schedule
+            ));
         }
         if !(0.0..1.0).contains(&self.ema) {
             return bad(format!("--ema must be in [0, 1), got {}", self.ema));
@@ -176,8 +185,62 @@ impl TrainConfig {
         Ok(cfg)
     }
 
+    /// The learning rate of step `step` (0-based): linear warm-up, then the schedule.
+    pub fn lr_at(&self, step: u64) -> f32 {
+        let warm = ((step + 1) as f32 / self.warmup.max(1) as f32).min(1.0);
+        let decay = if self.lr_schedule == "cosine" && step >= self.warmup {
+            let span = self.steps.saturating_sub(self.warmup).max(1) as f64;
+            let p = ((step - self.warmup) as f64 / span).min(1.0);
+            (0.5 * (1.0 + (std::f64::consts::PI * p).cos())) as f32
+        } else {
+            1.0
+        };
+        self.lr * warm * decay.max(0.02)
+    }
+
+    /// The EMA decay at step `step`: `min(ema, (1 + step)/(10 + step))`, so the average forgets
+    /// the random initialisation quickly (as diffusers' EMA warm-up does).
+    pub fn ema_at(&self, step: u64) -> f32 {
+        self.ema.min((1.0 + step as f32) / (10.0 + step as f32))
+    }
+
     /// `<out_dir>/<name>`.
     pub fn run_dir(&self) -> PathBuf {
         self.out_dir.join(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rate_warms_up_then_follows_a_cosine() {
+        let c = TrainConfig {
+            steps: 110,
+            warmup: 10,
+            lr: 1.0,
+            ..TrainConfig::default()
+        };
+        assert!((c.lr_at(0) - 0.1).abs() < 1e-6);
+        assert!((c.lr_at(9) - 1.0).abs() < 1e-6);
+        assert!(
+            (c.lr_at(60) - 0.5).abs() < 1e-6,
+            "half way: {}",
+            c.lr_at(60)
+        );
+        assert!(c.lr_at(109) < 0.03 && c.lr_at(109) > 0.0);
+        let flat = TrainConfig {
+            lr_schedule: "constant".into(),
+            ..c.clone()
+        };
+        assert_eq!(flat.lr_at(100), 1.0);
+        assert!(c.ema_at(0) < 0.2 && c.ema_at(100_000) == c.ema);
+        assert!(TrainConfig {
+            lr_schedule: "linear".into(),
+            ..c
+        }
+        .validate()
+        .is_err());
     }
 }

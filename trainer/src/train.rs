@@ -205,9 +205,10 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             total = total.mul_scalar(f32::NAN)?;
         }
         let grads = total.backward()?;
-        opt.config.lr = cfg.lr * ((step + 1) as f32 / cfg.warmup.max(1) as f32).min(1.0);
+        opt.config.lr = cfg.lr_at(step);
         opt.step(&params, &grads)?;
         if let Some(e) = ema.as_mut() {
+            e.decay = cfg.ema_at(step);
             e.update(&params)?;
         }
         pending.push((
