@@ -254,21 +254,39 @@ fn losses(run: &Path) -> Vec<(u64, f64, f64)> {
 #[test]
 fn resume_reproduces_an_uninterrupted_run() {
     let out = scratch("resume");
-    let mut a = tiny(&out, "whole", "image-label", 12);
+    let steps = 60;
+    let mut a = tiny(&out, "whole", "image-label", steps);
     a.extend(strings(&["--eval", "false"]));
     ok(&a);
-    let mut b = tiny(&out, "split", "image-label", 8);
+    // The same run, killed (SIGKILL) once its checkpoint at step 8 exists, then resumed.
+    let mut b = tiny(&out, "split", "image-label", steps);
     b.extend(strings(&["--eval", "false"]));
-    ok(&b);
-    let mut b2 = tiny(&out, "split", "image-label", 12);
-    b2.extend(strings(&["--eval", "false", "--resume"]));
+    let mut child = bin()
+        .args(&b)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = out.join("split");
+    let start = Instant::now();
+    while !run.join("ckpt_00000008.safetensors").exists()
+        && start.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed_at = mtdiff::checkpoint::list(&run).last().unwrap().0;
+    assert!(resumed_at < steps, "the run was interrupted before its end");
+    let mut b2 = b.clone();
+    b2.push("--resume".into());
     let stdout = ok(&b2);
-    assert!(stdout.contains("resumed from"), "{stdout}");
-    let (la, lb) = (losses(&out.join("whole")), losses(&out.join("split")));
-    assert_eq!(la.len(), 6);
+    assert!(stdout.contains(&format!("resumed from")), "{stdout}");
+    let (la, lb) = (losses(&out.join("whole")), losses(&run));
+    assert_eq!(la.len(), steps as usize / 2);
     assert_eq!(
         la, lb,
-        "interrupted + resumed must give the uninterrupted losses exactly"
+        "interrupted at step {resumed_at} + resumed must give the uninterrupted losses exactly"
     );
     // Without --resume, an existing run is not silently overwritten.
     let e = fails(&b);

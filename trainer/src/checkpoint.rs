@@ -76,38 +76,44 @@ pub fn path_for(dir: &Path, step: u64) -> PathBuf {
     dir.join(format!("ckpt_{step:08}.safetensors"))
 }
 
-/// Serialises and writes a checkpoint atomically.
-pub fn save(path: &Path, meta: &Meta, tensors: &[NamedTensor]) -> Result<()> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+/// Encodes f32 tensors (and optional header metadata) as safetensors bytes.
+pub fn encode(
+    tensors: &[NamedTensor],
+    metadata: Option<HashMap<String, String>>,
+) -> std::result::Result<Vec<u8>, safetensors::SafeTensorError> {
+    let bytes: Vec<Vec<u8>> = tensors
         .iter()
-        .map(|(n, s, v)| {
-            (
-                n.clone(),
-                s.clone(),
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
         .collect();
-    let views = bytes
+    let views = tensors
         .iter()
-        .map(|(n, s, b)| {
+        .zip(&bytes)
+        .map(|((n, s, _), b)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
                 .map(|v| (n.clone(), v))
         })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Checkpoint {
-            path: path.to_path_buf(),
-            message: format!("cannot serialise: {e}"),
-        })?;
-    let json = serde_json::to_string(meta).map_err(|e| Error::Checkpoint {
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, metadata)
+}
+
+/// The values of an F32 tensor view.
+pub fn f32_values(view: &safetensors::tensor::TensorView<'_>) -> Vec<f32> {
+    view.data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Serialises and writes a checkpoint atomically.
+pub fn save(path: &Path, meta: &Meta, tensors: &[NamedTensor]) -> Result<()> {
+    let err = |message: String| Error::Checkpoint {
         path: path.to_path_buf(),
-        message: format!("cannot serialise metadata: {e}"),
-    })?;
+        message,
+    };
+    let json =
+        serde_json::to_string(meta).map_err(|e| err(format!("cannot serialise metadata: {e}")))?;
     let header = HashMap::from([("mtdiff".to_string(), json)]);
-    let data = safetensors::serialize(views, Some(header)).map_err(|e| Error::Checkpoint {
-        path: path.to_path_buf(),
-        message: format!("cannot serialise: {e}"),
-    })?;
+    let data = encode(tensors, Some(header)).map_err(|e| err(format!("cannot serialise: {e}")))?;
     write_atomic(path, &data)
 }
 
@@ -155,12 +161,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
                 view.dtype()
             )));
         }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        tensors.insert(name, (view.shape().to_vec(), values));
+        tensors.insert(name, (view.shape().to_vec(), f32_values(&view)));
     }
     Ok(Checkpoint {
         path: path.to_path_buf(),

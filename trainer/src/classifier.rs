@@ -196,28 +196,14 @@ impl Classifier {
     }
 
     fn save(&self) -> Result<Vec<u8>> {
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
+        let tensors = self
             .params
             .named()
             .iter()
-            .map(|(n, t)| {
-                Ok((
-                    n.clone(),
-                    t.dims().to_vec(),
-                    t.to_vec()?.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                ))
-            })
-            .collect::<Result<_>>()?;
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-            .iter()
-            .map(|(n, s, b)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Usage(format!("classifier serialisation: {e}")))?;
+            .map(|(n, t)| Ok((n.clone(), t.dims().to_vec(), t.to_vec()?)))
+            .collect::<Result<Vec<_>>>()?;
         let meta = HashMap::from([("test_accuracy".to_string(), self.test_accuracy.to_string())]);
-        safetensors::serialize(views, Some(meta))
+        crate::checkpoint::encode(&tensors, Some(meta))
             .map_err(|e| Error::Usage(format!("classifier serialisation: {e}")))
     }
 
@@ -228,11 +214,7 @@ impl Classifier {
             if v.shape() != p.dims() {
                 return Err(format!("{name}: shape"));
             }
-            let vals: Vec<f32> = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let vals = crate::checkpoint::f32_values(&v);
             let t = Tensor::from_slice(p.device(), &vals, p.dims()).map_err(|e| e.to_string())?;
             p.assign(&t).map_err(|e| e.to_string())?;
         }

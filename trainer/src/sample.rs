@@ -3,7 +3,6 @@
 //! Outputs: a PNG grid, the non-image outputs (labels with probabilities, vectors) as JSON
 //! beside it, and optionally the raw samples as safetensors for other tools.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
@@ -22,27 +21,7 @@ use crate::state;
 pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
     let img = image::open(path)
         .map_err(|e| Error::Usage(format!("{}: cannot read image ({e})", path.display())))?;
-    let img = img.resize_exact(
-        shape[2] as u32,
-        shape[1] as u32,
-        image::imageops::FilterType::Triangle,
-    );
-    let (h, w) = (shape[1], shape[2]);
-    Ok(if shape[0] == 1 {
-        img.to_luma8()
-            .pixels()
-            .map(|p| p.0[0] as f32 / 127.5 - 1.0)
-            .collect()
-    } else {
-        let rgb = img.to_rgb8();
-        let mut out = vec![0.0; shape[0] * h * w];
-        for (i, p) in rgb.pixels().enumerate() {
-            for c in 0..shape[0] {
-                out[c * h * w + i] = p.0[c.min(2)] as f32 / 127.5 - 1.0;
-            }
-        }
-        out
-    })
+    Ok(crate::data::image_to_chw(&img, shape))
 }
 
 /// One `--given NAME=VALUE` (VALUE: a class index or comma list for labels, an image path for
@@ -314,25 +293,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
 
 /// Writes tensors as a plain safetensors file (no mtdiff metadata).
 fn write_raw(path: &Path, tensors: &[NamedTensor]) -> Result<()> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, s, v)| {
-            (
-                n.clone(),
-                s.clone(),
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                .map(|v| (n.clone(), v))
-        })
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Usage(format!("cannot serialise raw samples: {e}")))?;
-    let data = safetensors::serialize(views, None::<HashMap<String, String>>)
+    let data = checkpoint::encode(tensors, None)
         .map_err(|e| Error::Usage(format!("cannot serialise raw samples: {e}")))?;
     write_atomic(path, &data)
 }

@@ -161,6 +161,13 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         }
         state::restore_training(&model, &mut opt, ema.as_ref(), &ckpt)?;
         start = ckpt.meta.step;
+        if ckpt.meta.train.steps != cfg.steps && cfg.lr_schedule == "cosine" {
+            println!(
+                "note: --steps {} differs from the run's {}: the cosine learning-rate schedule is \
+                 recomputed for the new length (resuming with the same --steps continues exactly)",
+                cfg.steps, ckpt.meta.train.steps
+            );
+        }
         history = truncate_metrics(&metrics_path, start)?;
         println!("resumed from {} at step {start}", ckpt.path.display());
     } else {

@@ -61,27 +61,7 @@ impl ImageFolder {
                 let img = image::open(f).map_err(|e| {
                     Error::Data(format!("{}: cannot decode image ({e})", f.display()))
                 })?;
-                let img = img.resize_exact(
-                    size as u32,
-                    size as u32,
-                    image::imageops::FilterType::Triangle,
-                );
-                let data: Vec<f32> = if channels == 1 {
-                    img.to_luma8()
-                        .pixels()
-                        .map(|p| p.0[0] as f32 / 127.5 - 1.0)
-                        .collect()
-                } else {
-                    // HWC → CHW.
-                    let rgb = img.to_rgb8();
-                    let mut out = vec![0.0; 3 * size * size];
-                    for (i, p) in rgb.pixels().enumerate() {
-                        for c in 0..3 {
-                            out[c * size * size + i] = p.0[c] as f32 / 127.5 - 1.0;
-                        }
-                    }
-                    out
-                };
+                let data = super::image_to_chw(&img, [channels, size, size]);
                 images.push((data, k as u32));
             }
         }

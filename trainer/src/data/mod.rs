@@ -130,6 +130,28 @@ impl DataSource {
     }
 }
 
+/// An image resized to `shape` = [C, H, W] (C = 1: grey, else RGB channels, repeated past 3),
+/// as CHW values in [−1, 1].
+pub fn image_to_chw(img: &image::DynamicImage, shape: [usize; 3]) -> Vec<f32> {
+    let [c, h, w] = shape;
+    let img = img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
+    if c == 1 {
+        return img
+            .to_luma8()
+            .pixels()
+            .map(|p| p.0[0] as f32 / 127.5 - 1.0)
+            .collect();
+    }
+    let rgb = img.to_rgb8();
+    let mut out = vec![0.0; c * h * w];
+    for (i, p) in rgb.pixels().enumerate() {
+        for k in 0..c {
+            out[k * h * w + i] = p.0[k.min(2)] as f32 / 127.5 - 1.0;
+        }
+    }
+    out
+}
+
 /// Dimensions of the representation vector for datasets without generative factors.
 pub const PROJECTION_DIM: usize = 16;
 
