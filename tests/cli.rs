@@ -281,7 +281,7 @@ fn resume_reproduces_an_uninterrupted_run() {
     let mut b2 = b.clone();
     b2.push("--resume".into());
     let stdout = ok(&b2);
-    assert!(stdout.contains(&format!("resumed from")), "{stdout}");
+    assert!(stdout.contains("resumed from"), "{stdout}");
     let (la, lb) = (losses(&out.join("whole")), losses(&run));
     assert_eq!(la.len(), steps as usize / 2);
     assert_eq!(
