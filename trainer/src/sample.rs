@@ -11,6 +11,7 @@ use mtdiff_model::{
 };
 
 use crate::checkpoint::{self, NamedTensor};
+use crate::classifier::argmax;
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
@@ -139,16 +140,6 @@ pub fn generate(
         outputs,
         n,
     })
-}
-
-fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-        )
-        .0
 }
 
 /// The grid a training run writes: for image+label one row per class (the label given), for
