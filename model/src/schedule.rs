@@ -93,33 +93,27 @@ impl Schedule {
                 "num_train_timesteps must be ≥ 2, got {t}"
             )));
         }
+        let linear_family = matches!(
+            config.beta_schedule,
+            BetaSchedule::Linear | BetaSchedule::ScaledLinear
+        );
+        if linear_family
+            && !(0.0 < config.beta_start
+                && config.beta_start <= config.beta_end
+                && config.beta_end < 1.0)
+        {
+            return Err(Error::Config(format!(
+                "need 0 < beta_start ≤ beta_end < 1, got {} and {}",
+                config.beta_start, config.beta_end
+            )));
+        }
         let f32r = |v: f64| v as f32 as f64;
         let betas: Vec<f64> = match config.beta_schedule {
-            BetaSchedule::Linear => {
-                if !(0.0 < config.beta_start
-                    && config.beta_start <= config.beta_end
-                    && config.beta_end < 1.0)
-                {
-                    return Err(Error::Config(format!(
-                        "need 0 < beta_start ≤ beta_end < 1, got {} and {}",
-                        config.beta_start, config.beta_end
-                    )));
-                }
-                linspace(config.beta_start, config.beta_end, t)
-                    .into_iter()
-                    .map(f32r)
-                    .collect()
-            }
+            BetaSchedule::Linear => linspace(config.beta_start, config.beta_end, t)
+                .into_iter()
+                .map(f32r)
+                .collect(),
             BetaSchedule::ScaledLinear => {
-                if !(0.0 < config.beta_start
-                    && config.beta_start <= config.beta_end
-                    && config.beta_end < 1.0)
-                {
-                    return Err(Error::Config(format!(
-                        "need 0 < beta_start ≤ beta_end < 1, got {} and {}",
-                        config.beta_start, config.beta_end
-                    )));
-                }
                 // diffusers: linspace(√start, √end) in f32, then squared in f32.
                 linspace(config.beta_start.sqrt(), config.beta_end.sqrt(), t)
                     .into_iter()

@@ -150,7 +150,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             });
         };
         let ckpt = checkpoint::load(&path)?;
-        if ckpt.meta.model != *model.config() && ckpt.meta.model != model_cfg {
+        if ckpt.meta.model != *model.config() {
             return Err(Error::Checkpoint {
                 path,
                 message: "is from a different model configuration (task, data shape, U-Net or \
@@ -229,7 +229,8 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         let done = step + 1;
         if done % cfg.log_every == 0 || done == cfg.steps {
             let rows = read_interval(&pending)?;
-            let line = interval_metrics(&pending, &rows, &terms_names(&terms.heads), opt.config.lr);
+            let names: Vec<String> = terms.heads.iter().map(|(n, _)| n.clone()).collect();
+            let line = interval_metrics(&pending, &rows, &names, opt.config.lr);
             let secs = interval_start.elapsed().as_secs_f64();
             let line = MetricsLine {
                 img_per_s: (interval_steps * cfg.batch as u64) as f64 / secs.max(1e-9),
@@ -307,10 +308,6 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         final_loss,
         seconds,
     })
-}
-
-fn terms_names(heads: &[(String, Tensor)]) -> Vec<String> {
-    heads.iter().map(|(n, _)| n.clone()).collect()
 }
 
 /// Reads the interval's losses back in one transfer; the mean of each term.
