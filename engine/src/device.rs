@@ -23,6 +23,10 @@ pub enum MatmulStrategy {
     RegisterBlocked,
     /// Workgroup-memory tiles (64×64, 4×4 per thread): best on real GPUs.
     Tiled,
+    /// Lanes of an 8-wide subgroup share B through `subgroupBroadcast` (8×32 per lane's block):
+    /// best on CPU adapters with 8-lane subgroups (lavapipe on AVX2); needs
+    /// [`DeviceInfo::subgroup_size`] `== Some(8)`.
+    Subgroup,
 }
 
 /// Which family of kernel variants to run: what is fast on a CPU adapter (lavapipe: few
@@ -98,6 +102,9 @@ pub struct DeviceInfo {
     pub limits: wgpu::Limits,
     /// Features the device was opened with.
     pub features: wgpu::Features,
+    /// The subgroup size, when subgroup operations are enabled and every subgroup has the same
+    /// size (`None` otherwise, e.g. on a caller's device opened without `Features::SUBGROUP`).
+    pub subgroup_size: Option<u32>,
 }
 
 impl fmt::Display for DeviceInfo {
@@ -127,6 +134,10 @@ impl fmt::Display for DeviceInfo {
             l.max_compute_invocations_per_workgroup,
             l.max_compute_workgroup_storage_size >> 10
         )?;
+        match self.subgroup_size {
+            Some(n) => writeln!(f, "subgroups: {n} lanes")?,
+            None => writeln!(f, "subgroups: not enabled")?,
+        }
         write!(f, "features: {:?}", self.features)
     }
 }
@@ -298,7 +309,8 @@ impl Device {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("mtdiff"),
-            required_features: wgpu::Features::empty(),
+            // Subgroup operations where the adapter has them: the CPU-adapter matmul uses them.
+            required_features: adapter.features() & wgpu::Features::SUBGROUP,
             required_limits: adapter.limits(),
             ..Default::default()
         }))
@@ -344,6 +356,9 @@ impl Device {
             driver: ai.driver,
             driver_info: ai.driver_info,
             features: device.features(),
+            subgroup_size: (device.features().contains(wgpu::Features::SUBGROUP)
+                && ai.subgroup_min_size == ai.subgroup_max_size)
+                .then_some(ai.subgroup_min_size),
             limits,
         };
         let slot_bytes =
@@ -431,15 +446,23 @@ impl Device {
             })
     }
 
-    /// The matmul family in use: the option if set, else by kernel profile.
+    /// The matmul family in use: the option if set, else by kernel profile (on CPU adapters the
+    /// subgroup family when subgroups have 8 lanes, else the register-blocked one).
     pub fn matmul_strategy(&self) -> MatmulStrategy {
         self.inner
             .options
             .matmul
             .unwrap_or(match self.kernel_profile() {
+                KernelProfile::Cpu if self.has_8_lane_subgroups() => MatmulStrategy::Subgroup,
                 KernelProfile::Cpu => MatmulStrategy::RegisterBlocked,
                 KernelProfile::Gpu => MatmulStrategy::Tiled,
             })
+    }
+
+    /// Whether subgroup operations are enabled with exactly 8 lanes per subgroup, what the
+    /// subgroup kernels for CPU adapters are written for.
+    pub fn has_8_lane_subgroups(&self) -> bool {
+        self.inner.info.subgroup_size == Some(8)
     }
 
     /// Whether two handles refer to the same device.

@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{assert_close, device_with, f64s, rng};
+use common::{assert_close, device, device_with, f64s, rng, strategies};
 use mtdiff_engine::{cpu, MatmulStrategy, Tensor};
 use proptest::prelude::*;
 
-const STRATEGIES: [MatmulStrategy; 2] = [MatmulStrategy::RegisterBlocked, MatmulStrategy::Tiled];
 
 #[allow(clippy::too_many_arguments)]
 fn check(
@@ -99,8 +98,10 @@ fn matmul_all_variants_and_edges() {
         (12, 20, 36),
         (65, 33, 129),
         (64, 128, 64),
+        (70, 300, 20),
+        (130, 36, 17),
     ];
-    for s in STRATEGIES {
+    for s in strategies() {
         for (i, &(m, n, k)) in shapes.iter().enumerate() {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 check(s, m, n, k, ta, tb, 1, i as u64);
@@ -113,7 +114,7 @@ fn matmul_all_variants_and_edges() {
 
 #[test]
 fn matmul_shared_operand_and_linear_bias() {
-    for s in STRATEGIES {
+    for s in strategies() {
         let dev = device_with(s);
         let mut r = rng(7);
         // x [2, 5, 33] · W [9, 33]ᵀ + b: the batch folds into one tall matmul.
@@ -215,11 +216,34 @@ fn matmul_shape_errors_name_the_op_and_shapes() {
     );
 }
 
+#[test]
+fn lavapipe_runs_the_subgroup_family() {
+    // CI's adapter must exercise the subgroup kernels, not silently skip them.
+    let dev = device();
+    if dev.info().name.contains("llvmpipe") && dev.info().name.contains("256 bits") {
+        assert!(dev.has_8_lane_subgroups(), "{}", dev.info());
+        assert_eq!(dev.matmul_strategy(), MatmulStrategy::Subgroup);
+    }
+}
+
+#[test]
+fn forcing_the_subgroup_family_without_8_lanes_is_an_error_not_garbage() {
+    let dev = device();
+    if dev.has_8_lane_subgroups() {
+        return; // nothing to refuse here; the family is tested above
+    }
+    let d = device_with(MatmulStrategy::Subgroup);
+    let a = Tensor::zeros(&d, &[3, 4]).unwrap();
+    let msg = a.matmul(&Tensor::zeros(&d, &[4, 5]).unwrap()).and_then(|c| c.to_vec()).unwrap_err().to_string();
+    assert!(msg.contains("subgroup"), "{msg}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
-    fn matmul_random_shapes(m in 1usize..70, n in 1usize..70, k in 1usize..70, ta: bool, tb: bool, tiled: bool, seed: u64) {
-        let s = if tiled { MatmulStrategy::Tiled } else { MatmulStrategy::RegisterBlocked };
+    fn matmul_random_shapes(m in 1usize..70, n in 1usize..70, k in 1usize..70, ta: bool, tb: bool, family in 0usize..3, seed: u64) {
+        let all = strategies();
+        let s = all[family % all.len()];
         check(s, m, n, k, ta, tb, 1, seed);
     }
 }

@@ -309,6 +309,7 @@ fn run(cli: Cli) -> Result<()> {
             let family = match dev.matmul_strategy() {
                 MatmulStrategy::RegisterBlocked => "register-blocked (CPU adapter)",
                 MatmulStrategy::Tiled => "workgroup-tiled (GPU adapter)",
+                MatmulStrategy::Subgroup => "subgroup-blocked (CPU adapter, 8-lane subgroups)",
             };
             println!("matmul kernels: {family}");
         }

@@ -1,12 +1,14 @@
 //! Batched matmul with optionally transposed operands (read in place, no copy) and a fused bias;
-//! `linear` on top. Two kernel families, chosen per adapter ([`MatmulStrategy`]):
-//! `shaders/matmul_regblock.wgsl` (a template this module unrolls) and `shaders/matmul_tiled.wgsl`.
+//! `linear` on top. Three kernel families, chosen per adapter ([`MatmulStrategy`]):
+//! `shaders/matmul_regblock.wgsl` (a template this module unrolls), `shaders/matmul_subgroup.wgsl`
+//! (see `matmul_subgroup`) and `shaders/matmul_tiled.wgsl`.
 //! CPU reference: `cpu::matmul`.
 
 use std::fmt::Write;
 
 use crate::device::{Access, Device, KernelSource, MatmulStrategy};
 use crate::error::{Error, Result};
+use crate::ops::matmul_subgroup::SubgroupVariant;
 use crate::ops::{check_f32, kernel};
 use crate::tensor::{DType, Tensor};
 
@@ -295,6 +297,32 @@ fn dispatch_matmul(
                 batch as u32,
             ];
             dev.dispatch(&pipe, &params, &args, groups)
+        }
+        MatmulStrategy::Subgroup => {
+            if !dev.has_8_lane_subgroups() {
+                return Err(Error::invalid(
+                    "matmul",
+                    format!(
+                        "the subgroup matmul needs subgroups of 8 lanes; this device has {:?} \
+                         (leave DeviceOptions::matmul unset to choose a family that fits)",
+                        dev.info().subgroup_size
+                    ),
+                ));
+            }
+            let v = SubgroupVariant {
+                ta,
+                tb,
+                va: (if ta { m } else { k }).is_multiple_of(4) && strides[0].is_multiple_of(4),
+                vb: (if tb { k } else { n }).is_multiple_of(4) && strides[1].is_multiple_of(4),
+            };
+            let pipe = dev.pipeline(&v.key(), || KernelSource {
+                label: "matmul_subgroup",
+                source: v.source().into(),
+                entry: "main",
+                constants: &[],
+                bindings: BINDINGS,
+            })?;
+            dev.dispatch(&pipe, &params, &args, SubgroupVariant::groups(m, n, batch))
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];

@@ -7,6 +7,7 @@ pub mod elementwise;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
+pub mod matmul_subgroup;
 pub mod norm;
 pub mod reduce;
 pub mod resample;

@@ -15,13 +15,25 @@ pub fn device() -> Device {
         .clone()
 }
 
-/// A second device forced to one matmul family (both families are tested on every adapter).
+/// The matmul families this adapter can run: all three where subgroups have 8 lanes (lavapipe on
+/// AVX2, what CI has), else the two that need nothing.
+pub fn strategies() -> Vec<MatmulStrategy> {
+    let mut s = vec![MatmulStrategy::RegisterBlocked, MatmulStrategy::Tiled];
+    if device().has_8_lane_subgroups() {
+        s.push(MatmulStrategy::Subgroup);
+    }
+    s
+}
+
+/// A second device forced to one matmul family (every family is tested on every adapter).
 pub fn device_with(strategy: MatmulStrategy) -> Device {
     static RB: OnceLock<Device> = OnceLock::new();
     static TILED: OnceLock<Device> = OnceLock::new();
+    static SUBGROUP: OnceLock<Device> = OnceLock::new();
     let cell = match strategy {
         MatmulStrategy::RegisterBlocked => &RB,
         MatmulStrategy::Tiled => &TILED,
+        MatmulStrategy::Subgroup => &SUBGROUP,
     };
     cell.get_or_init(|| {
         Device::new(DeviceOptions {
