@@ -12,7 +12,9 @@
 // element (k, n) of op(B) at b_off + k·N + n, or b_off + n·K + k when B is transposed.
 // No early return: every lane must reach every broadcast. Lanes past the edge load clamped
 // indices and store nothing.
-// params: [M, N, K, has_bias, a_batch_stride, b_batch_stride, c_batch_stride]
+// params: [M, N, K, has_bias, a_batch_stride, b_batch_stride, c_batch_stride, SM], where the
+// workgroup's 8 subgroups form an SM × (8/SM) grid of blocks (SM ∈ {1, 2, 4, 8}, chosen by the
+// host so that few blocks fall past the edge of C).
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 @group(0) @binding(1) var<storage, read> A: array<{{A_ELEM}}>;
@@ -34,7 +36,7 @@ fn store4(base: u32, col: u32, n: u32, has_bias: bool, v: vec4<f32>) {
 }
 
 // 64 invocations = 8 subgroups of 8 lanes; subgroup s of workgroup (x, y) owns rows
-// (x·8 + lane)·TM .. +TM and columns (y·8 + s)·TN .. +TN.
+// ((x·SM + s % SM)·8 + lane)·TM .. +TM and columns (y·(8/SM) + s / SM)·TN .. +TN.
 @compute @workgroup_size(64, 1, 1)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -48,8 +50,9 @@ fn main(
     let a_off = P[1].x * wg.z;
     let b_off = P[1].y * wg.z;
     let c_off = P[1].z * wg.z;
-    let m0 = (wg.x * 8u + lane) * {{TM}}u;
-    let n0 = (wg.y * 8u + sg) * {{TN}}u;
+    let sm = P[1].w;
+    let m0 = ((wg.x * sm + sg % sm) * 8u + lane) * {{TM}}u;
+    let n0 = (wg.y * (8u / sm) + sg / sm) * {{TN}}u;
 {{SETUP}}
 {{ACC}}
     let k4 = K / 4u;

@@ -322,7 +322,10 @@ fn dispatch_matmul(
                 constants: &[],
                 bindings: BINDINGS,
             })?;
-            dev.dispatch(&pipe, &params, &args, SubgroupVariant::groups(m, n, batch))
+            let (sm, groups) = SubgroupVariant::grid(m, n, batch);
+            let mut params = params.to_vec();
+            params.push(sm);
+            dev.dispatch(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];

@@ -53,13 +53,24 @@ impl SubgroupVariant {
         )
     }
 
-    /// Workgroups for an M×N output with `batch` matrices.
-    pub fn groups(m: usize, n: usize, batch: usize) -> [u32; 3] {
-        [
-            m.div_ceil(LANES * SG_M) as u32,
-            n.div_ceil(SUBGROUPS * SG_N) as u32,
+    /// The subgroup grid of a workgroup (`sm` subgroups along M, 8/`sm` along N) that wastes
+    /// the least work on an M×N output, and its workgroup count for `batch` matrices.
+    pub fn grid(m: usize, n: usize, batch: usize) -> (u32, [u32; 3]) {
+        let (bm, bn) = (LANES * SG_M, SG_N);
+        let cost = |sm: usize| {
+            let (rows, cols) = (bm * sm, bn * (SUBGROUPS / sm));
+            m.div_ceil(rows) * rows * n.div_ceil(cols) * cols
+        };
+        let sm = [8, 4, 2, 1]
+            .into_iter()
+            .min_by_key(|&sm| cost(sm))
+            .unwrap_or(1);
+        let groups = [
+            m.div_ceil(bm * sm) as u32,
+            n.div_ceil(bn * (SUBGROUPS / sm)) as u32,
             batch as u32,
-        ]
+        ];
+        (sm as u32, groups)
     }
 
     /// op(A)[m0+i, k+r] as a WGSL scalar expression inside the k loop.
