@@ -58,6 +58,9 @@ pub struct DeviceOptions {
     /// time is added to [`Device::kernel_times`]. Slow; for profiling only. `Device::new` also
     /// turns it on when the environment variable `MTDIFF_PROFILE_KERNELS` is set.
     pub time_kernels: bool,
+    /// Use the subgroup kernels (matmul, conv2d) where the adapter allows them: a CPU kernel
+    /// profile and 8-lane subgroups. Tests turn it off to exercise the other kernels there too.
+    pub subgroup_kernels: bool,
 }
 
 impl Default for DeviceOptions {
@@ -70,6 +73,7 @@ impl Default for DeviceOptions {
             matmul: None,
             profile: None,
             time_kernels: false,
+            subgroup_kernels: true,
         }
     }
 }
@@ -453,10 +457,18 @@ impl Device {
             .options
             .matmul
             .unwrap_or(match self.kernel_profile() {
-                KernelProfile::Cpu if self.has_8_lane_subgroups() => MatmulStrategy::Subgroup,
+                KernelProfile::Cpu if self.subgroup_kernels() => MatmulStrategy::Subgroup,
                 KernelProfile::Cpu => MatmulStrategy::RegisterBlocked,
                 KernelProfile::Gpu => MatmulStrategy::Tiled,
             })
+    }
+
+    /// Whether the subgroup kernels for CPU adapters run here: the option is on, the kernel
+    /// profile is `Cpu`, and subgroups have 8 lanes.
+    pub fn subgroup_kernels(&self) -> bool {
+        self.inner.options.subgroup_kernels
+            && self.kernel_profile() == KernelProfile::Cpu
+            && self.has_8_lane_subgroups()
     }
 
     /// Whether subgroup operations are enabled with exactly 8 lanes per subgroup, what the

@@ -5,17 +5,35 @@
 
 mod common;
 
-use common::{assert_close, device, f64s, rng};
+use common::{assert_close, device, device_without_subgroup_kernels, f64s, rng};
 use mtdiff_engine::ops::conv::Activation;
-use mtdiff_engine::{cpu, Tensor};
+use mtdiff_engine::{cpu, Device, Tensor};
 use proptest::prelude::*;
 
 fn silu(z: f64) -> f64 {
     z / (1.0 + (-z).exp())
 }
 
+/// Checks one geometry on every conv kernel family this adapter runs.
 fn check(d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
+    for dev in conv_devices() {
+        check_on(&dev, d, act, with_bias, seed);
+    }
+}
+
+/// The default device (subgroup kernels where the adapter allows them) and, where that differs,
+/// one with the subgroup kernels off.
+fn conv_devices() -> Vec<Device> {
     let dev = device();
+    if dev.subgroup_kernels() {
+        vec![dev, device_without_subgroup_kernels()]
+    } else {
+        vec![dev]
+    }
+}
+
+fn check_on(dev: &Device, d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
+    let dev = dev.clone();
     let (n, ci, h, w, co, kh, kw, s, p) = d;
     let mut r = rng(seed);
     let xs = r.vec_range(n * ci * h * w, -1.0, 1.0);
@@ -38,7 +56,10 @@ fn check(d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
     } else {
         z.clone()
     };
-    let what = format!("conv2d {d:?} {act:?} bias={with_bias}");
+    let what = format!(
+        "conv2d {d:?} {act:?} bias={with_bias} subgroup={}",
+        dev.subgroup_kernels()
+    );
     let k = (ci * kh * kw) as f64;
     assert_close(&what, &y.to_vec().unwrap(), &y_ref, 1e-4, 1e-6 * k);
 
@@ -108,6 +129,9 @@ fn conv2d_geometries() {
         (2, 3, 5, 5, 4, 1, 1, 1, 0),
         (1, 3, 5, 5, 4, 1, 1, 2, 1),
         (2, 17, 14, 14, 9, 3, 3, 1, 1),
+        // More than 16 channels each way: the 32-channel subgroup kernels, and a ragged tail.
+        (2, 21, 6, 5, 37, 3, 3, 1, 1),
+        (1, 33, 7, 6, 18, 3, 3, 2, 1),
     ];
     for (i, &d) in cases.iter().enumerate() {
         for act in [Activation::Identity, Activation::Silu] {
@@ -178,7 +202,7 @@ fn conv2d_rejects_bad_shapes_with_names() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
     #[test]
-    fn conv2d_random_geometry(n in 1usize..3, ci in 1usize..6, co in 1usize..10, h in 3usize..12, w in 3usize..12, k in 1usize..4, s in 1usize..3, p in 0usize..2, silu: bool, seed: u64) {
+    fn conv2d_random_geometry(n in 1usize..3, ci in 1usize..40, co in 1usize..40, h in 3usize..12, w in 3usize..12, k in 1usize..4, s in 1usize..3, p in 0usize..2, silu: bool, seed: u64) {
         let act = if silu { Activation::Silu } else { Activation::Identity };
         check((n, ci, h, w, co, k, k, s, p), act, true, seed);
     }

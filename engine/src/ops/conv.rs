@@ -3,8 +3,9 @@
 //! 1×1 stride-1 convolutions without activation take the matmul path.
 //! Kernels: `shaders/conv2d.wgsl`; CPU reference: `cpu::conv2d`, `cpu::conv2d_backward`.
 
-use crate::device::{Access, BufferArg, Device};
+use crate::device::{Access, BufferArg, Device, KernelSource};
 use crate::error::{Error, Result};
+use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::elementwise::unary_backward_raw;
 use crate::ops::{check_f32, kernel, UnaryOp};
 use crate::tensor::{DType, Tensor};
@@ -68,6 +69,8 @@ impl Geometry {
     }
 }
 
+/// Records one pass over `rows` channels × `cols` pixels: the subgroup kernel where the device
+/// runs those (forward and data gradient), else the 16×16-per-thread kernel of `conv2d.wgsl`.
 fn run(
     dev: &Device,
     entry: &'static str,
@@ -76,6 +79,25 @@ fn run(
     rows: usize,
     cols: usize,
 ) -> Result<()> {
+    let pass = match entry {
+        "conv2d_forward" => Some(ConvPass::Forward),
+        "conv2d_backward_data" => Some(ConvPass::Data),
+        _ => None,
+    };
+    if let (Some(pass), true) = (pass, dev.subgroup_kernels()) {
+        let v = ConvSubgroupVariant::for_channels(pass, rows);
+        let pipe = dev.pipeline(&v.key(), || KernelSource {
+            label: "conv2d_subgroup",
+            source: v.source().into(),
+            entry: "main",
+            constants: &[],
+            bindings: BINDINGS,
+        })?;
+        let (sm, groups) = v.grid(cols, rows);
+        let mut p = params.to_vec();
+        p.push(sm);
+        return dev.dispatch(&pipe, &p, &args, groups);
+    }
     let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
     let (tile_rows, tile_cols) = GROUP_TILE;
     let groups = [

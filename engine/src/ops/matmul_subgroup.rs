@@ -30,6 +30,26 @@ pub struct SubgroupVariant {
     pub vb: bool,
 }
 
+/// The subgroup grid of a 64-invocation workgroup (`sm` subgroups along M, 8/`sm` along N) that
+/// wastes the least work on an M×N output when one subgroup computes a `bm`×`bn` block, and the
+/// workgroup count for `batch` matrices.
+pub fn subgroup_grid(m: usize, n: usize, bm: usize, bn: usize, batch: usize) -> (u32, [u32; 3]) {
+    let cost = |sm: usize| {
+        let (rows, cols) = (bm * sm, bn * (SUBGROUPS / sm));
+        m.div_ceil(rows) * rows * n.div_ceil(cols) * cols
+    };
+    let sm = [8, 4, 2, 1]
+        .into_iter()
+        .min_by_key(|&sm| cost(sm))
+        .unwrap_or(1);
+    let groups = [
+        m.div_ceil(bm * sm) as u32,
+        n.div_ceil(bn * (SUBGROUPS / sm)) as u32,
+        batch as u32,
+    ];
+    (sm as u32, groups)
+}
+
 const XYZW: [&str; 4] = ["x", "y", "z", "w"];
 
 impl SubgroupVariant {
@@ -53,24 +73,9 @@ impl SubgroupVariant {
         )
     }
 
-    /// The subgroup grid of a workgroup (`sm` subgroups along M, 8/`sm` along N) that wastes
-    /// the least work on an M×N output, and its workgroup count for `batch` matrices.
+    /// (SM, workgroups) for an M×N output with `batch` matrices; see [`subgroup_grid`].
     pub fn grid(m: usize, n: usize, batch: usize) -> (u32, [u32; 3]) {
-        let (bm, bn) = (LANES * SG_M, SG_N);
-        let cost = |sm: usize| {
-            let (rows, cols) = (bm * sm, bn * (SUBGROUPS / sm));
-            m.div_ceil(rows) * rows * n.div_ceil(cols) * cols
-        };
-        let sm = [8, 4, 2, 1]
-            .into_iter()
-            .min_by_key(|&sm| cost(sm))
-            .unwrap_or(1);
-        let groups = [
-            m.div_ceil(bm * sm) as u32,
-            n.div_ceil(bn * (SUBGROUPS / sm)) as u32,
-            batch as u32,
-        ];
-        (sm as u32, groups)
+        subgroup_grid(m, n, LANES * SG_M, SG_N, batch)
     }
 
     /// op(A)[m0+i, k+r] as a WGSL scalar expression inside the k loop.

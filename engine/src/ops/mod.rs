@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod conv;
+pub mod conv_subgroup;
 pub mod diffusion;
 pub mod elementwise;
 pub mod layout;

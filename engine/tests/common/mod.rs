@@ -66,6 +66,19 @@ pub fn assert_close(what: &str, gpu: &[f32], cpu: &[f64], rtol: f64, atol: f64) 
     }
 }
 
+/// The default device with the subgroup kernels turned off (the kernels other adapters run).
+pub fn device_without_subgroup_kernels() -> Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| {
+        Device::new(DeviceOptions {
+            subgroup_kernels: false,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    })
+    .clone()
+}
+
 /// A device forced to one kernel profile (every variant is tested on whatever adapter is here).
 pub fn device_profile(profile: KernelProfile) -> Device {
     static CPU: OnceLock<Device> = OnceLock::new();

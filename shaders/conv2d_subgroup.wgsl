@@ -1,0 +1,69 @@
+// 2-D convolution kernels for CPU adapters with 8-lane subgroups (lavapipe on AVX2), the
+// subgroup-blocked counterpart of conv2d.wgsl (same geometry, bindings and parameters; see
+// matmul_subgroup.wgsl for why): one subgroup computes 64 pixels × TN channels, each lane 8
+// pixels whose inputs it gathers itself, while the TN channels' weights are loaded once by the
+// 8 lanes together and passed around with subgroupBroadcast.
+// * forward:   pixels = output pixels, channels = output channels, reduction over (kh, kw, ci).
+// * data grad: pixels = input pixels, channels = input channels, reduction over (kh, kw, co);
+//              the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
+// With TN = 16 one reduction step covers two input (or output) channels, one per half of the
+// lanes, so narrow layers do not waste half the FMAs.
+// Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
+// must reach every broadcast).
+// This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
+// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu, SM] where the
+// workgroup's 8 subgroups form an SM × (8/SM) grid of blocks.
+
+@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward) or dy (data grad)
+@group(0) @binding(2) var<storage, read> wsrc: array<f32>;    // weights [Co, Ci, KH, KW]
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)
+
+struct Conv { n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, s: u32, pad: i32, oh: u32, ow: u32 }
+
+fn conv() -> Conv {
+    return Conv(p(0u), p(1u), p(2u), p(3u), p(4u), p(5u), p(6u), p(7u), i32(p(8u)), p(9u), p(10u));
+}
+
+fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
+
+fn silu(z: f32) -> f32 {
+    if (z >= 0.0) { return z / (1.0 + exp(-z)); }
+    let e = exp(z);
+    return z * e / (1.0 + e);
+}
+
+// Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
+fn store_forward(o: u32, co: u32, acc: f32) {
+    let z = acc + select(0.0, bias[co], p(11u) == 1u);
+    if (p(12u) == 1u) {
+        pre[o] = z;
+        dst[o] = silu(z);
+    } else {
+        dst[o] = z;
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let c = conv();
+    let hw = c.h * c.w;
+    let ohw = c.oh * c.ow;
+    let kk = c.kh * c.kw;
+    let sm = p(13u);
+    // This lane's first pixel and the subgroup's first channel.
+    let r0 = ((wg.x * sm + sg % sm) * 8u + lane) * 8u;
+    let n0 = (wg.y * (8u / sm) + sg / sm) * {{TN}}u;
+    // The lane's share of the weights: channel block wq (4 channels) of reduction channel +kq.
+    let kq = lane / {{Q}}u;
+    let wq = lane % {{Q}}u;
+{{BODY}}
+}
