@@ -6,19 +6,23 @@
 // * forward:   pixels = output pixels, channels = output channels, reduction over (kh, kw, ci).
 // * data grad: pixels = input pixels, channels = input channels, reduction over (kh, kw, co);
 //              the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
+// * weight grad: "pixels" = columns (ci, kh, kw) of dW, channels = output channels, reduction
+//              over output pixels, split into chunks: workgroup z writes the partial sums of its
+//              chunk to its own slice of dst, and the host sums the slices.
 // With TN = 16 one reduction step covers two input (or output) channels, one per half of the
 // lanes, so narrow layers do not waste half the FMAs.
 // Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
 // must reach every broadcast).
 // This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
-// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu, SM] where the
-// workgroup's 8 subgroups form an SM × (8/SM) grid of blocks.
+// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu, SM, chunk, pixels]
+// where the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks; chunk and pixels (the
+// output pixels per workgroup z, and in all) are used by the weight gradient only.
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 
-@group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward) or dy (data grad)
-@group(0) @binding(2) var<storage, read> wsrc: array<f32>;    // weights [Co, Ci, KH, KW]
+@group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
+@group(0) @binding(2) var<storage, read> wsrc: array<f32>;    // weights [Co, Ci, KH, KW], or dy (weight grad)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)

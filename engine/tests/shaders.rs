@@ -3,6 +3,7 @@
 
 use mtdiff_engine::ops::attention::attention_source;
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
+use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
 
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
@@ -31,7 +32,13 @@ fn every_shader_file_validates_with_its_overrides() {
             .expect("a file name")
             .to_string_lossy()
             .to_string();
-        if ["matmul_regblock.wgsl", "matmul_subgroup.wgsl", "attention.wgsl"].contains(&name.as_str()) {
+        let templates = [
+            "matmul_regblock.wgsl",
+            "matmul_subgroup.wgsl",
+            "conv2d_subgroup.wgsl",
+            "attention.wgsl",
+        ];
+        if templates.contains(&name.as_str()) {
             continue; // templates: their generated variants are validated below
         }
         let src = std::fs::read_to_string(&path).expect("readable shader");
@@ -58,6 +65,13 @@ fn every_register_blocked_matmul_variant_validates() {
     }
     validate("tiled", tiled_source(), &[("TA", 1.0), ("TB", 0.0)]);
     for v in SubgroupVariant::all() {
+        validate(&format!("{v:?}"), &v.source(), &[]);
+    }
+}
+
+#[test]
+fn every_subgroup_conv_variant_validates() {
+    for v in ConvSubgroupVariant::all() {
         validate(&format!("{v:?}"), &v.source(), &[]);
     }
 }

@@ -108,6 +108,53 @@ fn run(
     dev.dispatch(&k, params, &args, groups)
 }
 
+/// Workgroups the subgroup weight gradient aims for: enough to keep every core of a CPU
+/// adapter busy when the output (Co × Ci·KH·KW) alone gives only a few.
+const WEIGHT_GRAD_GROUPS: usize = 32;
+/// Fewest output pixels one workgroup of the weight gradient sums.
+const WEIGHT_GRAD_MIN_CHUNK: usize = 64;
+
+/// dW `[Co, Ci·KH·KW]` with the subgroup kernel: the output pixels are split into chunks, one per
+/// workgroup z, whose partial sums are then added up (skipped when there is one chunk).
+fn weight_grad_subgroup(
+    dev: &Device,
+    params: &[u32; 13],
+    x: &Tensor,
+    dz: &Tensor,
+    g: &Geometry,
+) -> Result<Tensor> {
+    let (cols, pixels) = (g.ci * g.kh * g.kw, g.n * g.oh * g.ow);
+    let v = ConvSubgroupVariant::for_channels(ConvPass::Weight, g.co);
+    let (sm, [gx, gy, _]) = v.grid(cols, g.co);
+    let want = WEIGHT_GRAD_GROUPS.div_ceil((gx * gy) as usize);
+    let splits = want.clamp(1, (pixels / WEIGHT_GRAD_MIN_CHUNK).max(1));
+    let chunk = pixels.div_ceil(splits);
+    let splits = pixels.div_ceil(chunk);
+    let part = Tensor::uninit(dev, &[splits, g.co * cols], DType::F32)?;
+    let pipe = dev.pipeline(&v.key(), || KernelSource {
+        label: "conv2d_subgroup",
+        source: v.source().into(),
+        entry: "main",
+        constants: &[],
+        bindings: BINDINGS,
+    })?;
+    let mut p = params.to_vec();
+    p.extend([sm, chunk as u32, pixels as u32]);
+    let args = [
+        x.arg(),
+        dz.arg(),
+        dev.unused(false),
+        part.arg(),
+        dev.unused(true),
+    ];
+    dev.dispatch(&pipe, &p, &args, [gx, gy, splits as u32])?;
+    if splits == 1 {
+        part.reshape(&[g.co, cols])
+    } else {
+        part.sum(&[0], false)
+    }
+}
+
 impl Tensor {
     /// Convolution of an NCHW input with `weight` `[Co, Ci, KH, KW]`, optional `bias` `[Co]`,
     /// `stride` and zero `padding` on every side, then the fused `act`. Differentiable in the
@@ -234,7 +281,11 @@ impl Tensor {
                 } else {
                     None
                 };
-                let dw = if needs[1] {
+                let dw = if !needs[1] {
+                    None
+                } else if dev.subgroup_kernels() {
+                    Some(weight_grad_subgroup(dev, &params, &x, &dz, &g)?.reshape(wt.dims())?)
+                } else {
                     let dw = Tensor::uninit(dev, wt.dims(), DType::F32)?;
                     run(
                         dev,
@@ -251,8 +302,6 @@ impl Tensor {
                         g.ci * g.kh * g.kw,
                     )?;
                     Some(dw)
-                } else {
-                    None
                 };
                 let mut grads = vec![dx, dw];
                 if has_bias {

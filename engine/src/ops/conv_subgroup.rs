@@ -13,6 +13,8 @@ const TEMPLATE: &str = include_str!("../../../shaders/conv2d_subgroup.wgsl");
 const PIX: usize = 8;
 /// Lanes per subgroup.
 const LANES: usize = 8;
+/// Reduction steps unrolled per loop iteration.
+const UNROLL: usize = 1;
 
 /// Which convolution pass a kernel computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,6 +23,8 @@ pub enum ConvPass {
     Forward,
     /// dx from dy and w.
     Data,
+    /// Partial sums of dw from x and dy over one chunk of output pixels per workgroup z.
+    Weight,
 }
 
 /// One subgroup conv kernel: a pass and the channels per subgroup (16 or 32).
@@ -35,7 +39,7 @@ pub struct ConvSubgroupVariant {
 impl ConvSubgroupVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<ConvSubgroupVariant> {
-        [ConvPass::Forward, ConvPass::Data]
+        [ConvPass::Forward, ConvPass::Data, ConvPass::Weight]
             .into_iter()
             .flat_map(|pass| [16, 32].map(|tn| ConvSubgroupVariant { pass, tn }))
             .collect()
@@ -61,6 +65,9 @@ impl ConvSubgroupVariant {
 
     /// The WGSL source of this variant.
     pub fn source(self) -> String {
+        if self.pass == ConvPass::Weight {
+            return self.weight_source();
+        }
         let q = self.tn / 4;
         let ks = LANES / q; // reduction channels per step
         let mut b = String::new();
@@ -122,25 +129,30 @@ impl ConvSubgroupVariant {
             }
             w(2, format!("let m{i} = select(0.0, 1.0, in{i});"));
         }
-        w(2, format!("for (var r = 0u; r < {red}; r += {ks}u) {{"));
-        // The lane's weights: 4 channels at reduction channel r + kq.
-        w(3, format!("let wc = min(r + kq, {red} - 1u) * {wstride} + tap;"));
-        w(3, "let bl = vec4<f32>(wsrc[wr0 + wc], wsrc[wr1 + wc], wsrc[wr2 + wc], wsrc[wr3 + wc]);".into());
-        for s in 0..ks {
-            let rs = if s == 0 { "r".to_string() } else { format!("min(r + {s}u, {red} - 1u)") };
-            w(3, format!("let so{s} = {rs} * {sstride};"));
-            if s > 0 {
-                // Past the last reduction channel: the source reads as 0.
-                w(3, format!("let ok{s} = select(0.0, 1.0, r + {s}u < {red});"));
-            }
-            for i in 0..PIX {
-                let mask = if s == 0 { format!("m{i}") } else { format!("m{i} * ok{s}") };
-                w(3, format!("let x{i}_{s} = src[o{i} + so{s}] * {mask};"));
-            }
-            for qq in 0..q {
-                w(3, format!("let b{s}_{qq} = subgroupBroadcast(bl, {}u);", s * q + qq));
+        // UNROLL groups of `ks` reduction channels per iteration; past the last one the source
+        // reads as 0 (the clamped weight it meets is finite).
+        w(2, format!("for (var r = 0u; r < {red}; r += {}u) {{", UNROLL * ks));
+        for u in 0..UNROLL {
+            // The lane's weights: 4 channels at reduction channel r + u·ks + kq.
+            w(3, format!("let wc{u} = min(r + {}u + kq, {red} - 1u) * {wstride} + tap;", u * ks));
+            w(3, format!("let bl{u} = vec4<f32>(wsrc[wr0 + wc{u}], wsrc[wr1 + wc{u}], wsrc[wr2 + wc{u}], wsrc[wr3 + wc{u}]);"));
+            for s in 0..ks {
+                let t = u * ks + s;
+                if t == 0 {
+                    w(3, format!("let so{t} = r * {sstride};"));
+                } else {
+                    w(3, format!("let so{t} = min(r + {t}u, {red} - 1u) * {sstride};"));
+                    w(3, format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"));
+                }
                 for i in 0..PIX {
-                    w(3, format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{s}), b{s}_{qq}, c{i}_{qq});"));
+                    let mask = if t == 0 { format!("m{i}") } else { format!("m{i} * ok{t}") };
+                    w(3, format!("let x{i}_{t} = src[o{i} + so{t}] * {mask};"));
+                }
+                for qq in 0..q {
+                    w(3, format!("let b{t}_{qq} = subgroupBroadcast(bl{u}, {}u);", s * q + qq));
+                    for i in 0..PIX {
+                        w(3, format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{t}), b{t}_{qq}, c{i}_{qq});"));
+                    }
                 }
             }
         }
@@ -163,6 +175,94 @@ impl ConvSubgroupVariant {
                         w(3, format!("dst[(img{i} * c.ci + {ch}) * hw + rr{i}] = {v};"));
                     }
                     w(2, "}".into());
+                }
+            }
+            w(1, "}".into());
+        }
+        TEMPLATE
+            .replace("{{TN}}", &self.tn.to_string())
+            .replace("{{Q}}", &q.to_string())
+            .replace("{{BODY}}", &b)
+    }
+
+    /// The weight-gradient kernel: each lane 8 columns (ci, kh, kw) of dW, the subgroup TN output
+    /// channels; workgroup z sums the output pixels [z·chunk, (z+1)·chunk) (params 14, 15: chunk
+    /// and the number of output pixels) into its own slice of `dst`, which the host then sums.
+    fn weight_source(self) -> String {
+        let q = self.tn / 4;
+        let ks = LANES / q; // output pixels per step
+        let mut b = String::new();
+        let mut w = |ind: usize, line: String| {
+            let _ = writeln!(b, "{}{line}", "    ".repeat(ind));
+        };
+        w(1, "let ncols = c.ci * kk;".into());
+        w(1, "let chunk = p(14u);".into());
+        w(1, "let total = p(15u);".into());
+        w(1, "let p0 = wg.z * chunk;".into());
+        w(1, "let p1 = min(p0 + chunk, total);".into());
+        // The lane's columns: channel offset and tap displacement.
+        for j in 0..PIX {
+            w(1, format!("let cc{j} = min(r0 + {j}u, ncols - 1u);"));
+            w(1, format!("let xo{j} = (cc{j} / kk) * hw;"));
+            w(1, format!("let dh{j} = i32((cc{j} % kk) / c.kw) - c.pad;"));
+            w(1, format!("let dw{j} = i32((cc{j} % kk) % c.kw) - c.pad;"));
+        }
+        // The lane's 4 output channels of dy.
+        for l in 0..4 {
+            w(1, format!("let co{l} = min(n0 + 4u * wq + {l}u, c.co - 1u) * ohw;"));
+        }
+        for j in 0..PIX {
+            for qq in 0..q {
+                w(1, format!("var c{j}_{qq} = vec4<f32>(0.0);"));
+            }
+        }
+        // Pixel counters of the step's first pixel: image, row, column (no division in the loop).
+        w(1, "var pn = p0 / ohw;".into());
+        w(1, "var py = (p0 % ohw) / c.ow;".into());
+        w(1, "var px = (p0 % ohw) % c.ow;".into());
+        w(1, format!("for (var pp = p0; pp < p1; pp += {ks}u) {{"));
+        for s in 0..ks {
+            if s > 0 {
+                // Advance one pixel.
+                w(2, "px += 1u;".into());
+                w(2, "if (px == c.ow) { px = 0u; py += 1u; if (py == c.oh) { py = 0u; pn += 1u; } }".into());
+            }
+            w(2, format!("let ok{s} = select(0.0, 1.0, pp + {s}u < p1);"));
+            w(2, format!("let pix{s} = min(pn, c.n - 1u) * ohw + py * c.ow + px;"));
+            w(2, format!("let xb{s} = min(pn, c.n - 1u) * c.ci * hw;"));
+            for j in 0..PIX {
+                w(2, format!("let y{j}_{s} = i32(py * c.s) + dh{j};"));
+                w(2, format!("let x{j}_{s} = i32(px * c.s) + dw{j};"));
+                w(2, format!("let in{j}_{s} = in_range(y{j}_{s}, c.h) && in_range(x{j}_{s}, c.w);"));
+                w(2, format!("let v{j}_{s} = src[select(0u, xb{s} + xo{j} + u32(y{j}_{s}) * c.w + u32(x{j}_{s}), in{j}_{s})] * select(0.0, ok{s}, in{j}_{s});"));
+            }
+            // dy at this pixel for the 4 channels of the lanes with kq == s.
+            w(2, format!("let dy{s} = min(pn, c.n - 1u) * c.co * ohw + py * c.ow + px;"));
+        }
+        w(2, "px += 1u;".into());
+        w(2, "if (px == c.ow) { px = 0u; py += 1u; if (py == c.oh) { py = 0u; pn += 1u; } }".into());
+        // Each lane loads dy at the pixel of its own step kq (ks is 1 or 2).
+        let db = if ks == 1 { "dy0" } else { "select(dy0, dy1, kq == 1u)" };
+        w(2, format!("let db = {db};"));
+        w(2, "let bl = vec4<f32>(wsrc[db + co0], wsrc[db + co1], wsrc[db + co2], wsrc[db + co3]);".into());
+        for s in 0..ks {
+            for qq in 0..q {
+                w(2, format!("let b{s}_{qq} = subgroupBroadcast(bl, {}u);", s * q + qq));
+                for j in 0..PIX {
+                    w(2, format!("c{j}_{qq} = fma(vec4<f32>(v{j}_{s}), b{s}_{qq}, c{j}_{qq});"));
+                }
+            }
+        }
+        w(1, "}".into());
+        // Partial dW of this chunk: dst[z, co, col].
+        w(1, "let part = wg.z * c.co * ncols;".into());
+        for j in 0..PIX {
+            w(1, format!("if (r0 + {j}u < ncols) {{"));
+            for qq in 0..q {
+                for l in 0..4 {
+                    let ch = format!("n0 + {}u", 4 * qq + l);
+                    let v = format!("c{j}_{qq}.{}", ["x", "y", "z", "w"][l]);
+                    w(2, format!("if ({ch} < c.co) {{ dst[part + ({ch}) * ncols + r0 + {j}u] = {v}; }}"));
                 }
             }
             w(1, "}".into());
