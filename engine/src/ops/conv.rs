@@ -87,7 +87,7 @@ fn run(
     if let (Some(pass), true) = (pass, dev.subgroup_kernels()) {
         let v = ConvSubgroupVariant::for_channels(pass, rows);
         let pipe = dev.pipeline(&v.key(), || KernelSource {
-            label: "conv2d_subgroup",
+            label: v.label(),
             source: v.source().into(),
             entry: "main",
             constants: &[],
@@ -132,7 +132,7 @@ fn weight_grad_subgroup(
     let splits = pixels.div_ceil(chunk);
     let part = Tensor::uninit(dev, &[splits, g.co * cols], DType::F32)?;
     let pipe = dev.pipeline(&v.key(), || KernelSource {
-        label: "conv2d_subgroup",
+        label: v.label(),
         source: v.source().into(),
         entry: "main",
         constants: &[],
@@ -306,7 +306,10 @@ impl Tensor {
                 let mut grads = vec![dx, dw];
                 if has_bias {
                     grads.push(if needs[2] {
-                        Some(dz.sum(&[0, 2, 3], false)?)
+                        // Rows of HW first (contiguous, one thread per row), then the batch:
+                        // no permuted copy of dz.
+                        let (n, c) = (g.n, g.co);
+                        Some(dz.reshape(&[n, c, g.oh * g.ow])?.sum(&[2], false)?.sum(&[0], false)?)
                     } else {
                         None
                     });

@@ -53,6 +53,15 @@ impl ConvSubgroupVariant {
         }
     }
 
+    /// The kernel's label (in profiles and errors).
+    pub fn label(self) -> &'static str {
+        match self.pass {
+            ConvPass::Forward => "conv2d_subgroup.forward",
+            ConvPass::Data => "conv2d_subgroup.backward_data",
+            ConvPass::Weight => "conv2d_subgroup.backward_weight",
+        }
+    }
+
     /// Pipeline cache key.
     pub fn key(self) -> String {
         format!("conv2d_subgroup.{:?}.tn{}", self.pass, self.tn)
