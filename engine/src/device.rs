@@ -258,6 +258,9 @@ impl Device {
         if std::env::var_os("MTDIFF_PROFILE_KERNELS").is_some() {
             options.time_kernels = true;
         }
+        if std::env::var("MTDIFF_SUBGROUP_KERNELS").is_ok_and(|v| v == "0") {
+            options.subgroup_kernels = false;
+        }
         // Without WGPU_BACKEND: the native APIs first, GL only when none has an adapter (probing
         // GL's EGL/Wayland stack prints warnings on headless machines).
         let env_backends = wgpu::Backends::from_env();
@@ -464,7 +467,8 @@ impl Device {
     }
 
     /// Whether the subgroup kernels for CPU adapters run here: the option is on, the kernel
-    /// profile is `Cpu`, and subgroups have 8 lanes.
+    /// profile is `Cpu`, and subgroups have 8 lanes. `Device::new` turns the option off when the
+    /// environment variable `MTDIFF_SUBGROUP_KERNELS` is `0`.
     pub fn subgroup_kernels(&self) -> bool {
         self.inner.options.subgroup_kernels
             && self.kernel_profile() == KernelProfile::Cpu

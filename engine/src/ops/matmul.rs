@@ -276,7 +276,17 @@ fn dispatch_matmul(
     .map(|v| v as u32);
     let bias_arg = bias.map_or_else(|| dev.unused(false), Tensor::arg);
     let args = [a.arg(), b.arg(), bias_arg, c.arg()];
-    match dev.matmul_strategy() {
+    // The subgroup kernel's 64×32 blocks waste most of their work on small outputs: there the
+    // default choice falls back to the register-blocked kernel (a forced choice is kept).
+    let strategy = match dev.matmul_strategy() {
+        MatmulStrategy::Subgroup
+            if dev.options().matmul.is_none() && !SubgroupVariant::fills_blocks(m, n) =>
+        {
+            MatmulStrategy::RegisterBlocked
+        }
+        s => s,
+    };
+    match strategy {
         MatmulStrategy::RegisterBlocked => {
             let v = RegBlockVariant {
                 ta,

@@ -73,6 +73,13 @@ impl SubgroupVariant {
         )
     }
 
+    /// Whether an M×N output fills the kernel's blocks well enough (one subgroup block of 64
+    /// rows, one of 32 columns) for it to beat the register-blocked kernel: measured on the main
+    /// job's small matmuls (M = 32), it took 2.6× as long.
+    pub fn fills_blocks(m: usize, n: usize) -> bool {
+        m >= LANES * SG_M && n >= SG_N
+    }
+
     /// (SM, workgroups) for an M×N output with `batch` matrices; see [`subgroup_grid`].
     pub fn grid(m: usize, n: usize, batch: usize) -> (u32, [u32; 3]) {
         subgroup_grid(m, n, LANES * SG_M, SG_N, batch)
