@@ -38,6 +38,10 @@ pub struct UNetConfig {
     /// How a level halves the resolution.
     #[serde(default)]
     pub downsample: Downsample,
+    /// Rows of a class-embedding table added to the time embedding (0: none). The last row is
+    /// "no class"; MT-Diffusion-E feeds an observed label through it (see `ModelConfig`).
+    #[serde(default)]
+    pub class_tokens: usize,
 }
 
 fn one() -> usize {
@@ -69,6 +73,7 @@ impl UNetConfig {
             res_blocks: 1,
             attn_levels: Vec::new(),
             downsample: Downsample::StridedConv,
+            class_tokens: 0,
         }
     }
 
@@ -93,6 +98,7 @@ impl UNetConfig {
             res_blocks: 1,
             attn_levels: Vec::new(),
             downsample: Downsample::StridedConv,
+            class_tokens: 0,
         }
     }
 
@@ -229,6 +235,7 @@ pub struct UNet {
     dec: Vec<Stage>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
+    class_emb: Option<Tensor>,
 }
 
 impl UNet {
@@ -285,6 +292,11 @@ impl UNet {
         }
         let norm_out = GroupNorm::new(ps, "norm_out", cur, g)?;
         let conv_out = Conv2d::new(ps, "conv_out", cur, config.out_channels, 3, 1, 1)?;
+        // Created last, so the reference's parameter order is unchanged.
+        let class_emb = match config.class_tokens {
+            0 => None,
+            rows => Some(ps.uniform("class_emb", &[rows, td], 0.5)?),
+        };
         Ok(UNet {
             config: config.clone(),
             time1,
@@ -299,6 +311,7 @@ impl UNet {
             dec,
             norm_out,
             conv_out,
+            class_emb,
         })
     }
 
@@ -308,7 +321,19 @@ impl UNet {
     }
 
     /// `x`: `[B, in_channels, H, W]` with H and W divisible by 2^(levels − 1); `t`: u32 `[B]`.
+    /// With a class-embedding table, every sample gets its "no class" row.
     pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<UNetOutput> {
+        self.forward_class(x, t, None)
+    }
+
+    /// [`UNet::forward`] with u32 class tokens `[B]` (rows of the class-embedding table; None:
+    /// "no class" for every sample). An error when the U-Net has no class embedding.
+    pub fn forward_class(
+        &self,
+        x: &Tensor,
+        t: &Tensor,
+        class: Option<&Tensor>,
+    ) -> Result<UNetOutput> {
         let l = self.config.channels.len();
         let d = x.dims();
         let f = 1 << (l - 1);
@@ -324,7 +349,34 @@ impl UNet {
             )));
         }
         let emb = timestep_embedding(t, self.config.time_sin_dim, 10_000.0, 0.0, false)?;
-        let temb = self.time2.forward(&self.time1.forward(&emb)?.silu()?)?;
+        let mut temb = self.time2.forward(&self.time1.forward(&emb)?.silu()?)?;
+        match (&self.class_emb, class) {
+            (Some(table), class) => {
+                let b = t.dims()[0];
+                let none;
+                let tokens = match class {
+                    Some(c) if c.dims() == [b] => c,
+                    Some(c) => {
+                        return Err(Error::Config(format!(
+                            "class tokens must be u32 [{b}]; got {}",
+                            c.shape()
+                        )))
+                    }
+                    None => {
+                        let null = (self.config.class_tokens - 1) as u32;
+                        none = Tensor::from_u32(x.device(), &vec![null; b], &[b])?;
+                        &none
+                    }
+                };
+                temb = temb.add(&table.gather_rows(tokens)?)?;
+            }
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "class tokens given to a U-Net without a class embedding".to_string(),
+                ))
+            }
+            (None, None) => {}
+        }
         let temb_silu = temb.silu()?;
         let mut h = self.conv_in.forward(x)?;
         let mut skips = Vec::new();

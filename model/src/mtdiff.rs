@@ -34,6 +34,14 @@ pub struct ModelConfig {
     pub head_hidden: usize,
     /// Seed of the parameter initialisation.
     pub init_seed: u64,
+    /// MT-Diffusion-E (PAPER.md §7.3, §8.9): an observed label also enters through the U-Net's
+    /// conditioning (a class-embedding table added to the time embedding), besides its class
+    /// map aggregated into z_t (-M). Our choice where the paper is silent: training feeds the
+    /// label with some probability and "no label" otherwise (the trainer's `label_drop`), so one
+    /// network serves joint sampling (no label: the label comes from the -M path and the head)
+    /// and sampling given the label. Needs a label modality.
+    #[serde(default)]
+    pub label_embedding: bool,
 }
 
 impl ModelConfig {
@@ -52,6 +60,7 @@ impl ModelConfig {
             task,
             head_hidden: 256,
             init_seed: 0,
+            label_embedding: false,
         }
     }
 }
@@ -119,6 +128,19 @@ impl MtDiffusion {
         }
         config.unet.in_channels = shape[0];
         config.unet.out_channels = task.output_channels();
+        config.unet.class_tokens = 0;
+        if config.label_embedding {
+            let classes = task.modalities.iter().find_map(|m| match m.kind {
+                ModalityKind::Label { classes } => Some(classes),
+                _ => None,
+            });
+            let Some(classes) = classes else {
+                return Err(Error::Config(
+                    "label_embedding needs a task with a label modality".to_string(),
+                ));
+            };
+            config.unet.class_tokens = classes + 1;
+        }
         let mut params = ParamStore::new(device, config.init_seed);
         let unet = UNet::new(&mut params, &config.unet)?;
         let features = config.unet.channels[0] + config.unet.channels[levels - 1];
@@ -278,9 +300,34 @@ impl MtDiffusion {
         Ok(q_sample(&start, noise, t, &self.q_table, None)?)
     }
 
-    /// The network at (z_t, t): ε̂ and every head's output.
+    /// The network at (z_t, t): ε̂ and every head's output (with a label embedding: no label).
     pub fn predict(&self, z_t: &Tensor, t: &Tensor) -> Result<Prediction> {
-        let out = self.unet.forward(z_t, t)?;
+        self.predict_given(z_t, t, None)
+    }
+
+    /// Which modality feeds the label embedding (MT-Diffusion-E), if the model has one.
+    pub fn embedded_label(&self) -> Option<usize> {
+        if !self.config.label_embedding {
+            return None;
+        }
+        let is_label = |m: &crate::modality::ModalitySpec| matches!(m.kind, ModalityKind::Label { .. });
+        self.config.task.modalities.iter().position(is_label)
+    }
+
+    /// The "no label" token of the label embedding (its number of classes).
+    pub fn no_label_token(&self) -> Option<u32> {
+        (self.config.unet.class_tokens > 0).then(|| (self.config.unet.class_tokens - 1) as u32)
+    }
+
+    /// [`MtDiffusion::predict`] with the label embedding's tokens (u32 `[B]`: a class, or
+    /// [`MtDiffusion::no_label_token`]); None: no label for every sample.
+    pub fn predict_given(
+        &self,
+        z_t: &Tensor,
+        t: &Tensor,
+        label_tokens: Option<&Tensor>,
+    ) -> Result<Prediction> {
+        let out = self.unet.forward_class(z_t, t, label_tokens)?;
         let c = self.config.task.image_shape[0];
         let eps = out.out.slice(1, 0, c)?;
         let mut pooled: Option<Tensor> = None;
@@ -307,8 +354,20 @@ impl MtDiffusion {
     }
 
     /// The multi-task loss for a fully observed batch `obs` (one entry per modality), per-sample
-    /// timesteps `t` (u32 `[B]`) and noise ε (`[B, C, H, W]`).
+    /// timesteps `t` (u32 `[B]`) and noise ε (`[B, C, H, W]`); a label embedding sees no label.
     pub fn loss(&self, obs: &[Observation], t: &Tensor, noise: &Tensor) -> Result<LossTerms> {
+        self.loss_given(obs, t, noise, None)
+    }
+
+    /// [`MtDiffusion::loss`] with the label embedding's tokens (see
+    /// [`MtDiffusion::predict_given`]); the trainer passes the labels with some dropped.
+    pub fn loss_given(
+        &self,
+        obs: &[Observation],
+        t: &Tensor,
+        noise: &Tensor,
+        label_tokens: Option<&Tensor>,
+    ) -> Result<LossTerms> {
         let task = &self.config.task;
         if obs.len() != task.modalities.len() {
             return Err(Error::Input(format!(
@@ -330,7 +389,7 @@ impl MtDiffusion {
         }
         let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
         let z_t = self.noisy(&given, t, noise)?;
-        let pred = self.predict(&z_t, t)?;
+        let pred = self.predict_given(&z_t, t, label_tokens)?;
         let eps = pred.eps.mse(noise)?;
         let mut total = eps.clone();
         let mut heads = Vec::new();

@@ -162,6 +162,11 @@ impl MtDiffusion {
             Some(Observation::Image(x)) => Some(x),
             _ => None,
         };
+        // MT-Diffusion-E: a given label also conditions the network through its embedding.
+        let label_tokens = match self.embedded_label().map(|i| &given[i]) {
+            Some(Some(Observation::Label(y))) => Some(y.clone()),
+            _ => None,
+        };
         let mut timesteps = s.leading_timesteps(cfg.steps);
         if let Some((z0, t0)) = start {
             if z0.dims() != dims {
@@ -188,7 +193,7 @@ impl MtDiffusion {
             let prev = s.previous_timestep(t, cfg.steps);
             let last = k + 1 == timesteps.len();
             let tt = Tensor::from_u32(dev, &vec![t as u32; batch], &[batch])?;
-            let pred = self.predict(&z, &tt)?;
+            let pred = self.predict_given(&z, &tt, label_tokens.as_ref())?;
             let (mut c_t, mut c_prev): (Option<Tensor>, Option<Tensor>) = (None, None);
             for (i, (enc, head)) in observed_enc.iter().zip(&pred.heads).enumerate() {
                 if !self.is_aggregated(i) {

@@ -125,6 +125,13 @@ struct TrainArgs {
     /// Seed [default: 0].
     #[arg(long)]
     seed: Option<u64>,
+    /// Image-label task: the label also enters through a class embedding (MT-Diffusion-E),
+    /// true or false [default: true].
+    #[arg(long)]
+    label_embedding: Option<bool>,
+    /// Probability that a training sample sees no label through the embedding [default: 0.2].
+    #[arg(long)]
+    label_drop: Option<f64>,
     /// Evaluate the final checkpoint: true or false [default: true].
     #[arg(long)]
     eval: Option<bool>,
@@ -170,6 +177,8 @@ impl TrainArgs {
             sample_every,
             sample_steps,
             seed,
+            label_embedding,
+            label_drop,
             eval,
             eval_samples,
             eval_classifier_steps

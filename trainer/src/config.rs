@@ -61,6 +61,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Range of the masked-image task's per-sample mask ratio.
     pub mask_ratio: (f64, f64),
+    /// MT-Diffusion-E (image-label task): the label also conditions the U-Net through a
+    /// class embedding, besides its class map in z_t (see `ModelConfig::label_embedding`).
+    pub label_embedding: bool,
+    /// With the label embedding: the probability that a training sample sees "no label", which
+    /// teaches the joint (unconditional) sampler.
+    pub label_drop: f64,
     /// Run `eval` on the final checkpoint.
     pub eval: bool,
     /// Generated samples per metric in the final evaluation.
@@ -98,6 +104,8 @@ impl Default for TrainConfig {
             sample_steps: 25,
             seed: 0,
             mask_ratio: (0.1, 0.9),
+            label_embedding: true,
+            label_drop: 0.2,
             eval: true,
             eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,
@@ -161,6 +169,12 @@ impl TrainConfig {
                 self.timesteps, self.sample_steps
             ));
         }
+        if !(0.0..=1.0).contains(&self.label_drop) {
+            return bad(format!(
+                "--label-drop must be in [0, 1], got {}",
+                self.label_drop
+            ));
+        }
         let (lo, hi) = self.mask_ratio;
         if !(0.0 <= lo && lo <= hi && hi <= 1.0) {
             return bad(format!(
@@ -182,6 +196,7 @@ impl TrainConfig {
         let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
         cfg.unet.res_blocks = self.res_blocks;
         cfg.init_seed = self.seed;
+        cfg.label_embedding = self.label_embedding && preset == TaskPreset::ImageLabel;
         Ok(cfg)
     }
 

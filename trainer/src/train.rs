@@ -17,7 +17,7 @@ use mtdiff_model::MtDiffusion;
 
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
-use crate::data::{make_batch, Representation};
+use crate::data::{observations, Example, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, write_atomic};
 use crate::report::loss_plot_png;
@@ -194,19 +194,35 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
     for step in start..cfg.steps {
         let mut rng = step_rng(cfg.seed, step);
         let indices: Vec<usize> = (0..cfg.batch).map(|_| rng.below(data.len())).collect();
-        let obs = make_batch(
+        let examples: Vec<Example> = indices.iter().map(|&i| data.example(i)).collect();
+        let obs = observations(
             &dev,
             model.task(),
-            data.as_ref(),
+            &examples,
             &repr,
-            &indices,
             &mut rng,
             cfg.mask_ratio,
         )?;
         let ts: Vec<u32> = (0..cfg.batch).map(|_| rng.below(big_t) as u32).collect();
         let t = Tensor::from_u32(&dev, &ts, &[cfg.batch])?;
         let noise = randn(&dev, &dims, cfg.seed, step)?;
-        let terms = model.loss(&obs, &t, &noise)?;
+        let tokens = match model.no_label_token() {
+            Some(none) => {
+                let tok: Vec<u32> = examples
+                    .iter()
+                    .map(|e| {
+                        if rng.uniform() < cfg.label_drop {
+                            none
+                        } else {
+                            e.label
+                        }
+                    })
+                    .collect();
+                Some(Tensor::from_u32(&dev, &tok, &[cfg.batch])?)
+            }
+            None => None,
+        };
+        let terms = model.loss_given(&obs, &t, &noise, tokens.as_ref())?;
         let mut total = terms.total;
         if fault_step == Some(step + 1) {
             total = total.mul_scalar(f32::NAN)?;
