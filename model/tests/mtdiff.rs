@@ -168,6 +168,72 @@ fn total_loss_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differences() {
+    let dev = device();
+    let mut cfg = tiny_config(TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM));
+    cfg.label_embedding = true;
+    let m = MtDiffusion::new(&dev, &cfg).unwrap();
+    assert_eq!(m.embedded_label(), Some(1));
+    assert_eq!(m.no_label_token(), Some(CLASSES as u32));
+    let b = 2;
+    let obs = batch(&dev, m.task(), b, 5);
+    let t = timesteps(&dev, &[10, 30]);
+    let noise = randn(&dev, &m.sample_dims(b), 3, 0).unwrap();
+    let Observation::Label(y) = &obs[1] else {
+        unreachable!()
+    };
+    // No tokens means "no label" for every sample; a label changes ε̂.
+    let none = timesteps(&dev, &[CLASSES as u32; 2]);
+    let z = m
+        .noisy(&obs.iter().cloned().map(Some).collect::<Vec<_>>(), &t, &noise)
+        .unwrap();
+    let eps = |tok: Option<&Tensor>| m.predict_given(&z, &t, tok).unwrap().eps.to_vec().unwrap();
+    assert_eq!(eps(None), eps(Some(&none)));
+    let diff: f32 = eps(None)
+        .iter()
+        .zip(eps(Some(y)))
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(diff > 1e-3, "the label embedding has no effect: {diff}");
+    // ∂L/∂(class_emb) at the row of sample 0's label, against finite differences.
+    let loss = || m.loss_given(&obs, &t, &noise, Some(y)).unwrap().total;
+    let grads = loss().backward().unwrap();
+    let (_, table) = m
+        .params()
+        .named()
+        .iter()
+        .find(|(n, _)| n == "class_emb")
+        .expect("a class_emb parameter");
+    let label0 = y.to_vec_u32().unwrap()[0] as usize;
+    let td = table.dims()[1];
+    let orig = table.to_vec().unwrap();
+    for idx in [label0 * td + 3, label0 * td + td - 1] {
+        let analytic = grads.get(table).unwrap().to_vec().unwrap()[idx] as f64;
+        let h = 1e-2f32;
+        let at = |v: f32| {
+            let mut w = orig.clone();
+            w[idx] = v;
+            table
+                .assign(&Tensor::from_slice(&dev, &w, table.dims()).unwrap())
+                .unwrap();
+            loss().to_scalar().unwrap() as f64
+        };
+        let fd = (at(orig[idx] + h) - at(orig[idx] - h)) / (2.0 * h as f64);
+        at(orig[idx]);
+        assert!(
+            (analytic - fd).abs() < 2e-3 + 0.03 * analytic.abs().max(fd.abs()),
+            "class_emb[{idx}]: backward {analytic} vs finite difference {fd}"
+        );
+        assert!(analytic != 0.0, "class_emb[{idx}] gets no gradient");
+    }
+    // A model without a label modality cannot have a label embedding.
+    let mut bad = tiny_config(TaskPreset::Ddpm.task(SHAPE, CLASSES, DIM));
+    bad.label_embedding = true;
+    let msg = MtDiffusion::new(&dev, &bad).err().unwrap().to_string();
+    assert!(msg.contains("label"), "{msg}");
+}
+
+#[test]
 fn with_rho_zero_the_forward_process_and_loss_are_ddpm() {
     let dev = device();
     let mut task = TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM);
