@@ -91,6 +91,15 @@ pub struct LossTerms {
     pub heads: Vec<(String, Tensor)>,
 }
 
+/// The labels of one training batch as the label embedding (MT-Diffusion-E) sees them.
+#[derive(Clone, Debug)]
+pub struct LabelInput {
+    /// Each sample's class.
+    pub labels: Vec<u32>,
+    /// Whether the embedding is shown the sample's class (else "no label").
+    pub shown: Vec<bool>,
+}
+
 /// A trainable MT-Diffusion model on a device.
 pub struct MtDiffusion {
     config: ModelConfig,
@@ -359,14 +368,16 @@ impl MtDiffusion {
         self.loss_given(obs, t, noise, None)
     }
 
-    /// [`MtDiffusion::loss`] with the label embedding's tokens (see
-    /// [`MtDiffusion::predict_given`]); the trainer passes the labels with some dropped.
+    /// [`MtDiffusion::loss`] with labels shown to the label embedding. Our choice where the
+    /// paper is silent: the label head's cross-entropy counts only the samples whose label was
+    /// not shown (a head that reads the label back from its own input learns nothing), averaged
+    /// over those; with none, the term is 0.
     pub fn loss_given(
         &self,
         obs: &[Observation],
         t: &Tensor,
         noise: &Tensor,
-        label_tokens: Option<&Tensor>,
+        labels: Option<&LabelInput>,
     ) -> Result<LossTerms> {
         let task = &self.config.task;
         if obs.len() != task.modalities.len() {
@@ -387,19 +398,45 @@ impl MtDiffusion {
                 t.shape()
             )));
         }
+        let embedded = match (labels, self.embedded_label(), self.no_label_token()) {
+            (Some(l), Some(i), Some(none)) => {
+                if l.labels.len() != b || l.shown.len() != b {
+                    return Err(Error::Input(format!(
+                        "label input for {} samples, batch of {b}",
+                        l.labels.len()
+                    )));
+                }
+                let tokens: Vec<u32> = l
+                    .labels
+                    .iter()
+                    .zip(&l.shown)
+                    .map(|(&y, &shown)| if shown { y } else { none })
+                    .collect();
+                Some((i, Tensor::from_u32(self.device(), &tokens, &[b])?, l))
+            }
+            (Some(_), _, _) => {
+                return Err(Error::Config(
+                    "labels given to a model without a label embedding".to_string(),
+                ))
+            }
+            (None, _, _) => None,
+        };
         let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
         let z_t = self.noisy(&given, t, noise)?;
-        let pred = self.predict_given(&z_t, t, label_tokens)?;
+        let pred = self.predict_given(&z_t, t, embedded.as_ref().map(|(_, tok, _)| tok))?;
         let eps = pred.eps.mse(noise)?;
         let mut total = eps.clone();
         let mut heads = Vec::new();
-        for ((m, o), h) in task.modalities.iter().zip(obs).zip(&pred.heads) {
+        for (k, ((m, o), h)) in task.modalities.iter().zip(obs).zip(&pred.heads).enumerate() {
             let Some(h) = h else { continue };
-            let l = match (h, o) {
-                (HeadOutput::Logits(z), Observation::Label(y)) => z.cross_entropy(y)?,
-                (HeadOutput::Image(x), Observation::Image(y))
-                | (HeadOutput::Image(x), Observation::Masked { image: y, .. })
-                | (HeadOutput::Vector(x), Observation::Vector(y)) => x.mse(y)?,
+            let l = match (h, o, &embedded) {
+                (HeadOutput::Logits(z), Observation::Label(_), Some((i, _, l))) if *i == k => {
+                    cross_entropy_unshown(z, l)?
+                }
+                (HeadOutput::Logits(z), Observation::Label(y), _) => z.cross_entropy(y)?,
+                (HeadOutput::Image(x), Observation::Image(y), _)
+                | (HeadOutput::Image(x), Observation::Masked { image: y, .. }, _)
+                | (HeadOutput::Vector(x), Observation::Vector(y), _) => x.mse(y)?,
                 _ => return Err(Error::Input(format!("modality {}: wrong kind", m.name))),
             };
             if m.loss_weight > 0.0 {
@@ -446,4 +483,27 @@ impl MtDiffusion {
     pub fn is_aggregated(&self, i: usize) -> bool {
         self.rho_tables[i].is_some()
     }
+}
+
+/// Mean cross-entropy of `logits` `[B, K]` over the samples whose label was not shown to the
+/// label embedding (0 when every label was shown).
+fn cross_entropy_unshown(logits: &Tensor, l: &LabelInput) -> Result<Tensor> {
+    let (b, k) = (logits.dims()[0], logits.dims()[1]);
+    let dev = logits.device();
+    let rows: Vec<u32> = l
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(s, &y)| (s * k) as u32 + y.min(k as u32 - 1))
+        .collect();
+    let weights: Vec<f32> = l.shown.iter().map(|&s| if s { 0.0 } else { 1.0 }).collect();
+    let count = weights.iter().sum::<f32>().max(1.0);
+    let picked = logits
+        .log_softmax()?
+        .reshape(&[b * k, 1])?
+        .gather_rows(&Tensor::from_u32(dev, &rows, &[b])?)?;
+    Ok(picked
+        .mul(&Tensor::from_slice(dev, &weights, &[b, 1])?)?
+        .sum_all()?
+        .mul_scalar(-1.0 / count)?)
 }

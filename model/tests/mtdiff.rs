@@ -9,7 +9,7 @@ use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
 use mtdiff_model::forward::{alpha, step_weight};
 use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{
-    HeadOutput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp, Sampled, SamplerConfig,
+    HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp, Sampled, SamplerConfig,
     SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
 };
 
@@ -196,7 +196,11 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
         .sum();
     assert!(diff > 1e-3, "the label embedding has no effect: {diff}");
     // ∂L/∂(class_emb) at the row of sample 0's label, against finite differences.
-    let loss = || m.loss_given(&obs, &t, &noise, Some(y)).unwrap().total;
+    let shown = LabelInput {
+        labels: y.to_vec_u32().unwrap(),
+        shown: vec![true, false],
+    };
+    let loss = || m.loss_given(&obs, &t, &noise, Some(&shown)).unwrap().total;
     let grads = loss().backward().unwrap();
     let (_, table) = m
         .params()
@@ -226,6 +230,21 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
         );
         assert!(analytic != 0.0, "class_emb[{idx}] gets no gradient");
     }
+    // The label head's cross-entropy counts only the sample whose label was hidden.
+    let terms = m.loss_given(&obs, &t, &noise, Some(&shown)).unwrap();
+    let ce = terms.heads[0].1.to_scalar().unwrap() as f64;
+    let logits = match &m
+        .predict_given(&z, &t, Some(&timesteps(&dev, &[shown.labels[0], CLASSES as u32])))
+        .unwrap()
+        .heads[1]
+    {
+        Some(HeadOutput::Logits(l)) => l.to_vec().unwrap(),
+        _ => unreachable!(),
+    };
+    let row = &logits[CLASSES..];
+    let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+    let want = lse - row[shown.labels[1] as usize] as f64;
+    assert!((ce - want).abs() < 1e-4, "masked CE {ce} vs {want}");
     // A model without a label modality cannot have a label embedding.
     let mut bad = tiny_config(TaskPreset::Ddpm.task(SHAPE, CLASSES, DIM));
     bad.label_embedding = true;

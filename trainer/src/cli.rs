@@ -129,7 +129,7 @@ struct TrainArgs {
     /// true or false [default: true].
     #[arg(long)]
     label_embedding: Option<bool>,
-    /// Probability that a training sample sees no label through the embedding [default: 0.2].
+    /// Probability that a training sample sees no label through the embedding [default: 0.5].
     #[arg(long)]
     label_drop: Option<f64>,
     /// Evaluate the final checkpoint: true or false [default: true].

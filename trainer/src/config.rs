@@ -105,7 +105,7 @@ impl Default for TrainConfig {
             seed: 0,
             mask_ratio: (0.1, 0.9),
             label_embedding: true,
-            label_drop: 0.2,
+            label_drop: 0.5,
             eval: true,
             eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,

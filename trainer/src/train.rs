@@ -13,7 +13,7 @@ use mtdiff_engine::ops::diffusion::randn;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
-use mtdiff_model::MtDiffusion;
+use mtdiff_model::{LabelInput, MtDiffusion};
 
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
@@ -206,23 +206,14 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         let ts: Vec<u32> = (0..cfg.batch).map(|_| rng.below(big_t) as u32).collect();
         let t = Tensor::from_u32(&dev, &ts, &[cfg.batch])?;
         let noise = randn(&dev, &dims, cfg.seed, step)?;
-        let tokens = match model.no_label_token() {
-            Some(none) => {
-                let tok: Vec<u32> = examples
-                    .iter()
-                    .map(|e| {
-                        if rng.uniform() < cfg.label_drop {
-                            none
-                        } else {
-                            e.label
-                        }
-                    })
-                    .collect();
-                Some(Tensor::from_u32(&dev, &tok, &[cfg.batch])?)
-            }
-            None => None,
-        };
-        let terms = model.loss_given(&obs, &t, &noise, tokens.as_ref())?;
+        let labels = model.embedded_label().map(|_| LabelInput {
+            labels: examples.iter().map(|e| e.label).collect(),
+            shown: examples
+                .iter()
+                .map(|_| rng.uniform() >= cfg.label_drop)
+                .collect(),
+        });
+        let terms = model.loss_given(&obs, &t, &noise, labels.as_ref())?;
         let mut total = terms.total;
         if fault_step == Some(step + 1) {
             total = total.mul_scalar(f32::NAN)?;
