@@ -4,7 +4,11 @@ use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
 
 fn main() {
-    let dev = Device::new(DeviceOptions { time_kernels: true, ..Default::default() }).expect("adapter");
+    let dev = Device::new(DeviceOptions {
+        time_kernels: true,
+        ..Default::default()
+    })
+    .expect("adapter");
     let mut rng = CpuRng::new(0);
     let mut up = |shape: &[usize]| {
         let n: usize = shape.iter().product();
@@ -21,6 +25,11 @@ fn main() {
         drop(g);
     }
     for k in dev.kernel_times() {
-        println!("{:50} {:4} calls {:8.1} ms/call", k.kernel, k.count, k.seconds * 1e3 / k.count as f64);
+        println!(
+            "{:50} {:4} calls {:8.1} ms/call",
+            k.kernel,
+            k.count,
+            k.seconds * 1e3 / k.count as f64
+        );
     }
 }

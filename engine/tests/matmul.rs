@@ -9,7 +9,6 @@ use common::{assert_close, device, device_with, f64s, rng, strategies};
 use mtdiff_engine::{cpu, MatmulStrategy, Tensor};
 use proptest::prelude::*;
 
-
 #[allow(clippy::too_many_arguments)]
 fn check(
     strategy: MatmulStrategy,
@@ -234,7 +233,11 @@ fn forcing_the_subgroup_family_without_8_lanes_is_an_error_not_garbage() {
     }
     let d = device_with(MatmulStrategy::Subgroup);
     let a = Tensor::zeros(&d, &[3, 4]).unwrap();
-    let msg = a.matmul(&Tensor::zeros(&d, &[4, 5]).unwrap()).and_then(|c| c.to_vec()).unwrap_err().to_string();
+    let msg = a
+        .matmul(&Tensor::zeros(&d, &[4, 5]).unwrap())
+        .and_then(|c| c.to_vec())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("subgroup"), "{msg}");
 }
 

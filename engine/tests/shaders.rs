@@ -2,8 +2,8 @@
 //! every generated variant the engine uses.
 
 use mtdiff_engine::ops::attention::attention_source;
-use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
+use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
 
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {

@@ -319,7 +319,8 @@ impl MtDiffusion {
         if !self.config.label_embedding {
             return None;
         }
-        let is_label = |m: &crate::modality::ModalitySpec| matches!(m.kind, ModalityKind::Label { .. });
+        let is_label =
+            |m: &crate::modality::ModalitySpec| matches!(m.kind, ModalityKind::Label { .. });
         self.config.task.modalities.iter().position(is_label)
     }
 

@@ -58,6 +58,7 @@ fn tiny(res_blocks: usize, attn_levels: Vec<usize>, downsample: Downsample) -> U
         res_blocks,
         attn_levels,
         downsample,
+        class_tokens: 0,
     }
 }
 

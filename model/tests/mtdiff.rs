@@ -9,8 +9,8 @@ use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
 use mtdiff_model::forward::{alpha, step_weight};
 use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{
-    HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp, Sampled, SamplerConfig,
-    SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
+    HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp, Sampled,
+    SamplerConfig, SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
 };
 
 const SHAPE: [usize; 3] = [1, 8, 8];
@@ -185,7 +185,11 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
     // No tokens means "no label" for every sample; a label changes ε̂.
     let none = timesteps(&dev, &[CLASSES as u32; 2]);
     let z = m
-        .noisy(&obs.iter().cloned().map(Some).collect::<Vec<_>>(), &t, &noise)
+        .noisy(
+            &obs.iter().cloned().map(Some).collect::<Vec<_>>(),
+            &t,
+            &noise,
+        )
         .unwrap();
     let eps = |tok: Option<&Tensor>| m.predict_given(&z, &t, tok).unwrap().eps.to_vec().unwrap();
     assert_eq!(eps(None), eps(Some(&none)));
@@ -234,7 +238,11 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
     let terms = m.loss_given(&obs, &t, &noise, Some(&shown)).unwrap();
     let ce = terms.heads[0].1.to_scalar().unwrap() as f64;
     let logits = match &m
-        .predict_given(&z, &t, Some(&timesteps(&dev, &[shown.labels[0], CLASSES as u32])))
+        .predict_given(
+            &z,
+            &t,
+            Some(&timesteps(&dev, &[shown.labels[0], CLASSES as u32])),
+        )
         .unwrap()
         .heads[1]
     {

@@ -309,7 +309,11 @@ impl Tensor {
                         // Rows of HW first (contiguous, one thread per row), then the batch:
                         // no permuted copy of dz.
                         let (n, c) = (g.n, g.co);
-                        Some(dz.reshape(&[n, c, g.oh * g.ow])?.sum(&[2], false)?.sum(&[0], false)?)
+                        Some(
+                            dz.reshape(&[n, c, g.oh * g.ow])?
+                                .sum(&[2], false)?
+                                .sum(&[0], false)?,
+                        )
                     } else {
                         None
                     });

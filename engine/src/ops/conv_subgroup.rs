@@ -85,7 +85,11 @@ impl ConvSubgroupVariant {
         };
         let fwd = self.pass == ConvPass::Forward;
         // Names: the reduction channel count, the output channel count, the pixel count.
-        let (red, outc) = if fwd { ("c.ci", "c.co") } else { ("c.co", "c.ci") };
+        let (red, outc) = if fwd {
+            ("c.ci", "c.co")
+        } else {
+            ("c.co", "c.ci")
+        };
         let npix = if fwd { "c.n * ohw" } else { "c.n * hw" };
         w(1, format!("let npix = {npix};"));
         for i in 0..PIX {
@@ -112,7 +116,11 @@ impl ConvSubgroupVariant {
             w(1, format!("let wr{l} = {e};"));
         }
         // The reduction-channel stride in w and in the gathered source.
-        let (wstride, sstride) = if fwd { ("kk", "hw") } else { ("c.ci * kk", "ohw") };
+        let (wstride, sstride) = if fwd {
+            ("kk", "hw")
+        } else {
+            ("c.ci * kk", "ohw")
+        };
         for i in 0..PIX {
             for qq in 0..q {
                 w(1, format!("var c{i}_{qq} = vec4<f32>(0.0);"));
@@ -125,8 +133,14 @@ impl ConvSubgroupVariant {
             if fwd {
                 w(2, format!("let y{i} = py{i} + i32(kh);"));
                 w(2, format!("let x{i} = px{i} + i32(kw);"));
-                w(2, format!("let in{i} = in_range(y{i}, c.h) && in_range(x{i}, c.w);"));
-                w(2, format!("let o{i} = select(0u, base{i} + u32(y{i}) * c.w + u32(x{i}), in{i});"));
+                w(
+                    2,
+                    format!("let in{i} = in_range(y{i}, c.h) && in_range(x{i}, c.w);"),
+                );
+                w(
+                    2,
+                    format!("let o{i} = select(0u, base{i} + u32(y{i}) * c.w + u32(x{i}), in{i});"),
+                );
             } else {
                 // The output pixel this input pixel's tap comes from, when the stride divides.
                 w(2, format!("let ty{i} = py{i} - i32(kh);"));
@@ -134,33 +148,63 @@ impl ConvSubgroupVariant {
                 w(2, format!("let y{i} = ty{i} / i32(c.s);"));
                 w(2, format!("let x{i} = tx{i} / i32(c.s);"));
                 w(2, format!("let in{i} = ty{i} >= 0 && tx{i} >= 0 && y{i} * i32(c.s) == ty{i} && x{i} * i32(c.s) == tx{i} && y{i} < i32(c.oh) && x{i} < i32(c.ow);"));
-                w(2, format!("let o{i} = select(0u, base{i} + u32(y{i}) * c.ow + u32(x{i}), in{i});"));
+                w(
+                    2,
+                    format!(
+                        "let o{i} = select(0u, base{i} + u32(y{i}) * c.ow + u32(x{i}), in{i});"
+                    ),
+                );
             }
             w(2, format!("let m{i} = select(0.0, 1.0, in{i});"));
         }
         // UNROLL groups of `ks` reduction channels per iteration; past the last one the source
         // reads as 0 (the clamped weight it meets is finite).
-        w(2, format!("for (var r = 0u; r < {red}; r += {}u) {{", UNROLL * ks));
+        w(
+            2,
+            format!("for (var r = 0u; r < {red}; r += {}u) {{", UNROLL * ks),
+        );
         for u in 0..UNROLL {
             // The lane's weights: 4 channels at reduction channel r + u·ks + kq.
-            w(3, format!("let wc{u} = min(r + {}u + kq, {red} - 1u) * {wstride} + tap;", u * ks));
+            w(
+                3,
+                format!(
+                    "let wc{u} = min(r + {}u + kq, {red} - 1u) * {wstride} + tap;",
+                    u * ks
+                ),
+            );
             w(3, format!("let bl{u} = vec4<f32>(wsrc[wr0 + wc{u}], wsrc[wr1 + wc{u}], wsrc[wr2 + wc{u}], wsrc[wr3 + wc{u}]);"));
             for s in 0..ks {
                 let t = u * ks + s;
                 if t == 0 {
                     w(3, format!("let so{t} = r * {sstride};"));
                 } else {
-                    w(3, format!("let so{t} = min(r + {t}u, {red} - 1u) * {sstride};"));
-                    w(3, format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"));
+                    w(
+                        3,
+                        format!("let so{t} = min(r + {t}u, {red} - 1u) * {sstride};"),
+                    );
+                    w(
+                        3,
+                        format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
+                    );
                 }
                 for i in 0..PIX {
-                    let mask = if t == 0 { format!("m{i}") } else { format!("m{i} * ok{t}") };
+                    let mask = if t == 0 {
+                        format!("m{i}")
+                    } else {
+                        format!("m{i} * ok{t}")
+                    };
                     w(3, format!("let x{i}_{t} = src[o{i} + so{t}] * {mask};"));
                 }
                 for qq in 0..q {
-                    w(3, format!("let b{t}_{qq} = subgroupBroadcast(bl{u}, {}u);", s * q + qq));
+                    w(
+                        3,
+                        format!("let b{t}_{qq} = subgroupBroadcast(bl{u}, {}u);", s * q + qq),
+                    );
                     for i in 0..PIX {
-                        w(3, format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{t}), b{t}_{qq}, c{i}_{qq});"));
+                        w(
+                            3,
+                            format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{t}), b{t}_{qq}, c{i}_{qq});"),
+                        );
                     }
                 }
             }
@@ -179,9 +223,17 @@ impl ConvSubgroupVariant {
                     let v = format!("c{i}_{qq}.{}", ["x", "y", "z", "w"][l]);
                     w(2, format!("if ({ch} < {outc}) {{"));
                     if fwd {
-                        w(3, format!("store_forward((img{i} * c.co + {ch}) * ohw + rr{i}, {ch}, {v});"));
+                        w(
+                            3,
+                            format!(
+                                "store_forward((img{i} * c.co + {ch}) * ohw + rr{i}, {ch}, {v});"
+                            ),
+                        );
                     } else {
-                        w(3, format!("dst[(img{i} * c.ci + {ch}) * hw + rr{i}] = {v};"));
+                        w(
+                            3,
+                            format!("dst[(img{i} * c.ci + {ch}) * hw + rr{i}] = {v};"),
+                        );
                     }
                     w(2, "}".into());
                 }
@@ -218,7 +270,10 @@ impl ConvSubgroupVariant {
         }
         // The lane's 4 output channels of dy.
         for l in 0..4 {
-            w(1, format!("let co{l} = min(n0 + 4u * wq + {l}u, c.co - 1u) * ohw;"));
+            w(
+                1,
+                format!("let co{l} = min(n0 + 4u * wq + {l}u, c.co - 1u) * ohw;"),
+            );
         }
         for j in 0..PIX {
             for qq in 0..q {
@@ -234,31 +289,61 @@ impl ConvSubgroupVariant {
             if s > 0 {
                 // Advance one pixel.
                 w(2, "px += 1u;".into());
-                w(2, "if (px == c.ow) { px = 0u; py += 1u; if (py == c.oh) { py = 0u; pn += 1u; } }".into());
+                w(
+                    2,
+                    "if (px == c.ow) { px = 0u; py += 1u; if (py == c.oh) { py = 0u; pn += 1u; } }"
+                        .into(),
+                );
             }
             w(2, format!("let ok{s} = select(0.0, 1.0, pp + {s}u < p1);"));
-            w(2, format!("let pix{s} = min(pn, c.n - 1u) * ohw + py * c.ow + px;"));
+            w(
+                2,
+                format!("let pix{s} = min(pn, c.n - 1u) * ohw + py * c.ow + px;"),
+            );
             w(2, format!("let xb{s} = min(pn, c.n - 1u) * c.ci * hw;"));
             for j in 0..PIX {
                 w(2, format!("let y{j}_{s} = i32(py * c.s) + dh{j};"));
                 w(2, format!("let x{j}_{s} = i32(px * c.s) + dw{j};"));
-                w(2, format!("let in{j}_{s} = in_range(y{j}_{s}, c.h) && in_range(x{j}_{s}, c.w);"));
+                w(
+                    2,
+                    format!("let in{j}_{s} = in_range(y{j}_{s}, c.h) && in_range(x{j}_{s}, c.w);"),
+                );
                 w(2, format!("let v{j}_{s} = src[select(0u, xb{s} + xo{j} + u32(y{j}_{s}) * c.w + u32(x{j}_{s}), in{j}_{s})] * select(0.0, ok{s}, in{j}_{s});"));
             }
             // dy at this pixel for the 4 channels of the lanes with kq == s.
-            w(2, format!("let dy{s} = min(pn, c.n - 1u) * c.co * ohw + py * c.ow + px;"));
+            w(
+                2,
+                format!("let dy{s} = min(pn, c.n - 1u) * c.co * ohw + py * c.ow + px;"),
+            );
         }
         w(2, "px += 1u;".into());
-        w(2, "if (px == c.ow) { px = 0u; py += 1u; if (py == c.oh) { py = 0u; pn += 1u; } }".into());
+        w(
+            2,
+            "if (px == c.ow) { px = 0u; py += 1u; if (py == c.oh) { py = 0u; pn += 1u; } }".into(),
+        );
         // Each lane loads dy at the pixel of its own step kq (ks is 1 or 2).
-        let db = if ks == 1 { "dy0" } else { "select(dy0, dy1, kq == 1u)" };
+        let db = if ks == 1 {
+            "dy0"
+        } else {
+            "select(dy0, dy1, kq == 1u)"
+        };
         w(2, format!("let db = {db};"));
-        w(2, "let bl = vec4<f32>(wsrc[db + co0], wsrc[db + co1], wsrc[db + co2], wsrc[db + co3]);".into());
+        w(
+            2,
+            "let bl = vec4<f32>(wsrc[db + co0], wsrc[db + co1], wsrc[db + co2], wsrc[db + co3]);"
+                .into(),
+        );
         for s in 0..ks {
             for qq in 0..q {
-                w(2, format!("let b{s}_{qq} = subgroupBroadcast(bl, {}u);", s * q + qq));
+                w(
+                    2,
+                    format!("let b{s}_{qq} = subgroupBroadcast(bl, {}u);", s * q + qq),
+                );
                 for j in 0..PIX {
-                    w(2, format!("c{j}_{qq} = fma(vec4<f32>(v{j}_{s}), b{s}_{qq}, c{j}_{qq});"));
+                    w(
+                        2,
+                        format!("c{j}_{qq} = fma(vec4<f32>(v{j}_{s}), b{s}_{qq}, c{j}_{qq});"),
+                    );
                 }
             }
         }
@@ -271,7 +356,12 @@ impl ConvSubgroupVariant {
                 for l in 0..4 {
                     let ch = format!("n0 + {}u", 4 * qq + l);
                     let v = format!("c{j}_{qq}.{}", ["x", "y", "z", "w"][l]);
-                    w(2, format!("if ({ch} < c.co) {{ dst[part + ({ch}) * ncols + r0 + {j}u] = {v}; }}"));
+                    w(
+                        2,
+                        format!(
+                            "if ({ch} < c.co) {{ dst[part + ({ch}) * ncols + r0 + {j}u] = {v}; }}"
+                        ),
+                    );
                 }
             }
             w(1, "}".into());

@@ -158,16 +158,13 @@ impl SubgroupVariant {
                 w(&mut body, format!("let bt{l} = B[bn{l} / 4u + kc];"));
             }
         }
-        for r in 0..4 {
+        for (r, c) in XYZW.iter().enumerate() {
             let e = match (self.tb, self.vb) {
                 (false, true) => format!("B[bcol + (k + {r}u) * (N / 4u)]"),
                 (false, false) => format!(
                     "vec4<f32>(B[(k + {r}u) * N + bn0], B[(k + {r}u) * N + bn1], B[(k + {r}u) * N + bn2], B[(k + {r}u) * N + bn3])"
                 ),
-                (true, true) => {
-                    let c = XYZW[r];
-                    format!("vec4<f32>(bt0.{c}, bt1.{c}, bt2.{c}, bt3.{c})")
-                }
+                (true, true) => format!("vec4<f32>(bt0.{c}, bt1.{c}, bt2.{c}, bt3.{c})"),
                 (true, false) => format!(
                     "vec4<f32>(B[bn0 + k + {r}u], B[bn1 + k + {r}u], B[bn2 + k + {r}u], B[bn3 + k + {r}u])"
                 ),
@@ -213,7 +210,10 @@ impl SubgroupVariant {
         };
         w(&mut tail, format!("let bl = {t};"));
         for q in 0..LANES {
-            w(&mut tail, format!("let b{q} = subgroupBroadcast(bl, {q}u);"));
+            w(
+                &mut tail,
+                format!("let b{q} = subgroupBroadcast(bl, {q}u);"),
+            );
             for i in 0..SG_M {
                 w(
                     &mut tail,
