@@ -171,7 +171,10 @@ fn train_sample_eval_end_to_end_for_every_task() {
 #[test]
 fn conditional_sampling_from_the_command_line() {
     let out = scratch("given");
-    ok(&tiny(&out, "lab", "image-label", 4));
+    // With the label embedding (MT-Diffusion-E): the given label goes through both paths.
+    let mut lab = tiny(&out, "lab", "image-label", 4);
+    lab.extend(strings(&["--label-embedding", "true"]));
+    ok(&lab);
     let run = out.join("lab");
     let png = out.join("three.png");
     ok(&strings(&[
@@ -255,12 +258,14 @@ fn losses(run: &Path) -> Vec<(u64, f64, f64)> {
 fn resume_reproduces_an_uninterrupted_run() {
     let out = scratch("resume");
     let steps = 60;
+    // With the label embedding, whose hidden labels are drawn per step too.
+    let extra = ["--eval", "false", "--label-embedding", "true"];
     let mut a = tiny(&out, "whole", "image-label", steps);
-    a.extend(strings(&["--eval", "false"]));
+    a.extend(strings(&extra));
     ok(&a);
     // The same run, killed (SIGKILL) once its checkpoint at step 8 exists, then resumed.
     let mut b = tiny(&out, "split", "image-label", steps);
-    b.extend(strings(&["--eval", "false"]));
+    b.extend(strings(&extra));
     let mut child = bin()
         .args(&b)
         .stdout(std::process::Stdio::null())
@@ -432,6 +437,8 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("invalid value"), "{e}");
     let e = fails(&t(&["--ckpt-every", "3"]));
     assert!(e.contains("multiple"), "{e}");
+    let e = fails(&t(&["--label-drop", "1.5"]));
+    assert!(e.contains("--label-drop") && e.contains("[0, 1]"), "{e}");
     // An output directory that cannot be written: a path under a regular file.
     let file = out.join("plain-file");
     std::fs::write(&file, "x").unwrap();

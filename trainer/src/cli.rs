@@ -126,7 +126,7 @@ struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Image-label task: the label also enters through a class embedding (MT-Diffusion-E),
-    /// true or false [default: true].
+    /// true or false [default: false].
     #[arg(long)]
     label_embedding: Option<bool>,
     /// Probability that a training sample sees no label through the embedding [default: 0.5].

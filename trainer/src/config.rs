@@ -104,7 +104,7 @@ impl Default for TrainConfig {
             sample_steps: 25,
             seed: 0,
             mask_ratio: (0.1, 0.9),
-            label_embedding: true,
+            label_embedding: false,
             label_drop: 0.5,
             eval: true,
             eval_samples: 100,

@@ -278,22 +278,8 @@ pub fn mask_patch(size: usize) -> usize {
     (size / 7).max(size / 4).max(1)
 }
 
-/// Builds the observations of `task` for examples `indices` of `data`; masks are drawn from
-/// `rng` with a per-sample ratio from `mask_ratio` (a range).
-pub fn make_batch(
-    dev: &Device,
-    task: &TaskConfig,
-    data: &dyn Dataset,
-    repr: &Representation,
-    indices: &[usize],
-    rng: &mut CpuRng,
-    mask_ratio: (f64, f64),
-) -> Result<Vec<Observation>> {
-    let examples: Vec<Example> = indices.iter().map(|&i| data.example(i)).collect();
-    observations(dev, task, &examples, repr, rng, mask_ratio)
-}
-
-/// Observations of `task` for the given examples.
+/// Observations of `task` for the given examples; masks are drawn from `rng` with a per-sample
+/// ratio from `mask_ratio` (a range).
 pub fn observations(
     dev: &Device,
     task: &TaskConfig,
