@@ -22,7 +22,9 @@
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
-@group(0) @binding(2) var<storage, read> wsrc: array<f32>;    // weights [Co, Ci, KH, KW], or dy (weight grad)
+// weights [Co, Ci, KH, KW] (or vec4s of them transposed, see ConvSubgroupVariant::vw), or dy
+// (weight grad)
+@group(0) @binding(2) var<storage, read> wsrc: array<{{W_ELEM}}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)

@@ -132,6 +132,9 @@ fn conv2d_geometries() {
         // More than 16 channels each way: the 32-channel subgroup kernels, and a ragged tail.
         (2, 21, 6, 5, 37, 3, 3, 1, 1),
         (1, 33, 7, 6, 18, 3, 3, 2, 1),
+        // Channels multiples of 4: the subgroup kernels read transposed weights as vec4s.
+        (2, 16, 6, 7, 32, 3, 3, 1, 1),
+        (1, 8, 9, 8, 12, 3, 3, 2, 1),
     ];
     for (i, &d) in cases.iter().enumerate() {
         for act in [Activation::Identity, Activation::Silu] {

@@ -71,6 +71,9 @@ impl Geometry {
 
 /// Records one pass over `rows` channels × `cols` pixels: the subgroup kernel where the device
 /// runs those (forward and data gradient), else the 16×16-per-thread kernel of `conv2d.wgsl`.
+/// `weight` is the (detached) weight tensor bound as `args[1]`; the subgroup kernels may bind a
+/// transposed copy instead.
+#[allow(clippy::too_many_arguments)]
 fn run(
     dev: &Device,
     entry: &'static str,
@@ -78,6 +81,8 @@ fn run(
     args: [BufferArg<'_>; 5],
     rows: usize,
     cols: usize,
+    weight: Option<&Tensor>,
+    g: &Geometry,
 ) -> Result<()> {
     let pass = match entry {
         "conv2d_forward" => Some(ConvPass::Forward),
@@ -86,6 +91,23 @@ fn run(
     };
     if let (Some(pass), true) = (pass, dev.subgroup_kernels()) {
         let v = ConvSubgroupVariant::for_channels(pass, rows);
+        // Weights transposed so that the lane's 4 channels are contiguous: forward
+        // [Ci·KK, Co], data gradient [Co, KK, Ci] (a small copy next to the convolution).
+        let transposed = match (v.vw, weight) {
+            (true, Some(w)) => Some(match pass {
+                ConvPass::Forward => w.reshape(&[g.co, g.ci * g.kh * g.kw])?.permute(&[1, 0])?,
+                _ => w.reshape(&[g.co, g.ci, g.kh * g.kw])?.permute(&[0, 2, 1])?,
+            }),
+            _ => None,
+        };
+        let v = ConvSubgroupVariant {
+            vw: transposed.is_some(),
+            ..v
+        };
+        let args = match &transposed {
+            Some(t) => [args[0], t.arg(), args[2], args[3], args[4]],
+            None => args,
+        };
         let pipe = dev.pipeline(&v.key(), || KernelSource {
             label: v.label(),
             source: v.source().into(),
@@ -247,6 +269,8 @@ impl Tensor {
             ],
             co,
             n * oh * ow,
+            Some(&weight.detach()),
+            &g,
         )?;
         let (x, wt) = (self.detach(), weight.detach());
         let mut inputs = vec![self, weight];
@@ -276,6 +300,8 @@ impl Tensor {
                         ],
                         g.ci,
                         g.n * g.h * g.w,
+                        Some(&wt),
+                        &g,
                     )?;
                     Some(dx)
                 } else {
@@ -300,6 +326,8 @@ impl Tensor {
                         ],
                         g.co,
                         g.ci * g.kh * g.kw,
+                        None,
+                        &g,
                     )?;
                     Some(dw)
                 };

@@ -34,15 +34,26 @@ pub struct ConvSubgroupVariant {
     pub pass: ConvPass,
     /// Output channels per subgroup: 16 or 32.
     pub tn: usize,
+    /// Forward and data gradient: the weights come pre-transposed, so the lane's 4 channels are
+    /// one vec4 load (forward `[Ci, KH·KW, Co]`, data gradient `[Co, KH·KW, Ci]`; needs the
+    /// output channels to be a multiple of 4). Unused by the weight gradient.
+    pub vw: bool,
 }
 
 impl ConvSubgroupVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<ConvSubgroupVariant> {
-        [ConvPass::Forward, ConvPass::Data, ConvPass::Weight]
-            .into_iter()
-            .flat_map(|pass| [16, 32].map(|tn| ConvSubgroupVariant { pass, tn }))
-            .collect()
+        let mut all = Vec::new();
+        for pass in [ConvPass::Forward, ConvPass::Data, ConvPass::Weight] {
+            for tn in [16, 32] {
+                for vw in [false, true] {
+                    if !(vw && pass == ConvPass::Weight) {
+                        all.push(ConvSubgroupVariant { pass, tn, vw });
+                    }
+                }
+            }
+        }
+        all
     }
 
     /// The variant for `channels` output channels of `pass`.
@@ -50,6 +61,7 @@ impl ConvSubgroupVariant {
         ConvSubgroupVariant {
             pass,
             tn: if channels <= 16 { 16 } else { 32 },
+            vw: pass != ConvPass::Weight && channels.is_multiple_of(4),
         }
     }
 
@@ -64,7 +76,10 @@ impl ConvSubgroupVariant {
 
     /// Pipeline cache key.
     pub fn key(self) -> String {
-        format!("conv2d_subgroup.{:?}.tn{}", self.pass, self.tn)
+        format!(
+            "conv2d_subgroup.{:?}.tn{}.vw{}",
+            self.pass, self.tn, self.vw as u8
+        )
     }
 
     /// (SM, workgroups) for `pixels` × `channels` outputs.
@@ -106,8 +121,15 @@ impl ConvSubgroupVariant {
                 w(1, format!("let px{i} = i32(rr{i} % c.w) + c.pad;"));
             }
         }
-        // Weight rows of the lane's 4 channels (forward: w[co, ·]; data: w[·, ci]).
+        // Weight rows of the lane's 4 channels (forward: w[co, ·]; data: w[·, ci]), or with
+        // transposed weights the lane's vec4 column.
+        if self.vw {
+            w(1, format!("let cq = min(n0 / 4u + wq, {outc} / 4u - 1u);"));
+        }
         for l in 0..4 {
+            if self.vw {
+                break;
+            }
             let e = if fwd {
                 format!("min(n0 + 4u * wq + {l}u, c.co - 1u) * c.ci * kk")
             } else {
@@ -165,14 +187,26 @@ impl ConvSubgroupVariant {
         );
         for u in 0..UNROLL {
             // The lane's weights: 4 channels at reduction channel r + u·ks + kq.
-            w(
-                3,
-                format!(
-                    "let wc{u} = min(r + {}u + kq, {red} - 1u) * {wstride} + tap;",
-                    u * ks
-                ),
-            );
-            w(3, format!("let bl{u} = vec4<f32>(wsrc[wr0 + wc{u}], wsrc[wr1 + wc{u}], wsrc[wr2 + wc{u}], wsrc[wr3 + wc{u}]);"));
+            if !self.vw {
+                w(
+                    3,
+                    format!(
+                        "let wc{u} = min(r + {}u + kq, {red} - 1u) * {wstride} + tap;",
+                        u * ks
+                    ),
+                );
+            }
+            if self.vw {
+                w(
+                    3,
+                    format!(
+                        "let bl{u} = wsrc[(min(r + {}u + kq, {red} - 1u) * kk + tap) * ({outc} / 4u) + cq];",
+                        u * ks
+                    ),
+                );
+            } else {
+                w(3, format!("let bl{u} = vec4<f32>(wsrc[wr0 + wc{u}], wsrc[wr1 + wc{u}], wsrc[wr2 + wc{u}], wsrc[wr3 + wc{u}]);"));
+            }
             for s in 0..ks {
                 let t = u * ks + s;
                 if t == 0 {
@@ -241,6 +275,7 @@ impl ConvSubgroupVariant {
             w(1, "}".into());
         }
         TEMPLATE
+            .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
             .replace("{{TN}}", &self.tn.to_string())
             .replace("{{Q}}", &q.to_string())
             .replace("{{BODY}}", &b)
@@ -367,6 +402,7 @@ impl ConvSubgroupVariant {
             w(1, "}".into());
         }
         TEMPLATE
+            .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
             .replace("{{TN}}", &self.tn.to_string())
             .replace("{{Q}}", &q.to_string())
             .replace("{{BODY}}", &b)
