@@ -125,17 +125,15 @@ impl ConvSubgroupVariant {
         // transposed weights the lane's vec4 column.
         if self.vw {
             w(1, format!("let cq = min(n0 / 4u + wq, {outc} / 4u - 1u);"));
-        }
-        for l in 0..4 {
-            if self.vw {
-                break;
+        } else {
+            for l in 0..4 {
+                let e = if fwd {
+                    format!("min(n0 + 4u * wq + {l}u, c.co - 1u) * c.ci * kk")
+                } else {
+                    format!("min(n0 + 4u * wq + {l}u, c.ci - 1u) * kk")
+                };
+                w(1, format!("let wr{l} = {e};"));
             }
-            let e = if fwd {
-                format!("min(n0 + 4u * wq + {l}u, c.co - 1u) * c.ci * kk")
-            } else {
-                format!("min(n0 + 4u * wq + {l}u, c.ci - 1u) * kk")
-            };
-            w(1, format!("let wr{l} = {e};"));
         }
         // The reduction-channel stride in w and in the gathered source.
         let (wstride, sstride) = if fwd {
