@@ -135,6 +135,9 @@ fn conv2d_geometries() {
         // Channels multiples of 4: the subgroup kernels read transposed weights as vec4s.
         (2, 16, 6, 7, 32, 3, 3, 1, 1),
         (1, 8, 9, 8, 12, 3, 3, 2, 1),
+        // Wide layers (over 32 channels, multiples of 4 or not).
+        (1, 36, 5, 6, 64, 3, 3, 1, 1),
+        (2, 40, 6, 6, 68, 3, 3, 2, 1),
     ];
     for (i, &d) in cases.iter().enumerate() {
         for act in [Activation::Identity, Activation::Silu] {
