@@ -3,7 +3,9 @@
 //! 1×1 stride-1 convolutions without activation take the matmul path.
 //! Kernels: `shaders/conv2d.wgsl`; CPU reference: `cpu::conv2d`, `cpu::conv2d_backward`.
 
-use crate::device::{Access, BufferArg, Device, KernelSource};
+use std::sync::Arc;
+
+use crate::device::{Access, BufferArg, Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
 use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::elementwise::unary_backward_raw;
@@ -69,6 +71,17 @@ impl Geometry {
     }
 }
 
+/// The pipeline of a subgroup conv kernel (built once per variant).
+fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipeline>> {
+    dev.pipeline(&v.key(), || KernelSource {
+        label: v.label(),
+        source: v.source().into(),
+        entry: "main",
+        constants: &[],
+        bindings: BINDINGS,
+    })
+}
+
 /// Records one pass over `rows` channels × `cols` pixels: the subgroup kernel where the device
 /// runs those (forward and data gradient), else the 16×16-per-thread kernel of `conv2d.wgsl`.
 /// `weight` is the (detached) weight tensor bound as `args[1]`; the subgroup kernels may bind a
@@ -108,13 +121,7 @@ fn run(
             Some(t) => [args[0], t.arg(), args[2], args[3], args[4]],
             None => args,
         };
-        let pipe = dev.pipeline(&v.key(), || KernelSource {
-            label: v.label(),
-            source: v.source().into(),
-            entry: "main",
-            constants: &[],
-            bindings: BINDINGS,
-        })?;
+        let pipe = subgroup_pipeline(dev, v)?;
         let (sm, groups) = v.grid(cols, rows);
         let mut p = params.to_vec();
         p.push(sm);
@@ -153,13 +160,7 @@ fn weight_grad_subgroup(
     let chunk = pixels.div_ceil(splits);
     let splits = pixels.div_ceil(chunk);
     let part = Tensor::uninit(dev, &[splits, g.co * cols], DType::F32)?;
-    let pipe = dev.pipeline(&v.key(), || KernelSource {
-        label: v.label(),
-        source: v.source().into(),
-        entry: "main",
-        constants: &[],
-        bindings: BINDINGS,
-    })?;
+    let pipe = subgroup_pipeline(dev, v)?;
     let mut p = params.to_vec();
     p.extend([sm, chunk as u32, pixels as u32]);
     let args = [

@@ -203,41 +203,54 @@ impl RegBlockVariant {
                 );
             }
         }
-        let mut acc = String::new();
-        let mut store = String::new();
-        for i in 0..RB_M {
-            for jv in 0..RB_N / 4 {
-                let _ = writeln!(acc, "    var acc{i}_{jv} = vec4<f32>(0.0);");
-            }
-            let _ = writeln!(store, "    if (m0 + {i}u < M) {{");
-            for jv in 0..RB_N / 4 {
-                let _ = writeln!(
-                    store,
-                    "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, has_bias, acc{i}_{jv});",
-                    jv * 4
-                );
-            }
-            let _ = writeln!(store, "    }}");
-        }
-        let elem = |v: bool| if v { "vec4<f32>" } else { "f32" };
-        let load = |v: bool, name: &str| {
-            if v {
-                format!("return {name}[i >> 2u][i & 3u];")
-            } else {
-                format!("return {name}[i];")
-            }
-        };
-        REGBLOCK_TEMPLATE
-            .replace("{{A_ELEM}}", elem(self.va))
-            .replace("{{B_ELEM}}", elem(self.vb))
-            .replace("{{LA}}", &load(self.va, "A"))
-            .replace("{{LB}}", &load(self.vb, "B"))
+        let (acc, store) = accumulators_and_stores("acc", RB_M, RB_N / 4);
+        fill_operands(REGBLOCK_TEMPLATE, self.va, self.vb)
             .replace("{{SETUP}}", &setup)
             .replace("{{ACC}}", &acc)
             .replace("{{BODY}}", &body)
             .replace("{{TAIL}}", &tail)
             .replace("{{STORE}}", &store)
     }
+}
+
+/// The declarations of `rows` × `cols4` named vec4 accumulators `{prefix}{i}_{j}` (zero) and
+/// their stores into rows m0 + i < M, columns n0 + 4j (the register-blocked and subgroup
+/// templates' `{{ACC}}` and `{{STORE}}`).
+pub(crate) fn accumulators_and_stores(prefix: &str, rows: usize, cols4: usize) -> (String, String) {
+    let (mut acc, mut store) = (String::new(), String::new());
+    for i in 0..rows {
+        for j in 0..cols4 {
+            let _ = writeln!(acc, "    var {prefix}{i}_{j} = vec4<f32>(0.0);");
+        }
+        let _ = writeln!(store, "    if (m0 + {i}u < M) {{");
+        for j in 0..cols4 {
+            let _ = writeln!(
+                store,
+                "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, has_bias, {prefix}{i}_{j});",
+                j * 4
+            );
+        }
+        let _ = writeln!(store, "    }}");
+    }
+    (acc, store)
+}
+
+/// A matmul template with its operand slots filled: A's and B's element types (vec4 or f32)
+/// and their scalar loaders `la`/`lb`.
+pub(crate) fn fill_operands(template: &str, va: bool, vb: bool) -> String {
+    let elem = |v: bool| if v { "vec4<f32>" } else { "f32" };
+    let load = |v: bool, name: &str| {
+        if v {
+            format!("return {name}[i >> 2u][i & 3u];")
+        } else {
+            format!("return {name}[i];")
+        }
+    };
+    template
+        .replace("{{A_ELEM}}", elem(va))
+        .replace("{{B_ELEM}}", elem(vb))
+        .replace("{{LA}}", &load(va, "A"))
+        .replace("{{LB}}", &load(vb, "B"))
 }
 
 /// The WGSL of the tiled family (override constants `TA`, `TB`), for validation tests.

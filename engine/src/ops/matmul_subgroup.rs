@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::ops::matmul::{accumulators_and_stores, fill_operands};
+
 const TEMPLATE: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
 
 /// Lanes per subgroup the kernel is written for.
@@ -221,34 +223,8 @@ impl SubgroupVariant {
                 );
             }
         }
-        let (mut acc, mut store) = (String::new(), String::new());
-        for i in 0..SG_M {
-            for q in 0..LANES {
-                let _ = writeln!(acc, "    var c{i}_{q} = vec4<f32>(0.0);");
-            }
-            let _ = writeln!(store, "    if (m0 + {i}u < M) {{");
-            for q in 0..LANES {
-                let _ = writeln!(
-                    store,
-                    "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, has_bias, c{i}_{q});",
-                    q * 4
-                );
-            }
-            let _ = writeln!(store, "    }}");
-        }
-        let elem = |v: bool| if v { "vec4<f32>" } else { "f32" };
-        let load = |v: bool, name: &str| {
-            if v {
-                format!("return {name}[i >> 2u][i & 3u];")
-            } else {
-                format!("return {name}[i];")
-            }
-        };
-        TEMPLATE
-            .replace("{{A_ELEM}}", elem(self.va))
-            .replace("{{B_ELEM}}", elem(self.vb))
-            .replace("{{LA}}", &load(self.va, "A"))
-            .replace("{{LB}}", &load(self.vb, "B"))
+        let (acc, store) = accumulators_and_stores("c", SG_M, LANES);
+        fill_operands(TEMPLATE, self.va, self.vb)
             .replace("{{TM}}", &SG_M.to_string())
             .replace("{{TN}}", &SG_N.to_string())
             .replace("{{SETUP}}", &setup)
