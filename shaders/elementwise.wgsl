@@ -93,8 +93,14 @@ fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
 // ---- binary with broadcasting: C = A op B ----
 // ops: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 eq, 7 gt (comparisons give 1.0 or 0.0).
-// params: [n, same_shape, _, _, dims[6] @4, a_strides[6] @10, b_strides[6] @16]; shapes are
-// right-aligned to rank 6 with leading 1s, a broadcast axis has stride 0.
+// params: [n, same_shape, _, _, dims[6] @4, a_strides[6] @10, b_strides[6] @16, inner @22,
+// mid @23]; shapes are right-aligned to rank 6 with leading 1s, a broadcast axis has stride 0.
+// BIDX (per pipeline) picks the indexing: 0 the general one (one division and one modulo per
+// axis: integer division is scalar on CPU adapters, so it is the cost of this kernel); 1–3: A is
+// the full output shape and B one contiguous block of its axes repeated, so B's index is
+// (i / inner) % mid (1), i % mid (2) or i / inner (3); 4–6 the same with A and B swapped.
+override BIDX: u32 = 0u;
+
 @group(0) @binding(1) var<storage, read> ba: array<f32>;
 @group(0) @binding(2) var<storage, read> bb: array<f32>;
 @group(0) @binding(3) var<storage, read_write> bc: array<f32>;
@@ -112,10 +118,27 @@ fn binary_f(a: f32, b: f32) -> f32 {
     }
 }
 
+// The index of element i of the output in a repeated block operand (BIDX kinds above).
+fn block_index(i: u32) -> u32 {
+    switch (BIDX - 1u) % 3u {
+        case 0u: { return (i / p(22u)) % p(23u); }
+        case 1u: { return i % p(23u); }
+        default: { return i / p(22u); }
+    }
+}
+
 @compute @workgroup_size(256)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
     if (i >= p(0u)) { return; }
+    if (BIDX >= 4u) {
+        bc[i] = binary_f(ba[block_index(i)], bb[i]);
+        return;
+    }
+    if (BIDX >= 1u) {
+        bc[i] = binary_f(ba[i], bb[block_index(i)]);
+        return;
+    }
     if (p(1u) == 1u) {
         bc[i] = binary_f(ba[i], bb[i]);
         return;

@@ -63,6 +63,13 @@ fn binary_ops_broadcast_forward_and_backward() {
         (&[1], &[2, 3, 65]),
         (&[2, 1, 3, 1, 5], &[1, 4, 1, 6, 1]),
         (&[129, 3], &[129, 1]),
+        // One operand full, the other a repeated block (the kernel's division-light paths):
+        // a middle block, a trailing block on the left, a leading block on the left, a middle
+        // block on the left.
+        (&[2, 3, 4, 5], &[3, 1, 1]),
+        (&[3, 4], &[2, 3, 4]),
+        (&[2, 6, 1, 1], &[2, 6, 3, 4]),
+        (&[5, 1], &[3, 5, 2]),
     ];
     for op in [
         BinaryOp::Add,

@@ -43,7 +43,9 @@ fn every_shader_file_validates_with_its_overrides() {
         }
         let src = std::fs::read_to_string(&path).expect("readable shader");
         let ops: Vec<Vec<(&str, f64)>> = match name.as_str() {
-            "elementwise.wgsl" => (0..13).map(|op| vec![("OP", op as f64)]).collect(),
+            "elementwise.wgsl" => (0..13)
+                .flat_map(|op| (0..7).map(move |b| vec![("OP", op as f64), ("BIDX", b as f64)]))
+                .collect(),
             "reduce.wgsl" => vec![vec![("OP", 0.0)], vec![("OP", 1.0)]],
             "matmul_tiled.wgsl" => (0..4)
                 .map(|i| vec![("TA", (i & 1) as f64), ("TB", (i >> 1) as f64)])

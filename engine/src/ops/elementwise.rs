@@ -118,6 +118,36 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
     Ok(out)
 }
 
+/// When `shape` (right-aligned to `out`) is one contiguous run of `out`'s axes with 1s around
+/// it, element i of `out` reads element (i / inner) % mid of it: returns the kernel's index kind
+/// (1: both, 2: only the modulo when inner = 1, 3: only the division when nothing lies before
+/// the run) with inner and mid. None for any other broadcast.
+fn block_of(shape: &[usize], out: &[usize]) -> Option<(u32, usize, usize)> {
+    let lead = out.len() - shape.len();
+    let full: Vec<usize> = std::iter::repeat_n(1, lead)
+        .chain(shape.iter().copied())
+        .collect();
+    let non1: Vec<usize> = (0..out.len()).filter(|&k| full[k] != 1).collect();
+    let (lo, hi) = match (non1.first(), non1.last()) {
+        (Some(&lo), Some(&hi)) => (lo, hi),
+        _ => return Some((2, 1, 1)), // a single element: index 0
+    };
+    if (lo..=hi).any(|k| full[k] != out[k]) {
+        return None;
+    }
+    let inner: usize = out[hi + 1..].iter().product();
+    let mid: usize = out[lo..=hi].iter().product();
+    let before: usize = out[..lo].iter().product();
+    let kind = if inner == 1 {
+        2
+    } else if before == 1 {
+        3
+    } else {
+        1
+    };
+    Some((kind, inner, mid))
+}
+
 /// Strides of `shape` read as `out` (right-aligned to rank 6, 0 on broadcast axes).
 fn broadcast_strides(shape: &[usize], out: &[usize]) -> [u32; MAX_RANK] {
     let mut s = [0u32; MAX_RANK];
@@ -216,12 +246,29 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     params.extend_from_slice(&padded);
     params.extend_from_slice(&broadcast_strides(a.dims(), &dims));
     params.extend_from_slice(&broadcast_strides(b.dims(), &dims));
+    // One operand full, the other a repeated block: one or two divisions per element instead
+    // of two per axis.
+    let block = match (a.dims() == dims, b.dims() == dims, same) {
+        (_, _, true) => None,
+        (true, false, _) => block_of(b.dims(), &dims),
+        (false, true, _) => {
+            block_of(a.dims(), &dims).map(|(kind, inner, mid)| (kind + 3, inner, mid))
+        }
+        _ => None,
+    };
+    let bidx = match block {
+        Some((kind, inner, mid)) => {
+            params.extend_from_slice(&[inner as u32, mid as u32]);
+            kind
+        }
+        None => 0,
+    };
     let k = kernel(
         dev,
         "elementwise",
         SRC,
         "binary",
-        &[("OP", op as u32 as f64)],
+        &[("OP", op as u32 as f64), ("BIDX", bidx as f64)],
         &[Access::Read, Access::Read, Access::ReadWrite],
     )?;
     dev.dispatch(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
@@ -407,5 +454,21 @@ impl Tensor {
             self.sum(&axes, true)?
         };
         summed.reshape(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_of;
+
+    #[test]
+    fn block_operands_are_recognised() {
+        // (shape, output) → (kind, inner, mid)
+        assert_eq!(block_of(&[3, 1, 1], &[2, 3, 4, 5]), Some((1, 20, 3)));
+        assert_eq!(block_of(&[5], &[33, 5]), Some((2, 1, 5)));
+        assert_eq!(block_of(&[129, 1], &[129, 3]), Some((3, 3, 129)));
+        assert_eq!(block_of(&[1], &[2, 3, 65]), Some((2, 1, 1)));
+        assert_eq!(block_of(&[2, 1, 4], &[2, 3, 4]), None);
+        assert_eq!(block_of(&[1, 4, 1, 6, 1], &[2, 4, 3, 6, 5]), None);
     }
 }
