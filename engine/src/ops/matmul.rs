@@ -299,14 +299,12 @@ fn dispatch_matmul(
         }
         s => s,
     };
+    // vec4 loads where an operand's contiguous axis and batch stride are multiples of 4.
+    let va = (if ta { m } else { k }).is_multiple_of(4) && strides[0].is_multiple_of(4);
+    let vb = (if tb { k } else { n }).is_multiple_of(4) && strides[1].is_multiple_of(4);
     match strategy {
         MatmulStrategy::RegisterBlocked => {
-            let v = RegBlockVariant {
-                ta,
-                tb,
-                va: (if ta { m } else { k }).is_multiple_of(4) && strides[0].is_multiple_of(4),
-                vb: (if tb { k } else { n }).is_multiple_of(4) && strides[1].is_multiple_of(4),
-            };
+            let v = RegBlockVariant { ta, tb, va, vb };
             let pipe = dev.pipeline(&v.key(), || KernelSource {
                 label: "matmul_regblock",
                 source: v.source().into(),
@@ -332,12 +330,7 @@ fn dispatch_matmul(
                     ),
                 ));
             }
-            let v = SubgroupVariant {
-                ta,
-                tb,
-                va: (if ta { m } else { k }).is_multiple_of(4) && strides[0].is_multiple_of(4),
-                vb: (if tb { k } else { n }).is_multiple_of(4) && strides[1].is_multiple_of(4),
-            };
+            let v = SubgroupVariant { ta, tb, va, vb };
             let pipe = dev.pipeline(&v.key(), || KernelSource {
                 label: "matmul_subgroup",
                 source: v.source().into(),
