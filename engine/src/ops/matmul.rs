@@ -36,13 +36,8 @@ pub struct RegBlockVariant {
 impl RegBlockVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<RegBlockVariant> {
-        (0..16)
-            .map(|i| RegBlockVariant {
-                ta: i & 1 != 0,
-                tb: i & 2 != 0,
-                va: i & 4 != 0,
-                vb: i & 8 != 0,
-            })
+        layout_flags()
+            .map(|(ta, tb, va, vb)| RegBlockVariant { ta, tb, va, vb })
             .collect()
     }
 
@@ -253,6 +248,27 @@ pub(crate) fn fill_operands(template: &str, va: bool, vb: bool) -> String {
         .replace("{{LB}}", &load(vb, "B"))
 }
 
+/// Every (ta, tb, va, vb) combination of a generated matmul variant.
+pub(crate) fn layout_flags() -> impl Iterator<Item = (bool, bool, bool, bool)> {
+    (0..16).map(|i| (i & 1 != 0, i & 2 != 0, i & 4 != 0, i & 8 != 0))
+}
+
+/// The cached pipeline of a generated matmul kernel (`source` is built on first use only).
+fn generated_pipeline(
+    dev: &Device,
+    key: &str,
+    label: &'static str,
+    source: impl FnOnce() -> String,
+) -> Result<std::sync::Arc<crate::device::Pipeline>> {
+    dev.pipeline(key, || KernelSource {
+        label,
+        source: source().into(),
+        entry: "main",
+        constants: &[],
+        bindings: BINDINGS,
+    })
+}
+
 /// The WGSL of the tiled family (override constants `TA`, `TB`), for validation tests.
 pub fn tiled_source() -> &'static str {
     TILED
@@ -305,13 +321,7 @@ fn dispatch_matmul(
     match strategy {
         MatmulStrategy::RegisterBlocked => {
             let v = RegBlockVariant { ta, tb, va, vb };
-            let pipe = dev.pipeline(&v.key(), || KernelSource {
-                label: "matmul_regblock",
-                source: v.source().into(),
-                entry: "main",
-                constants: &[],
-                bindings: BINDINGS,
-            })?;
+            let pipe = generated_pipeline(dev, &v.key(), "matmul_regblock", || v.source())?;
             let groups = [
                 m.div_ceil(RB_M * 8) as u32,
                 n.div_ceil(RB_N * 8) as u32,
@@ -331,13 +341,7 @@ fn dispatch_matmul(
                 ));
             }
             let v = SubgroupVariant { ta, tb, va, vb };
-            let pipe = dev.pipeline(&v.key(), || KernelSource {
-                label: "matmul_subgroup",
-                source: v.source().into(),
-                entry: "main",
-                constants: &[],
-                bindings: BINDINGS,
-            })?;
+            let pipe = generated_pipeline(dev, &v.key(), "matmul_subgroup", || v.source())?;
             let (sm, groups) = SubgroupVariant::grid(m, n, batch);
             let mut params = params.to_vec();
             params.push(sm);

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::ops::matmul::{accumulators_and_stores, fill_operands};
+use crate::ops::matmul::{accumulators_and_stores, fill_operands, layout_flags};
 
 const TEMPLATE: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
 
@@ -57,13 +57,8 @@ const XYZW: [&str; 4] = ["x", "y", "z", "w"];
 impl SubgroupVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<SubgroupVariant> {
-        (0..16)
-            .map(|i| SubgroupVariant {
-                ta: i & 1 != 0,
-                tb: i & 2 != 0,
-                va: i & 4 != 0,
-                vb: i & 8 != 0,
-            })
+        layout_flags()
+            .map(|(ta, tb, va, vb)| SubgroupVariant { ta, tb, va, vb })
             .collect()
     }
 
