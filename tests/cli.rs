@@ -191,8 +191,13 @@ fn conditional_sampling_from_the_command_line() {
         png.to_str().unwrap(),
         "--sampler",
         "ddpm",
+        "--guidance",
+        "2.5",
     ]));
     decode_png(&png);
+    // Classifier-free guidance on the embedding path; the JSON records the sampler used.
+    let json = std::fs::read_to_string(png.with_extension("json")).unwrap();
+    assert!(json.contains("\"guidance\": 2.5"), "{json}");
     // Classification of an image through the diffusion model: the image is given.
     ok(&strings(&[
         "sample",
@@ -439,6 +444,10 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("multiple"), "{e}");
     let e = fails(&t(&["--label-drop", "1.5"]));
     assert!(e.contains("--label-drop") && e.contains("[0, 1]"), "{e}");
+    let e = fails(&t(&["--head-weight", "-1"]));
+    assert!(e.contains("--head-weight"), "{e}");
+    let e = fails(&t(&["--guidance", "nan"]));
+    assert!(e.contains("--guidance"), "{e}");
     // An output directory that cannot be written: a path under a regular file.
     let file = out.join("plain-file");
     std::fs::write(&file, "x").unwrap();

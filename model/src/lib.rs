@@ -21,6 +21,6 @@ pub use heads::HeadOutput;
 pub use modality::{Encoder, ModalityKind, ModalitySpec, Observation};
 pub use mtdiff::{LabelInput, LossTerms, ModelConfig, MtDiffusion, Prediction};
 pub use mtdiff_engine as engine;
-pub use sampler::{Sampled, SamplerConfig, SamplerKind, Samples};
+pub use sampler::{Guidance, Sampled, SamplerConfig, SamplerKind, Samples};
 pub use schedule::{BetaSchedule, PredictionType, Schedule, ScheduleConfig};
 pub use task::{TaskConfig, TaskPreset};

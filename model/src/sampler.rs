@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::heads::HeadOutput;
 use crate::modality::{ModalityKind, Observation};
-use crate::mtdiff::MtDiffusion;
+use crate::mtdiff::{MtDiffusion, Prediction};
 
 /// Which reverse process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +49,10 @@ pub struct SamplerConfig {
     pub clip: f32,
     /// Label and vector heads are averaged over the steps with t < this fraction of T.
     pub readout_fraction: f64,
+    /// Classifier-free guidance scale s on the label embedding (MT-Diffusion-E with a given
+    /// label): ε̂ = ε̂(no label) + s·(ε̂(label) − ε̂(no label)). 1 is plain conditional sampling;
+    /// it has no effect without a label embedding or a given label.
+    pub guidance: f64,
 }
 
 impl Default for SamplerConfig {
@@ -63,6 +67,7 @@ impl Default for SamplerConfig {
             seed: 0,
             clip: 1.0,
             readout_fraction: 0.1,
+            guidance: 1.0,
         }
     }
 }
@@ -86,6 +91,67 @@ pub struct Samples {
     /// `outputs[i]` for modality i ≥ 1: its generated value, None when it was observed or has no
     /// head. `outputs[0]` is None (see `image`).
     pub outputs: Vec<Option<Sampled>>,
+}
+
+/// Classifier-free guidance on the label embedding (MT-Diffusion-E with a given label; Ho &
+/// Salimans 2022, our addition: the paper has none). The batch runs once with its labels and
+/// once with "no label", stacked into one forward pass; ε̂ = ε̂_u + s·(ε̂_c − ε̂_u) and the heads
+/// are the conditional half's.
+pub struct Guidance {
+    /// The labels, then B "no label" tokens: u32 `[2B]`.
+    tokens: Tensor,
+    /// s.
+    scale: f32,
+}
+
+impl Guidance {
+    /// Guidance for the given label tokens, or None when there is nothing to guide (no label
+    /// embedding, no given label, or s = 1).
+    pub fn new(
+        model: &MtDiffusion,
+        tokens: Option<&Tensor>,
+        scale: f64,
+    ) -> Result<Option<Guidance>> {
+        let (Some(tokens), Some(none)) = (tokens, model.no_label_token()) else {
+            return Ok(None);
+        };
+        if scale == 1.0 {
+            return Ok(None);
+        }
+        let mut both = tokens.to_vec_u32()?;
+        let b = both.len();
+        both.extend(std::iter::repeat_n(none, b));
+        Ok(Some(Guidance {
+            tokens: Tensor::from_u32(model.device(), &both, &[2 * b])?,
+            scale: scale as f32,
+        }))
+    }
+
+    /// The guided prediction for z_t at timestep `t` (every sample).
+    pub fn predict(&self, model: &MtDiffusion, z: &Tensor, t: usize) -> Result<Prediction> {
+        let b = z.dims()[0];
+        let tt = Tensor::from_u32(model.device(), &vec![t as u32; 2 * b], &[2 * b])?;
+        let both = model.predict_given(&Tensor::cat(&[z, z], 0)?, &tt, Some(&self.tokens))?;
+        let cond = both.eps.slice(0, 0, b)?;
+        let uncond = both.eps.slice(0, b, b)?;
+        let eps = uncond.add(&cond.sub(&uncond)?.mul_scalar(self.scale)?)?;
+        let first_half = |x: Tensor| x.slice(0, 0, b);
+        let heads = both
+            .heads
+            .into_iter()
+            .map(|h| {
+                h.map(|h| -> Result<HeadOutput> {
+                    Ok(match h {
+                        HeadOutput::Image(x) => HeadOutput::Image(first_half(x)?),
+                        HeadOutput::Logits(x) => HeadOutput::Logits(first_half(x)?),
+                        HeadOutput::Vector(x) => HeadOutput::Vector(first_half(x)?),
+                    })
+                })
+                .transpose()
+            })
+            .collect::<Result<_>>()?;
+        Ok(Prediction { eps, heads })
+    }
 }
 
 /// Running sum of a head's read-out.
@@ -141,6 +207,12 @@ impl MtDiffusion {
         if !(cfg.eta >= 0.0 && cfg.eta.is_finite()) {
             return Err(Error::Config(format!("eta must be ≥ 0, got {}", cfg.eta)));
         }
+        if !(cfg.guidance >= 0.0 && cfg.guidance.is_finite()) {
+            return Err(Error::Config(format!(
+                "guidance must be ≥ 0, got {}",
+                cfg.guidance
+            )));
+        }
         let dev = self.device();
         let dims = self.sample_dims(batch);
         let shape = task.image_shape;
@@ -167,6 +239,7 @@ impl MtDiffusion {
             Some(Some(Observation::Label(y))) => Some(y.clone()),
             _ => None,
         };
+        let guidance = Guidance::new(self, label_tokens.as_ref(), cfg.guidance)?;
         let mut timesteps = s.leading_timesteps(cfg.steps);
         if let Some((z0, t0)) = start {
             if z0.dims() != dims {
@@ -193,7 +266,10 @@ impl MtDiffusion {
             let prev = s.previous_timestep(t, cfg.steps);
             let last = k + 1 == timesteps.len();
             let tt = Tensor::from_u32(dev, &vec![t as u32; batch], &[batch])?;
-            let pred = self.predict_given(&z, &tt, label_tokens.as_ref())?;
+            let pred = match &guidance {
+                Some(g) => g.predict(self, &z, t)?,
+                None => self.predict_given(&z, &tt, label_tokens.as_ref())?,
+            };
             let (mut c_t, mut c_prev): (Option<Tensor>, Option<Tensor>) = (None, None);
             for (i, (enc, head)) in observed_enc.iter().zip(&pred.heads).enumerate() {
                 if !self.is_aggregated(i) {

@@ -9,8 +9,8 @@ use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
 use mtdiff_model::forward::{alpha, step_weight};
 use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{
-    HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp, Sampled,
-    SamplerConfig, SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
+    Guidance, HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp,
+    Sampled, SamplerConfig, SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
 };
 
 const SHAPE: [usize; 3] = [1, 8, 8];
@@ -258,6 +258,67 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
     bad.label_embedding = true;
     let msg = MtDiffusion::new(&dev, &bad).err().unwrap().to_string();
     assert!(msg.contains("label"), "{msg}");
+}
+
+#[test]
+fn classifier_free_guidance_extrapolates_from_the_unlabelled_to_the_labelled_prediction() {
+    let dev = device();
+    let mut cfg = tiny_config(TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM));
+    cfg.label_embedding = true;
+    let m = MtDiffusion::new(&dev, &cfg).unwrap();
+    let b = 3;
+    let z = randn(&dev, &m.sample_dims(b), 8, 0).unwrap();
+    let y = timesteps(&dev, &[0, 2, 1]);
+    let t = 17;
+    let tt = timesteps(&dev, &[t as u32; 3]);
+    let cond = m.predict_given(&z, &tt, Some(&y)).unwrap();
+    let uncond = m
+        .predict_given(&z, &tt, None)
+        .unwrap()
+        .eps
+        .to_vec()
+        .unwrap();
+    let ce = cond.eps.to_vec().unwrap();
+    let s = 2.5;
+    let g = Guidance::new(&m, Some(&y), s)
+        .unwrap()
+        .expect("guidance applies");
+    let guided = g.predict(&m, &z, t).unwrap();
+    for (k, got) in guided.eps.to_vec().unwrap().into_iter().enumerate() {
+        let want = uncond[k] + s as f32 * (ce[k] - uncond[k]);
+        assert!((got - want).abs() < 1e-4, "ε̂[{k}] {got} vs {want}");
+    }
+    // The heads are the labelled half's.
+    let (Some(HeadOutput::Logits(a)), Some(HeadOutput::Logits(c))) =
+        (&guided.heads[1], &cond.heads[1])
+    else {
+        unreachable!("the label head gives logits")
+    };
+    assert_eq!(a.dims(), c.dims());
+    for (p, q) in a.to_vec().unwrap().iter().zip(c.to_vec().unwrap()) {
+        assert!((p - q).abs() < 1e-4);
+    }
+    // Nothing to guide: s = 1, no given label, or no label embedding.
+    assert!(Guidance::new(&m, Some(&y), 1.0).unwrap().is_none());
+    assert!(Guidance::new(&m, None, s).unwrap().is_none());
+    let plain = model(&dev, TaskPreset::ImageLabel);
+    assert!(Guidance::new(&plain, Some(&y), s).unwrap().is_none());
+    // The sampler uses it: a guided chain differs from the unguided one, a negative scale is
+    // refused.
+    let mut given = vec![None; 2];
+    given[1] = Some(Observation::Label(y.clone()));
+    let run = |guidance: f64| {
+        let c = SamplerConfig {
+            guidance,
+            steps: 5,
+            ..sampler(SamplerKind::Ddim, 4)
+        };
+        m.sample(&given, b, &c).map(|s| s.image.to_vec().unwrap())
+    };
+    let (one, two) = (run(1.0).unwrap(), run(3.0).unwrap());
+    assert!(one.iter().zip(&two).any(|(p, q)| (p - q).abs() > 1e-4));
+    let msg = run(-1.0).err().unwrap().to_string();
+    assert!(msg.contains("guidance"), "{msg}");
 }
 
 #[test]

@@ -132,6 +132,13 @@ struct TrainArgs {
     /// Probability that a training sample sees no label through the embedding [default: 0.5].
     #[arg(long)]
     label_drop: Option<f64>,
+    /// Loss weight of every modality head besides ε (label CE, x̂ and vector MSE) [default: 1].
+    #[arg(long)]
+    head_weight: Option<f64>,
+    /// Classifier-free guidance of label-conditional samples with --label-embedding (grids and
+    /// the final eval; 1 = none) [default: 1].
+    #[arg(long)]
+    guidance: Option<f64>,
     /// Evaluate the final checkpoint: true or false [default: true].
     #[arg(long)]
     eval: Option<bool>,
@@ -179,6 +186,8 @@ impl TrainArgs {
             seed,
             label_embedding,
             label_drop,
+            head_weight,
+            guidance,
             eval,
             eval_samples,
             eval_classifier_steps
@@ -224,6 +233,10 @@ struct SampleCli {
     /// Sample from the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,
+    /// Classifier-free guidance scale with --given label=… on a model with a label embedding
+    /// (1 = none) [default: the run's --guidance].
+    #[arg(long)]
+    guidance: Option<f64>,
 }
 
 /// Flags of `eval`.
@@ -247,6 +260,10 @@ struct EvalCli {
     /// Training steps of the evaluation classifier (cached per value).
     #[arg(long, default_value_t = mtdiff_classifier_steps())]
     classifier_steps: usize,
+    /// Classifier-free guidance of label-conditional samples (models with a label embedding)
+    /// [default: the run's --guidance].
+    #[arg(long)]
+    guidance: Option<f64>,
 }
 
 fn mtdiff_classifier_steps() -> usize {
@@ -273,6 +290,7 @@ fn run(cli: Cli) -> Result<()> {
                     seed: cfg.seed,
                     out: None,
                     classifier_steps: cfg.eval_classifier_steps,
+                    guidance: Some(cfg.guidance),
                 })?;
                 println!("{}", report.table());
             }
@@ -294,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
                 out: a.out,
                 raw: a.raw,
                 no_ema: a.no_ema,
+                guidance: a.guidance,
             })?;
             println!(
                 "wrote {} and {}",
@@ -309,6 +328,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed: a.seed,
                 out: a.out,
                 classifier_steps: a.classifier_steps,
+                guidance: a.guidance,
             })?;
             println!("{}", report.table());
         }

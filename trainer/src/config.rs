@@ -67,6 +67,11 @@ pub struct TrainConfig {
     /// With the label embedding: the probability that a training sample sees "no label", which
     /// teaches the joint (unconditional) sampler.
     pub label_drop: f64,
+    /// Loss weight λ_i of every modality head besides the main image's ε (PAPER.md §5.3, §8.5).
+    pub head_weight: f64,
+    /// Classifier-free guidance scale of label-conditional sampling with the label embedding
+    /// (training grids and the final eval; 1 = none). `sample` and `eval` default to it.
+    pub guidance: f64,
     /// Run `eval` on the final checkpoint.
     pub eval: bool,
     /// Generated samples per metric in the final evaluation.
@@ -106,6 +111,8 @@ impl Default for TrainConfig {
             mask_ratio: (0.1, 0.9),
             label_embedding: false,
             label_drop: 0.5,
+            head_weight: 1.0,
+            guidance: 1.0,
             eval: true,
             eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,
@@ -175,6 +182,15 @@ impl TrainConfig {
                 self.label_drop
             ));
         }
+        if !(self.head_weight.is_finite() && self.head_weight >= 0.0) {
+            return bad(format!(
+                "--head-weight must be ≥ 0, got {}",
+                self.head_weight
+            ));
+        }
+        if !(self.guidance.is_finite() && self.guidance >= 0.0) {
+            return bad(format!("--guidance must be ≥ 0, got {}", self.guidance));
+        }
         let (lo, hi) = self.mask_ratio;
         if !(0.0 <= lo && lo <= hi && hi <= 1.0) {
             return bad(format!(
@@ -192,7 +208,10 @@ impl TrainConfig {
     /// The model this run trains, for data of `data`'s shape.
     pub fn model_config(&self, data: &dyn Dataset, repr: &Representation) -> Result<ModelConfig> {
         let preset = TaskPreset::parse(&self.task)?;
-        let task: TaskConfig = preset.task(data.image_shape(), data.classes(), repr.dim());
+        let mut task: TaskConfig = preset.task(data.image_shape(), data.classes(), repr.dim());
+        for m in task.modalities.iter_mut().skip(1) {
+            m.loss_weight = self.head_weight;
+        }
         let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
         cfg.unet.res_blocks = self.res_blocks;
         cfg.init_seed = self.seed;

@@ -44,6 +44,8 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
     /// Training steps of the evaluation classifier (cached per value).
     pub classifier_steps: usize,
+    /// Classifier-free guidance of label-conditional samples; None: the run's `--guidance`.
+    pub guidance: Option<f64>,
 }
 
 /// One row of the table.
@@ -217,6 +219,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let sampler = SamplerConfig {
         steps: args.steps.min(model.schedule().len()),
         seed: args.seed,
+        guidance: args.guidance.unwrap_or(ckpt.meta.train.guidance),
         ..SamplerConfig::default()
     };
     let mut report = EvalReport {
@@ -296,7 +299,13 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             report.push(
                 "class accuracy (label given)",
                 hit as f64 / n as f64,
-                format!("classifier(image generated given label k) = k, N = {n}"),
+                match model.embedded_label() {
+                    Some(_) => format!(
+                        "classifier(image generated given label k) = k, N = {n}, guidance {}",
+                        sampler.guidance
+                    ),
+                    None => format!("classifier(image generated given label k) = k, N = {n}"),
+                },
             );
             for frac in [0.05, 0.1, 0.2] {
                 let t = ((frac * big_t as f64) as usize).min(big_t - 1);

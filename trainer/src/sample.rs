@@ -151,6 +151,7 @@ pub fn training_grid(model: &MtDiffusion, cfg: &TrainConfig, path: &Path) -> Res
     let sampler = SamplerConfig {
         steps: cfg.sample_steps,
         seed: cfg.seed ^ 0xA11,
+        guidance: cfg.guidance,
         ..SamplerConfig::default()
     };
     match task.preset {
@@ -203,6 +204,8 @@ pub struct SampleArgs {
     pub raw: Option<PathBuf>,
     /// Use the raw weights instead of the EMA.
     pub no_ema: bool,
+    /// Guidance scale overriding `sampler.guidance`; None: the run's `--guidance`.
+    pub guidance: Option<f64>,
 }
 
 /// `mtdiff sample`: returns the PNG path written.
@@ -215,7 +218,11 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let dev = Device::new(DeviceOptions::default())?;
     let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
     let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
-    let s = generate(&model, &given, args.n, &args.sampler)?;
+    let sampler = SamplerConfig {
+        guidance: args.guidance.unwrap_or(ckpt.meta.train.guidance),
+        ..args.sampler.clone()
+    };
+    let s = generate(&model, &given, args.n, &sampler)?;
     let out = args.out.clone().unwrap_or_else(|| {
         path.parent()
             .unwrap_or(Path::new("."))
@@ -258,7 +265,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let json = serde_json::json!({
         "checkpoint": path,
         "step": ckpt.meta.step,
-        "sampler": args.sampler,
+        "sampler": sampler,
         "given": args.given,
         "samples": records,
     });
