@@ -14,9 +14,10 @@
 // Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
 // must reach every broadcast).
 // This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
-// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu, SM, chunk, pixels]
-// where the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks; chunk and pixels (the
-// output pixels per workgroup z, and in all) are used by the weight gradient only.
+// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu, SM, chunk, pixels, KS]
+// where the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks. The weight gradient
+// only: KS subgroups share each block (an SM × (8/KS/SM) grid), each summing its own chunk of
+// output pixels; chunk and pixels are the pixels per chunk and in all.
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }

@@ -154,15 +154,18 @@ fn weight_grad_subgroup(
 ) -> Result<Tensor> {
     let (cols, pixels) = (g.ci * g.kh * g.kw, g.n * g.oh * g.ow);
     let v = ConvSubgroupVariant::for_channels(ConvPass::Weight, g.co);
-    let (sm, [gx, gy, _]) = v.grid(cols, g.co);
-    let want = WEIGHT_GRAD_GROUPS.div_ceil((gx * gy) as usize);
-    let splits = want.clamp(1, (pixels / WEIGHT_GRAD_MIN_CHUNK).max(1));
-    let chunk = pixels.div_ceil(splits);
-    let splits = pixels.div_ceil(chunk);
-    let part = Tensor::uninit(dev, &[splits, g.co * cols], DType::F32)?;
+    let (sm, ks, [gx, gy, _]) = v.weight_grid(cols, g.co);
+    let ks = ks as usize;
+    // Chunks: KS per workgroup, enough workgroups for every core, none under the minimum.
+    let want = WEIGHT_GRAD_GROUPS.div_ceil((gx * gy) as usize) * ks;
+    let chunks = want.clamp(1, (pixels / WEIGHT_GRAD_MIN_CHUNK).max(1));
+    let chunk = pixels.div_ceil(chunks);
+    // Workgroups along z; a chunk past the last pixel sums nothing and writes zeros.
+    let splits = pixels.div_ceil(chunk).div_ceil(ks);
+    let part = Tensor::uninit(dev, &[splits * ks, g.co * cols], DType::F32)?;
     let pipe = subgroup_pipeline(dev, v)?;
     let mut p = params.to_vec();
-    p.extend([sm, chunk as u32, pixels as u32]);
+    p.extend([sm, chunk as u32, pixels as u32, ks as u32]);
     let args = [
         x.arg(),
         dz.arg(),
@@ -171,7 +174,7 @@ fn weight_grad_subgroup(
         dev.unused(true),
     ];
     dev.dispatch(&pipe, &p, &args, [gx, gy, splits as u32])?;
-    if splits == 1 {
+    if splits * ks == 1 {
         part.reshape(&[g.co, cols])
     } else {
         part.sum(&[0], false)

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::ops::matmul_subgroup::subgroup_grid;
+use crate::ops::matmul_subgroup::{block_grid, subgroup_grid};
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_subgroup.wgsl");
 
@@ -85,6 +85,23 @@ impl ConvSubgroupVariant {
     /// (SM, workgroups) for `pixels` × `channels` outputs.
     pub fn grid(self, pixels: usize, channels: usize) -> (u32, [u32; 3]) {
         subgroup_grid(pixels, channels, LANES * PIX, self.tn, 1)
+    }
+
+    /// The weight gradient's grid for a `cols` × `channels` dW: (SM, KS, workgroups), where KS
+    /// (1, 2, 4 or 8) subgroups of a workgroup share each output block, each summing its own
+    /// chunk of pixels, so a small dW (e.g. 144 × 16) does not leave most lanes on padding.
+    pub fn weight_grid(self, cols: usize, channels: usize) -> (u32, u32, [u32; 3]) {
+        let (ks, (sm, groups, _)) = [1usize, 2, 4, 8]
+            .into_iter()
+            .map(|ks| {
+                (
+                    ks,
+                    block_grid(cols, channels, LANES * PIX, self.tn, 1, 8 / ks),
+                )
+            })
+            .min_by_key(|&(ks, (_, _, area))| (area, ks))
+            .expect("four candidates");
+        (sm, ks as u32, groups)
     }
 
     /// The WGSL source of this variant.
@@ -280,8 +297,9 @@ impl ConvSubgroupVariant {
     }
 
     /// The weight-gradient kernel: each lane 8 columns (ci, kh, kw) of dW, the subgroup TN output
-    /// channels; workgroup z sums the output pixels [z·chunk, (z+1)·chunk) (params 14, 15: chunk
-    /// and the number of output pixels) into its own slice of `dst`, which the host then sums.
+    /// channels; KS subgroups (param 16) share a block, and chunk k = z·KS + (subgroup % KS) sums
+    /// the output pixels [k·chunk, (k+1)·chunk) (params 14, 15: chunk and the number of output
+    /// pixels) into its own slice of `dst`, which the host then sums.
     fn weight_source(self) -> String {
         let q = self.tn / 4;
         let ks = LANES / q; // output pixels per step
@@ -289,10 +307,26 @@ impl ConvSubgroupVariant {
         let mut w = |ind: usize, line: String| {
             let _ = writeln!(b, "{}{line}", "    ".repeat(ind));
         };
+        // The block and chunk of this subgroup (shadowing the template's r0 and n0).
+        w(1, "{".into());
+        w(1, "let ks = p(16u);".into());
+        w(1, "let sgb = sg / ks;".into());
+        w(
+            1,
+            "let r0 = ((wg.x * sm + sgb % sm) * 8u + lane) * 8u;".into(),
+        );
+        w(
+            1,
+            format!(
+                "let n0 = (wg.y * ((8u / ks) / sm) + sgb / sm) * {}u;",
+                self.tn
+            ),
+        );
+        w(1, "let zc = wg.z * ks + sg % ks;".into());
         w(1, "let ncols = c.ci * kk;".into());
         w(1, "let chunk = p(14u);".into());
         w(1, "let total = p(15u);".into());
-        w(1, "let p0 = wg.z * chunk;".into());
+        w(1, "let p0 = zc * chunk;".into());
         w(1, "let p1 = min(p0 + chunk, total);".into());
         // The lane's columns: channel offset and tap displacement.
         for j in 0..PIX {
@@ -382,7 +416,7 @@ impl ConvSubgroupVariant {
         }
         w(1, "}".into());
         // Partial dW of this chunk: dst[z, co, col].
-        w(1, "let part = wg.z * c.co * ncols;".into());
+        w(1, "let part = zc * c.co * ncols;".into());
         for j in 0..PIX {
             w(1, format!("if (r0 + {j}u < ncols) {{"));
             for qq in 0..q {
@@ -399,10 +433,28 @@ impl ConvSubgroupVariant {
             }
             w(1, "}".into());
         }
+        w(1, "}".into());
         TEMPLATE
             .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
             .replace("{{TN}}", &self.tn.to_string())
             .replace("{{Q}}", &q.to_string())
             .replace("{{BODY}}", &b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_weight_gradient_shares_blocks_between_subgroups() {
+        let v = ConvSubgroupVariant::for_channels(ConvPass::Weight, 16);
+        // The main job's 16→16 3×3 layer: dW is 144 × 16. One subgroup per block pads it to
+        // 192 × 16 instead of 512 × 16, and the 8 subgroups take 8 pixel chunks.
+        assert_eq!(v.weight_grid(144, 16), (1, 8, [3, 1, 1]));
+        // A 64→64 layer: 576 × 64 is tiled without padding (9 × 2 blocks of 64 × 32, 4 chunks
+        // per workgroup), where 8 blocks per workgroup would pad it to 768 × 64.
+        let wide = ConvSubgroupVariant::for_channels(ConvPass::Weight, 64);
+        assert_eq!(wide.weight_grid(576, 64), (1, 4, [9, 1, 1]));
     }
 }

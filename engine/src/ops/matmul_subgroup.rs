@@ -36,20 +36,35 @@ pub struct SubgroupVariant {
 /// wastes the least work on an M×N output when one subgroup computes a `bm`×`bn` block, and the
 /// workgroup count for `batch` matrices.
 pub fn subgroup_grid(m: usize, n: usize, bm: usize, bn: usize, batch: usize) -> (u32, [u32; 3]) {
+    let (sm, groups, _) = block_grid(m, n, bm, bn, batch, SUBGROUPS);
+    (sm, groups)
+}
+
+/// [`subgroup_grid`] for workgroups whose blocks take `subgroups` (1, 2, 4 or 8) of the 8
+/// subgroups; also returns the padded output area the grid computes (rows × columns).
+pub fn block_grid(
+    m: usize,
+    n: usize,
+    bm: usize,
+    bn: usize,
+    batch: usize,
+    subgroups: usize,
+) -> (u32, [u32; 3], usize) {
     let cost = |sm: usize| {
-        let (rows, cols) = (bm * sm, bn * (SUBGROUPS / sm));
+        let (rows, cols) = (bm * sm, bn * (subgroups / sm));
         m.div_ceil(rows) * rows * n.div_ceil(cols) * cols
     };
     let sm = [8, 4, 2, 1]
         .into_iter()
+        .filter(|&sm| sm <= subgroups)
         .min_by_key(|&sm| cost(sm))
         .unwrap_or(1);
     let groups = [
         m.div_ceil(bm * sm) as u32,
-        n.div_ceil(bn * (SUBGROUPS / sm)) as u32,
+        n.div_ceil(bn * (subgroups / sm)) as u32,
         batch as u32,
     ];
-    (sm as u32, groups)
+    (sm as u32, groups, cost(sm))
 }
 
 const XYZW: [&str; 4] = ["x", "y", "z", "w"];
