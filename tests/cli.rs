@@ -444,8 +444,8 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("multiple"), "{e}");
     let e = fails(&t(&["--label-drop", "1.5"]));
     assert!(e.contains("--label-drop") && e.contains("[0, 1]"), "{e}");
-    let e = fails(&t(&["--head-weight", "-1"]));
-    assert!(e.contains("--head-weight"), "{e}");
+    let e = fails(&t(&["--label-weight", "-1"]));
+    assert!(e.contains("--label-weight"), "{e}");
     let e = fails(&t(&["--guidance", "nan"]));
     assert!(e.contains("--guidance"), "{e}");
     // An output directory that cannot be written: a path under a regular file.

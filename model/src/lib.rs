@@ -19,7 +19,7 @@ pub use error::{Error, Result};
 pub use forward::Ramp;
 pub use heads::HeadOutput;
 pub use modality::{Encoder, ModalityKind, ModalitySpec, Observation};
-pub use mtdiff::{LabelInput, LossTerms, ModelConfig, MtDiffusion, Prediction};
+pub use mtdiff::{min_snr_weight, LabelInput, LossTerms, ModelConfig, MtDiffusion, Prediction};
 pub use mtdiff_engine as engine;
 pub use sampler::{Guidance, Sampled, SamplerConfig, SamplerKind, Samples};
 pub use schedule::{BetaSchedule, PredictionType, Schedule, ScheduleConfig};

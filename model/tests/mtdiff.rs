@@ -9,8 +9,9 @@ use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
 use mtdiff_model::forward::{alpha, step_weight};
 use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{
-    Guidance, HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion, Observation, Ramp,
-    Sampled, SamplerConfig, SamplerKind, Schedule, ScheduleConfig, TaskConfig, TaskPreset,
+    min_snr_weight, Guidance, HeadOutput, LabelInput, ModalityKind, ModelConfig, MtDiffusion,
+    Observation, Ramp, Sampled, SamplerConfig, SamplerKind, Schedule, ScheduleConfig, TaskConfig,
+    TaskPreset,
 };
 
 const SHAPE: [usize; 3] = [1, 8, 8];
@@ -319,6 +320,52 @@ fn classifier_free_guidance_extrapolates_from_the_unlabelled_to_the_labelled_pre
     assert!(one.iter().zip(&two).any(|(p, q)| (p - q).abs() > 1e-4));
     let msg = run(-1.0).err().unwrap().to_string();
     assert!(msg.contains("guidance"), "{msg}");
+}
+
+#[test]
+fn min_snr_weighting_weights_each_samples_eps_error() {
+    let dev = device();
+    let mut cfg = tiny_config(TaskPreset::Ddpm.task(SHAPE, CLASSES, DIM));
+    cfg.snr_gamma = 5.0;
+    let m = MtDiffusion::new(&dev, &cfg).unwrap();
+    let b = 3;
+    let obs = batch(&dev, m.task(), b, 9);
+    // Nearly clean (SNR ≫ γ: weight < 1), middle, and noisy (SNR < γ: weight 1).
+    let ts = [1u32, 10, 45];
+    let t = timesteps(&dev, &ts);
+    let noise = randn(&dev, &m.sample_dims(b), 2, 0).unwrap();
+    let loss = m.loss(&obs, &t, &noise).unwrap().eps.to_scalar().unwrap() as f64;
+    let z = m
+        .noisy(
+            &obs.iter().cloned().map(Some).collect::<Vec<_>>(),
+            &t,
+            &noise,
+        )
+        .unwrap();
+    let eps = m.predict(&z, &t).unwrap().eps.to_vec().unwrap();
+    let e = noise.to_vec().unwrap();
+    let per = eps.len() / b;
+    let mut want = 0.0;
+    for (i, &ti) in ts.iter().enumerate() {
+        let mse = (0..per)
+            .map(|k| ((eps[i * per + k] - e[i * per + k]) as f64).powi(2))
+            .sum::<f64>()
+            / per as f64;
+        let w = min_snr_weight(m.schedule().alpha_bar(ti as isize), 5.0);
+        want += w * mse / b as f64;
+    }
+    assert!(
+        (loss - want).abs() < 1e-5 * want.max(1.0),
+        "{loss} vs {want}"
+    );
+    let (w0, w2) = (
+        min_snr_weight(m.schedule().alpha_bar(1), 5.0),
+        min_snr_weight(m.schedule().alpha_bar(45), 5.0),
+    );
+    assert!(w0 < 0.1 && w2 == 1.0, "weights {w0} {w2}");
+    // γ < 0 is refused.
+    cfg.snr_gamma = -1.0;
+    assert!(MtDiffusion::new(&dev, &cfg).is_err());
 }
 
 #[test]

@@ -83,16 +83,16 @@ struct TrainArgs {
     /// Diffusion timesteps T [default: 400].
     #[arg(long)]
     timesteps: Option<usize>,
-    /// Optimizer steps [default: 400].
+    /// Optimizer steps [default: 300].
     #[arg(long)]
     steps: Option<u64>,
-    /// Batch size [default: 32].
+    /// Batch size [default: 64].
     #[arg(long)]
     batch: Option<usize>,
     /// Learning rate [default: 0.002].
     #[arg(long)]
     lr: Option<f32>,
-    /// Warm-up steps [default: 100].
+    /// Warm-up steps [default: 50].
     #[arg(long)]
     warmup: Option<u64>,
     /// Learning-rate schedule after warm-up: cosine or constant [default: cosine].
@@ -110,7 +110,7 @@ struct TrainArgs {
     /// Log every N steps [default: 25].
     #[arg(long)]
     log_every: Option<u64>,
-    /// Checkpoint every N steps, a multiple of --log-every [default: 200].
+    /// Checkpoint every N steps, a multiple of --log-every [default: 100].
     #[arg(long)]
     ckpt_every: Option<u64>,
     /// Checkpoints to keep [default: 3].
@@ -126,19 +126,22 @@ struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Image-label task: the label also enters through a class embedding (MT-Diffusion-E),
-    /// true or false [default: false].
+    /// true or false [default: true].
     #[arg(long)]
     label_embedding: Option<bool>,
     /// Probability that a training sample sees no label through the embedding [default: 0.5].
     #[arg(long)]
     label_drop: Option<f64>,
-    /// Loss weight of every modality head besides ε (label CE, x̂ and vector MSE) [default: 1].
+    /// Loss weight of the label head's cross-entropy [default: 0.1].
     #[arg(long)]
-    head_weight: Option<f64>,
+    label_weight: Option<f64>,
     /// Classifier-free guidance of label-conditional samples with --label-embedding (grids and
-    /// the final eval; 1 = none) [default: 1].
+    /// the final eval; 1 = none) [default: 3].
     #[arg(long)]
     guidance: Option<f64>,
+    /// Min-SNR-γ weighting of the ε loss, 0 = off [default: 5].
+    #[arg(long)]
+    snr_gamma: Option<f64>,
     /// Evaluate the final checkpoint: true or false [default: true].
     #[arg(long)]
     eval: Option<bool>,
@@ -186,8 +189,9 @@ impl TrainArgs {
             seed,
             label_embedding,
             label_drop,
-            head_weight,
+            label_weight,
             guidance,
+            snr_gamma,
             eval,
             eval_samples,
             eval_classifier_steps

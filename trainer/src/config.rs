@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mtdiff_model::{ModelConfig, TaskConfig, TaskPreset};
+use mtdiff_model::{ModalityKind, ModelConfig, TaskConfig, TaskPreset};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataSource, Dataset, Representation};
@@ -67,11 +67,14 @@ pub struct TrainConfig {
     /// With the label embedding: the probability that a training sample sees "no label", which
     /// teaches the joint (unconditional) sampler.
     pub label_drop: f64,
-    /// Loss weight λ_i of every modality head besides the main image's ε (PAPER.md §5.3, §8.5).
-    pub head_weight: f64,
+    /// Loss weight λ of the label head's cross-entropy (PAPER.md §5.3 and §8.5 use λ = 1; our
+    /// default 0.1, see `Default`). Image and vector heads keep λ = 1.
+    pub label_weight: f64,
     /// Classifier-free guidance scale of label-conditional sampling with the label embedding
     /// (training grids and the final eval; 1 = none). `sample` and `eval` default to it.
     pub guidance: f64,
+    /// Min-SNR-γ weighting of the ε loss (0: off); see `ModelConfig::snr_gamma`.
+    pub snr_gamma: f64,
     /// Run `eval` on the final checkpoint.
     pub eval: bool,
     /// Generated samples per metric in the final evaluation.
@@ -82,7 +85,16 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     /// The main job: image+label on the built-in 16×16 glyphs, a small U-Net, a few minutes on
-    /// a CPU adapter.
+    /// a CPU adapter. Our choices, measured on that job (session notes of issue #6):
+    /// * batch 64: lavapipe computes 1.5× the images per second of batch 32;
+    /// * the label head's λ = 0.1 instead of PAPER.md's 1: its cross-entropy (~2 → 1.4) is ~20×
+    ///   the ε loss and, through the shared backbone, slowed denoising (ε loss 0.091 vs 0.075 at
+    ///   400 steps, FID-lite 209 vs 122) with no loss of label-head accuracy;
+    /// * MT-Diffusion-E (the label also through a class embedding, besides its class map in
+    ///   z_t) with classifier-free guidance 3: label-conditional samples follow their label
+    ///   within the budget, which the class map alone did not achieve;
+    /// * Min-SNR-5 weighting of the ε loss: FID-lite 182 → 138 and class accuracy given the
+    ///   label 0.17 → 0.20 at the same 300 steps.
     fn default() -> Self {
         TrainConfig {
             name: "default".to_string(),
@@ -94,25 +106,26 @@ impl Default for TrainConfig {
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
             timesteps: 400,
-            steps: 400,
-            batch: 32,
+            steps: 300,
+            batch: 64,
             lr: 2e-3,
-            warmup: 100,
+            warmup: 50,
             lr_schedule: "cosine".to_string(),
             weight_decay: 0.0,
             grad_clip: 1.0,
             ema: 0.995,
             log_every: 25,
-            ckpt_every: 200,
+            ckpt_every: 100,
             keep: 3,
             sample_every: 0,
             sample_steps: 25,
             seed: 0,
             mask_ratio: (0.1, 0.9),
-            label_embedding: false,
+            label_embedding: true,
             label_drop: 0.5,
-            head_weight: 1.0,
-            guidance: 1.0,
+            label_weight: 0.1,
+            guidance: 3.0,
+            snr_gamma: 5.0,
             eval: true,
             eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,
@@ -182,10 +195,16 @@ impl TrainConfig {
                 self.label_drop
             ));
         }
-        if !(self.head_weight.is_finite() && self.head_weight >= 0.0) {
+        if !(self.label_weight.is_finite() && self.label_weight >= 0.0) {
             return bad(format!(
-                "--head-weight must be ≥ 0, got {}",
-                self.head_weight
+                "--label-weight must be ≥ 0, got {}",
+                self.label_weight
+            ));
+        }
+        if !(self.snr_gamma.is_finite() && self.snr_gamma >= 0.0) {
+            return bad(format!(
+                "--snr-gamma must be ≥ 0 (0: off), got {}",
+                self.snr_gamma
             ));
         }
         if !(self.guidance.is_finite() && self.guidance >= 0.0) {
@@ -209,13 +228,16 @@ impl TrainConfig {
     pub fn model_config(&self, data: &dyn Dataset, repr: &Representation) -> Result<ModelConfig> {
         let preset = TaskPreset::parse(&self.task)?;
         let mut task: TaskConfig = preset.task(data.image_shape(), data.classes(), repr.dim());
-        for m in task.modalities.iter_mut().skip(1) {
-            m.loss_weight = self.head_weight;
+        for m in task.modalities.iter_mut() {
+            if matches!(m.kind, ModalityKind::Label { .. }) {
+                m.loss_weight = self.label_weight;
+            }
         }
         let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
         cfg.unet.res_blocks = self.res_blocks;
         cfg.init_seed = self.seed;
         cfg.label_embedding = self.label_embedding && preset == TaskPreset::ImageLabel;
+        cfg.snr_gamma = self.snr_gamma;
         Ok(cfg)
     }
 
