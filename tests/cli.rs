@@ -444,7 +444,9 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("multiple"), "{e}");
     let e = fails(&t(&["--label-drop", "1.5"]));
     assert!(e.contains("--label-drop") && e.contains("[0, 1]"), "{e}");
-    let e = fails(&t(&["--label-weight", "-1"]));
+    let mut a = t(&[]);
+    a.push("--label-weight=-1".into());
+    let e = fails(&a);
     assert!(e.contains("--label-weight"), "{e}");
     let e = fails(&t(&["--guidance", "nan"]));
     assert!(e.contains("--guidance"), "{e}");
