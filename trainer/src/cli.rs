@@ -379,3 +379,53 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The `[default: …]` in each `train` flag's help is the value `TrainConfig::default()` has
+    /// (the flags are `Option`s, so clap cannot print the defaults itself).
+    #[test]
+    fn train_help_states_the_real_defaults() {
+        let defaults = toml::Value::try_from(TrainConfig::default()).expect("serializable");
+        let table = defaults.as_table().expect("a table");
+        let mut cmd = Cli::command();
+        let train = cmd.find_subcommand_mut("train").expect("train subcommand");
+        let mut checked = 0;
+        for arg in train.get_arguments() {
+            let key = arg.get_id().as_str();
+            let Some(value) = table.get(key) else {
+                continue;
+            };
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let Some(stated) = help
+                .split("[default: ")
+                .nth(1)
+                .and_then(|r| r.split(']').next())
+            else {
+                continue;
+            };
+            let real = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            let same = match (stated.parse::<f64>(), real.parse::<f64>()) {
+                (Ok(a), Ok(b)) => (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                _ => stated == real,
+            };
+            assert!(same, "--{key}: help says {stated}, the default is {real}");
+            checked += 1;
+        }
+        assert!(checked >= 25, "only {checked} flags checked");
+    }
+}
