@@ -76,6 +76,12 @@ fn timesteps(dev: &Device, ts: &[u32]) -> Tensor {
     Tensor::from_u32(dev, ts, &[ts.len()]).unwrap()
 }
 
+/// z_t of a fully observed batch.
+fn noisy_all(m: &MtDiffusion, obs: &[Observation], t: &Tensor, noise: &Tensor) -> Tensor {
+    let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
+    m.noisy(&given, t, noise).unwrap()
+}
+
 #[test]
 fn every_preset_predicts_and_computes_its_loss_with_the_right_shapes() {
     let dev = device();
@@ -185,13 +191,7 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
     };
     // No tokens means "no label" for every sample; a label changes ε̂.
     let none = timesteps(&dev, &[CLASSES as u32; 2]);
-    let z = m
-        .noisy(
-            &obs.iter().cloned().map(Some).collect::<Vec<_>>(),
-            &t,
-            &noise,
-        )
-        .unwrap();
+    let z = noisy_all(&m, &obs, &t, &noise);
     let eps = |tok: Option<&Tensor>| m.predict_given(&z, &t, tok).unwrap().eps.to_vec().unwrap();
     assert_eq!(eps(None), eps(Some(&none)));
     let diff: f32 = eps(None)
@@ -335,13 +335,7 @@ fn min_snr_weighting_weights_each_samples_eps_error() {
     let t = timesteps(&dev, &ts);
     let noise = randn(&dev, &m.sample_dims(b), 2, 0).unwrap();
     let loss = m.loss(&obs, &t, &noise).unwrap().eps.to_scalar().unwrap() as f64;
-    let z = m
-        .noisy(
-            &obs.iter().cloned().map(Some).collect::<Vec<_>>(),
-            &t,
-            &noise,
-        )
-        .unwrap();
+    let z = noisy_all(&m, &obs, &t, &noise);
     let eps = m.predict(&z, &t).unwrap().eps.to_vec().unwrap();
     let e = noise.to_vec().unwrap();
     let per = eps.len() / b;
