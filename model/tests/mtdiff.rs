@@ -76,6 +76,13 @@ fn timesteps(dev: &Device, ts: &[u32]) -> Tensor {
     Tensor::from_u32(dev, ts, &[ts.len()]).unwrap()
 }
 
+/// A tiny image-label model with the label embedding (MT-Diffusion-E).
+fn label_embedding_model(dev: &Device) -> MtDiffusion {
+    let mut cfg = tiny_config(TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM));
+    cfg.label_embedding = true;
+    MtDiffusion::new(dev, &cfg).unwrap()
+}
+
 /// z_t of a fully observed batch.
 fn noisy_all(m: &MtDiffusion, obs: &[Observation], t: &Tensor, noise: &Tensor) -> Tensor {
     let given: Vec<Option<Observation>> = obs.iter().cloned().map(Some).collect();
@@ -177,9 +184,7 @@ fn total_loss_gradient_matches_finite_differences() {
 #[test]
 fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differences() {
     let dev = device();
-    let mut cfg = tiny_config(TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM));
-    cfg.label_embedding = true;
-    let m = MtDiffusion::new(&dev, &cfg).unwrap();
+    let m = label_embedding_model(&dev);
     assert_eq!(m.embedded_label(), Some(1));
     assert_eq!(m.no_label_token(), Some(CLASSES as u32));
     let b = 2;
@@ -264,9 +269,7 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
 #[test]
 fn classifier_free_guidance_extrapolates_from_the_unlabelled_to_the_labelled_prediction() {
     let dev = device();
-    let mut cfg = tiny_config(TaskPreset::ImageLabel.task(SHAPE, CLASSES, DIM));
-    cfg.label_embedding = true;
-    let m = MtDiffusion::new(&dev, &cfg).unwrap();
+    let m = label_embedding_model(&dev);
     let b = 3;
     let z = randn(&dev, &m.sample_dims(b), 8, 0).unwrap();
     let y = timesteps(&dev, &[0, 2, 1]);
