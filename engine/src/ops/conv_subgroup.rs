@@ -6,7 +6,6 @@
 use std::fmt::Write;
 
 use crate::ops::matmul_subgroup::{block_grid, subgroup_grid};
-use crate::ops::with_index_math;
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_subgroup.wgsl");
 
@@ -128,22 +127,15 @@ impl ConvSubgroupVariant {
         for i in 0..PIX {
             w(1, format!("let pc{i} = min(r0 + {i}u, npix - 1u);"));
             if fwd {
-                w(1, format!("let im{i} = udiv(pc{i}, ohw);"));
-                w(1, format!("let base{i} = im{i} * c.ci * hw;"));
-                w(1, format!("let rr{i} = pc{i} - im{i} * ohw;"));
-                w(1, format!("let ry{i} = udiv(rr{i}, c.ow);"));
-                w(1, format!("let py{i} = i32(ry{i} * c.s) - c.pad;"));
-                w(
-                    1,
-                    format!("let px{i} = i32((rr{i} - ry{i} * c.ow) * c.s) - c.pad;"),
-                );
+                w(1, format!("let base{i} = (pc{i} / ohw) * c.ci * hw;"));
+                w(1, format!("let rr{i} = pc{i} % ohw;"));
+                w(1, format!("let py{i} = i32((rr{i} / c.ow) * c.s) - c.pad;"));
+                w(1, format!("let px{i} = i32((rr{i} % c.ow) * c.s) - c.pad;"));
             } else {
-                w(1, format!("let im{i} = udiv(pc{i}, hw);"));
-                w(1, format!("let base{i} = im{i} * c.co * ohw;"));
-                w(1, format!("let rr{i} = pc{i} - im{i} * hw;"));
-                w(1, format!("let ry{i} = udiv(rr{i}, c.w);"));
-                w(1, format!("let py{i} = i32(ry{i}) + c.pad;"));
-                w(1, format!("let px{i} = i32(rr{i} - ry{i} * c.w) + c.pad;"));
+                w(1, format!("let base{i} = (pc{i} / hw) * c.co * ohw;"));
+                w(1, format!("let rr{i} = pc{i} % hw;"));
+                w(1, format!("let py{i} = i32(rr{i} / c.w) + c.pad;"));
+                w(1, format!("let px{i} = i32(rr{i} % c.w) + c.pad;"));
             }
         }
         // Weight rows of the lane's 4 channels (forward: w[co, ·]; data: w[·, ci]), or with
@@ -190,13 +182,8 @@ impl ConvSubgroupVariant {
                 // The output pixel this input pixel's tap comes from, when the stride divides.
                 w(2, format!("let ty{i} = py{i} - i32(kh);"));
                 w(2, format!("let tx{i} = px{i} - i32(kw);"));
-                // (A uniform branch: unit strides, the common case, skip the divisions.)
-                w(2, format!("var y{i} = ty{i};"));
-                w(2, format!("var x{i} = tx{i};"));
-                w(2, "if (c.s != 1u) {".into());
-                w(3, format!("y{i} = i32(udiv(u32(max(ty{i}, 0)), c.s));"));
-                w(3, format!("x{i} = i32(udiv(u32(max(tx{i}, 0)), c.s));"));
-                w(2, "}".into());
+                w(2, format!("let y{i} = ty{i} / i32(c.s);"));
+                w(2, format!("let x{i} = tx{i} / i32(c.s);"));
                 w(2, format!("let in{i} = ty{i} >= 0 && tx{i} >= 0 && y{i} * i32(c.s) == ty{i} && x{i} * i32(c.s) == tx{i} && y{i} < i32(c.oh) && x{i} < i32(c.ow);"));
                 w(
                     2,
@@ -278,7 +265,7 @@ impl ConvSubgroupVariant {
         for i in 0..PIX {
             w(1, format!("if (r0 + {i}u < npix) {{"));
             let img = if fwd { "ohw" } else { "hw" };
-            w(2, format!("let img{i} = udiv(r0 + {i}u, {img});"));
+            w(2, format!("let img{i} = (r0 + {i}u) / {img};"));
             for qq in 0..q {
                 for l in 0..4 {
                     let ch = format!("n0 + {}u", 4 * qq + l);
@@ -302,13 +289,11 @@ impl ConvSubgroupVariant {
             }
             w(1, "}".into());
         }
-        with_index_math(
-            &TEMPLATE
-                .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
-                .replace("{{TN}}", &self.tn.to_string())
-                .replace("{{Q}}", &q.to_string())
-                .replace("{{BODY}}", &b),
-        )
+        TEMPLATE
+            .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
+            .replace("{{TN}}", &self.tn.to_string())
+            .replace("{{Q}}", &q.to_string())
+            .replace("{{BODY}}", &b)
     }
 
     /// The weight-gradient kernel: each lane 8 columns (ci, kh, kw) of dW, the subgroup TN output
@@ -346,15 +331,9 @@ impl ConvSubgroupVariant {
         // The lane's columns: channel offset and tap displacement.
         for j in 0..PIX {
             w(1, format!("let cc{j} = min(r0 + {j}u, ncols - 1u);"));
-            w(1, format!("let ci{j} = udiv(cc{j}, kk);"));
-            w(1, format!("let tap{j} = cc{j} - ci{j} * kk;"));
-            w(1, format!("let kh{j} = udiv(tap{j}, c.kw);"));
-            w(1, format!("let xo{j} = ci{j} * hw;"));
-            w(1, format!("let dh{j} = i32(kh{j}) - c.pad;"));
-            w(
-                1,
-                format!("let dw{j} = i32(tap{j} - kh{j} * c.kw) - c.pad;"),
-            );
+            w(1, format!("let xo{j} = (cc{j} / kk) * hw;"));
+            w(1, format!("let dh{j} = i32((cc{j} % kk) / c.kw) - c.pad;"));
+            w(1, format!("let dw{j} = i32((cc{j} % kk) % c.kw) - c.pad;"));
         }
         // The lane's 4 output channels of dy.
         for l in 0..4 {
@@ -369,9 +348,9 @@ impl ConvSubgroupVariant {
             }
         }
         // Pixel counters of the step's first pixel: image, row, column (no division in the loop).
-        w(1, "var pn = udiv(p0, ohw);".into());
-        w(1, "var py = udiv(p0 - pn * ohw, c.ow);".into());
-        w(1, "var px = p0 - pn * ohw - py * c.ow;".into());
+        w(1, "var pn = p0 / ohw;".into());
+        w(1, "var py = (p0 % ohw) / c.ow;".into());
+        w(1, "var px = (p0 % ohw) % c.ow;".into());
         w(1, format!("for (var pp = p0; pp < p1; pp += {ks}u) {{"));
         for s in 0..ks {
             if s > 0 {
@@ -455,13 +434,11 @@ impl ConvSubgroupVariant {
             w(1, "}".into());
         }
         w(1, "}".into());
-        with_index_math(
-            &TEMPLATE
-                .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
-                .replace("{{TN}}", &self.tn.to_string())
-                .replace("{{Q}}", &q.to_string())
-                .replace("{{BODY}}", &b),
-        )
+        TEMPLATE
+            .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
+            .replace("{{TN}}", &self.tn.to_string())
+            .replace("{{Q}}", &q.to_string())
+            .replace("{{BODY}}", &b)
     }
 }
 
