@@ -81,7 +81,7 @@ fn noise(i: u32) -> f32 {
 }
 
 fn step_setup(i: u32) -> Step {
-    let b = udiv(i, p(1u));
+    let b = i / p(1u);
     let row = st[b] * p(2u);
     var s = Step(i, b, row, 0.0, 0.0);
     if (p(3u) == 1u) {
@@ -146,7 +146,7 @@ fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 fn scale_by_table(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
     if (i >= p(0u)) { return; }
-    gout[i] = gtable[gt[udiv(i, p(1u))] * p(2u) + p(3u)] * gg[i];
+    gout[i] = gtable[gt[i / p(1u)] * p(2u) + p(3u)] * gg[i];
 }
 
 // ---- sinusoidal timestep embedding: [B] → [B, dim] ----
@@ -161,12 +161,11 @@ fn timestep_embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let dim = p(1u);
     if (i >= p(0u) * dim) { return; }
     let half = dim / 2u;
-    let bi = udiv(i, dim);
-    let j = i - bi * dim;
+    let j = i % dim;
     if (j >= 2u * half) { eout[i] = 0.0; return; }  // odd dim: zero pad
-    let k = select(j, j - half, j >= half);
+    let k = j % half;
     let freq = exp(-log(pf(2u)) * f32(k) / (f32(half) - pf(3u)));
-    let arg = f32(et[bi]) * freq;
+    let arg = f32(et[i / dim]) * freq;
     let first = j < half;
     eout[i] = select(cos(arg), sin(arg), first != (p(4u) == 1u));
 }

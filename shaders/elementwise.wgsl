@@ -96,7 +96,7 @@ fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 // params: [n, same_shape, _, _, dims[6] @4, a_strides[6] @10, b_strides[6] @16, inner @22,
 // mid @23]; shapes are right-aligned to rank 6 with leading 1s, a broadcast axis has stride 0.
 // BIDX (per pipeline) picks the indexing: 0 the general one (one division and one modulo per
-// axis, by `udiv` from index_math.wgsl); 1–3: A is
+// axis: integer division is scalar on CPU adapters, so it is the cost of this kernel); 1–3: A is
 // the full output shape and B one contiguous block of its axes repeated, so B's index is
 // (i / inner) % mid (1), i % mid (2) or i / inner (3); 4–6 the same with A and B swapped.
 override BIDX: u32 = 0u;
@@ -121,9 +121,9 @@ fn binary_f(a: f32, b: f32) -> f32 {
 // The index of element i of the output in a repeated block operand (BIDX kinds above).
 fn block_index(i: u32) -> u32 {
     switch (BIDX - 1u) % 3u {
-        case 0u: { return urem(udiv(i, p(22u)), p(23u)); }
-        case 1u: { return urem(i, p(23u)); }
-        default: { return udiv(i, p(22u)); }
+        case 0u: { return (i / p(22u)) % p(23u); }
+        case 1u: { return i % p(23u); }
+        default: { return i / p(22u); }
     }
 }
 
@@ -148,9 +148,8 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var ib = 0u;
     for (var d = 5; d >= 0; d--) {
         let k = u32(d);
-        let q = udiv(rem, p(4u + k));
-        let c = rem - q * p(4u + k);
-        rem = q;
+        let c = rem % p(4u + k);
+        rem = rem / p(4u + k);
         ia += c * p(10u + k);
         ib += c * p(16u + k);
     }

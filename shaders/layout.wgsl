@@ -19,9 +19,8 @@ fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     var src = 0u;
     for (var d = 5; d >= 0; d--) {
         let k = u32(d);
-        let q = udiv(rem, p(4u + k));
-        src += (rem - q * p(4u + k)) * p(10u + k);
-        rem = q;
+        src += (rem % p(4u + k)) * p(10u + k);
+        rem = rem / p(4u + k);
     }
     y[i] = x[src];
 }
@@ -35,10 +34,9 @@ fn axis_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let inner = p(1u);
     let count = p(2u);
     if (i >= p(0u) * count * inner) { return; }
-    let q = udiv(i, inner);
-    let t = i - q * inner;
-    let o = udiv(q, count);
-    let j = q - o * count;
+    let t = i % inner;
+    let j = (i / inner) % count;
+    let o = i / (inner * count);
     y[(o * p(5u) + p(6u) + j) * inner + t] = x[(o * p(3u) + p(4u) + j) * inner + t];
 }
 
@@ -53,9 +51,8 @@ fn gather_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let i = gid(wid, nwg, lid);
     let dim = p(1u);
     if (i >= p(0u) * dim) { return; }
-    let n = udiv(i, dim);
-    let row = gidx[n];
-    gout[i] = select(0.0, gtable[row * dim + i - n * dim], row < p(2u));
+    let row = gidx[i / dim];
+    gout[i] = select(0.0, gtable[row * dim + i % dim], row < p(2u));
 }
 
 // Backward: dtable[v, d] = Σ_{n: idx[n] = v} dout[n, d]. One thread per (v, d) looping over the
@@ -70,8 +67,8 @@ fn gather_rows_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     let i = gid(wid, nwg, lid);
     let dim = p(1u);
     if (i >= p(2u) * dim) { return; }
-    let v = udiv(i, dim);
-    let d = i - v * dim;
+    let v = i / dim;
+    let d = i % dim;
     var acc = 0.0;
     for (var n = 0u; n < p(0u); n++) {
         if (sidx[n] == v) { acc += sdout[n * dim + d]; }

@@ -64,8 +64,8 @@ fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     let rows = p(0u);
     let c = p(1u);
     if (i >= rows * c) { return; }
-    let row = udiv(i, c);
-    let onehot = select(0.0, 1.0, blabel[row] == i - row * c);
+    let row = i / c;
+    let onehot = select(0.0, 1.0, blabel[row] == i % c);
     bdx[i] = (exp(bx[i] - blse[row]) - onehot) * bg[0] / f32(rows);
 }
 

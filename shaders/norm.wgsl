@@ -82,8 +82,8 @@ fn group_norm_stats_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
 fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
     if (i >= p(0u) * p(1u)) { return; }
-    let row = udiv(i, p(1u));
-    let c = urem(udiv(i, p(2u)), p(3u));
+    let row = i / p(1u);
+    let c = (i / p(2u)) % p(3u);
     let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * agamma[c] + abeta[c];
     ay[i] = select(z, z * sigmoid(z), p(4u) == 1u);
 }
@@ -117,7 +117,7 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     var s2 = 0.0;
     for (var k = lid; k < l; k += 256u) {
         let i = base + k;
-        let c = urem(udiv(i, p(2u)), p(3u));
+        let c = (i / p(2u)) % p(3u);
         let dxh = dz_at(i, row, c) * bgamma[c];
         s1 += dxh;
         s2 += dxh * (bx[i] - mean) * rstd;
@@ -126,7 +126,7 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     let m2 = tree_sum(lid, s2) / f32(l);
     for (var k = lid; k < l; k += 256u) {
         let i = base + k;
-        let c = urem(udiv(i, p(2u)), p(3u));
+        let c = (i / p(2u)) % p(3u);
         let dxh = dz_at(i, row, c) * bgamma[c];
         bout[i] = rstd * (dxh - m1 - (bx[i] - mean) * rstd * m2);
     }
@@ -139,14 +139,14 @@ fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
     let c = wid.x;
     let s = p(2u);
     let cc = p(3u);
-    let groups = udiv(p(0u), p(6u));
-    let per_group = udiv(cc, groups);
+    let groups = p(0u) / p(6u);
+    let per_group = cc / groups;
     var dg = 0.0;
     var db = 0.0;
     for (var k = lid; k < p(6u) * s; k += 256u) {
-        let n = udiv(k, s);
-        let i = (n * cc + c) * s + k - n * s;
-        let row = n * groups + udiv(c, per_group);
+        let n = k / s;
+        let i = (n * cc + c) * s + k % s;
+        let row = n * groups + c / per_group;
         let dz = dz_at(i, row, c);
         dg += dz * (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u];
         db += dz;
@@ -176,18 +176,12 @@ fn group_norm_backward_rowsums_thread(@builtin(workgroup_id) wid: vec3<u32>, @bu
     let rstd = bstats[2u * row + 1u];
     var s1 = 0.0;
     var s2 = 0.0;
-    // The row is channels c0 .. c0 + L/S of one image, S elements each.
-    let s = p(2u);
-    let per_group = udiv(l, s);
-    let c0 = urem(row * per_group, p(3u));
-    for (var cl = 0u; cl < per_group; cl++) {
-        let c = c0 + cl;
-        for (var k = 0u; k < s; k++) {
-            let i = base + cl * s + k;
-            let dxh = dz_at(i, row, c) * bgamma[c];
-            s1 += dxh;
-            s2 += dxh * (bx[i] - mean) * rstd;
-        }
+    for (var k = 0u; k < l; k++) {
+        let i = base + k;
+        let c = (i / p(2u)) % p(3u);
+        let dxh = dz_at(i, row, c) * bgamma[c];
+        s1 += dxh;
+        s2 += dxh * (bx[i] - mean) * rstd;
     }
     bout[2u * row] = s1 / f32(l);
     bout[2u * row + 1u] = s2 / f32(l);
@@ -198,8 +192,8 @@ fn group_norm_backward_rowsums_thread(@builtin(workgroup_id) wid: vec3<u32>, @bu
 fn group_norm_backward_input_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
     if (i >= p(0u) * p(1u)) { return; }
-    let row = udiv(i, p(1u));
-    let c = urem(udiv(i, p(2u)), p(3u));
+    let row = i / p(1u);
+    let c = (i / p(2u)) % p(3u);
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
     let dxh = dz_at(i, row, c) * bgamma[c];
@@ -213,10 +207,9 @@ fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     let s = p(2u);
     let cc = p(3u);
     if (nc >= p(6u) * cc) { return; }
-    let n = udiv(nc, cc);
-    let c = nc - n * cc;
-    let groups = udiv(p(0u), p(6u));
-    let row = n * groups + udiv(c, udiv(cc, groups));
+    let n = nc / cc;
+    let c = nc % cc;
+    let row = n * (p(0u) / p(6u)) + c / (cc / (p(0u) / p(6u)));
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
     var dg = 0.0;

@@ -23,8 +23,7 @@ fn reduce_axis(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let r = p(1u);
     let inner = p(2u);
     if (i >= p(0u) * inner) { return; }
-    let o = udiv(i, inner);
-    let base = o * r * inner + (i - o * inner);
+    let base = (i / inner) * r * inner + i % inner;
     var acc = init();
     for (var k = 0u; k < r; k++) {
         acc = combine(acc, ax[base + k * inner]);

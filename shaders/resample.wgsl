@@ -14,10 +14,9 @@ fn upsample2x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let o = gid(wid, nwg, lid);
     let h = p(1u); let w = p(2u);
     if (o >= p(0u) * 4u * h * w) { return; }
-    let a = udiv(o, 2u * w);
-    let j = o - a * 2u * w;
-    let q = udiv(a, 2u * h);
-    let i = a - q * 2u * h;
+    let j = o % (2u * w);
+    let i = (o / (2u * w)) % (2u * h);
+    let q = o / (4u * h * w);
     y[o] = x[(q * h + i / 2u) * w + j / 2u];
 }
 
@@ -27,10 +26,9 @@ fn upsample2x_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let o = gid(wid, nwg, lid);
     let h = p(1u); let w = p(2u);
     if (o >= p(0u) * h * w) { return; }
-    let a = udiv(o, w);
-    let j = o - a * w;
-    let q = udiv(a, h);
-    let i = a - q * h;
+    let j = o % w;
+    let i = (o / w) % h;
+    let q = o / (h * w);
     let base = (q * 2u * h + 2u * i) * 2u * w + 2u * j;
     y[o] = x[base] + x[base + 1u] + x[base + 2u * w] + x[base + 2u * w + 1u];
 }
@@ -42,10 +40,9 @@ fn avgpool2x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let h = p(1u); let w = p(2u);
     let ho = h / 2u; let wo = w / 2u;
     if (o >= p(0u) * ho * wo) { return; }
-    let a = udiv(o, wo);
-    let j = o - a * wo;
-    let q = udiv(a, ho);
-    let i = a - q * ho;
+    let j = o % wo;
+    let i = (o / wo) % ho;
+    let q = o / (ho * wo);
     let base = (q * h + 2u * i) * w + 2u * j;
     y[o] = 0.25 * (x[base] + x[base + 1u] + x[base + w] + x[base + w + 1u]);
 }
@@ -58,10 +55,9 @@ fn avgpool2x2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     let h = p(1u); let w = p(2u);
     if (o >= p(0u) * h * w) { return; }
     let ho = h / 2u; let wo = w / 2u;
-    let a = udiv(o, w);
-    let j = o - a * w;
-    let q = udiv(a, h);
-    let i = a - q * h;
+    let j = o % w;
+    let i = (o / w) % h;
+    let q = o / (h * w);
     let inside = i / 2u < ho && j / 2u < wo;
     y[o] = select(0.0, 0.25 * x[(q * ho + min(i / 2u, ho - 1u)) * wo + min(j / 2u, wo - 1u)], inside);
 }

@@ -5,7 +5,6 @@ use mtdiff_engine::ops::attention::attention_source;
 use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
-use mtdiff_engine::ops::with_index_math;
 
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
     let module = naga::front::wgsl::parse_str(src)
@@ -42,13 +41,7 @@ fn every_shader_file_validates_with_its_overrides() {
         if templates.contains(&name.as_str()) {
             continue; // templates: their generated variants are validated below
         }
-        // As `ops::kernel` compiles them: with the shared index helpers in front.
-        let text = std::fs::read_to_string(&path).expect("readable shader");
-        let src = if name == "index_math.wgsl" {
-            text
-        } else {
-            with_index_math(&text)
-        };
+        let src = std::fs::read_to_string(&path).expect("readable shader");
         let ops: Vec<Vec<(&str, f64)>> = match name.as_str() {
             "elementwise.wgsl" => (0..13)
                 .flat_map(|op| (0..7).map(move |b| vec![("OP", op as f64), ("BIDX", b as f64)]))
