@@ -83,13 +83,13 @@ struct TrainArgs {
     /// Diffusion timesteps T [default: 400].
     #[arg(long)]
     timesteps: Option<usize>,
-    /// Optimizer steps [default: 300].
+    /// Optimizer steps [default: 400].
     #[arg(long)]
     steps: Option<u64>,
     /// Batch size [default: 64].
     #[arg(long)]
     batch: Option<usize>,
-    /// Learning rate [default: 0.002].
+    /// Learning rate [default: 0.004].
     #[arg(long)]
     lr: Option<f32>,
     /// Warm-up steps [default: 50].
@@ -129,7 +129,7 @@ struct TrainArgs {
     /// true or false [default: true].
     #[arg(long)]
     label_embedding: Option<bool>,
-    /// Probability that a training sample sees no label through the embedding [default: 0.5].
+    /// Probability that a training sample sees no label through the embedding [default: 0.2].
     #[arg(long)]
     label_drop: Option<f64>,
     /// Loss weight of the label head's cross-entropy [default: 0.1].
