@@ -129,7 +129,7 @@ struct TrainArgs {
     /// true or false [default: true].
     #[arg(long)]
     label_embedding: Option<bool>,
-    /// Probability that a training sample sees no label through the embedding [default: 0.2].
+    /// Probability that a training sample sees no label through the embedding [default: 0.3].
     #[arg(long)]
     label_drop: Option<f64>,
     /// Loss weight of the label head's cross-entropy [default: 0.1].
