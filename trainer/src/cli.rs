@@ -83,7 +83,7 @@ struct TrainArgs {
     /// Diffusion timesteps T [default: 400].
     #[arg(long)]
     timesteps: Option<usize>,
-    /// Optimizer steps [default: 400].
+    /// Optimizer steps [default: 360].
     #[arg(long)]
     steps: Option<u64>,
     /// Batch size [default: 64].
