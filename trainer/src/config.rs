@@ -95,7 +95,8 @@ impl Default for TrainConfig {
     ///   within the budget, which the class map alone did not achieve;
     /// * Min-SNR-5 weighting of the ε loss: FID-lite 182 → 138 and class accuracy given the
     ///   label 0.17 → 0.20 at the same 300 steps;
-    /// * lr 4e-3: 2e-3 and 6e-3 gave FID-lite 138 and 176 against 107 at 300 steps;
+    /// * lr 4e-3: at 300 steps FID-lite 107 against 138 for 2e-3 (label drop 0.5), and 102
+    ///   against 176 for 6e-3 (label drop 0.2);
     /// * label drop 0.3 instead of 0.5: at 400 steps drop 0.2 and 0.3 both give class accuracy
     ///   given the label ~0.43 and FID-lite 93, but the label head, which learns only from the
     ///   dropped samples, reaches 0.88 / 0.85 / 0.79 with 0.2 and 0.93 / 0.91 / 0.91 with 0.3;
