@@ -1,7 +1,9 @@
 // Group norm over NCHW (or N, C, *) with fused affine and optional SiLU, and its backward.
 // In NCHW memory the channels of a group are consecutive, so group (n, g) is one contiguous row
 // of L = (C/G)·S elements (S = spatial size); stats hold (mean, 1/√(var + eps)) per row.
-// params: [rows, L, S, C, silu, eps]
+// γ and β are either per channel ([C]) or per sample and channel ([N, C], AdaGN's scale-shift);
+// `aidx` gives an element's index into them.
+// params: [rows, L, S, C, silu, eps, N, per_sample]
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
@@ -19,6 +21,12 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     let total = red[0];
     workgroupBarrier();
     return total;
+}
+
+// Index into γ/β of element i: its channel c, or n·C + c (= i / S) when they are per sample.
+fn aidx(i: u32) -> u32 {
+    let nc = i / p(2u);
+    return select(nc % p(3u), nc, p(7u) == 1u);
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -71,7 +79,7 @@ fn group_norm_stats_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     sstats[2u * row + 1u] = inverseSqrt(max(s2 / f32(l) - m * m, 0.0) + pf(5u));
 }
 
-// ---- y = act((x − mean)·rstd·γ[c] + β[c]), one thread per element ----
+// ---- y = act((x − mean)·rstd·γ[a] + β[a]), a = aidx(i); one thread per element ----
 @group(0) @binding(1) var<storage, read> ax: array<f32>;
 @group(0) @binding(2) var<storage, read> astats: array<f32>;
 @group(0) @binding(3) var<storage, read> agamma: array<f32>;
@@ -83,8 +91,8 @@ fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
     if (i >= p(0u) * p(1u)) { return; }
     let row = i / p(1u);
-    let c = (i / p(2u)) % p(3u);
-    let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * agamma[c] + abeta[c];
+    let a = aidx(i);
+    let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * agamma[a] + abeta[a];
     ay[i] = select(z, z * sigmoid(z), p(4u) == 1u);
 }
 
@@ -96,10 +104,10 @@ fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 @group(0) @binding(5) var<storage, read> bbeta: array<f32>;
 @group(0) @binding(6) var<storage, read_write> bout: array<f32>;
 
-// Gradient at the affine output z (through the SiLU when fused).
-fn dz_at(i: u32, row: u32, c: u32) -> f32 {
+// Gradient at the affine output z (through the SiLU when fused); a: the γ/β index.
+fn dz_at(i: u32, row: u32, a: u32) -> f32 {
     if (p(4u) == 0u) { return bdy[i]; }
-    let z = (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u] * bgamma[c] + bbeta[c];
+    let z = (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u] * bgamma[a] + bbeta[a];
     let s = sigmoid(z);
     return bdy[i] * s * (1.0 + z * (1.0 - s));
 }
@@ -117,8 +125,8 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     var s2 = 0.0;
     for (var k = lid; k < l; k += 256u) {
         let i = base + k;
-        let c = (i / p(2u)) % p(3u);
-        let dxh = dz_at(i, row, c) * bgamma[c];
+        let a = aidx(i);
+        let dxh = dz_at(i, row, a) * bgamma[a];
         s1 += dxh;
         s2 += dxh * (bx[i] - mean) * rstd;
     }
@@ -126,14 +134,14 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     let m2 = tree_sum(lid, s2) / f32(l);
     for (var k = lid; k < l; k += 256u) {
         let i = base + k;
-        let c = (i / p(2u)) % p(3u);
-        let dxh = dz_at(i, row, c) * bgamma[c];
+        let a = aidx(i);
+        let dxh = dz_at(i, row, a) * bgamma[a];
         bout[i] = rstd * (dxh - m1 - (bx[i] - mean) * rstd * m2);
     }
 }
 
 // dγ[c] = Σ dz·x̂, dβ[c] = Σ dz over the batch and the spatial positions of channel c;
-// one workgroup per channel; out = [dγ (C), dβ (C)]. params as above plus [.., .., batch @6].
+// one workgroup per channel; out = [dγ (C), dβ (C)]. Per-channel γ/β only.
 @compute @workgroup_size(256)
 fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
@@ -161,7 +169,8 @@ fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
 
 // ---- backward, CPU-adapter variants: no workgroup barriers ----
 // Row sums of dx̂ and dx̂·x̂ (one thread per row), then dx one thread per element; per-(n, c)
-// sums of dz·x̂ and dz (one thread each), then a per-channel sum over n.
+// sums of dz·x̂ and dz (one thread each: also the whole γ/β gradient when they are per sample),
+// then a per-channel sum over n.
 @group(0) @binding(6) var<storage, read> bsums: array<f32>;
 @group(0) @binding(7) var<storage, read_write> bdx: array<f32>;
 
@@ -178,8 +187,8 @@ fn group_norm_backward_rowsums_thread(@builtin(workgroup_id) wid: vec3<u32>, @bu
     var s2 = 0.0;
     for (var k = 0u; k < l; k++) {
         let i = base + k;
-        let c = (i / p(2u)) % p(3u);
-        let dxh = dz_at(i, row, c) * bgamma[c];
+        let a = aidx(i);
+        let dxh = dz_at(i, row, a) * bgamma[a];
         s1 += dxh;
         s2 += dxh * (bx[i] - mean) * rstd;
     }
@@ -193,14 +202,14 @@ fn group_norm_backward_input_apply(@builtin(workgroup_id) wid: vec3<u32>, @built
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
     if (i >= p(0u) * p(1u)) { return; }
     let row = i / p(1u);
-    let c = (i / p(2u)) % p(3u);
+    let a = aidx(i);
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
-    let dxh = dz_at(i, row, c) * bgamma[c];
+    let dxh = dz_at(i, row, a) * bgamma[a];
     bdx[i] = rstd * (dxh - bsums[2u * row] - (bx[i] - mean) * rstd * bsums[2u * row + 1u]);
 }
 
-// bout[2·(n·C + c)] = Σ_s dz·x̂, bout[2·(n·C + c) + 1] = Σ_s dz; one thread per (n, c).
+// bout[n·C + c] = Σ_s dz·x̂, bout[N·C + n·C + c] = Σ_s dz; one thread per (n, c).
 @compute @workgroup_size(64)
 fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let nc = (wid.y * nwg.x + wid.x) * 64u + lid;
@@ -212,19 +221,20 @@ fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     let row = n * (p(0u) / p(6u)) + c / (cc / (p(0u) / p(6u)));
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
+    let a = select(c, nc, p(7u) == 1u);
     var dg = 0.0;
     var db = 0.0;
     for (var k = 0u; k < s; k++) {
         let i = nc * s + k;
-        let dz = dz_at(i, row, c);
+        let dz = dz_at(i, row, a);
         dg += dz * (bx[i] - mean) * rstd;
         db += dz;
     }
-    bout[2u * nc] = dg;
-    bout[2u * nc + 1u] = db;
+    bout[nc] = dg;
+    bout[p(6u) * cc + nc] = db;
 }
 
-// Sums the per-(n, c) pairs in bsums over n: bdx[c] = dγ, bdx[C + c] = dβ; one thread per c.
+// Sums the per-(n, c) sums in bsums over n: bdx[c] = dγ, bdx[C + c] = dβ; one thread per c.
 @compute @workgroup_size(64)
 fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x * 64u + lid;
@@ -232,9 +242,10 @@ fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @bui
     if (c >= cc) { return; }
     var dg = 0.0;
     var db = 0.0;
+    let nc = p(6u) * cc;
     for (var n = 0u; n < p(6u); n++) {
-        dg += bsums[2u * (n * cc + c)];
-        db += bsums[2u * (n * cc + c) + 1u];
+        dg += bsums[n * cc + c];
+        db += bsums[nc + n * cc + c];
     }
     bdx[c] = dg;
     bdx[cc + c] = db;

@@ -634,7 +634,8 @@ pub fn avgpool2x2_backward(g: &[f64], planes: usize, h: usize, w: usize) -> Vec<
     dx
 }
 
-/// Group norm of `[n, c, s]` (s = spatial size) with affine and optional SiLU.
+/// Group norm of `[n, c, s]` (s = spatial size) with affine and optional SiLU; `gamma` and
+/// `beta` hold `c` (per channel) or `n·c` (per sample and channel) values.
 #[allow(clippy::too_many_arguments)]
 pub fn group_norm(
     x: &[f64],
@@ -655,8 +656,8 @@ pub fn group_norm(
         let var = xs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / l as f64;
         for k in 0..l {
             let i = row * l + k;
-            let ch = (i / s) % c;
-            let z = (x[i] - mean) / (var + eps).sqrt() * gamma[ch] + beta[ch];
+            let a = if gamma.len() == c { (i / s) % c } else { i / s };
+            let z = (x[i] - mean) / (var + eps).sqrt() * gamma[a] + beta[a];
             y[i] = if silu { z / (1.0 + (-z).exp()) } else { z };
         }
     }

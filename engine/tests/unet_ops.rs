@@ -128,20 +128,26 @@ fn group_norm_forward_and_backward() {
 }
 
 fn group_norm_case(dev: mtdiff_engine::Device) {
-    for &(n, c, s, groups, silu) in &[
-        (2usize, 4usize, 7usize, 2usize, false),
-        (3, 6, 33, 3, true),
-        (1, 8, 1, 8, true),
-        (2, 32, 196, 8, true),
+    // per_sample: γ and β of [N, C] (AdaGN's scale-shift) instead of [C].
+    for &(n, c, s, groups, silu, per_sample) in &[
+        (2usize, 4usize, 7usize, 2usize, false, false),
+        (3, 6, 33, 3, true, false),
+        (1, 8, 1, 8, true, false),
+        (2, 32, 196, 8, true, false),
+        (3, 6, 33, 3, true, true),
+        (2, 4, 7, 2, false, true),
+        (5, 8, 9, 4, true, true),
     ] {
         let mut r = rng((c * s) as u64);
         let xs = r.vec_range(n * c * s, -2.0, 3.0);
-        let (gs, bs) = (r.vec_range(c, 0.5, 1.5), r.vec_range(c, -0.5, 0.5));
+        let adims = if per_sample { vec![n, c] } else { vec![c] };
+        let na: usize = adims.iter().product();
+        let (gs, bs) = (r.vec_range(na, 0.5, 1.5), r.vec_range(na, -0.5, 0.5));
         let x = Tensor::from_slice(&dev, &xs, &[n, c, s])
             .unwrap()
             .with_grad();
-        let gamma = Tensor::from_slice(&dev, &gs, &[c]).unwrap().with_grad();
-        let beta = Tensor::from_slice(&dev, &bs, &[c]).unwrap().with_grad();
+        let gamma = Tensor::from_slice(&dev, &gs, &adims).unwrap().with_grad();
+        let beta = Tensor::from_slice(&dev, &bs, &adims).unwrap().with_grad();
         let eps = 1e-5;
         let y = x
             .group_norm(groups, &gamma, &beta, eps as f32, silu)
@@ -149,7 +155,8 @@ fn group_norm_case(dev: mtdiff_engine::Device) {
         let (x64, g64, b64) = (f64s(&xs), f64s(&gs), f64s(&bs));
         let f =
             |x: &[f64], g: &[f64], b: &[f64]| cpu::group_norm(x, n, c, s, groups, g, b, eps, silu);
-        let what = format!("group_norm n={n} c={c} s={s} g={groups} silu={silu}");
+        let what =
+            format!("group_norm n={n} c={c} s={s} g={groups} silu={silu} per_sample={per_sample}");
         assert_close(
             &what,
             &y.to_vec().unwrap(),
@@ -213,4 +220,15 @@ fn group_norm_case(dev: mtdiff_engine::Device) {
             1e-6 * scale,
         );
     }
+    // γ and β must agree, and per-sample ones must match the batch.
+    let x = Tensor::from_slice(&dev, &[0.5; 24], &[2, 4, 3]).unwrap();
+    let per_sample = Tensor::from_slice(&dev, &[1.0; 8], &[2, 4]).unwrap();
+    let per_channel = Tensor::from_slice(&dev, &[1.0; 4], &[4]).unwrap();
+    let wrong_batch = Tensor::from_slice(&dev, &[1.0; 12], &[3, 4]).unwrap();
+    assert!(x
+        .group_norm(2, &per_sample, &per_channel, 1e-5, false)
+        .is_err());
+    assert!(x
+        .group_norm(2, &wrong_batch, &wrong_batch, 1e-5, false)
+        .is_err());
 }

@@ -42,6 +42,10 @@ pub struct UNetConfig {
     /// "no class"; MT-Diffusion-E feeds an observed label through it (see `ModelConfig`).
     #[serde(default)]
     pub class_tokens: usize,
+    /// Residual blocks take the time (and class) embedding as a per-sample scale and shift of
+    /// their second group norm (ADM's AdaGN) instead of adding it (the reference's).
+    #[serde(default)]
+    pub scale_shift: bool,
 }
 
 fn one() -> usize {
@@ -74,6 +78,7 @@ impl UNetConfig {
             attn_levels: Vec::new(),
             downsample: Downsample::StridedConv,
             class_tokens: 0,
+            scale_shift: false,
         }
     }
 
@@ -99,6 +104,7 @@ impl UNetConfig {
             attn_levels: Vec::new(),
             downsample: Downsample::StridedConv,
             class_tokens: 0,
+            scale_shift: false,
         }
     }
 
@@ -192,7 +198,14 @@ impl Stage {
                 format!("{name}_{k}")
             };
             let cin = if k == 0 { inp } else { out };
-            let rb = ResBlock::new(ps, &n, cin, out, config.time_dim, config.groups)?;
+            let rb = ResBlock::new(
+                ps,
+                &n,
+                (cin, out),
+                config.time_dim,
+                config.groups,
+                config.scale_shift,
+            )?;
             let attn = if attention {
                 Some(AttnBlock::new(
                     ps,
@@ -268,14 +281,15 @@ impl UNet {
                 Downsample::AvgPool => None,
             });
         }
-        let mid1 = ResBlock::new(ps, "mid1", cur, c[l - 1], td, g)?;
+        let ss = config.scale_shift;
+        let mid1 = ResBlock::new(ps, "mid1", (cur, c[l - 1]), td, g, ss)?;
         cur = c[l - 1];
         let mid_attn = if config.attn_heads > 0 {
             Some(AttnBlock::new(ps, "mid_attn", cur, config.attn_heads, g)?)
         } else {
             None
         };
-        let mid2 = ResBlock::new(ps, "mid2", cur, cur, td, g)?;
+        let mid2 = ResBlock::new(ps, "mid2", (cur, cur), td, g, ss)?;
         let (mut up, mut dec) = (Vec::new(), Vec::new());
         for lv in (0..l - 1).rev() {
             up.push(Conv2d::new(ps, &format!("up{lv}_conv"), cur, cur, 3, 1, 1)?);

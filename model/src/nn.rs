@@ -169,30 +169,60 @@ impl GroupNorm {
 
 /// `h = conv1(SiLU(GN(x))); h += temb_proj(SiLU(temb)); h = conv2(SiLU(GN(h))); out = skip(x) + h`
 /// (the reference U-Net's ResBlock; `skip` is a 1×1 conv when the channel count changes).
+///
+/// With scale-shift conditioning (ADM's `use_scale_shift_norm`, "AdaGN"), the embedding is not
+/// added: `(scale, shift) = temb_proj(SiLU(temb))` and the second norm becomes
+/// `SiLU(GN(h)·(1 + scale) + shift)`, one group-norm pass with per-sample γ/β. GN's own affine
+/// is then left out: the projection's bias already gives every channel a learned γ and β.
 pub struct ResBlock {
     norm1: GroupNorm,
     conv1: Conv2d,
     temb: Linear,
-    norm2: GroupNorm,
+    second: SecondNorm,
     conv2: Conv2d,
     skip: Option<Conv2d>,
 }
 
+/// The ResBlock's second normalisation: with its own affine (additive embedding) or with the
+/// embedding's per-sample scale and shift.
+enum SecondNorm {
+    Affine(GroupNorm),
+    ScaleShift { channels: usize, groups: usize },
+}
+
 impl ResBlock {
-    /// Parameters `name.{norm1, conv1, temb, norm2, conv2, skip}`.
+    /// Parameters `name.{norm1, conv1, temb, norm2, conv2, skip}` (no `norm2` with
+    /// `scale_shift`, whose `temb` has 2·out outputs: scale, then shift).
     pub fn new(
         ps: &mut ParamStore,
         name: &str,
-        inp: usize,
-        out: usize,
+        (inp, out): (usize, usize),
         temb_dim: usize,
         groups: usize,
+        scale_shift: bool,
     ) -> Result<ResBlock> {
+        let norm1 = GroupNorm::new(ps, &format!("{name}.norm1"), inp, groups)?;
+        let conv1 = Conv2d::new(ps, &format!("{name}.conv1"), inp, out, 3, 1, 1)?;
+        let temb_out = if scale_shift { 2 * out } else { out };
+        let temb = Linear::new(ps, &format!("{name}.temb"), temb_dim, temb_out)?;
+        let second = if scale_shift {
+            if !out.is_multiple_of(groups) {
+                return Err(Error::Config(format!(
+                    "{name}: {out} channels do not split into {groups} groups"
+                )));
+            }
+            SecondNorm::ScaleShift {
+                channels: out,
+                groups,
+            }
+        } else {
+            SecondNorm::Affine(GroupNorm::new(ps, &format!("{name}.norm2"), out, groups)?)
+        };
         Ok(ResBlock {
-            norm1: GroupNorm::new(ps, &format!("{name}.norm1"), inp, groups)?,
-            conv1: Conv2d::new(ps, &format!("{name}.conv1"), inp, out, 3, 1, 1)?,
-            temb: Linear::new(ps, &format!("{name}.temb"), temb_dim, out)?,
-            norm2: GroupNorm::new(ps, &format!("{name}.norm2"), out, groups)?,
+            norm1,
+            conv1,
+            temb,
+            second,
             conv2: Conv2d::new(ps, &format!("{name}.conv2"), out, out, 3, 1, 1)?,
             skip: if inp != out {
                 Some(Conv2d::new(ps, &format!("{name}.skip"), inp, out, 1, 1, 0)?)
@@ -206,9 +236,18 @@ impl ResBlock {
     pub fn forward(&self, x: &Tensor, temb_silu: &Tensor) -> Result<Tensor> {
         let h = self.conv1.forward(&self.norm1.forward(x, true)?)?;
         let t = self.temb.forward(temb_silu)?;
-        let (b, c) = (t.dims()[0], t.dims()[1]);
-        let h = h.add(&t.reshape(&[b, c, 1, 1])?)?;
-        let h = self.conv2.forward(&self.norm2.forward(&h, true)?)?;
+        let h = match &self.second {
+            SecondNorm::Affine(norm2) => {
+                let (b, c) = (t.dims()[0], t.dims()[1]);
+                norm2.forward(&h.add(&t.reshape(&[b, c, 1, 1])?)?, true)?
+            }
+            &SecondNorm::ScaleShift { channels, groups } => {
+                let gamma = t.slice(1, 0, channels)?.add_scalar(1.0)?;
+                let beta = t.slice(1, channels, channels)?;
+                h.group_norm(groups, &gamma, &beta, 1e-5, true)?
+            }
+        };
+        let h = self.conv2.forward(&h)?;
         let skip = match &self.skip {
             Some(s) => s.forward(x)?,
             None => x.clone(),

@@ -59,6 +59,7 @@ fn tiny(res_blocks: usize, attn_levels: Vec<usize>, downsample: Downsample) -> U
         attn_levels,
         downsample,
         class_tokens: 0,
+        scale_shift: false,
     }
 }
 
@@ -82,6 +83,31 @@ fn unet_with_two_blocks_per_level_attention_at_full_resolution_and_pooling() {
         !names.iter().any(|m| m.starts_with("down")),
         "pooling has no parameters"
     );
+}
+
+#[test]
+fn scale_shift_blocks_project_the_embedding_to_a_scale_and_a_shift() {
+    let cfg = UNetConfig {
+        scale_shift: true,
+        ..tiny(1, vec![], Downsample::StridedConv)
+    };
+    let names = check_tiny(&cfg, 2);
+    assert!(
+        !names.iter().any(|n| n.contains("norm2")),
+        "the second norm takes its affine from the embedding: {names:?}"
+    );
+    let dev = Device::new(DeviceOptions::default()).unwrap();
+    let mut ps = ParamStore::new(&dev, 0);
+    UNet::new(&mut ps, &cfg).unwrap();
+    let shape = |name: &str| {
+        ps.named()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.dims().to_vec())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(shape("enc0.temb.weight"), vec![16, 16], "2 × 8 channels");
+    assert_eq!(shape("mid2.temb.weight"), vec![32, 16], "2 × 16 channels");
 }
 
 #[test]

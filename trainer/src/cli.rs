@@ -80,9 +80,16 @@ struct TrainArgs {
     /// Residual blocks per U-Net level [default: 1].
     #[arg(long)]
     res_blocks: Option<usize>,
+    /// The time and class embedding scale and shift each residual block's second group norm
+    /// (AdaGN), true or false; false adds it [default: false].
+    #[arg(long)]
+    scale_shift: Option<bool>,
     /// Diffusion timesteps T [default: 400].
     #[arg(long)]
     timesteps: Option<usize>,
+    /// Noise schedule: linear or cosine [default: linear].
+    #[arg(long)]
+    beta_schedule: Option<String>,
     /// Optimizer steps [default: 360].
     #[arg(long)]
     steps: Option<u64>,
@@ -172,7 +179,9 @@ impl TrainArgs {
             channels,
             unet_channels,
             res_blocks,
+            scale_shift,
             timesteps,
+            beta_schedule,
             steps,
             batch,
             lr,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mtdiff_model::{ModalityKind, ModelConfig, TaskConfig, TaskPreset};
+use mtdiff_model::{BetaSchedule, ModalityKind, ModelConfig, TaskConfig, TaskPreset};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataSource, Dataset, Representation};
@@ -29,8 +29,13 @@ pub struct TrainConfig {
     pub unet_channels: Vec<usize>,
     /// Residual blocks per U-Net level.
     pub res_blocks: usize,
+    /// Residual blocks take the time and class embedding as a scale and shift of their second
+    /// group norm (ADM's AdaGN) instead of adding it.
+    pub scale_shift: bool,
     /// Training timesteps T.
     pub timesteps: usize,
+    /// Noise schedule: `linear` (DDPM's β range, scaled to T) or `cosine` (Nichol & Dhariwal).
+    pub beta_schedule: String,
     /// Optimizer steps.
     pub steps: u64,
     /// Batch size.
@@ -113,7 +118,9 @@ impl Default for TrainConfig {
             channels: 3,
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
+            scale_shift: false,
             timesteps: 400,
+            beta_schedule: "linear".to_string(),
             steps: 360,
             batch: 64,
             lr: 4e-3,
@@ -173,6 +180,12 @@ impl TrainConfig {
             return bad(format!(
                 "--lr-schedule {:?}: use cosine or constant",
                 self.lr_schedule
+            ));
+        }
+        if self.beta_schedule != "linear" && self.beta_schedule != "cosine" {
+            return bad(format!(
+                "--beta-schedule {:?}: use linear or cosine",
+                self.beta_schedule
             ));
         }
         if !(0.0..1.0).contains(&self.ema) {
@@ -243,6 +256,10 @@ impl TrainConfig {
         }
         let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
         cfg.unet.res_blocks = self.res_blocks;
+        cfg.unet.scale_shift = self.scale_shift;
+        if self.beta_schedule == "cosine" {
+            cfg.schedule.beta_schedule = BetaSchedule::SquaredCosCapV2;
+        }
         cfg.init_seed = self.seed;
         cfg.label_embedding = self.label_embedding && preset == TaskPreset::ImageLabel;
         cfg.snr_gamma = self.snr_gamma;

@@ -12,8 +12,10 @@ const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 
 impl Tensor {
-    /// Group norm of an `[N, C, *]` tensor over `groups` groups of channels, then `γ·x̂ + β`
-    /// (`gamma`, `beta`: `[C]`), then SiLU when `silu`. Differentiable in x, γ and β.
+    /// Group norm of an `[N, C, *]` tensor over `groups` groups of channels, then `γ·x̂ + β`,
+    /// then SiLU when `silu`. `gamma` and `beta` are both `[C]` (per channel) or both `[N, C]`
+    /// (per sample and channel: AdaGN's scale-shift conditioning in one pass). Differentiable
+    /// in x, γ and β.
     pub fn group_norm(
         &self,
         groups: usize,
@@ -33,10 +35,11 @@ impl Tensor {
             ));
         }
         let (n, c) = (d[0], d[1]);
-        if gamma.dims() != [c] || beta.dims() != [c] {
+        let per_sample = gamma.dims() == [n, c] && beta.dims() == [n, c];
+        if !per_sample && (gamma.dims() != [c] || beta.dims() != [c]) {
             return Err(Error::shape(
                 op,
-                format!("γ and β of [{c}]"),
+                format!("γ and β both of [{c}] or both of [{n}, {c}]"),
                 format!("{} and {}", gamma.shape(), beta.shape()),
             ));
         }
@@ -51,6 +54,7 @@ impl Tensor {
             silu as u32,
             eps.to_bits(),
             n as u32,
+            per_sample as u32,
         ];
         let dev = self.device();
         let stats = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
@@ -124,10 +128,28 @@ impl Tensor {
                 } else {
                     None
                 };
-                let (dg, db) = if needs[1] || needs[2] {
+                let (dg, db) = if (needs[1] || needs[2]) && per_sample {
+                    // The per-(n, c) sums are the whole gradient: [dγ (N·C), dβ (N·C)].
+                    let both = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
+                    let k = kernel(
+                        dev,
+                        "norm",
+                        SRC,
+                        "group_norm_backward_nc_thread",
+                        &[],
+                        &[R, R, R, R, R, W],
+                    )?;
+                    let mut args = inputs.to_vec();
+                    args.push(both.arg());
+                    dev.dispatch(&k, &params, &args, grid(n * c, 64))?;
+                    (
+                        Some(both.slice(0, 0, n * c)?.reshape(&[n, c])?),
+                        Some(both.slice(0, n * c, n * c)?.reshape(&[n, c])?),
+                    )
+                } else if needs[1] || needs[2] {
                     let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
                     if cpu {
-                        let nc = Tensor::uninit(dev, &[n * c, 2], DType::F32)?;
+                        let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
                         let k = kernel(
                             dev,
                             "norm",
