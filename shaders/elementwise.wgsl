@@ -156,6 +156,22 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     bc[i] = binary_f(ba[ia], bb[ib]);
 }
 
+// ---- binary of same-shape operands, four elements per thread (n divisible by 4) ----
+// On CPU adapters every storage access costs per SIMD lane, so one vec4 access for four
+// elements is most of the speed-up of this variant. params: [n / 4].
+@group(0) @binding(1) var<storage, read> va: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> vb: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> vc: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn binary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i >= p(0u)) { return; }
+    let a = va[i];
+    let b = vb[i];
+    vc[i] = vec4<f32>(binary_f(a.x, b.x), binary_f(a.y, b.y), binary_f(a.z, b.z), binary_f(a.w, b.w));
+}
+
 // ---- fill: Y = value; params: [n, value] ----
 @group(0) @binding(1) var<storage, read_write> fy: array<f32>;
 

@@ -40,6 +40,23 @@ fn axis_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     y[(o * p(5u) + p(6u) + j) * inner + t] = x[(o * p(3u) + p(4u) + j) * inner + t];
 }
 
+// axis_copy with inner divisible by 4, in units of four elements (params hold inner / 4): one
+// vec4 load and store per thread (CPU adapters pay per lane access).
+@group(0) @binding(1) var<storage, read> qx: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> qy: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn axis_copy_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    let inner = p(1u);
+    let count = p(2u);
+    if (i >= p(0u) * count * inner) { return; }
+    let t = i % inner;
+    let j = (i / inner) % count;
+    let o = i / (inner * count);
+    qy[(o * p(5u) + p(6u) + j) * inner + t] = qx[(o * p(3u) + p(4u) + j) * inner + t];
+}
+
 // ---- gather rows: out[n, :] = table[idx[n], :] (zeros for an index out of range) ----
 // params: [n_idx, dim, rows]
 @group(0) @binding(1) var<storage, read> gtable: array<f32>;

@@ -79,6 +79,30 @@ fn group_norm_stats_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
     sstats[2u * row + 1u] = inverseSqrt(max(s2 / f32(l) - m * m, 0.0) + pf(5u));
 }
 
+// group_norm_stats_thread on quads (L divisible by 4).
+@group(0) @binding(1) var<storage, read> tx: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> tstats: array<f32>;
+
+@compute @workgroup_size(64)
+fn group_norm_stats_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let l4 = p(1u) / 4u;
+    let base = row * l4;
+    let x0 = tx[base].x;
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    for (var k = 0u; k < l4; k++) {
+        let d = tx[base + k] - x0;
+        s1 += d;
+        s2 += d * d;
+    }
+    let m = (s1.x + s1.y + s1.z + s1.w) / f32(p(1u));
+    let v = (s2.x + s2.y + s2.z + s2.w) / f32(p(1u)) - m * m;
+    tstats[2u * row] = x0 + m;
+    tstats[2u * row + 1u] = inverseSqrt(max(v, 0.0) + pf(5u));
+}
+
 // ---- y = act((x − mean)·rstd·γ[a] + β[a]), a = aidx(i); one thread per element ----
 @group(0) @binding(1) var<storage, read> ax: array<f32>;
 @group(0) @binding(2) var<storage, read> astats: array<f32>;
@@ -249,4 +273,109 @@ fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @bui
     }
     bdx[c] = dg;
     bdx[cc + c] = db;
+}
+
+// Row means m1 = mean(dx̂), m2 = mean(dx̂·x̂) (as group_norm_backward_rowsums_thread) from the
+// per-(n, c) sums in bsums: γ is constant over a channel's positions, so Σ_row dx̂ = Σ_c γ·Σ dz
+// and Σ_row dx̂·x̂ = Σ_c γ·Σ dz·x̂. One thread per row reads C/G pairs instead of L elements.
+@compute @workgroup_size(64)
+fn group_norm_backward_rowsums_from_nc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let cc = p(3u);
+    let groups = p(0u) / p(6u);
+    let per = cc / groups;
+    let total = p(6u) * cc;
+    let first = (row / groups) * cc + (row % groups) * per;
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var k = 0u; k < per; k++) {
+        let nc = first + k;
+        let gm = bgamma[select(nc % cc, nc, p(7u) == 1u)];
+        s1 += gm * bsums[total + nc];
+        s2 += gm * bsums[nc];
+    }
+    bdx[2u * row] = s1 / f32(p(1u));
+    bdx[2u * row + 1u] = s2 / f32(p(1u));
+}
+
+// ---- CPU-adapter variants that take four elements per thread (S divisible by 4, so the four
+// share their row and γ/β index): one vec4 access per operand instead of four lane accesses ----
+fn sigmoid4(z: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(sigmoid(z.x), sigmoid(z.y), sigmoid(z.z), sigmoid(z.w));
+}
+
+@group(0) @binding(1) var<storage, read> qx: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> qstats: array<f32>;
+@group(0) @binding(3) var<storage, read> qgamma: array<f32>;
+@group(0) @binding(4) var<storage, read> qbeta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> qy: array<vec4<f32>>;
+
+// group_norm_apply on quads: thread q writes elements 4q .. 4q + 3.
+@compute @workgroup_size(256)
+fn group_norm_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let q = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (q >= p(0u) * (p(1u) / 4u)) { return; }
+    let row = (4u * q) / p(1u);
+    let a = aidx(4u * q);
+    let scale = qstats[2u * row + 1u] * qgamma[a];
+    let z = (qx[q] - qstats[2u * row]) * scale + qbeta[a];
+    qy[q] = select(z, z * sigmoid4(z), p(4u) == 1u);
+}
+
+@group(0) @binding(1) var<storage, read> wx: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wdy: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> wstats: array<f32>;
+@group(0) @binding(4) var<storage, read> wgamma: array<f32>;
+@group(0) @binding(5) var<storage, read> wbeta: array<f32>;
+@group(0) @binding(6) var<storage, read> wsums: array<f32>;
+@group(0) @binding(7) var<storage, read_write> wout: array<vec4<f32>>;
+
+// dz on a quad whose elements share row and γ/β index a.
+fn dz4(q: u32, row: u32, a: u32) -> vec4<f32> {
+    if (p(4u) == 0u) { return wdy[q]; }
+    let z = (wx[q] - wstats[2u * row]) * wstats[2u * row + 1u] * wgamma[a] + wbeta[a];
+    let s = sigmoid4(z);
+    return wdy[q] * s * (1.0 + z * (1.0 - s));
+}
+
+// group_norm_backward_nc_thread with quads: one thread per (n, c) sums its S/4 quads; the same
+// planar output [Σ dz·x̂ (N·C), Σ dz (N·C)], at binding 6 like that kernel's.
+@group(0) @binding(6) var<storage, read_write> wnc: array<f32>;
+
+@compute @workgroup_size(64)
+fn group_norm_backward_nc_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let nc = (wid.y * nwg.x + wid.x) * 64u + lid;
+    let s4 = p(2u) / 4u;
+    let cc = p(3u);
+    if (nc >= p(6u) * cc) { return; }
+    let c = nc % cc;
+    let groups = p(0u) / p(6u);
+    let row = (nc / cc) * groups + c / (cc / groups);
+    let mean = wstats[2u * row];
+    let rstd = wstats[2u * row + 1u];
+    let a = select(c, nc, p(7u) == 1u);
+    var dg = vec4<f32>(0.0);
+    var db = vec4<f32>(0.0);
+    for (var k = 0u; k < s4; k++) {
+        let q = nc * s4 + k;
+        let dz = dz4(q, row, a);
+        dg += dz * (wx[q] - mean) * rstd;
+        db += dz;
+    }
+    wnc[nc] = dg.x + dg.y + dg.z + dg.w;
+    wnc[p(6u) * cc + nc] = db.x + db.y + db.z + db.w;
+}
+
+// dx on quads with the row means (m1, m2) in wsums.
+@compute @workgroup_size(256)
+fn group_norm_backward_input_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let q = (wid.y * nwg.x + wid.x) * 256u + lid;
+    if (q >= p(0u) * (p(1u) / 4u)) { return; }
+    let row = (4u * q) / p(1u);
+    let a = aidx(4u * q);
+    let mean = wstats[2u * row];
+    let rstd = wstats[2u * row + 1u];
+    let dxh = dz4(q, row, a) * wgamma[a];
+    wout[q] = rstd * (dxh - wsums[2u * row] - (wx[q] - mean) * rstd * wsums[2u * row + 1u]);
 }

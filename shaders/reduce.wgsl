@@ -31,6 +31,44 @@ fn reduce_axis(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     ay[i] = select(acc * pf(3u), acc, OP == 1u);
 }
 
+// ---- the same with four elements per access (CPU adapters pay per lane access) ----
+fn init4() -> vec4<f32> { return vec4<f32>(init()); }
+fn combine4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(a + b, max(a, b), OP == 1u); }
+
+@group(0) @binding(1) var<storage, read> qx: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> qy: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> qrow: array<f32>;
+
+// inner divisible by 4: thread q computes outputs 4q .. 4q + 3, which share their outer index
+// and have consecutive inner indices, so each of the r steps is one vec4 load.
+@compute @workgroup_size(256)
+fn reduce_axis_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let q = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let r = p(1u);
+    let inner4 = p(2u) / 4u;
+    if (q >= p(0u) * inner4) { return; }
+    let base = (q / inner4) * r * inner4 + q % inner4;
+    var acc = init4();
+    for (var k = 0u; k < r; k++) {
+        acc = combine4(acc, qx[base + k * inner4]);
+    }
+    qy[q] = select(acc * pf(3u), acc, OP == 1u);
+}
+
+// inner = 1 and r divisible by 4: one thread per row, r/4 vec4 loads, then the four lanes.
+@compute @workgroup_size(256)
+fn reduce_row_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 256u + lid;
+    let r4 = p(1u) / 4u;
+    if (row >= p(0u)) { return; }
+    var acc = init4();
+    for (var k = 0u; k < r4; k++) {
+        acc = combine4(acc, qx[row * r4 + k]);
+    }
+    let v = combine(combine(acc.x, acc.y), combine(acc.z, acc.w));
+    qrow[row] = select(v * pf(3u), v, OP == 1u);
+}
+
 // ---- shared-memory tree over one workgroup ----
 var<workgroup> red: array<f32, 256>;
 

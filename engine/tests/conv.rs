@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{assert_close, device, device_without_subgroup_kernels, f64s, rng};
+use common::{assert_close, device, device_profile, device_without_subgroup_kernels, f64s, rng};
 use mtdiff_engine::ops::conv::Activation;
-use mtdiff_engine::{cpu, Device, Tensor};
+use mtdiff_engine::{cpu, Device, KernelProfile, Tensor};
 use proptest::prelude::*;
 
 fn silu(z: f64) -> f64 {
@@ -21,14 +21,15 @@ fn check(d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
     }
 }
 
-/// The default device (subgroup kernels where the adapter allows them) and, where that differs,
-/// one with the subgroup kernels off.
+/// The default device (subgroup kernels where the adapter allows them), where that differs one
+/// with the subgroup kernels off, and one with the GPU kernel profile (1×1 convs as matmuls).
 fn conv_devices() -> Vec<Device> {
     let dev = device();
+    let gpu = device_profile(KernelProfile::Gpu);
     if dev.subgroup_kernels() {
-        vec![dev, device_without_subgroup_kernels()]
+        vec![dev, device_without_subgroup_kernels(), gpu]
     } else {
-        vec![dev]
+        vec![dev, gpu]
     }
 }
 

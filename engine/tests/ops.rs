@@ -58,6 +58,9 @@ fn unary_ops_forward_and_backward() {
 fn binary_ops_broadcast_forward_and_backward() {
     let shapes: &[(&[usize], &[usize])] = &[
         (&[7], &[7]),
+        // Same shapes with n divisible by 4: the four-elements-per-thread kernel.
+        (&[3, 4, 5], &[3, 4, 5]),
+        (&[2, 3, 3, 78], &[2, 3, 3, 78]),
         (&[33, 5], &[5]),
         (&[3, 1, 7], &[4, 1]),
         (&[1], &[2, 3, 65]),
@@ -159,6 +162,11 @@ fn reductions_over_axes() {
         (&[2, 3, 4, 5], &[0, 1, 2, 3]),
         (&[129, 1, 3], &[1]),
         (&[1000, 70], &[0, 1]),
+        // Four elements per load: inner divisible by 4, and rows of a length divisible by 4.
+        (&[3, 5, 12], &[1]),
+        (&[7, 3, 4], &[0]),
+        (&[6, 5, 20], &[2]),
+        (&[5, 3, 4, 9], &[2, 3]),
     ];
     for (ci, (shape, axes)) in cases.iter().enumerate() {
         let n: usize = shape.iter().product();
@@ -285,37 +293,42 @@ fn permute_transpose_broadcast() {
 #[test]
 fn cat_slice_narrow() {
     let mut r = rng(4);
-    let (sa, sb): ([usize; 3], [usize; 3]) = ([3, 2, 5], [3, 7, 5]);
-    let av = r.vec_range(30, -1.0, 1.0);
+    // inner 8: the four-elements-per-thread copy.
+    for inner in [8usize, 5] {
+        let (sa, sb): ([usize; 3], [usize; 3]) = ([3, 2, inner], [3, 7, inner]);
+        let av = r.vec_range(6 * inner, -1.0, 1.0);
+        let bv = r.vec_range(21 * inner, -1.0, 1.0);
+        let a = upload(&av, &sa).with_grad();
+        let b = upload(&bv, &sb).with_grad();
+        let y = Tensor::cat(&[&a, &b], 1).unwrap();
+        assert_eq!(y.dims(), &[3, 9, inner]);
+        let y_ref = cpu::cat(&[(&f64s(&av), &sa), (&f64s(&bv), &sb)], 1);
+        assert_close("cat", &y.to_vec().unwrap(), &y_ref, 0.0, 0.0);
+        let w = r.vec_range(27 * inner, -1.0, 1.0);
+        let g = y
+            .mul(&upload(&w, y.dims()))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert_close(
+            "d cat a",
+            &g.get(&a).unwrap().to_vec().unwrap(),
+            &cpu::slice(&f64s(&w), &[3, 9, inner], 1, 0, 2),
+            0.0,
+            0.0,
+        );
+        assert_close(
+            "d cat b",
+            &g.get(&b).unwrap().to_vec().unwrap(),
+            &cpu::slice(&f64s(&w), &[3, 9, inner], 1, 2, 7),
+            0.0,
+            0.0,
+        );
+    }
+    let sb = [3usize, 7, 5];
     let bv = r.vec_range(105, -1.0, 1.0);
-    let a = upload(&av, &sa).with_grad();
-    let b = upload(&bv, &sb).with_grad();
-    let y = Tensor::cat(&[&a, &b], 1).unwrap();
-    assert_eq!(y.dims(), &[3, 9, 5]);
-    let y_ref = cpu::cat(&[(&f64s(&av), &sa), (&f64s(&bv), &sb)], 1);
-    assert_close("cat", &y.to_vec().unwrap(), &y_ref, 0.0, 0.0);
-    let w = r.vec_range(135, -1.0, 1.0);
-    let g = y
-        .mul(&upload(&w, y.dims()))
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    assert_close(
-        "d cat a",
-        &g.get(&a).unwrap().to_vec().unwrap(),
-        &cpu::slice(&f64s(&w), &[3, 9, 5], 1, 0, 2),
-        0.0,
-        0.0,
-    );
-    assert_close(
-        "d cat b",
-        &g.get(&b).unwrap().to_vec().unwrap(),
-        &cpu::slice(&f64s(&w), &[3, 9, 5], 1, 2, 7),
-        0.0,
-        0.0,
-    );
 
     let (y, dx, w) = forward_backward(&upload(&bv, &sb), |x| x.slice(2, 1, 3).unwrap(), 11);
     assert_close("slice", &y, &cpu::slice(&f64s(&bv), &sb, 2, 1, 3), 0.0, 0.0);

@@ -137,6 +137,10 @@ fn group_norm_case(dev: mtdiff_engine::Device) {
         (3, 6, 33, 3, true, true),
         (2, 4, 7, 2, false, true),
         (5, 8, 9, 4, true, true),
+        // S divisible by 4: the four-elements-per-thread kernels.
+        (2, 6, 12, 3, true, true),
+        (3, 4, 16, 2, false, true),
+        (2, 8, 4, 4, false, false),
     ] {
         let mut r = rng((c * s) as u64);
         let xs = r.vec_range(n * c * s, -2.0, 3.0);

@@ -238,6 +238,24 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let out = Tensor::uninit(dev, &dims, DType::F32)?;
     let n = out.numel();
     let same = a.dims() == b.dims();
+    if same && n.is_multiple_of(4) {
+        let k = kernel(
+            dev,
+            "elementwise",
+            SRC,
+            "binary_vec4",
+            &[("OP", op as u32 as f64)],
+            &[Access::Read, Access::Read, Access::ReadWrite],
+        )?;
+        let quads = n / 4;
+        dev.dispatch(
+            &k,
+            &[quads as u32],
+            &[a.arg(), b.arg(), out.arg()],
+            grid(quads, 256),
+        )?;
+        return Ok(out);
+    }
     let mut params = vec![n as u32, same as u32, 0, 0];
     let mut padded = [1u32; MAX_RANK];
     for (i, d) in dims.iter().enumerate() {

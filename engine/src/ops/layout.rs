@@ -48,7 +48,13 @@ fn axis_copy(
     (src_len, src_start): (usize, usize),
     (dst_len, dst_start): (usize, usize),
 ) -> Result<()> {
-    let k = kernel(dev, "layout", SRC, "axis_copy", &[], RW)?;
+    // Rows of a length divisible by 4 move as quads.
+    let (entry, inner) = if inner.is_multiple_of(4) {
+        ("axis_copy_vec4", inner / 4)
+    } else {
+        ("axis_copy", inner)
+    };
+    let k = kernel(dev, "layout", SRC, entry, &[], RW)?;
     let params = [outer, inner, count, src_len, src_start, dst_len, dst_start].map(|v| v as u32);
     dev.dispatch(
         &k,

@@ -57,23 +57,32 @@ impl Tensor {
             per_sample as u32,
         ];
         let dev = self.device();
+        let cpu = dev.kernel_profile() == crate::KernelProfile::Cpu;
+        // With S divisible by 4 every quad of elements shares its row and γ/β: the *_vec4
+        // kernels take a quad per thread (one vec4 access instead of four lane accesses).
+        let quads = s.is_multiple_of(4);
         let stats = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
         // Rows are few and long: a workgroup each on a GPU; a thread each on a CPU adapter,
         // where workgroup barriers cost more than they save.
-        let (entry, groups) = if dev.kernel_profile() == crate::KernelProfile::Cpu {
-            ("group_norm_stats_thread", grid(rows, 64))
-        } else {
-            ("group_norm_stats", grid(rows, 1))
+        let (entry, wgs) = match (cpu, quads) {
+            (true, true) => ("group_norm_stats_vec4", grid(rows, 64)),
+            (true, false) => ("group_norm_stats_thread", grid(rows, 64)),
+            (false, _) => ("group_norm_stats", grid(rows, 1)),
         };
         let k = kernel(dev, "norm", SRC, entry, &[], &[R, W])?;
-        dev.dispatch(&k, &params, &[self.arg(), stats.arg()], groups)?;
+        dev.dispatch(&k, &params, &[self.arg(), stats.arg()], wgs)?;
         let out = Tensor::uninit(dev, d, DType::F32)?;
-        let k = kernel(dev, "norm", SRC, "group_norm_apply", &[], &[R, R, R, R, W])?;
+        let (entry, threads) = if quads {
+            ("group_norm_apply_vec4", rows * l / 4)
+        } else {
+            ("group_norm_apply", rows * l)
+        };
+        let k = kernel(dev, "norm", SRC, entry, &[], &[R, R, R, R, W])?;
         dev.dispatch(
             &k,
             &params,
             &[self.arg(), stats.arg(), gamma.arg(), beta.arg(), out.arg()],
-            grid(rows * l, 256),
+            grid(threads, 256),
         )?;
         let (x, gm, bt) = (self.detach(), gamma.detach(), beta.detach());
         Ok(out.record(
@@ -81,113 +90,92 @@ impl Tensor {
             &[self, gamma, beta],
             Box::new(move |g, needs| {
                 let dev = g.device();
-                // CPU adapters: per-row and per-(n, c) sums one thread each, then elementwise;
-                // GPUs: one workgroup per row / per channel with tree reductions.
-                let cpu = dev.kernel_profile() == crate::KernelProfile::Cpu;
                 let inputs = [x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg()];
+                // Runs a backward kernel on the inputs plus `extra` (the last one written).
+                let run = |entry: &'static str, extra: &[&Tensor], wgs: [u32; 3]| -> Result<()> {
+                    let access: &'static [Access] = match extra.len() {
+                        1 => &[R, R, R, R, R, W],
+                        _ => &[R, R, R, R, R, R, W],
+                    };
+                    let k = kernel(dev, "norm", SRC, entry, &[], access)?;
+                    let mut args = inputs.to_vec();
+                    args.extend(extra.iter().map(|t| t.arg()));
+                    dev.dispatch(&k, &params, &args, wgs)
+                };
+                // Per-(n, c) sums [Σ dz·x̂ (N·C), Σ dz (N·C)]: the γ/β gradient of per-sample
+                // affines, and on CPU adapters also the source of the row sums and of the
+                // per-channel γ/β gradient.
+                let nc_sums = |nc: &Tensor| -> Result<()> {
+                    let entry = if quads {
+                        "group_norm_backward_nc_vec4"
+                    } else {
+                        "group_norm_backward_nc_thread"
+                    };
+                    run(entry, &[nc], grid(n * c, 64))
+                };
+                if cpu {
+                    // One thread per (n, c) sums dz·x̂ and dz; the row sums of dx̂ and dx̂·x̂
+                    // follow from them (γ is constant per (n, c)); dx is then elementwise, and
+                    // dγ, dβ a sum over n (none for per-sample affines).
+                    let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
+                    nc_sums(&nc)?;
+                    let dx = if needs[0] {
+                        let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
+                        run(
+                            "group_norm_backward_rowsums_from_nc",
+                            &[&nc, &sums],
+                            grid(rows, 64),
+                        )?;
+                        let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
+                        let (entry, threads) = if quads {
+                            ("group_norm_backward_input_apply_vec4", rows * l / 4)
+                        } else {
+                            ("group_norm_backward_input_apply", rows * l)
+                        };
+                        run(entry, &[&sums, &dx], grid(threads, 256))?;
+                        Some(dx)
+                    } else {
+                        None
+                    };
+                    let (dg, db) = if !(needs[1] || needs[2]) {
+                        (None, None)
+                    } else if per_sample {
+                        (
+                            Some(nc.slice(0, 0, n * c)?.reshape(&[n, c])?),
+                            Some(nc.slice(0, n * c, n * c)?.reshape(&[n, c])?),
+                        )
+                    } else {
+                        let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
+                        run(
+                            "group_norm_backward_affine_reduce",
+                            &[&nc, &both],
+                            [c.div_ceil(64) as u32, 1, 1],
+                        )?;
+                        (Some(both.slice(0, 0, c)?), Some(both.slice(0, c, c)?))
+                    };
+                    return Ok(vec![dx, dg, db]);
+                }
+                // GPUs: one workgroup per row / per channel with tree reductions.
                 let dx = if needs[0] {
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                    if cpu {
-                        let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
-                        let k = kernel(
-                            dev,
-                            "norm",
-                            SRC,
-                            "group_norm_backward_rowsums_thread",
-                            &[],
-                            &[R, R, R, R, R, W],
-                        )?;
-                        let mut args = inputs.to_vec();
-                        args.push(sums.arg());
-                        dev.dispatch(&k, &params, &args, grid(rows, 64))?;
-                        let k = kernel(
-                            dev,
-                            "norm",
-                            SRC,
-                            "group_norm_backward_input_apply",
-                            &[],
-                            &[R, R, R, R, R, R, W],
-                        )?;
-                        let mut args = inputs.to_vec();
-                        args.extend([sums.arg(), dx.arg()]);
-                        dev.dispatch(&k, &params, &args, grid(rows * l, 256))?;
-                    } else {
-                        let k = kernel(
-                            dev,
-                            "norm",
-                            SRC,
-                            "group_norm_backward_input",
-                            &[],
-                            &[R, R, R, R, R, W],
-                        )?;
-                        let mut args = inputs.to_vec();
-                        args.push(dx.arg());
-                        dev.dispatch(&k, &params, &args, grid(rows, 1))?;
-                    }
+                    run("group_norm_backward_input", &[&dx], grid(rows, 1))?;
                     Some(dx)
                 } else {
                     None
                 };
-                let (dg, db) = if (needs[1] || needs[2]) && per_sample {
-                    // The per-(n, c) sums are the whole gradient: [dγ (N·C), dβ (N·C)].
-                    let both = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
-                    let k = kernel(
-                        dev,
-                        "norm",
-                        SRC,
-                        "group_norm_backward_nc_thread",
-                        &[],
-                        &[R, R, R, R, R, W],
-                    )?;
-                    let mut args = inputs.to_vec();
-                    args.push(both.arg());
-                    dev.dispatch(&k, &params, &args, grid(n * c, 64))?;
-                    (
-                        Some(both.slice(0, 0, n * c)?.reshape(&[n, c])?),
-                        Some(both.slice(0, n * c, n * c)?.reshape(&[n, c])?),
-                    )
-                } else if needs[1] || needs[2] {
-                    let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
-                    if cpu {
-                        let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
-                        let k = kernel(
-                            dev,
-                            "norm",
-                            SRC,
-                            "group_norm_backward_nc_thread",
-                            &[],
-                            &[R, R, R, R, R, W],
-                        )?;
-                        let mut args = inputs.to_vec();
-                        args.push(nc.arg());
-                        dev.dispatch(&k, &params, &args, grid(n * c, 64))?;
-                        let k = kernel(
-                            dev,
-                            "norm",
-                            SRC,
-                            "group_norm_backward_affine_reduce",
-                            &[],
-                            &[R, R, R, R, R, R, W],
-                        )?;
-                        let mut args = inputs.to_vec();
-                        args.extend([nc.arg(), both.arg()]);
-                        dev.dispatch(&k, &params, &args, [c.div_ceil(64) as u32, 1, 1])?;
-                    } else {
-                        let k = kernel(
-                            dev,
-                            "norm",
-                            SRC,
-                            "group_norm_backward_affine",
-                            &[],
-                            &[R, R, R, R, R, W],
-                        )?;
-                        let mut args = inputs.to_vec();
-                        args.push(both.arg());
-                        dev.dispatch(&k, &params, &args, [c as u32, 1, 1])?;
-                    }
-                    (Some(both.slice(0, 0, c)?), Some(both.slice(0, c, c)?))
-                } else {
+                let (dg, db) = if !(needs[1] || needs[2]) {
                     (None, None)
+                } else if per_sample {
+                    let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
+                    nc_sums(&nc)?;
+                    (
+                        Some(nc.slice(0, 0, n * c)?.reshape(&[n, c])?),
+                        Some(nc.slice(0, n * c, n * c)?.reshape(&[n, c])?),
+                    )
+                } else {
+                    let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
+                    run("group_norm_backward_affine", &[&both], [c as u32, 1, 1])?;
+                    (Some(both.slice(0, 0, c)?), Some(both.slice(0, c, c)?))
                 };
                 Ok(vec![dx, dg, db])
             }),

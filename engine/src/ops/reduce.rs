@@ -69,6 +69,16 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
             &[x.arg(), out.arg()],
             grid(outer, 1),
         )?;
+    } else if inner.is_multiple_of(4) || (inner == 1 && r.is_multiple_of(4)) {
+        // Four elements per load: a quad of outputs, or a quad of one row.
+        let (entry, threads) = if inner == 1 {
+            ("reduce_row_vec4", outer)
+        } else {
+            ("reduce_axis_vec4", outer * inner / 4)
+        };
+        let k = kernel(dev, "reduce", SRC, entry, &consts, rw)?;
+        let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
+        dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
     } else {
         let k = kernel(dev, "reduce", SRC, "reduce_axis", &consts, rw)?;
         let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
