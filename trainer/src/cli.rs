@@ -81,7 +81,7 @@ struct TrainArgs {
     #[arg(long)]
     res_blocks: Option<usize>,
     /// The time and class embedding scale and shift each residual block's second group norm
-    /// (AdaGN), true or false; false adds it [default: false].
+    /// (AdaGN), true or false; false adds it [default: true].
     #[arg(long)]
     scale_shift: Option<bool>,
     /// Diffusion timesteps T [default: 400].
@@ -90,7 +90,7 @@ struct TrainArgs {
     /// Noise schedule: linear or cosine [default: linear].
     #[arg(long)]
     beta_schedule: Option<String>,
-    /// Optimizer steps [default: 360].
+    /// Optimizer steps [default: 450].
     #[arg(long)]
     steps: Option<u64>,
     /// Batch size [default: 64].
