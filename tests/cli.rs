@@ -450,6 +450,10 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("--label-weight"), "{e}");
     let e = fails(&t(&["--guidance", "nan"]));
     assert!(e.contains("--guidance"), "{e}");
+    let e = fails(&t(&["--beta-schedule", "quadratic"]));
+    assert!(e.contains("--beta-schedule") && e.contains("cosine"), "{e}");
+    let e = fails(&t(&["--attn-levels", "7"]));
+    assert!(e.contains("--attn-levels 7"), "{e}");
     // An output directory that cannot be written: a path under a regular file.
     let file = out.join("plain-file");
     std::fs::write(&file, "x").unwrap();

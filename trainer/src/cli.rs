@@ -80,6 +80,10 @@ struct TrainArgs {
     /// Residual blocks per U-Net level [default: 1].
     #[arg(long)]
     res_blocks: Option<usize>,
+    /// U-Net levels with self-attention after each residual block, comma separated (0 = full
+    /// resolution; the bottleneck always has it) [default: none].
+    #[arg(long, value_delimiter = ',')]
+    attn_levels: Option<Vec<usize>>,
     /// The time and class embedding scale and shift each residual block's second group norm
     /// (AdaGN), true or false; false adds it [default: true].
     #[arg(long)]
@@ -179,6 +183,7 @@ impl TrainArgs {
             channels,
             unet_channels,
             res_blocks,
+            attn_levels,
             scale_shift,
             timesteps,
             beta_schedule,
@@ -421,6 +426,7 @@ mod tests {
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Array(a) if a.is_empty() => "none".to_string(),
                 toml::Value::Array(a) => a
                     .iter()
                     .map(|v| v.to_string())

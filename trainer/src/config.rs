@@ -29,6 +29,9 @@ pub struct TrainConfig {
     pub unet_channels: Vec<usize>,
     /// Residual blocks per U-Net level.
     pub res_blocks: usize,
+    /// U-Net levels (0 = full resolution) whose residual blocks are each followed by
+    /// self-attention; the bottleneck always has one.
+    pub attn_levels: Vec<usize>,
     /// Residual blocks take the time and class embedding as a scale and shift of their second
     /// group norm (ADM's AdaGN) instead of adding it.
     pub scale_shift: bool,
@@ -125,6 +128,7 @@ impl Default for TrainConfig {
             channels: 3,
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
+            attn_levels: Vec::new(),
             scale_shift: true,
             timesteps: 400,
             beta_schedule: "linear".to_string(),
@@ -193,6 +197,15 @@ impl TrainConfig {
             return bad(format!(
                 "--beta-schedule {:?}: use linear or cosine",
                 self.beta_schedule
+            ));
+        }
+        let below_bottleneck = self.unet_channels.len().saturating_sub(1);
+        if let Some(lv) = self.attn_levels.iter().find(|&&lv| lv >= below_bottleneck) {
+            return bad(format!(
+                "--attn-levels {lv}: with {} U-Net levels only 0..{} can take attention (the \
+                 bottleneck always has it)",
+                self.unet_channels.len(),
+                below_bottleneck.saturating_sub(1)
             ));
         }
         if !(0.0..1.0).contains(&self.ema) {
@@ -264,6 +277,7 @@ impl TrainConfig {
         let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
         cfg.unet.res_blocks = self.res_blocks;
         cfg.unet.scale_shift = self.scale_shift;
+        cfg.unet.attn_levels = self.attn_levels.clone();
         if self.beta_schedule == "cosine" {
             cfg.schedule.beta_schedule = BetaSchedule::SquaredCosCapV2;
         }
