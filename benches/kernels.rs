@@ -61,6 +61,17 @@ fn bench_kernels(c: &mut Criterion) {
             y
         })
     });
+    // Forward and backward (dx, dγ, dβ); the upstream gradient is that of a plain sum.
+    let (gxg, gg, gb) = (gx.with_grad(), gamma.with_grad(), beta.with_grad());
+    group.throughput(Throughput::Bytes((4 * gx.numel() * 4) as u64));
+    group.bench_function("group_norm_silu_forward_backward_32x64x28x28_g8", |bch| {
+        bch.iter(|| {
+            let y = gxg.group_norm(8, &gg, &gb, 1e-5, true).unwrap();
+            let grads = y.sum_all().unwrap().backward().unwrap();
+            dev.synchronize().unwrap();
+            grads
+        })
+    });
 
     let (bq, hq, s, d) = (32usize, 4usize, 196usize, 32usize);
     let (q, k, v) = (
