@@ -11,6 +11,9 @@ const SRC: &str = include_str!("../../../shaders/norm.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 
+/// The γ and β gradients, where wanted.
+type Grads2 = (Option<Tensor>, Option<Tensor>);
+
 impl Tensor {
     /// Group norm of an `[N, C, *]` tensor over `groups` groups of channels, then `γ·x̂ + β`,
     /// then SiLU when `silu`. `gamma` and `beta` are both `[C]` (per channel) or both `[N, C]`
@@ -105,20 +108,28 @@ impl Tensor {
                 // Per-(n, c) sums [Σ dz·x̂ (N·C), Σ dz (N·C)]: the γ/β gradient of per-sample
                 // affines, and on CPU adapters also the source of the row sums and of the
                 // per-channel γ/β gradient.
-                let nc_sums = |nc: &Tensor| -> Result<()> {
+                let nc_sums = || -> Result<Tensor> {
+                    let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
                     let entry = if quads {
                         "group_norm_backward_nc_vec4"
                     } else {
                         "group_norm_backward_nc_thread"
                     };
-                    run(entry, &[nc], grid(n * c, 64))
+                    run(entry, &[&nc], grid(n * c, 64))?;
+                    Ok(nc)
+                };
+                // (dγ, dβ) from the two halves of `both` (2·len values), shaped `dims`.
+                let halves = |both: &Tensor, len: usize, dims: &[usize]| -> Result<Grads2> {
+                    Ok((
+                        Some(both.slice(0, 0, len)?.reshape(dims)?),
+                        Some(both.slice(0, len, len)?.reshape(dims)?),
+                    ))
                 };
                 if cpu {
                     // One thread per (n, c) sums dz·x̂ and dz; the row sums of dx̂ and dx̂·x̂
                     // follow from them (γ is constant per (n, c)); dx is then elementwise, and
                     // dγ, dβ a sum over n (none for per-sample affines).
-                    let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
-                    nc_sums(&nc)?;
+                    let nc = nc_sums()?;
                     let dx = if needs[0] {
                         let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
                         run(
@@ -140,10 +151,7 @@ impl Tensor {
                     let (dg, db) = if !(needs[1] || needs[2]) {
                         (None, None)
                     } else if per_sample {
-                        (
-                            Some(nc.slice(0, 0, n * c)?.reshape(&[n, c])?),
-                            Some(nc.slice(0, n * c, n * c)?.reshape(&[n, c])?),
-                        )
+                        halves(&nc, n * c, &[n, c])?
                     } else {
                         let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
                         run(
@@ -151,7 +159,7 @@ impl Tensor {
                             &[&nc, &both],
                             [c.div_ceil(64) as u32, 1, 1],
                         )?;
-                        (Some(both.slice(0, 0, c)?), Some(both.slice(0, c, c)?))
+                        halves(&both, c, &[c])?
                     };
                     return Ok(vec![dx, dg, db]);
                 }
@@ -166,16 +174,11 @@ impl Tensor {
                 let (dg, db) = if !(needs[1] || needs[2]) {
                     (None, None)
                 } else if per_sample {
-                    let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
-                    nc_sums(&nc)?;
-                    (
-                        Some(nc.slice(0, 0, n * c)?.reshape(&[n, c])?),
-                        Some(nc.slice(0, n * c, n * c)?.reshape(&[n, c])?),
-                    )
+                    halves(&nc_sums()?, n * c, &[n, c])?
                 } else {
                     let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
                     run("group_norm_backward_affine", &[&both], [c as u32, 1, 1])?;
-                    (Some(both.slice(0, 0, c)?), Some(both.slice(0, c, c)?))
+                    halves(&both, c, &[c])?
                 };
                 Ok(vec![dx, dg, db])
             }),
