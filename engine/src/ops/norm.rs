@@ -125,59 +125,51 @@ impl Tensor {
                         Some(both.slice(0, len, len)?.reshape(dims)?),
                     ))
                 };
-                if cpu {
-                    // One thread per (n, c) sums dz·x̂ and dz; the row sums of dx̂ and dx̂·x̂
-                    // follow from them (γ is constant per (n, c)); dx is then elementwise, and
-                    // dγ, dβ a sum over n (none for per-sample affines).
-                    let nc = nc_sums()?;
-                    let dx = if needs[0] {
-                        let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
-                        run(
-                            "group_norm_backward_rowsums_from_nc",
-                            &[&nc, &sums],
-                            grid(rows, 64),
-                        )?;
-                        let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                        let (entry, threads) = if quads {
-                            ("group_norm_backward_input_apply_vec4", rows * l / 4)
-                        } else {
-                            ("group_norm_backward_input_apply", rows * l)
-                        };
-                        run(entry, &[&sums, &dx], grid(threads, 256))?;
-                        Some(dx)
+                // CPU adapters: one thread per (n, c) sums dz·x̂ and dz first; the row sums of dx̂
+                // and dx̂·x̂ follow from them (γ is constant per (n, c)), then dx elementwise, and
+                // dγ, dβ as a sum over n. GPUs: one workgroup per row / per channel with tree
+                // reductions.
+                let nc = if cpu { Some(nc_sums()?) } else { None };
+                let dx = if !needs[0] {
+                    None
+                } else if let Some(nc) = &nc {
+                    let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
+                    run(
+                        "group_norm_backward_rowsums_from_nc",
+                        &[nc, &sums],
+                        grid(rows, 64),
+                    )?;
+                    let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
+                    let (entry, threads) = if quads {
+                        ("group_norm_backward_input_apply_vec4", rows * l / 4)
                     } else {
-                        None
+                        ("group_norm_backward_input_apply", rows * l)
                     };
-                    let (dg, db) = if !(needs[1] || needs[2]) {
-                        (None, None)
-                    } else if per_sample {
-                        halves(&nc, n * c, &[n, c])?
-                    } else {
-                        let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
-                        run(
-                            "group_norm_backward_affine_reduce",
-                            &[&nc, &both],
-                            [c.div_ceil(64) as u32, 1, 1],
-                        )?;
-                        halves(&both, c, &[c])?
-                    };
-                    return Ok(vec![dx, dg, db]);
-                }
-                // GPUs: one workgroup per row / per channel with tree reductions.
-                let dx = if needs[0] {
+                    run(entry, &[&sums, &dx], grid(threads, 256))?;
+                    Some(dx)
+                } else {
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
                     run("group_norm_backward_input", &[&dx], grid(rows, 1))?;
                     Some(dx)
-                } else {
-                    None
                 };
                 let (dg, db) = if !(needs[1] || needs[2]) {
                     (None, None)
                 } else if per_sample {
-                    halves(&nc_sums()?, n * c, &[n, c])?
+                    // The per-(n, c) sums are the whole gradient.
+                    match &nc {
+                        Some(nc) => halves(nc, n * c, &[n, c])?,
+                        None => halves(&nc_sums()?, n * c, &[n, c])?,
+                    }
                 } else {
                     let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
-                    run("group_norm_backward_affine", &[&both], [c as u32, 1, 1])?;
+                    match &nc {
+                        Some(nc) => run(
+                            "group_norm_backward_affine_reduce",
+                            &[nc, &both],
+                            [c.div_ceil(64) as u32, 1, 1],
+                        )?,
+                        None => run("group_norm_backward_affine", &[&both], [c as u32, 1, 1])?,
+                    }
                     halves(&both, c, &[c])?
                 };
                 Ok(vec![dx, dg, db])
