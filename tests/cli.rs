@@ -159,6 +159,26 @@ fn train_sample_eval_end_to_end_for_every_task() {
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         assert_eq!(st.tensor("image").unwrap().shape(), &[4, 1, 8, 8]);
         if task == "image-label" {
+            // `eval` on its own, of the raw weights, to a chosen file.
+            let raw_eval = out.join("raw-eval.json");
+            let table = ok(&strings(&[
+                "eval",
+                "--ckpt",
+                ckpt.to_str().unwrap(),
+                "--n",
+                "4",
+                "--steps",
+                "3",
+                "--classifier-steps",
+                "10",
+                "--no-ema",
+                "--out",
+                raw_eval.to_str().unwrap(),
+            ]));
+            assert!(table.contains("label agreement"), "{table}");
+            let raw_eval: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&raw_eval).unwrap()).unwrap();
+            assert_eq!(raw_eval["step"], 8, "{raw_eval}");
             let s0 = &json["samples"][0];
             assert!(
                 s0["label"].as_u64().unwrap() < 10 && s0["label_probs"].is_array(),

@@ -282,6 +282,9 @@ struct EvalCli {
     /// [default: the run's --guidance].
     #[arg(long)]
     guidance: Option<f64>,
+    /// Evaluate the raw weights instead of the EMA.
+    #[arg(long)]
+    no_ema: bool,
 }
 
 fn mtdiff_classifier_steps() -> usize {
@@ -309,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
                     out: None,
                     classifier_steps: cfg.eval_classifier_steps,
                     guidance: Some(cfg.guidance),
+                    no_ema: false,
                 })?;
                 println!("{}", report.table());
             }
@@ -347,6 +351,7 @@ fn run(cli: Cli) -> Result<()> {
                 out: a.out,
                 classifier_steps: a.classifier_steps,
                 guidance: a.guidance,
+                no_ema: a.no_ema,
             })?;
             println!("{}", report.table());
         }

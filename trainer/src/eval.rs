@@ -46,6 +46,8 @@ pub struct EvalArgs {
     pub classifier_steps: usize,
     /// Classifier-free guidance of label-conditional samples; None: the run's `--guidance`.
     pub guidance: Option<f64>,
+    /// Evaluate the raw weights instead of the EMA.
+    pub no_ema: bool,
 }
 
 /// One row of the table.
@@ -194,7 +196,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let path = checkpoint::resolve(&args.checkpoint)?;
     let ckpt = checkpoint::load(&path)?;
     let dev = Device::new(DeviceOptions::default())?;
-    let model = state::model_from(&dev, &ckpt, true)?;
+    let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
     let source = ckpt.meta.train.source()?;
     let train = source.load(false)?;
     let test = source.load(true)?;
