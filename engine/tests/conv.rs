@@ -139,6 +139,14 @@ fn conv2d_geometries() {
         // Wide layers (over 32 channels, multiples of 4 or not).
         (1, 36, 5, 6, 64, 3, 3, 1, 1),
         (2, 40, 6, 6, 68, 3, 3, 2, 1),
+        // Rows a multiple of 8 with stride 1 and 3 taps wide: the row-blocked subgroup kernels
+        // (forward when the output rows are, data gradient when the input rows are).
+        (2, 5, 6, 8, 7, 3, 3, 1, 1),
+        (1, 17, 5, 16, 36, 3, 3, 1, 1),
+        (3, 3, 4, 8, 16, 3, 3, 1, 1),
+        (2, 3, 5, 10, 4, 3, 3, 1, 0),
+        (1, 6, 4, 8, 9, 3, 3, 1, 2),
+        (1, 4, 3, 8, 20, 1, 3, 1, 1),
     ];
     for (i, &d) in cases.iter().enumerate() {
         for act in [Activation::Identity, Activation::Silu] {

@@ -38,6 +38,12 @@ pub struct ConvSubgroupVariant {
     /// one vec4 load (forward `[Ci, KH·KW, Co]`, data gradient `[Co, KH·KW, Ci]`; needs the
     /// output channels to be a multiple of 4). Unused by the weight gradient.
     pub vw: bool,
+    /// Forward and data gradient of a stride-1 convolution 3 taps wide whose rows (forward:
+    /// output rows, data gradient: input rows) are a multiple of 8 pixels: a lane's 8 pixels are
+    /// consecutive in one row, so the 3 horizontal taps share the 10 values they gather
+    /// (10 loads per kernel row and reduction channel instead of 24). Unused by the weight
+    /// gradient.
+    pub row3: bool,
 }
 
 impl ConvSubgroupVariant {
@@ -47,8 +53,10 @@ impl ConvSubgroupVariant {
         for pass in [ConvPass::Forward, ConvPass::Data, ConvPass::Weight] {
             for tn in [16, 32] {
                 for vw in [false, true] {
-                    if !(vw && pass == ConvPass::Weight) {
-                        all.push(ConvSubgroupVariant { pass, tn, vw });
+                    for row3 in [false, true] {
+                        if !((vw || row3) && pass == ConvPass::Weight) {
+                            all.push(ConvSubgroupVariant { pass, tn, vw, row3 });
+                        }
                     }
                 }
             }
@@ -62,6 +70,7 @@ impl ConvSubgroupVariant {
             pass,
             tn: if channels <= 16 { 16 } else { 32 },
             vw: pass != ConvPass::Weight && channels.is_multiple_of(4),
+            row3: false,
         }
     }
 
@@ -77,8 +86,8 @@ impl ConvSubgroupVariant {
     /// Pipeline cache key.
     pub fn key(self) -> String {
         format!(
-            "conv2d_subgroup.{:?}.tn{}.vw{}",
-            self.pass, self.tn, self.vw as u8
+            "conv2d_subgroup.{:?}.tn{}.vw{}.row{}",
+            self.pass, self.tn, self.vw as u8, self.row3 as u8
         )
     }
 
@@ -109,42 +118,28 @@ impl ConvSubgroupVariant {
         if self.pass == ConvPass::Weight {
             return self.weight_source();
         }
-        let q = self.tn / 4;
-        let ks = LANES / q; // reduction channels per step
+        let k = Names::new(self);
         let mut b = String::new();
-        let mut w = |ind: usize, line: String| {
+        let w = &mut |ind: usize, line: String| {
             let _ = writeln!(b, "{}{line}", "    ".repeat(ind));
         };
-        let fwd = self.pass == ConvPass::Forward;
-        // Names: the reduction channel count, the output channel count, the pixel count.
-        let (red, outc) = if fwd {
-            ("c.ci", "c.co")
-        } else {
-            ("c.co", "c.ci")
-        };
-        let npix = if fwd { "c.n * ohw" } else { "c.n * hw" };
+        let npix = if k.fwd { "c.n * ohw" } else { "c.n * hw" };
         w(1, format!("let npix = {npix};"));
-        for i in 0..PIX {
-            w(1, format!("let pc{i} = min(r0 + {i}u, npix - 1u);"));
-            if fwd {
-                w(1, format!("let base{i} = (pc{i} / ohw) * c.ci * hw;"));
-                w(1, format!("let rr{i} = pc{i} % ohw;"));
-                w(1, format!("let py{i} = i32((rr{i} / c.ow) * c.s) - c.pad;"));
-                w(1, format!("let px{i} = i32((rr{i} % c.ow) * c.s) - c.pad;"));
-            } else {
-                w(1, format!("let base{i} = (pc{i} / hw) * c.co * ohw;"));
-                w(1, format!("let rr{i} = pc{i} % hw;"));
-                w(1, format!("let py{i} = i32(rr{i} / c.w) + c.pad;"));
-                w(1, format!("let px{i} = i32(rr{i} % c.w) + c.pad;"));
-            }
+        if self.row3 {
+            row3_pixels(w, k.fwd);
+        } else {
+            general_pixels(w, k.fwd);
         }
         // Weight rows of the lane's 4 channels (forward: w[co, ·]; data: w[·, ci]), or with
         // transposed weights the lane's vec4 column.
         if self.vw {
-            w(1, format!("let cq = min(n0 / 4u + wq, {outc} / 4u - 1u);"));
+            w(
+                1,
+                format!("let cq = min(n0 / 4u + wq, {} / 4u - 1u);", k.outc),
+            );
         } else {
             for l in 0..4 {
-                let e = if fwd {
+                let e = if k.fwd {
                     format!("min(n0 + 4u * wq + {l}u, c.co - 1u) * c.ci * kk")
                 } else {
                     format!("min(n0 + 4u * wq + {l}u, c.ci - 1u) * kk")
@@ -152,126 +147,27 @@ impl ConvSubgroupVariant {
                 w(1, format!("let wr{l} = {e};"));
             }
         }
-        // The reduction-channel stride in w and in the gathered source.
-        let (wstride, sstride) = if fwd {
-            ("kk", "hw")
-        } else {
-            ("c.ci * kk", "ohw")
-        };
         for i in 0..PIX {
-            for qq in 0..q {
+            for qq in 0..k.q {
                 w(1, format!("var c{i}_{qq} = vec4<f32>(0.0);"));
             }
         }
-        w(1, "for (var kh = 0u; kh < c.kh; kh++) {".into());
-        w(1, "for (var kw = 0u; kw < c.kw; kw++) {".into());
-        w(2, "let tap = kh * c.kw + kw;".into());
-        for i in 0..PIX {
-            if fwd {
-                w(2, format!("let y{i} = py{i} + i32(kh);"));
-                w(2, format!("let x{i} = px{i} + i32(kw);"));
-                w(
-                    2,
-                    format!("let in{i} = in_range(y{i}, c.h) && in_range(x{i}, c.w);"),
-                );
-                w(
-                    2,
-                    format!("let o{i} = select(0u, base{i} + u32(y{i}) * c.w + u32(x{i}), in{i});"),
-                );
-            } else {
-                // The output pixel this input pixel's tap comes from, when the stride divides.
-                w(2, format!("let ty{i} = py{i} - i32(kh);"));
-                w(2, format!("let tx{i} = px{i} - i32(kw);"));
-                w(2, format!("let y{i} = ty{i} / i32(c.s);"));
-                w(2, format!("let x{i} = tx{i} / i32(c.s);"));
-                w(2, format!("let in{i} = ty{i} >= 0 && tx{i} >= 0 && y{i} * i32(c.s) == ty{i} && x{i} * i32(c.s) == tx{i} && y{i} < i32(c.oh) && x{i} < i32(c.ow);"));
-                w(
-                    2,
-                    format!(
-                        "let o{i} = select(0u, base{i} + u32(y{i}) * c.ow + u32(x{i}), in{i});"
-                    ),
-                );
-            }
-            w(2, format!("let m{i} = select(0.0, 1.0, in{i});"));
+        if self.row3 {
+            row3_loop(w, &k, self.vw);
+        } else {
+            general_loop(w, &k, self.vw);
         }
-        // UNROLL groups of `ks` reduction channels per iteration; past the last one the source
-        // reads as 0 (the clamped weight it meets is finite).
-        w(
-            2,
-            format!("for (var r = 0u; r < {red}; r += {}u) {{", UNROLL * ks),
-        );
-        for u in 0..UNROLL {
-            // The lane's weights: 4 channels at reduction channel r + u·ks + kq.
-            if !self.vw {
-                w(
-                    3,
-                    format!(
-                        "let wc{u} = min(r + {}u + kq, {red} - 1u) * {wstride} + tap;",
-                        u * ks
-                    ),
-                );
-            }
-            if self.vw {
-                w(
-                    3,
-                    format!(
-                        "let bl{u} = wsrc[(min(r + {}u + kq, {red} - 1u) * kk + tap) * ({outc} / 4u) + cq];",
-                        u * ks
-                    ),
-                );
-            } else {
-                w(3, format!("let bl{u} = vec4<f32>(wsrc[wr0 + wc{u}], wsrc[wr1 + wc{u}], wsrc[wr2 + wc{u}], wsrc[wr3 + wc{u}]);"));
-            }
-            for s in 0..ks {
-                let t = u * ks + s;
-                if t == 0 {
-                    w(3, format!("let so{t} = r * {sstride};"));
-                } else {
-                    w(
-                        3,
-                        format!("let so{t} = min(r + {t}u, {red} - 1u) * {sstride};"),
-                    );
-                    w(
-                        3,
-                        format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
-                    );
-                }
-                for i in 0..PIX {
-                    let mask = if t == 0 {
-                        format!("m{i}")
-                    } else {
-                        format!("m{i} * ok{t}")
-                    };
-                    w(3, format!("let x{i}_{t} = src[o{i} + so{t}] * {mask};"));
-                }
-                for qq in 0..q {
-                    w(
-                        3,
-                        format!("let b{t}_{qq} = subgroupBroadcast(bl{u}, {}u);", s * q + qq),
-                    );
-                    for i in 0..PIX {
-                        w(
-                            3,
-                            format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{t}), b{t}_{qq}, c{i}_{qq});"),
-                        );
-                    }
-                }
-            }
-        }
-        w(2, "}".into());
-        w(1, "}".into());
-        w(1, "}".into());
         // Epilogue.
         for i in 0..PIX {
             w(1, format!("if (r0 + {i}u < npix) {{"));
-            let img = if fwd { "ohw" } else { "hw" };
+            let img = if k.fwd { "ohw" } else { "hw" };
             w(2, format!("let img{i} = (r0 + {i}u) / {img};"));
-            for qq in 0..q {
+            for qq in 0..k.q {
                 for l in 0..4 {
                     let ch = format!("n0 + {}u", 4 * qq + l);
                     let v = format!("c{i}_{qq}.{}", ["x", "y", "z", "w"][l]);
-                    w(2, format!("if ({ch} < {outc}) {{"));
-                    if fwd {
+                    w(2, format!("if ({ch} < {}) {{", k.outc));
+                    if k.fwd {
                         w(
                             3,
                             format!(
@@ -292,7 +188,7 @@ impl ConvSubgroupVariant {
         TEMPLATE
             .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
             .replace("{{TN}}", &self.tn.to_string())
-            .replace("{{Q}}", &q.to_string())
+            .replace("{{Q}}", &k.q.to_string())
             .replace("{{BODY}}", &b)
     }
 
@@ -440,6 +336,249 @@ impl ConvSubgroupVariant {
             .replace("{{Q}}", &q.to_string())
             .replace("{{BODY}}", &b)
     }
+}
+
+/// Emits one line of WGSL at an indentation level.
+type Emit<'a> = dyn FnMut(usize, String) + 'a;
+
+/// The names a forward or data-gradient kernel body uses for its pass.
+struct Names {
+    fwd: bool,
+    /// vec4s of channels per lane.
+    q: usize,
+    /// Reduction channels per step.
+    ks: usize,
+    /// The reduction channel count.
+    red: &'static str,
+    /// The output channel count.
+    outc: &'static str,
+    /// The reduction-channel stride in w (untransposed).
+    wstride: &'static str,
+    /// The reduction-channel stride in the gathered source.
+    sstride: &'static str,
+}
+
+impl Names {
+    fn new(v: ConvSubgroupVariant) -> Names {
+        let fwd = v.pass == ConvPass::Forward;
+        let q = v.tn / 4;
+        Names {
+            fwd,
+            q,
+            ks: LANES / q,
+            red: if fwd { "c.ci" } else { "c.co" },
+            outc: if fwd { "c.co" } else { "c.ci" },
+            wstride: if fwd { "kk" } else { "c.ci * kk" },
+            sstride: if fwd { "hw" } else { "ohw" },
+        }
+    }
+
+    /// `let bl{u} = …`: the lane's 4 channels of the weight at reduction channel
+    /// `r + {first} + kq` and tap `tap`.
+    fn weight_load(&self, vw: bool, u: &str, first: usize, tap: &str) -> String {
+        let (red, outc, ws) = (self.red, self.outc, self.wstride);
+        let ch = format!("min(r + {first}u + kq, {red} - 1u)");
+        if vw {
+            format!("let bl{u} = wsrc[({ch} * kk + {tap}) * ({outc} / 4u) + cq];")
+        } else {
+            let wc = format!("{ch} * {ws} + {tap}");
+            format!("let bl{u} = vec4<f32>(wsrc[wr0 + {wc}], wsrc[wr1 + {wc}], wsrc[wr2 + {wc}], wsrc[wr3 + {wc}]);")
+        }
+    }
+
+    /// `let so{t} = …` (and `ok{t}`, 1 when that reduction channel exists): the source offset
+    /// of reduction channel r + t.
+    fn source_offset(&self, w: &mut Emit<'_>, t: usize) {
+        let (red, ss) = (self.red, self.sstride);
+        if t == 0 {
+            w(3, format!("let so{t} = r * {ss};"));
+        } else {
+            w(3, format!("let so{t} = min(r + {t}u, {red} - 1u) * {ss};"));
+            w(
+                3,
+                format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
+            );
+        }
+    }
+}
+
+/// Each lane's 8 pixels, each with its own image, row and column (any geometry).
+fn general_pixels(w: &mut Emit<'_>, fwd: bool) {
+    for i in 0..PIX {
+        w(1, format!("let pc{i} = min(r0 + {i}u, npix - 1u);"));
+        if fwd {
+            w(1, format!("let base{i} = (pc{i} / ohw) * c.ci * hw;"));
+            w(1, format!("let rr{i} = pc{i} % ohw;"));
+            w(1, format!("let py{i} = i32((rr{i} / c.ow) * c.s) - c.pad;"));
+            w(1, format!("let px{i} = i32((rr{i} % c.ow) * c.s) - c.pad;"));
+        } else {
+            w(1, format!("let base{i} = (pc{i} / hw) * c.co * ohw;"));
+            w(1, format!("let rr{i} = pc{i} % hw;"));
+            w(1, format!("let py{i} = i32(rr{i} / c.w) + c.pad;"));
+            w(1, format!("let px{i} = i32(rr{i} % c.w) + c.pad;"));
+        }
+    }
+}
+
+/// The general reduction: for every tap, each lane gathers its 8 pixels' inputs.
+fn general_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
+    let (q, ks, red) = (k.q, k.ks, k.red);
+    w(1, "for (var kh = 0u; kh < c.kh; kh++) {".into());
+    w(1, "for (var kw = 0u; kw < c.kw; kw++) {".into());
+    w(2, "let tap = kh * c.kw + kw;".into());
+    for i in 0..PIX {
+        if k.fwd {
+            w(2, format!("let y{i} = py{i} + i32(kh);"));
+            w(2, format!("let x{i} = px{i} + i32(kw);"));
+            w(
+                2,
+                format!("let in{i} = in_range(y{i}, c.h) && in_range(x{i}, c.w);"),
+            );
+            w(
+                2,
+                format!("let o{i} = select(0u, base{i} + u32(y{i}) * c.w + u32(x{i}), in{i});"),
+            );
+        } else {
+            // The output pixel this input pixel's tap comes from, when the stride divides.
+            w(2, format!("let ty{i} = py{i} - i32(kh);"));
+            w(2, format!("let tx{i} = px{i} - i32(kw);"));
+            w(2, format!("let y{i} = ty{i} / i32(c.s);"));
+            w(2, format!("let x{i} = tx{i} / i32(c.s);"));
+            w(2, format!("let in{i} = ty{i} >= 0 && tx{i} >= 0 && y{i} * i32(c.s) == ty{i} && x{i} * i32(c.s) == tx{i} && y{i} < i32(c.oh) && x{i} < i32(c.ow);"));
+            w(
+                2,
+                format!("let o{i} = select(0u, base{i} + u32(y{i}) * c.ow + u32(x{i}), in{i});"),
+            );
+        }
+        w(2, format!("let m{i} = select(0.0, 1.0, in{i});"));
+    }
+    // UNROLL groups of `ks` reduction channels per iteration; past the last one the source
+    // reads as 0 (the clamped weight it meets is finite).
+    w(
+        2,
+        format!("for (var r = 0u; r < {red}; r += {}u) {{", UNROLL * ks),
+    );
+    for u in 0..UNROLL {
+        w(3, k.weight_load(vw, &u.to_string(), u * ks, "tap"));
+        for s in 0..ks {
+            let t = u * ks + s;
+            k.source_offset(w, t);
+            for i in 0..PIX {
+                let mask = if t == 0 {
+                    format!("m{i}")
+                } else {
+                    format!("m{i} * ok{t}")
+                };
+                w(3, format!("let x{i}_{t} = src[o{i} + so{t}] * {mask};"));
+            }
+            for qq in 0..q {
+                w(
+                    3,
+                    format!("let b{t}_{qq} = subgroupBroadcast(bl{u}, {}u);", s * q + qq),
+                );
+                for i in 0..PIX {
+                    w(
+                        3,
+                        format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{t}), b{t}_{qq}, c{i}_{qq});"),
+                    );
+                }
+            }
+        }
+    }
+    w(2, "}".into());
+    w(1, "}".into());
+    w(1, "}".into());
+}
+
+/// Row-blocked pixels (stride 1, rows a multiple of 8): the lane's 8 pixels r0 … r0 + 7 lie in
+/// one row, so one image offset, one row and a first column describe them all. `col` is the
+/// first of the 10 source columns the lane gathers: forward x − pad, data gradient x + pad − 2
+/// (input pixel x reads output column x + pad − kw for kw = 2, 1, 0).
+fn row3_pixels(w: &mut Emit<'_>, fwd: bool) {
+    // A padding lane (r0 ≥ npix, a multiple of 8) computes the last 8 pixels again, unstored.
+    w(1, "let rb = min(r0, npix - 8u);".into());
+    if fwd {
+        w(1, "let base = (rb / ohw) * c.ci * hw;".into());
+        w(1, "let rr = rb % ohw;".into());
+        w(1, "let py = i32(rr / c.ow) - c.pad;".into());
+        w(1, "let col = i32(rr % c.ow) - c.pad;".into());
+    } else {
+        w(1, "let base = (rb / hw) * c.co * ohw;".into());
+        w(1, "let rr = rb % hw;".into());
+        w(1, "let py = i32(rr / c.w) + c.pad;".into());
+        w(1, "let col = i32(rr % c.w) + c.pad - 2;".into());
+    }
+    for i in 0..PIX {
+        w(1, format!("let rr{i} = rr + {i}u;"));
+    }
+}
+
+/// Row-blocked reduction for 3-tap-wide kernels: per kernel row and reduction channel each
+/// lane gathers 10 consecutive source values once, and pixel i's tap kw uses value i + kw
+/// (forward) or i + 2 − kw (data gradient).
+fn row3_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
+    let (q, ks, red) = (k.q, k.ks, k.red);
+    let span = PIX + 2;
+    w(1, "for (var kh = 0u; kh < c.kh; kh++) {".into());
+    if k.fwd {
+        w(2, "let y = py + i32(kh);".into());
+        w(2, "let row_in = in_range(y, c.h);".into());
+        w(2, "let ro = base + u32(max(y, 0)) * c.w;".into());
+    } else {
+        w(2, "let y = py - i32(kh);".into());
+        w(2, "let row_in = in_range(y, c.oh);".into());
+        w(2, "let ro = base + u32(max(y, 0)) * c.ow;".into());
+    }
+    let cols = if k.fwd { "c.w" } else { "c.ow" };
+    for j in 0..span {
+        w(
+            2,
+            format!("let in{j} = row_in && in_range(col + {j}, {cols});"),
+        );
+        w(
+            2,
+            format!("let o{j} = select(0u, ro + u32(col + {j}), in{j});"),
+        );
+        w(2, format!("let m{j} = select(0.0, 1.0, in{j});"));
+    }
+    w(2, format!("for (var r = 0u; r < {red}; r += {ks}u) {{"));
+    for kw in 0..3 {
+        w(
+            3,
+            k.weight_load(vw, &kw.to_string(), 0, &format!("kh * 3u + {kw}u")),
+        );
+    }
+    for t in 0..ks {
+        k.source_offset(w, t);
+        for j in 0..span {
+            let mask = if t == 0 {
+                format!("m{j}")
+            } else {
+                format!("m{j} * ok{t}")
+            };
+            w(3, format!("let x{j}_{t} = src[o{j} + so{t}] * {mask};"));
+        }
+        for kw in 0..3 {
+            for qq in 0..q {
+                w(
+                    3,
+                    format!(
+                        "let b{t}_{kw}_{qq} = subgroupBroadcast(bl{kw}, {}u);",
+                        t * q + qq
+                    ),
+                );
+                for i in 0..PIX {
+                    let j = if k.fwd { i + kw } else { i + 2 - kw };
+                    w(
+                        3,
+                        format!("c{i}_{qq} = fma(vec4<f32>(x{j}_{t}), b{t}_{kw}_{qq}, c{i}_{qq});"),
+                    );
+                }
+            }
+        }
+    }
+    w(2, "}".into());
+    w(1, "}".into());
 }
 
 #[cfg(test)]
