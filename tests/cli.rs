@@ -472,6 +472,11 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("--guidance"), "{e}");
     let e = fails(&t(&["--beta-schedule", "quadratic"]));
     assert!(e.contains("--beta-schedule") && e.contains("cosine"), "{e}");
+    let e = fails(&t(&["--timestep-sampling", "log-snr:0"]));
+    assert!(
+        e.contains("--timestep-sampling") && e.contains("log-snr:MEAN,STD"),
+        "{e}"
+    );
     let e = fails(&t(&["--attn-levels", "7"]));
     assert!(e.contains("--attn-levels 7"), "{e}");
     // An output directory that cannot be written: a path under a regular file.

@@ -13,6 +13,7 @@ pub mod nn;
 pub mod sampler;
 pub mod schedule;
 pub mod task;
+pub mod timesteps;
 
 pub use backbone::{UNet, UNetConfig};
 pub use error::{Error, Result};
@@ -24,3 +25,4 @@ pub use mtdiff_engine as engine;
 pub use sampler::{Guidance, Sampled, SamplerConfig, SamplerKind, Samples};
 pub use schedule::{BetaSchedule, PredictionType, Schedule, ScheduleConfig};
 pub use task::{TaskConfig, TaskPreset};
+pub use timesteps::{TimestepSampler, TimestepSampling};

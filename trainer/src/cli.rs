@@ -94,6 +94,10 @@ struct TrainArgs {
     /// Noise schedule: linear or cosine [default: linear].
     #[arg(long)]
     beta_schedule: Option<String>,
+    /// Training timesteps: uniform, or log-snr:MEAN,STD (ln SNR drawn from a normal)
+    /// [default: log-snr:-1,2.5].
+    #[arg(long)]
+    timestep_sampling: Option<String>,
     /// Optimizer steps [default: 450].
     #[arg(long)]
     steps: Option<u64>,
@@ -147,7 +151,7 @@ struct TrainArgs {
     #[arg(long)]
     label_weight: Option<f64>,
     /// Classifier-free guidance of label-conditional samples with --label-embedding (grids and
-    /// the final eval; 1 = none) [default: 3].
+    /// the final eval; 1 = none) [default: 4.5].
     #[arg(long)]
     guidance: Option<f64>,
     /// Min-SNR-γ weighting of the ε loss, 0 = off [default: 5].
@@ -187,6 +191,7 @@ impl TrainArgs {
             scale_shift,
             timesteps,
             beta_schedule,
+            timestep_sampling,
             steps,
             batch,
             lr,

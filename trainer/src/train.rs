@@ -13,7 +13,7 @@ use mtdiff_engine::ops::diffusion::randn;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
-use mtdiff_model::{LabelInput, MtDiffusion};
+use mtdiff_model::{LabelInput, MtDiffusion, TimestepSampler, TimestepSampling};
 
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
@@ -183,7 +183,8 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         .ok()
         .and_then(|v| v.parse().ok());
     let dims = model.sample_dims(cfg.batch);
-    let big_t = model.schedule().len();
+    let sampling = TimestepSampling::parse(&cfg.timestep_sampling)?;
+    let timesteps = TimestepSampler::new(sampling, model.schedule());
     let progress = Progress::new(cfg.steps, start);
     let mut pending: Vec<(u64, Tensor, Vec<Tensor>)> = Vec::new();
     let mut last_ckpt = checkpoint::list(&run_dir).pop().map(|(_, p)| p);
@@ -203,7 +204,9 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             &mut rng,
             cfg.mask_ratio,
         )?;
-        let ts: Vec<u32> = (0..cfg.batch).map(|_| rng.below(big_t) as u32).collect();
+        let ts: Vec<u32> = (0..cfg.batch)
+            .map(|_| timesteps.sample(&mut rng) as u32)
+            .collect();
         let t = Tensor::from_u32(&dev, &ts, &[cfg.batch])?;
         let noise = randn(&dev, &dims, cfg.seed, step)?;
         let labels = model.embedded_label().map(|_| LabelInput {
