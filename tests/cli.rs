@@ -472,6 +472,10 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("--guidance"), "{e}");
     let e = fails(&t(&["--beta-schedule", "quadratic"]));
     assert!(e.contains("--beta-schedule") && e.contains("cosine"), "{e}");
+    let mut a = t(&[]);
+    a.push("--label-map-scale=-0.5".into());
+    let e = fails(&a);
+    assert!(e.contains("--label-map-scale"), "{e}");
     let e = fails(&t(&["--timestep-sampling", "log-snr:0"]));
     assert!(
         e.contains("--timestep-sampling") && e.contains("log-snr:MEAN,STD"),

@@ -150,6 +150,10 @@ struct TrainArgs {
     /// Loss weight of the label head's cross-entropy [default: 0.1].
     #[arg(long)]
     label_weight: Option<f64>,
+    /// RMS γ of the label's class map aggregated into z_t, relative to the images' (0: the label
+    /// is not aggregated) [default: 0.2].
+    #[arg(long)]
+    label_map_scale: Option<f64>,
     /// Classifier-free guidance of label-conditional samples with --label-embedding (grids and
     /// the final eval; 1 = none) [default: 4.5].
     #[arg(long)]
@@ -209,6 +213,7 @@ impl TrainArgs {
             label_embedding,
             label_drop,
             label_weight,
+            label_map_scale,
             guidance,
             snr_gamma,
             eval,
