@@ -151,7 +151,7 @@ struct TrainArgs {
     #[arg(long)]
     label_weight: Option<f64>,
     /// RMS γ of the label's class map aggregated into z_t, relative to the images' (0: the label
-    /// is not aggregated) [default: 0.2].
+    /// is not aggregated) [default: 0.1].
     #[arg(long)]
     label_map_scale: Option<f64>,
     /// Classifier-free guidance of label-conditional samples with --label-embedding (grids and
