@@ -200,7 +200,7 @@ impl ConvSubgroupVariant {
         let q = self.tn / 4;
         let ks = LANES / q; // output pixels per step
         let mut b = String::new();
-        let mut w = |ind: usize, line: String| {
+        let w = &mut |ind: usize, line: String| {
             let _ = writeln!(b, "{}{line}", "    ".repeat(ind));
         };
         // The block and chunk of this subgroup (shadowing the template's r0 and n0).
@@ -298,16 +298,8 @@ impl ConvSubgroupVariant {
         );
         for s in 0..ks {
             for qq in 0..q {
-                w(
-                    2,
-                    format!("let b{s}_{qq} = subgroupBroadcast(bl, {}u);", s * q + qq),
-                );
-                for j in 0..PIX {
-                    w(
-                        2,
-                        format!("c{j}_{qq} = fma(vec4<f32>(v{j}_{s}), b{s}_{qq}, c{j}_{qq});"),
-                    );
-                }
+                let b = format!("b{s}_{qq}");
+                broadcast_fmas(w, 2, (&b, "bl", s * q + qq), qq, |j| format!("v{j}_{s}"));
             }
         }
         w(1, "}".into());
@@ -402,6 +394,25 @@ impl Names {
     }
 }
 
+/// `let {b} = subgroupBroadcast({bl}, lane)` (one lane's 4 weights), then for each of the 8
+/// pixels i: `c{i}_{qq} += x(i) · b`.
+fn broadcast_fmas(
+    w: &mut Emit<'_>,
+    ind: usize,
+    (b, bl, lane): (&str, &str, usize),
+    qq: usize,
+    x: impl Fn(usize) -> String,
+) {
+    w(ind, format!("let {b} = subgroupBroadcast({bl}, {lane}u);"));
+    for i in 0..PIX {
+        let xi = x(i);
+        w(
+            ind,
+            format!("c{i}_{qq} = fma(vec4<f32>({xi}), {b}, c{i}_{qq});"),
+        );
+    }
+}
+
 /// Each lane's 8 pixels, each with its own image, row and column (any geometry).
 fn general_pixels(w: &mut Emit<'_>, fwd: bool) {
     for i in 0..PIX {
@@ -472,16 +483,8 @@ fn general_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
                 w(3, format!("let x{i}_{t} = src[o{i} + so{t}] * {mask};"));
             }
             for qq in 0..q {
-                w(
-                    3,
-                    format!("let b{t}_{qq} = subgroupBroadcast(bl{u}, {}u);", s * q + qq),
-                );
-                for i in 0..PIX {
-                    w(
-                        3,
-                        format!("c{i}_{qq} = fma(vec4<f32>(x{i}_{t}), b{t}_{qq}, c{i}_{qq});"),
-                    );
-                }
+                let (b, bl) = (format!("b{t}_{qq}"), format!("bl{u}"));
+                broadcast_fmas(w, 3, (&b, &bl, s * q + qq), qq, |i| format!("x{i}_{t}"));
             }
         }
     }
@@ -560,20 +563,12 @@ fn row3_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
         }
         for kw in 0..3 {
             for qq in 0..q {
-                w(
-                    3,
-                    format!(
-                        "let b{t}_{kw}_{qq} = subgroupBroadcast(bl{kw}, {}u);",
-                        t * q + qq
-                    ),
-                );
-                for i in 0..PIX {
-                    let j = if k.fwd { i + kw } else { i + 2 - kw };
-                    w(
-                        3,
-                        format!("c{i}_{qq} = fma(vec4<f32>(x{j}_{t}), b{t}_{kw}_{qq}, c{i}_{qq});"),
-                    );
-                }
+                let (b, bl) = (format!("b{t}_{kw}_{qq}"), format!("bl{kw}"));
+                // Pixel i's tap kw reads gathered value i + kw (forward) or i + 2 − kw (data).
+                let j = |i: usize| if k.fwd { i + kw } else { i + 2 - kw };
+                broadcast_fmas(w, 3, (&b, &bl, t * q + qq), qq, |i| {
+                    format!("x{}_{t}", j(i))
+                });
             }
         }
     }
