@@ -2,12 +2,13 @@
 //! of the whole batch, so time per op = time / 1000 (also printed as "elements" = ops per second).
 //! Reference point on lavapipe: ~47 µs per dispatch inside one submit (DESIGN.md).
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::Tensor;
 
 fn bench_dispatch(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default())
-        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let dev = support::device();
     let x = Tensor::from_slice(&dev, &[1.0; 64], &[64]).unwrap();
     let mut group = c.benchmark_group("dispatch");
     group.sample_size(10);

@@ -6,20 +6,17 @@
 //! backward 224, attention 91 GFLOP/s (peer README). Each iteration records the op(s) and
 //! synchronizes.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mtdiff_engine::ops::conv::Activation;
 use mtdiff_engine::optim::{AdamW, AdamWConfig};
-use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::Tensor;
 
 fn bench_kernels(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default())
-        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
-    let mut rng = CpuRng::new(0);
-    let mut up = |shape: &[usize]| {
-        let n: usize = shape.iter().product();
-        Tensor::from_slice(&dev, &rng.vec_range(n, -1.0, 1.0), shape).unwrap()
-    };
+    let dev = support::device();
+    let mut tensors = support::UniformTensors::new(&dev, 0);
+    let mut up = |shape: &[usize]| tensors.tensor(shape);
     let mut group = c.benchmark_group("kernels");
     group.sample_size(10);
 

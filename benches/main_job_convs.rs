@@ -6,10 +6,10 @@
 //! A shared VM's speed drifts by up to ~1.4× within minutes: compare two builds with
 //! `--save-baseline A` / `--baseline A`, run in alternation, not against an old run.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mtdiff_engine::ops::conv::Activation;
-use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
 
 /// (name, input channels, output channels, input size, kernel, stride), as in the main job's
 /// U-Net (model/src/backbone.rs with `TrainConfig::default()`).
@@ -29,13 +29,9 @@ const SHAPES: [(&str, usize, usize, usize, usize, usize); 10] = [
 const BATCH: usize = 64;
 
 fn bench_main_job_convs(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default())
-        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
-    let mut rng = CpuRng::new(0);
-    let mut up = |shape: &[usize]| {
-        let n: usize = shape.iter().product();
-        Tensor::from_slice(&dev, &rng.vec_range(n, -1.0, 1.0), shape).unwrap()
-    };
+    let dev = support::device();
+    let mut tensors = support::UniformTensors::new(&dev, 0);
+    let mut up = |shape: &[usize]| tensors.tensor(shape);
     let mut group = c.benchmark_group("main_job_convs");
     group.sample_size(10);
     for (name, ci, co, hw, k, s) in SHAPES {

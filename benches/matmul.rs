@@ -3,13 +3,14 @@
 //! WGSL matmul measured (DESIGN.md); PyTorch on the same cores ~207.
 //! Each iteration records one matmul and synchronizes, so the time includes one submit+wait.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::Tensor;
 
 fn bench_matmul(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default())
-        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let dev = support::device();
     let mut group = c.benchmark_group(format!("matmul/{:?}", dev.matmul_strategy()));
     group.sample_size(10);
     let mut rng = CpuRng::new(0);

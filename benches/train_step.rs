@@ -3,17 +3,18 @@
 //! 32 of 1×28×28 — the peer protocol, so images/s compare directly with PyTorch's 228 img/s on the
 //! same two cores (peer README). Throughput is reported in images ("elements").
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mtdiff_engine::ops::diffusion::{q_sample, randn};
 use mtdiff_engine::optim::{AdamW, AdamWConfig};
 use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::Tensor;
 use mtdiff_model::nn::ParamStore;
 use mtdiff_model::{Schedule, ScheduleConfig, UNet, UNetConfig};
 
 fn bench_train_step(c: &mut Criterion) {
-    let dev = Device::new(DeviceOptions::default())
-        .expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let dev = support::device();
     let mut ps = ParamStore::new(&dev, 0);
     let net = UNet::new(&mut ps, &UNetConfig::reference()).unwrap();
     let params = ps.tensors();
