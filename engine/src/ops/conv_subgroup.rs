@@ -378,9 +378,10 @@ impl Names {
         }
     }
 
-    /// `let so{t} = …` (and `ok{t}`, 1 when that reduction channel exists): the source offset
-    /// of reduction channel r + t.
-    fn source_offset(&self, w: &mut Emit<'_>, t: usize) {
+    /// Gathers `count` source values of reduction channel r + t: `let so{t} = …` (its offset),
+    /// `ok{t}` (1 when that channel exists; t > 0), then `let x{j}_{t} = src[o{j} + so{t}]`
+    /// masked by `m{j}` (and `ok{t}`) for j in 0..count.
+    fn gather_source(&self, w: &mut Emit<'_>, t: usize, count: usize) {
         let (red, ss) = (self.red, self.sstride);
         if t == 0 {
             w(3, format!("let so{t} = r * {ss};"));
@@ -390,6 +391,14 @@ impl Names {
                 3,
                 format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
             );
+        }
+        for j in 0..count {
+            let mask = if t == 0 {
+                format!("m{j}")
+            } else {
+                format!("m{j} * ok{t}")
+            };
+            w(3, format!("let x{j}_{t} = src[o{j} + so{t}] * {mask};"));
         }
     }
 }
@@ -473,15 +482,7 @@ fn general_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
         w(3, k.weight_load(vw, &u.to_string(), u * ks, "tap"));
         for s in 0..ks {
             let t = u * ks + s;
-            k.source_offset(w, t);
-            for i in 0..PIX {
-                let mask = if t == 0 {
-                    format!("m{i}")
-                } else {
-                    format!("m{i} * ok{t}")
-                };
-                w(3, format!("let x{i}_{t} = src[o{i} + so{t}] * {mask};"));
-            }
+            k.gather_source(w, t, PIX);
             for qq in 0..q {
                 let (b, bl) = (format!("b{t}_{qq}"), format!("bl{u}"));
                 broadcast_fmas(w, 3, (&b, &bl, s * q + qq), qq, |i| format!("x{i}_{t}"));
@@ -552,15 +553,7 @@ fn row3_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
         );
     }
     for t in 0..ks {
-        k.source_offset(w, t);
-        for j in 0..span {
-            let mask = if t == 0 {
-                format!("m{j}")
-            } else {
-                format!("m{j} * ok{t}")
-            };
-            w(3, format!("let x{j}_{t} = src[o{j} + so{t}] * {mask};"));
-        }
+        k.gather_source(w, t, span);
         for kw in 0..3 {
             for qq in 0..q {
                 let (b, bl) = (format!("b{t}_{kw}_{qq}"), format!("bl{kw}"));
