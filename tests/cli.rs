@@ -420,6 +420,12 @@ fn bad_input_fails_with_a_clear_message() {
         a.extend(strings(&["--eval", "false", "--overwrite"]));
         a
     };
+    // One `--flag=value` argument, for values clap would otherwise read as a flag (e.g. -1).
+    let t_eq = |flag_eq_value: &str| {
+        let mut a = t(&[]);
+        a.push(flag_eq_value.into());
+        a
+    };
     // Missing data directory.
     let e = fails(&t(&["--data", "mnist:/no/such/dir"]));
     assert!(
@@ -464,17 +470,13 @@ fn bad_input_fails_with_a_clear_message() {
     assert!(e.contains("multiple"), "{e}");
     let e = fails(&t(&["--label-drop", "1.5"]));
     assert!(e.contains("--label-drop") && e.contains("[0, 1]"), "{e}");
-    let mut a = t(&[]);
-    a.push("--label-weight=-1".into());
-    let e = fails(&a);
+    let e = fails(&t_eq("--label-weight=-1"));
     assert!(e.contains("--label-weight"), "{e}");
     let e = fails(&t(&["--guidance", "nan"]));
     assert!(e.contains("--guidance"), "{e}");
     let e = fails(&t(&["--beta-schedule", "quadratic"]));
     assert!(e.contains("--beta-schedule") && e.contains("cosine"), "{e}");
-    let mut a = t(&[]);
-    a.push("--label-map-scale=-0.5".into());
-    let e = fails(&a);
+    let e = fails(&t_eq("--label-map-scale=-0.5"));
     assert!(e.contains("--label-map-scale"), "{e}");
     let e = fails(&t(&["--timestep-sampling", "log-snr:0"]));
     assert!(
