@@ -213,11 +213,19 @@ fn conditional_sampling_from_the_command_line() {
         "ddpm",
         "--guidance",
         "2.5",
+        "--guidance-interval",
+        "0.5,1",
     ]));
     decode_png(&png);
     // Classifier-free guidance on the embedding path; the JSON records the sampler used.
     let json = std::fs::read_to_string(png.with_extension("json")).unwrap();
     assert!(json.contains("\"guidance\": 2.5"), "{json}");
+    let sampler: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        sampler["sampler"]["guidance_interval"],
+        serde_json::json!([0.5, 1.0]),
+        "{json}"
+    );
     // Classification of an image through the diffusion model: the image is given.
     ok(&strings(&[
         "sample",
@@ -481,6 +489,11 @@ fn bad_input_fails_with_a_clear_message() {
     let e = fails(&t(&["--timestep-sampling", "log-snr:0"]));
     assert!(
         e.contains("--timestep-sampling") && e.contains("log-snr:MEAN,STD"),
+        "{e}"
+    );
+    let e = fails(&t(&["--guidance-interval", "0.6,0.4"]));
+    assert!(
+        e.contains("--guidance-interval") && e.contains("lo ≤ hi"),
         "{e}"
     );
     let e = fails(&t(&["--attn-levels", "7"]));

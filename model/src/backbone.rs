@@ -309,7 +309,11 @@ impl UNet {
         // Created last, so the reference's parameter order is unchanged.
         let class_emb = match config.class_tokens {
             0 => None,
-            rows => Some(ps.uniform("class_emb", &[rows, td], 0.5)?),
+            // Our choice: orthogonal class rows of norm 4 and a zero "no label" row, so every
+            // class starts equally distinct from the others and from "no label". With rows
+            // U(±0.5) (norm ≈ 2.3, random distances) the main job's class accuracy given the label
+            // was 0.57 and 0.61 at seeds 0 and 1; with these, 0.65 and 0.68 (N = 300).
+            rows => Some(ps.class_table("class_emb", rows, td, 4.0)?),
         };
         Ok(UNet {
             config: config.clone(),

@@ -38,6 +38,40 @@ impl ParamStore {
         self.insert(name, Tensor::from_slice(&self.device, &data, shape)?)
     }
 
+    /// A `[rows, dim]` embedding table whose first `rows − 1` rows are orthogonal, each of
+    /// Euclidean norm `norm`, and whose last row is zero: every class token then starts equally
+    /// far from every other and from the "none" token (which leaves the sum it joins unchanged).
+    /// With more classes than `dim`, the class rows are random directions of norm `norm`.
+    pub fn class_table(
+        &mut self,
+        name: &str,
+        rows: usize,
+        dim: usize,
+        norm: f64,
+    ) -> Result<Tensor> {
+        let classes = rows.saturating_sub(1);
+        let mut basis: Vec<Vec<f64>> = Vec::with_capacity(rows);
+        for _ in 0..classes {
+            let mut v: Vec<f64> = (0..dim).map(|_| self.rng.normal()).collect();
+            if basis.len() < dim {
+                // Gram–Schmidt against the rows so far.
+                for b in &basis {
+                    let dot: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
+                    v.iter_mut().zip(b).for_each(|(x, y)| *x -= dot * y);
+                }
+            }
+            let len = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|x| *x /= len);
+            basis.push(v);
+        }
+        let mut data: Vec<f32> = basis
+            .iter()
+            .flat_map(|v| v.iter().map(|&x| (x * norm) as f32))
+            .collect();
+        data.resize(rows * dim, 0.0);
+        self.insert(name, Tensor::from_slice(&self.device, &data, &[rows, dim])?)
+    }
+
     /// A parameter filled with `value`.
     pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
         let n: usize = shape.iter().product();

@@ -166,3 +166,32 @@ fn check_tiny(cfg: &UNetConfig, seed: u64) -> Vec<String> {
     assert!(msg.contains("divisible by 2"), "{msg}");
     ps.named().iter().map(|(n, _)| n.clone()).collect()
 }
+
+#[test]
+fn class_table_rows_are_orthogonal_of_one_norm_with_a_zero_none_row() {
+    let dev = Device::new(DeviceOptions::default()).unwrap();
+    let mut ps = ParamStore::new(&dev, 3);
+    let (rows, dim, norm) = (11, 16, 4.0);
+    let t = ps.class_table("emb", rows, dim, norm).unwrap();
+    assert_eq!(t.dims(), [rows, dim]);
+    let v = t.to_vec().unwrap();
+    let row = |r: usize| &v[r * dim..(r + 1) * dim];
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum::<f64>();
+    for a in 0..rows - 1 {
+        assert!((dot(row(a), row(a)).sqrt() - norm).abs() < 1e-4, "row {a}");
+        for b in a + 1..rows - 1 {
+            assert!(dot(row(a), row(b)).abs() < 1e-4, "rows {a} and {b}");
+        }
+    }
+    assert!(
+        row(rows - 1).iter().all(|&x| x == 0.0),
+        "the none row is zero"
+    );
+    // More classes than dimensions: every class row still has the norm.
+    let wide = ps.class_table("wide", 6, 3, 2.0).unwrap().to_vec().unwrap();
+    for r in 0..5 {
+        let n = dot(&wide[r * 3..r * 3 + 3], &wide[r * 3..r * 3 + 3]).sqrt();
+        assert!((n - 2.0).abs() < 1e-4, "wide row {r}: {n}");
+    }
+    assert!(wide[15..].iter().all(|&x| x == 0.0));
+}

@@ -284,7 +284,12 @@ fn classifier_free_guidance_extrapolates_from_the_unlabelled_to_the_labelled_pre
         .unwrap();
     let ce = cond.eps.to_vec().unwrap();
     let s = 2.5;
-    let g = Guidance::new(&m, Some(&y), s)
+    let big_t = m.schedule().len();
+    let scaled = |guidance: f64| SamplerConfig {
+        guidance,
+        ..SamplerConfig::default()
+    };
+    let g = Guidance::new(&m, Some(&y), &scaled(s), big_t)
         .unwrap()
         .expect("guidance applies");
     let guided = g.predict(&m, &z, t).unwrap();
@@ -303,10 +308,49 @@ fn classifier_free_guidance_extrapolates_from_the_unlabelled_to_the_labelled_pre
         assert!((p - q).abs() < 1e-4);
     }
     // Nothing to guide: s = 1, no given label, or no label embedding.
-    assert!(Guidance::new(&m, Some(&y), 1.0).unwrap().is_none());
-    assert!(Guidance::new(&m, None, s).unwrap().is_none());
+    assert!(Guidance::new(&m, Some(&y), &scaled(1.0), big_t)
+        .unwrap()
+        .is_none());
+    assert!(Guidance::new(&m, None, &scaled(s), big_t)
+        .unwrap()
+        .is_none());
     let plain = model(&dev, TaskPreset::ImageLabel);
-    assert!(Guidance::new(&plain, Some(&y), s).unwrap().is_none());
+    assert!(Guidance::new(&plain, Some(&y), &scaled(s), big_t)
+        .unwrap()
+        .is_none());
+    // Outside the guidance interval the step is the labelled prediction; inside, guided.
+    let interval = |lo: f64, hi: f64| SamplerConfig {
+        guidance_interval: (lo, hi),
+        ..scaled(s)
+    };
+    let last = (big_t - 1) as f64;
+    let above = Guidance::new(&m, Some(&y), &interval((t + 1) as f64 / last, 1.0), big_t)
+        .unwrap()
+        .expect("guidance applies");
+    let plain_step = above.predict(&m, &z, t).unwrap().eps.to_vec().unwrap();
+    for (k, (got, want)) in plain_step.iter().zip(&ce).enumerate() {
+        assert!((got - want).abs() < 1e-5, "ε̂[{k}] {got} vs {want} outside");
+    }
+    let around = Guidance::new(
+        &m,
+        Some(&y),
+        &interval(t as f64 / last, t as f64 / last),
+        big_t,
+    )
+    .unwrap()
+    .expect("guidance applies");
+    let guided_step = around.predict(&m, &z, t).unwrap().eps.to_vec().unwrap();
+    for (k, got) in guided_step.into_iter().enumerate() {
+        let want = uncond[k] + s as f32 * (ce[k] - uncond[k]);
+        assert!((got - want).abs() < 1e-4, "ε̂[{k}] {got} vs {want} inside");
+    }
+    for (lo, hi) in [(0.6, 0.4), (-0.1, 1.0), (0.0, 1.5)] {
+        let msg = Guidance::new(&m, Some(&y), &interval(lo, hi), big_t)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("guidance interval"), "{msg}");
+    }
     // The sampler uses it: a guided chain differs from the unguided one, a negative scale is
     // refused.
     let mut given = vec![None; 2];

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::config::TrainConfig;
+use crate::config::{parse_interval, TrainConfig};
 use crate::error::{Error, Result};
 use crate::{eval, sample, train};
 use clap::{Args, Parser, Subcommand};
@@ -158,6 +158,10 @@ struct TrainArgs {
     /// the final eval; 1 = none) [default: 4.5].
     #[arg(long)]
     guidance: Option<f64>,
+    /// LO,HI: guidance acts only at timesteps from LO·T to HI·T; below LO·T the steps are
+    /// plain label-conditional (0,1: every step) [default: 0.25,1.0].
+    #[arg(long, value_name = "LO,HI", value_parser = parse_interval)]
+    guidance_interval: Option<(f64, f64)>,
     /// Min-SNR-γ weighting of the ε loss, 0 = off [default: 5].
     #[arg(long)]
     snr_gamma: Option<f64>,
@@ -215,6 +219,7 @@ impl TrainArgs {
             label_weight,
             label_map_scale,
             guidance,
+            guidance_interval,
             snr_gamma,
             eval,
             eval_samples,
@@ -265,6 +270,10 @@ struct SampleCli {
     /// (1 = none) [default: the run's --guidance].
     #[arg(long)]
     guidance: Option<f64>,
+    /// LO,HI: guidance acts only at timesteps from LO·T to HI·T (0,1: every step) [default:
+    /// the run's --guidance-interval].
+    #[arg(long, value_name = "LO,HI", value_parser = parse_interval)]
+    guidance_interval: Option<(f64, f64)>,
 }
 
 /// Flags of `eval`.
@@ -292,6 +301,10 @@ struct EvalCli {
     /// [default: the run's --guidance].
     #[arg(long)]
     guidance: Option<f64>,
+    /// LO,HI: guidance acts only at timesteps from LO·T to HI·T (0,1: every step) [default:
+    /// the run's --guidance-interval].
+    #[arg(long, value_name = "LO,HI", value_parser = parse_interval)]
+    guidance_interval: Option<(f64, f64)>,
     /// Evaluate the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,
@@ -322,6 +335,7 @@ fn run(cli: Cli) -> Result<()> {
                     out: None,
                     classifier_steps: cfg.eval_classifier_steps,
                     guidance: Some(cfg.guidance),
+                    guidance_interval: Some(cfg.guidance_interval),
                     no_ema: false,
                 })?;
                 println!("{}", report.table());
@@ -345,6 +359,7 @@ fn run(cli: Cli) -> Result<()> {
                 raw: a.raw,
                 no_ema: a.no_ema,
                 guidance: a.guidance,
+                guidance_interval: a.guidance_interval,
             })?;
             println!(
                 "wrote {} and {}",
@@ -361,6 +376,7 @@ fn run(cli: Cli) -> Result<()> {
                 out: a.out,
                 classifier_steps: a.classifier_steps,
                 guidance: a.guidance,
+                guidance_interval: a.guidance_interval,
                 no_ema: a.no_ema,
             })?;
             println!("{}", report.table());

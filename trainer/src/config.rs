@@ -89,6 +89,9 @@ pub struct TrainConfig {
     /// Classifier-free guidance scale of label-conditional sampling with the label embedding
     /// (training grids and the final eval; 1 = none). `sample` and `eval` default to it.
     pub guidance: f64,
+    /// (lo, hi): guidance acts only at timesteps in [lo·T, hi·T] (fractions of the schedule;
+    /// (0, 1) guides every step). `sample` and `eval` default to it.
+    pub guidance_interval: (f64, f64),
     /// Min-SNR-γ weighting of the ε loss (0: off); see `ModelConfig::snr_gamma`.
     pub snr_gamma: f64,
     /// Run `eval` on the final checkpoint.
@@ -175,6 +178,7 @@ impl Default for TrainConfig {
             label_weight: 0.1,
             label_map_scale: 0.1,
             guidance: 4.5,
+            guidance_interval: (0.25, 1.0),
             snr_gamma: 5.0,
             eval: true,
             eval_samples: 100,
@@ -283,6 +287,9 @@ impl TrainConfig {
         if !(self.guidance.is_finite() && self.guidance >= 0.0) {
             return bad(format!("--guidance must be ≥ 0, got {}", self.guidance));
         }
+        if let Err(msg) = check_interval(self.guidance_interval) {
+            return bad(format!("--guidance-interval: {msg}"));
+        }
         let (lo, hi) = self.mask_ratio;
         if !(0.0 <= lo && lo <= hi && hi <= 1.0) {
             return bad(format!(
@@ -345,6 +352,30 @@ impl TrainConfig {
     }
 }
 
+/// Checks a (lo, hi) pair of fractions: 0 ≤ lo ≤ hi ≤ 1.
+pub fn check_interval((lo, hi): (f64, f64)) -> std::result::Result<(f64, f64), String> {
+    if 0.0 <= lo && lo <= hi && hi <= 1.0 {
+        Ok((lo, hi))
+    } else {
+        Err(format!(
+            "needs 0 ≤ lo ≤ hi ≤ 1 (fractions of the schedule's T), got ({lo}, {hi})"
+        ))
+    }
+}
+
+/// Parses `LO,HI` (two fractions of T, 0 ≤ LO ≤ HI ≤ 1), as `--guidance-interval` takes it.
+pub fn parse_interval(text: &str) -> std::result::Result<(f64, f64), String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [lo, hi] = parts[..] else {
+        return Err(format!("expected LO,HI such as 0.25,1, got '{text}'"));
+    };
+    let num = |v: &str| {
+        v.parse::<f64>()
+            .map_err(|_| format!("'{v}' is not a number (expected LO,HI such as 0.25,1)"))
+    };
+    check_interval((num(lo)?, num(hi)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +428,24 @@ mod tests {
         }
         .validate()
         .is_err());
+    }
+
+    #[test]
+    fn guidance_intervals_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_interval("0.25,1"), Ok((0.25, 1.0)));
+        assert_eq!(parse_interval(" 0 , 0.5 "), Ok((0.0, 0.5)));
+        for bad in ["0.6,0.4", "-0.1,1", "0,1.5", "0.5", "a,1", "0,1,1", "NaN,1"] {
+            let msg = parse_interval(bad).expect_err(bad);
+            assert!(
+                msg.contains("LO,HI") || msg.contains("lo ≤ hi"),
+                "{bad}: {msg}"
+            );
+        }
+        let cfg = TrainConfig {
+            guidance_interval: (0.9, 0.1),
+            ..TrainConfig::default()
+        };
+        let msg = cfg.validate().expect_err("a reversed interval").to_string();
+        assert!(msg.contains("--guidance-interval"), "{msg}");
     }
 }

@@ -46,6 +46,8 @@ pub struct EvalArgs {
     pub classifier_steps: usize,
     /// Classifier-free guidance of label-conditional samples; None: the run's `--guidance`.
     pub guidance: Option<f64>,
+    /// Guidance interval; None: the run's `--guidance-interval`.
+    pub guidance_interval: Option<(f64, f64)>,
     /// Evaluate the raw weights instead of the EMA.
     pub no_ema: bool,
 }
@@ -222,6 +224,9 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         steps: args.steps.min(model.schedule().len()),
         seed: args.seed,
         guidance: args.guidance.unwrap_or(ckpt.meta.train.guidance),
+        guidance_interval: args
+            .guidance_interval
+            .unwrap_or(ckpt.meta.train.guidance_interval),
         ..SamplerConfig::default()
     };
     let mut report = EvalReport {
@@ -293,21 +298,32 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
                 Ok(g)
             })?;
             let cond_out = net.run(&cond.images, n, shape)?;
-            let hit = (0..n)
-                .filter(|&k| {
-                    argmax(&cond_out.logits[k * classes..(k + 1) * classes]) == k % classes
-                })
-                .count();
+            let hits: Vec<bool> = (0..n)
+                .map(|k| argmax(&cond_out.logits[k * classes..(k + 1) * classes]) == k % classes)
+                .collect();
+            let hit = hits.iter().filter(|&&h| h).count();
+            let per_class = per_class_accuracy(&hits, classes);
+            let per_class_text: Vec<String> = per_class
+                .iter()
+                .enumerate()
+                .map(|(c, a)| format!("{} {a:.2}", test.class_name(c)))
+                .collect();
             report.push(
                 "class accuracy (label given)",
                 hit as f64 / n as f64,
                 match model.embedded_label() {
                     Some(_) => format!(
-                        "classifier(image generated given label k) = k, N = {n}, guidance {}",
-                        sampler.guidance
+                        "classifier(image generated given label k) = k, N = {n}, guidance {} at \
+                         t/T in [{}, {}]",
+                        sampler.guidance, sampler.guidance_interval.0, sampler.guidance_interval.1
                     ),
                     None => format!("classifier(image generated given label k) = k, N = {n}"),
                 },
+            );
+            report.push(
+                "worst class accuracy (label given)",
+                per_class.iter().copied().fold(f64::INFINITY, f64::min),
+                format!("per class: {}", per_class_text.join(", ")),
             );
             for frac in [0.05, 0.1, 0.2] {
                 let t = ((frac * big_t as f64) as usize).min(big_t - 1);
@@ -537,4 +553,32 @@ fn masked_metrics(
         );
     }
     Ok(())
+}
+
+/// Fraction of hits per class, where sample k was generated given class k mod `classes`.
+fn per_class_accuracy(hits: &[bool], classes: usize) -> Vec<f64> {
+    let mut count = vec![(0usize, 0usize); classes];
+    for (k, &h) in hits.iter().enumerate() {
+        let c = &mut count[k % classes];
+        c.0 += h as usize;
+        c.1 += 1;
+    }
+    count
+        .iter()
+        .map(|&(hit, all)| hit as f64 / all.max(1) as f64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_class_accuracy;
+
+    #[test]
+    fn per_class_accuracy_counts_each_class_apart() {
+        // Classes cycle 0, 1, 2: class 0 hits 2 of 2, class 1 0 of 2, class 2 1 of 1.
+        let hits = [true, false, true, true, false];
+        assert_eq!(per_class_accuracy(&hits, 3), vec![1.0, 0.0, 1.0]);
+        // A class with no samples reads 0, not NaN.
+        assert_eq!(per_class_accuracy(&[true], 2), vec![1.0, 0.0]);
+    }
 }

@@ -152,6 +152,7 @@ pub fn training_grid(model: &MtDiffusion, cfg: &TrainConfig, path: &Path) -> Res
         steps: cfg.sample_steps,
         seed: cfg.seed ^ 0xA11,
         guidance: cfg.guidance,
+        guidance_interval: cfg.guidance_interval,
         ..SamplerConfig::default()
     };
     match task.preset {
@@ -206,6 +207,8 @@ pub struct SampleArgs {
     pub no_ema: bool,
     /// Guidance scale overriding `sampler.guidance`; None: the run's `--guidance`.
     pub guidance: Option<f64>,
+    /// Guidance interval; None: the run's `--guidance-interval`.
+    pub guidance_interval: Option<(f64, f64)>,
 }
 
 /// `mtdiff sample`: returns the PNG path written.
@@ -220,6 +223,9 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
     let sampler = SamplerConfig {
         guidance: args.guidance.unwrap_or(ckpt.meta.train.guidance),
+        guidance_interval: args
+            .guidance_interval
+            .unwrap_or(ckpt.meta.train.guidance_interval),
         ..args.sampler.clone()
     };
     let s = generate(&model, &given, args.n, &sampler)?;

@@ -111,6 +111,12 @@ impl Dataset for ImageFolder {
     fn classes(&self) -> usize {
         self.classes.len()
     }
+    fn class_name(&self, k: usize) -> String {
+        self.classes
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| k.to_string())
+    }
     fn example(&self, i: usize) -> Example {
         let (image, label) = self.images[i].clone();
         Example {

@@ -137,6 +137,11 @@ impl Dataset for Glyphs {
     fn classes(&self) -> usize {
         10
     }
+    fn class_name(&self, k: usize) -> String {
+        CLASS_NAMES
+            .get(k)
+            .map_or_else(|| k.to_string(), |n| n.to_string())
+    }
     fn example(&self, i: usize) -> Example {
         let (class, f) = self.factors(i);
         let image = render(class, &f, self.size)

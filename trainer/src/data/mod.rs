@@ -45,6 +45,10 @@ pub trait Dataset: Send + Sync {
     fn image_shape(&self) -> [usize; 3];
     /// Number of classes.
     fn classes(&self) -> usize;
+    /// Name of class `k` (< classes), for reports; the index unless the dataset names it.
+    fn class_name(&self, k: usize) -> String {
+        k.to_string()
+    }
     /// Example `i` (< len).
     fn example(&self, i: usize) -> Example;
 }
