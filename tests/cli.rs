@@ -464,40 +464,34 @@ fn bad_input_fails_with_a_clear_message() {
     std::fs::write(folder.join("cats/readme.txt"), "not an image").unwrap();
     let e = fails(&t(&["--data", &format!("folder:{}", folder.display())]));
     assert!(e.contains("no images"), "{e}");
-    // Unknown flag values.
-    let e = fails(&t(&["--task", "painting"]));
-    assert!(
-        e.contains("unknown task") && e.contains("image-label"),
-        "{e}"
-    );
-    let e = fails(&t(&["--data", "pictures"]));
-    assert!(e.contains("glyphs"), "{e}");
-    let e = fails(&strings(&["train", "--steps", "many"]));
-    assert!(e.contains("invalid value"), "{e}");
-    let e = fails(&t(&["--ckpt-every", "3"]));
-    assert!(e.contains("multiple"), "{e}");
-    let e = fails(&t(&["--label-drop", "1.5"]));
-    assert!(e.contains("--label-drop") && e.contains("[0, 1]"), "{e}");
-    let e = fails(&t_eq("--label-weight=-1"));
-    assert!(e.contains("--label-weight"), "{e}");
-    let e = fails(&t(&["--guidance", "nan"]));
-    assert!(e.contains("--guidance"), "{e}");
-    let e = fails(&t(&["--beta-schedule", "quadratic"]));
-    assert!(e.contains("--beta-schedule") && e.contains("cosine"), "{e}");
-    let e = fails(&t_eq("--label-map-scale=-0.5"));
-    assert!(e.contains("--label-map-scale"), "{e}");
-    let e = fails(&t(&["--timestep-sampling", "log-snr:0"]));
-    assert!(
-        e.contains("--timestep-sampling") && e.contains("log-snr:MEAN,STD"),
-        "{e}"
-    );
-    let e = fails(&t(&["--guidance-interval", "0.6,0.4"]));
-    assert!(
-        e.contains("--guidance-interval") && e.contains("lo ≤ hi"),
-        "{e}"
-    );
-    let e = fails(&t(&["--attn-levels", "7"]));
-    assert!(e.contains("--attn-levels 7"), "{e}");
+    // Unknown or out-of-range flag values: each message names what is wrong.
+    let cases: Vec<(Vec<String>, &[&str])> = vec![
+        (t(&["--task", "painting"]), &["unknown task", "image-label"]),
+        (t(&["--data", "pictures"]), &["glyphs"]),
+        (strings(&["train", "--steps", "many"]), &["invalid value"]),
+        (t(&["--ckpt-every", "3"]), &["multiple"]),
+        (t(&["--label-drop", "1.5"]), &["--label-drop", "[0, 1]"]),
+        (t_eq("--label-weight=-1"), &["--label-weight"]),
+        (t(&["--guidance", "nan"]), &["--guidance"]),
+        (
+            t(&["--beta-schedule", "quadratic"]),
+            &["--beta-schedule", "cosine"],
+        ),
+        (t_eq("--label-map-scale=-0.5"), &["--label-map-scale"]),
+        (
+            t(&["--timestep-sampling", "log-snr:0"]),
+            &["--timestep-sampling", "log-snr:MEAN,STD"],
+        ),
+        (
+            t(&["--guidance-interval", "0.6,0.4"]),
+            &["--guidance-interval", "lo ≤ hi"],
+        ),
+        (t(&["--attn-levels", "7"]), &["--attn-levels 7"]),
+    ];
+    for (args, needles) in cases {
+        let e = fails(&args);
+        assert!(needles.iter().all(|n| e.contains(n)), "{args:?}: {e}");
+    }
     // An output directory that cannot be written: a path under a regular file.
     let file = out.join("plain-file");
     std::fs::write(&file, "x").unwrap();
