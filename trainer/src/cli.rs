@@ -98,7 +98,7 @@ struct TrainArgs {
     /// [default: log-snr:-1,2.5].
     #[arg(long)]
     timestep_sampling: Option<String>,
-    /// Optimizer steps [default: 450].
+    /// Optimizer steps [default: 600].
     #[arg(long)]
     steps: Option<u64>,
     /// Batch size [default: 64].
