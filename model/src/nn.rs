@@ -41,7 +41,8 @@ impl ParamStore {
     /// A `[rows, dim]` embedding table whose first `rows − 1` rows are orthogonal, each of
     /// Euclidean norm `norm`, and whose last row is zero: every class token then starts equally
     /// far from every other and from the "none" token (which leaves the sum it joins unchanged).
-    /// With more classes than `dim`, the class rows are random directions of norm `norm`.
+    /// Only `dim` rows can be orthogonal: class rows beyond the first `dim` are random directions
+    /// of norm `norm`.
     pub fn class_table(
         &mut self,
         name: &str,
