@@ -299,11 +299,8 @@ impl TrainConfig {
         if let Err(msg) = check_interval(self.guidance_interval) {
             return bad(format!("--guidance-interval: {msg}"));
         }
-        let (lo, hi) = self.mask_ratio;
-        if !(0.0 <= lo && lo <= hi && hi <= 1.0) {
-            return bad(format!(
-                "mask_ratio must satisfy 0 ≤ lo ≤ hi ≤ 1, got ({lo}, {hi})"
-            ));
+        if let Err(msg) = check_interval(self.mask_ratio) {
+            return bad(format!("mask_ratio: {msg}"));
         }
         Ok(())
     }
@@ -366,9 +363,7 @@ pub fn check_interval((lo, hi): (f64, f64)) -> std::result::Result<(f64, f64), S
     if 0.0 <= lo && lo <= hi && hi <= 1.0 {
         Ok((lo, hi))
     } else {
-        Err(format!(
-            "needs 0 ≤ lo ≤ hi ≤ 1 (fractions of the schedule's T), got ({lo}, {hi})"
-        ))
+        Err(format!("needs fractions 0 ≤ lo ≤ hi ≤ 1, got ({lo}, {hi})"))
     }
 }
 
@@ -456,5 +451,17 @@ mod tests {
         };
         let msg = cfg.validate().expect_err("a reversed interval").to_string();
         assert!(msg.contains("--guidance-interval"), "{msg}");
+        let cfg = TrainConfig {
+            mask_ratio: (0.5, 1.5),
+            ..TrainConfig::default()
+        };
+        let msg = cfg
+            .validate()
+            .expect_err("a mask ratio above 1")
+            .to_string();
+        assert!(
+            msg.contains("mask_ratio") && msg.contains("lo ≤ hi"),
+            "{msg}"
+        );
     }
 }
