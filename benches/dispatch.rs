@@ -1,6 +1,6 @@
 //! Per-op overhead: 1,000 tiny elementwise ops recorded and flushed; criterion reports the time
 //! of the whole batch, so time per op = time / 1000 (also printed as "elements" = ops per second).
-//! Reference point on lavapipe: ~47 µs per dispatch inside one submit (DESIGN.md).
+//! Reference point on lavapipe: ~47 µs per dispatch inside one submit (docs/experiments.md).
 
 mod support;
 

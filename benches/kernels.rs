@@ -1,5 +1,5 @@
 //! Throughput of the diffusion-network kernels on the reference U-Net's shapes
-//! (../shared/peer/bench_params.json): conv 3×3 (N=32, 64→64, 28×28) forward and backward,
+//! (`model/tests/data/reference_unet.json`): conv 3×3 (N=32, 64→64, 28×28) forward and backward,
 //! group norm (32×64×28×28, 8 groups, fused SiLU), attention (B=32, 4 heads, seq 196, d=32)
 //! forward, AdamW over 1.18 M parameters. GFLOP/s for compute-bound ops ("elements" = FLOPs),
 //! GB/s for memory-bound ones ("bytes"). PyTorch on the same two cores: conv forward 407,

@@ -1,6 +1,6 @@
 //! Matmul throughput (GFLOP/s) on square sizes and a tall-skinny U-Net shape, for the kernel
 //! family the adapter uses. Ceiling for comparison on lavapipe (2 cores): ~27 GFLOP/s for the best
-//! WGSL matmul measured (DESIGN.md); PyTorch on the same cores ~207.
+//! WGSL matmul measured (docs/experiments.md, "The matmul probe"); PyTorch on the same cores ~207.
 //! Each iteration records one matmul and synchronizes, so the time includes one submit+wait.
 
 mod support;

@@ -1,4 +1,4 @@
-//! One whole training step of the reference U-Net (`../shared/peer/bench_params.json`) on the
+//! One whole training step of the reference U-Net (`model/tests/data/reference_unet.json`) on the
 //! engine: q_sample, U-Net forward, ε-MSE, backward, AdamW (lr 2e-4, weight decay 0.01), at batch
 //! 32 of 1×28×28 — the peer protocol, so images/s compare directly with PyTorch's 228 img/s on the
 //! same two cores (peer README). Throughput is reported in images ("elements").

@@ -102,7 +102,7 @@ fn q_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 
 // DDPM ancestral step, x_0 form (as diffusers, so x̂_0 can be clipped):
 // x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, clipped to ±clip when clip > 0;
-// x_{t−1} = c0[t]·x̂_0 + c1[t]·x_t − scale[b]·agg + σ[t]·z (a_t of PAPER.md §6 is scale·agg).
+// x_{t−1} = c0[t]·x̂_0 + c1[t]·x_t − scale[b]·agg + σ[t]·z (a_t of docs/method.md §7.1 is scale·agg).
 // table rows (√ᾱ_t, √(1−ᾱ_t), c0, c1, σ). Also writes x̂_0.
 @compute @workgroup_size(256)
 fn ddpm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -4,7 +4,7 @@
 // move. So one subgroup computes a (8·TM)×TN block of C: each lane owns TM rows and loads its own
 // A values, and the TN columns of B, which all 8 lanes need, are loaded once, one share per
 // lane, and passed around with subgroupBroadcast. Loads per FMA drop about 3× against the
-// register-blocked kernel (see DESIGN.md and the note on issue #3).
+// register-blocked kernel (docs/experiments.md, "Kernels on lavapipe").
 // This file is a template: engine/src/ops/matmul_subgroup.rs fills the {{...}} slots with the
 // fully unrolled loads, broadcasts and FMAs of one variant (A/B transposed or not, vec4 or scalar).
 //

@@ -115,12 +115,22 @@ fn train_sample_eval_end_to_end_for_every_task() {
         );
         let run = out.join(task);
         let ckpt = run.join("ckpt_00000008.safetensors");
-        assert!(
-            mtdiff::checkpoint::load(&ckpt).is_ok(),
-            "{task}: checkpoint loads"
-        );
-        assert!(decode_png(&run.join("loss.png")).0 > 100);
-        assert!(decode_png(&run.join("samples_00000008.png")).0 > 8);
+        let loaded = mtdiff::checkpoint::load(&ckpt)
+            .unwrap_or_else(|e| panic!("{task}: checkpoint loads: {e}"));
+        // The dataset's class names travel with the checkpoint (for grids and reports).
+        assert_eq!(loaded.meta.class_names.len(), 10, "{task}");
+        assert_eq!(loaded.meta.class_names[0], "ring", "{task}");
+        assert_eq!(decode_png(&run.join("loss.png")), (900, 600));
+        let (grid_w, _) = decode_png(&run.join("samples_00000008.png"));
+        if task == "image-label" {
+            // Six 8×8 glyphs at zoom 6 per row, after a margin with the class names.
+            assert!(
+                grid_w > 6 * 49 + 1,
+                "{task}: no margin for the row names ({grid_w})"
+            );
+        } else {
+            assert!(grid_w > 8, "{task}");
+        }
         let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
         assert_eq!(
             metrics.lines().count(),
@@ -337,10 +347,19 @@ fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
     let mut args = set(tiny(&out, "k", "image-label", 100_000), "--ckpt-every", "2");
     args.extend(strings(&["--eval", "false", "--keep", "3"]));
     let run = out.join("k");
-    let mut seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
+    // The kill delays come from this seed: printed, and replayed with MTDIFF_TEST_SEED=<seed>.
+    let first_seed = match std::env::var("MTDIFF_TEST_SEED") {
+        Ok(v) => v
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("MTDIFF_TEST_SEED={v:?} is not an unsigned integer")),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64,
+    };
+    eprintln!("sigkill test: seed {first_seed} (replay with MTDIFF_TEST_SEED={first_seed})");
+    let replay = format!("seed {first_seed}, replay with MTDIFF_TEST_SEED={first_seed}");
+    let mut seed = first_seed;
     let mut last_step = 0;
     for round in 0..4 {
         let mut a = args.clone();
@@ -367,23 +386,29 @@ fn sigkill_at_random_moments_never_corrupts_a_checkpoint() {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(200 + (seed >> 33) % 1500));
+        let delay_ms = 200 + (seed >> 33) % 1500;
+        eprintln!("sigkill test: round {round}, kill {delay_ms} ms after the checkpoint after step {last_step}");
+        std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let ckpts = mtdiff::checkpoint::list(&run);
         assert!(
             !ckpts.is_empty() && ckpts.len() <= 3,
-            "round {round}: {ckpts:?}"
+            "round {round} ({replay}): {ckpts:?}"
         );
         for (step, path) in &ckpts {
-            let c = mtdiff::checkpoint::load(path)
-                .unwrap_or_else(|e| panic!("round {round}: {} does not load: {e}", path.display()));
-            assert_eq!(c.meta.step, *step);
+            let c = mtdiff::checkpoint::load(path).unwrap_or_else(|e| {
+                panic!(
+                    "round {round} ({replay}): {} does not load: {e}",
+                    path.display()
+                )
+            });
+            assert_eq!(c.meta.step, *step, "{replay}");
         }
         let newest = ckpts.last().unwrap().0;
         assert!(
             newest > last_step,
-            "round {round}: progress after resuming from {last_step}"
+            "round {round} ({replay}): progress after resuming from {last_step}"
         );
         last_step = newest;
     }

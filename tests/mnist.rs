@@ -1,18 +1,14 @@
-//! A short training run on real MNIST (`../shared/data/mnist`): the loss goes down and the
+//! A short training run on real MNIST (the vendored subset in `tests/data/mnist`, 2,000 training
+//! and 1,000 test digits; see the README there): the loss goes down and the
 //! label head classifies real test images far above chance (classification through the
-//! diffusion model, PAPER.md §9 S1 test 3).
+//! diffusion model, docs/method.md §9).
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn short_mnist_run_learns_to_classify() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    assert!(
-        data.join("train-images-idx3-ubyte.gz").is_file(),
-        "{} is missing: the tests expect the shared data beside the repository",
-        data.display()
-    );
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mnist");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mnist-run");
     let _ = std::fs::remove_dir_all(&out);
     let args = [

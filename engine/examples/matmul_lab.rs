@@ -1,4 +1,4 @@
-//! Kernel lab for matmul variants (DESIGN.md: llm.c's dev/cuda style): times a WGSL matmul kernel
+//! Kernel lab for matmul variants (in the style of llm.c's dev/cuda): times a WGSL matmul kernel
 //! file on 1024³ with raw wgpu, so variants can be compared without rebuilding the engine.
 //! Usage: cargo run --release -p mtdiff-engine --example matmul_lab -- KERNEL.wgsl TM TN WGX WGY
 //! The kernel gets bindings 0 uniform [M,N,K,0,0,0,0], 1 A, 2 B, 3 bias, 4 C, and computes a

@@ -16,7 +16,8 @@ use crate::pool::{Pool, PoolStats};
 /// Bytes of one dispatch's parameter slot: 64 u32 words.
 pub(crate) const PARAM_WORDS: usize = 64;
 
-/// Which matmul kernel family to use (see DESIGN.md: what is fast on lavapipe is not fast on a GPU).
+/// Which matmul kernel family to use (docs/experiments.md, "Kernels on lavapipe": what is fast
+/// on lavapipe is not fast on a GPU).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatmulStrategy {
     /// Register-blocked 8×16 per thread, vec4 loads straight from storage: best on CPU adapters.

@@ -1,7 +1,7 @@
 //! The shared denoising U-Net: a configurable ADM-style U-Net (GroupNorm+SiLU residual blocks with
 //! a sinusoidal time embedding, strided-conv downsampling, nearest upsampling + conv, skip
 //! connections by channel concatenation, self-attention at the bottleneck). With
-//! [`UNetConfig::reference`] it is exactly the reference U-Net of `../shared/peer/bench_params.json`
+//! [`UNetConfig::reference`] it is exactly the reference U-Net of `model/tests/data/reference_unet.json`
 //! (parameter names, shapes and count), so our training step can be benchmarked against PyTorch's.
 
 use mtdiff_engine::ops::diffusion::timestep_embedding;
@@ -67,7 +67,7 @@ pub enum Downsample {
 }
 
 impl UNetConfig {
-    /// The reference U-Net of `bench_params.json` (1,179,105 parameters) for 1×28×28 images.
+    /// The reference U-Net of `model/tests/data/reference_unet.json` (1,179,105 parameters) for 1×28×28 images.
     pub fn reference() -> UNetConfig {
         UNetConfig {
             in_channels: 1,

@@ -1,4 +1,4 @@
-//! The multi-modal forward process of MT-Diffusion (PAPER.md §3, choice §8.1): each secondary
+//! The multi-modal forward process of MT-Diffusion (docs/method.md §3.3): each secondary
 //! modality's encoding E_i(x_i) is aggregated into the diffusion space with one-step weights
 //! w_t^(i) = √ᾱ_{t−1} (ρ_i(t) − ρ_i(t−1)), which makes the marginal exactly
 //! q(z_t | z_0, X) = N(√ᾱ_t (z_0 + Σ_i ρ_i(t) E_i(x_i)), (1 − ᾱ_t) I).
@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::schedule::Schedule;
 
 /// A linear ramp ρ(t) = clip((t − t_a)/(t_b − t_a), 0, 1) in paper time, with t_a and t_b given as
-/// fractions of T (PAPER.md §8.1's default: 0.1 and 0.5). `Ramp::OFF` is ρ ≡ 0 (no aggregation).
+/// fractions of T (docs/method.md §3.3: 0.1 and 0.5 by default). `Ramp::OFF` is ρ ≡ 0 (no aggregation).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ramp {
     /// Where ρ leaves 0, as a fraction of T.
@@ -22,7 +22,7 @@ pub struct Ramp {
     /// Where ρ reaches 1, as a fraction of T.
     pub end: f64,
     /// Sign and size of the ramp's top (1 for an aggregated modality, −1 for the image transition
-    /// bridge of PAPER.md §7.1's reading, 0 for none).
+    /// bridge of docs/method.md §8.3, 0 for none).
     pub scale: f64,
 }
 
@@ -33,7 +33,7 @@ impl Ramp {
         end: 0.5,
         scale: 0.0,
     };
-    /// PAPER.md §8.1's default for secondary modalities: 0 until 0.1T, 1 from 0.5T.
+    /// The default for secondary modalities (docs/method.md §3.3): 0 until 0.1T, 1 from 0.5T.
     pub const DEFAULT: Ramp = Ramp {
         start: 0.1,
         end: 0.5,

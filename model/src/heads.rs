@@ -1,4 +1,4 @@
-//! Decoder heads p_θ(x^(i) | z_t) on the shared backbone (PAPER.md §4.1, choice §8.4): image
+//! Decoder heads p_θ(x^(i) | z_t) on the shared backbone (docs/method.md §5.2): image
 //! modalities are extra output channels of the U-Net's last convolution (x̂, x0-prediction); labels
 //! and vectors are an MLP on globally pooled backbone features (the bottleneck and the last decoder
 //! map, concatenated).

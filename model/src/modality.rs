@@ -1,8 +1,7 @@
-//! Modalities and their encoders E_i into the diffusion space (PAPER.md §3 "Encoders", choices
-//! §8.2–§8.3 and §9): the main image is z_0 itself (identity); a masked image and a second image
+//! Modalities and their encoders E_i into the diffusion space (docs/method.md §4): the main image is z_0 itself (identity); a masked image and a second image
 //! are identity-encoded too; a class label is a fixed random class map; a representation vector
 //! is a fixed random projection. Encoders are fixed, not learned, so the forward process cannot
-//! collapse (PAPER.md §8.3); they are regenerated from the task's seed, so a checkpoint needs
+//! collapse (docs/method.md §4.2); they are regenerated from the task's seed, so a checkpoint needs
 //! only the seed.
 
 use mtdiff_engine::rng::CpuRng;
@@ -58,15 +57,15 @@ pub struct ModalitySpec {
     pub ramp: Ramp,
     /// Whether a decoder head predicts it from the backbone (needed to generate it jointly).
     pub head: bool,
-    /// λ_i, the weight of its head's loss term (PAPER.md §5.3; default 1).
+    /// λ_i, the weight of its head's loss term (docs/method.md §6.2; default 1).
     pub loss_weight: f64,
     /// γ: the RMS of a label's class map or a vector's projection, relative to unit-RMS images
-    /// (PAPER.md §8.3's 0.5). Identity encoders ignore it.
+    /// (docs/method.md §4.2). Identity encoders ignore it.
     pub encoder_scale: f64,
 }
 
 impl ModalitySpec {
-    /// A modality with PAPER.md's defaults for its kind: ρ ramping over [0.1T, 0.5T], a head,
+    /// A modality with the defaults of docs/method.md for its kind: ρ ramping over [0.1T, 0.5T], a head,
     /// λ = 1, γ = 0.5. The main image gets ρ ≡ 0 and no head.
     pub fn new(name: &str, kind: ModalityKind) -> ModalitySpec {
         let main = kind == ModalityKind::Image;
@@ -140,10 +139,10 @@ pub enum Encoder {
     /// E(x) = x (images).
     Identity,
     /// E(y) = M[y]: row y of fixed Gaussian class maps M `[classes, C·H·W]`, each row scaled to
-    /// RMS γ (PAPER.md §8.3). A distribution p over classes encodes as p·M (its expectation).
+    /// RMS γ (docs/method.md §4.2). A distribution p over classes encodes as p·M (its expectation).
     ClassMap(Tensor),
     /// E(r) = r·P with a fixed Gaussian projection P `[dim, C·H·W]` scaled so a unit-variance r
-    /// gives RMS γ (PAPER.md §9 S4 with a random projection).
+    /// gives RMS γ (docs/method.md §4.4).
     Projection(Tensor),
 }
 
@@ -203,7 +202,7 @@ impl Encoder {
     }
 
     /// E of a head's prediction: images as they are, class probabilities `[B, K]` through the
-    /// class maps (the softmax expectation of PAPER.md §6), vectors through the projection.
+    /// class maps (the softmax expectation, docs/method.md §7.1), vectors through the projection.
     pub fn encode_prediction(&self, pred: &Tensor, shape: [usize; 3]) -> Result<Tensor> {
         let b = pred.dims()[0];
         Ok(match self {
@@ -215,7 +214,7 @@ impl Encoder {
     }
 }
 
-/// A random mask of `patch`×`patch` patches for `b` images of `h`×`w` (PAPER.md §8.8): each
+/// A random mask of `patch`×`patch` patches for `b` images of `h`×`w` (docs/method.md §8.2): each
 /// patch is hidden with probability `ratio`. Returns `[b, 1, h, w]` values, 1 = visible.
 pub fn random_patch_mask(
     rng: &mut CpuRng,

@@ -1,12 +1,12 @@
 //! The MT-Diffusion model: a task's modalities, their fixed encoders, the shared U-Net, the
 //! decoder heads, the forward process used in training, and the multi-task loss
-//! (PAPER.md §3–§5; samplers are in `sampler`).
+//! (docs/method.md §3–§6; samplers are in `sampler`).
 //!
-//! Training (PAPER.md §5.3): for per-sample t and ε,
-//! z_t = √ᾱ_t (x_0 + Σ_i ρ_i(t) E_i(x_i)) + √(1 − ᾱ_t) ε  (the closed form of §8.1), and
+//! Training (docs/method.md §6.2): for per-sample t and ε,
+//! z_t = √ᾱ_t (x_0 + Σ_i ρ_i(t) E_i(x_i)) + √(1 − ᾱ_t) ε  (the closed form of docs/method.md §3.3), and
 //! L = ‖ε − ε̂(z_t, t)‖² + Σ_i λ_i ℓ_i(D_i(f_θ(z_t, t)), x_i)
-//! with ℓ = cross-entropy for labels and MSE for images and vectors. Our choice (PAPER.md §5.3
-//! makes it optional): the (w_t^(i))²-weighted embedding term of §5.2 is left out.
+//! with ℓ = cross-entropy for labels and MSE for images and vectors. Our choice (docs/method.md
+//! §6.2): the (w_t^(i))²-weighted encoder term of the bound (§6.1) is left out.
 
 use mtdiff_engine::ops::diffusion::q_sample;
 use mtdiff_engine::{Device, Tensor};
@@ -30,11 +30,11 @@ pub struct ModelConfig {
     pub task: TaskConfig,
     /// The shared backbone; its `in_channels` and `out_channels` are set from the task.
     pub unet: UNetConfig,
-    /// Hidden width of the label and vector MLP heads (PAPER.md §8.4: 256).
+    /// Hidden width of the label and vector MLP heads (docs/method.md §5.2: 256).
     pub head_hidden: usize,
     /// Seed of the parameter initialisation.
     pub init_seed: u64,
-    /// MT-Diffusion-E (PAPER.md §7.3, §8.9): an observed label also enters through the U-Net's
+    /// MT-Diffusion-E (docs/method.md §4.3, §8.1): an observed label also enters through the U-Net's
     /// conditioning (a class-embedding table added to the time embedding), besides its class
     /// map aggregated into z_t (-M). Our choice where the paper is silent: training feeds the
     /// label with some probability and "no label" otherwise (the trainer's `label_drop`), so one
@@ -44,14 +44,14 @@ pub struct ModelConfig {
     pub label_embedding: bool,
     /// Min-SNR-γ weighting of the ε loss (Hang et al. 2023, diffusers' `snr_gamma`): sample i's
     /// ε-MSE is weighted by min(SNR_t, γ)/SNR_t with SNR_t = ᾱ_t/(1 − ᾱ_t), which lowers the weight
-    /// of the nearly clean timesteps. 0: off (plain mean, PAPER.md §5.3). Our addition.
+    /// of the nearly clean timesteps. 0: off (plain mean). Our addition.
     #[serde(default)]
     pub snr_gamma: f64,
 }
 
 impl ModelConfig {
     /// A model for `task` with a U-Net of `channels` per level, DDPM's schedule with `steps`
-    /// training timesteps (β scaled as PAPER.md §9: 1e-4 … 0.02·1000/T).
+    /// training timesteps (β from 1e-4 to 0.02·1000/T, docs/method.md §6.2).
     pub fn new(task: TaskConfig, channels: &[usize], steps: usize) -> ModelConfig {
         let c = task.image_shape[0];
         ModelConfig {
@@ -318,7 +318,7 @@ impl MtDiffusion {
         Ok(acc)
     }
 
-    /// z_t = √ᾱ_t (x_0 + Σ_i ρ_i(t) E_i(x_i)) + √(1 − ᾱ_t) ε for per-sample `t` (PAPER.md §8.1's
+    /// z_t = √ᾱ_t (x_0 + Σ_i ρ_i(t) E_i(x_i)) + √(1 − ᾱ_t) ε for per-sample `t` (docs/method.md §3.3's
     /// closed form); `obs[0]` must hold the image x_0. Modalities that are None are left out.
     pub fn noisy(&self, obs: &[Option<Observation>], t: &Tensor, noise: &Tensor) -> Result<Tensor> {
         let Some(Observation::Image(x0)) = obs.first().and_then(|o| o.as_ref()) else {
@@ -479,7 +479,7 @@ impl MtDiffusion {
         Ok(LossTerms { total, eps, heads })
     }
 
-    /// The heads' predictions for observed images at one timestep `t` (PAPER.md §9 S1 test 3:
+    /// The heads' predictions for observed images at one timestep `t` (docs/method.md §9:
     /// classification through the diffusion model): z_t is built from the image and the other
     /// observed modalities with noise ε, then the network reads it.
     pub fn infer(

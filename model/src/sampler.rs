@@ -1,4 +1,4 @@
-//! Joint and conditional sampling (PAPER.md §6): DDPM ancestral steps (optionally respaced, as
+//! Joint and conditional sampling (docs/method.md §7): DDPM ancestral steps (optionally respaced, as
 //! ADM does) and DDIM steps (respaced, with η), for all modalities at once or with any subset
 //! observed.
 //!
@@ -6,13 +6,13 @@
 //! mean (Ê_i = E_i(x_i) when modality i is observed, E_i of its head's prediction otherwise; a
 //! label's prediction is encoded as the softmax expectation). u_t is a plain DDPM sample of the
 //! image, so the engine's fused DDPM/DDIM kernels apply unchanged (with x̂₀ clipping), and
-//! z_{t'} = u_{t'} + ĉ_{t'}. For DDPM this is exactly PAPER.md §6's mean
-//! (z_t − β_t/√(1−ᾱ_t) ε̂)/√α_t − Σ_i w_t^(i) Ê_i (tested); for DDIM it is §6's update.
+//! z_{t'} = u_{t'} + ĉ_{t'}. For DDPM this is exactly docs/method.md §7.1's mean
+//! (z_t − β_t/√(1−ᾱ_t) ε̂)/√α_t − Σ_i w_t^(i) Ê_i (tested); for DDIM it is §7.1's update.
 //!
 //! Observed main image: x̂₀ is pinned to it by replacing ε̂ with the noise it implies, so the
 //! chain generates the other modalities given the image. Observed masked image: its encoding is
 //! aggregated and the visible pixels are pasted over the result at the end.
-//! Label and vector outputs are averaged over the steps with t < 0.1T (PAPER.md §8.7; at least
+//! Label and vector outputs are averaged over the steps with t < 0.1T (docs/method.md §7.4; at least
 //! the last step); image heads are read at the last step.
 
 use mtdiff_engine::ops::diffusion::{randn, reverse_step, StepKind};

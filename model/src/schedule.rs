@@ -1,6 +1,6 @@
 //! Beta schedules (linear, scaled-linear, cosine) with a diffusers-compatible configuration, and
 //! the per-timestep coefficient tables the engine's fused steps gather from on the GPU
-//! (PAPER.md §3–§6; with every ρ ≡ 0 they are exactly DDPM's and DDIM's).
+//! (docs/method.md §3 and §7; with every ρ ≡ 0 they are exactly DDPM's and DDIM's).
 //!
 //! Arithmetic follows diffusers: betas in f32 (linear / scaled-linear from an f32 linspace, the
 //! cosine "squaredcos_cap_v2" from f64 then cast, clipped at 0.999), ᾱ as a running f32 product.

@@ -1,4 +1,4 @@
-//! The paper's four settings as presets (PAPER.md §7, small-scale recipes §9), plus the plain
+//! The paper's four settings as presets (docs/method.md §8), plus the plain
 //! single-task DDPM baseline: each is a list of modalities with encoders, heads, ρ ramps and loss
 //! weights over the main image's diffusion space.
 

@@ -1,6 +1,7 @@
-//! The U-Net backbone: the reference configuration reproduces `bench_params.json` exactly (every
-//! name and shape, 1,179,105 parameters); a tiny configuration runs forward and backward with
-//! outputs of the right shapes and finite gradients for every parameter.
+//! The U-Net backbone: the reference configuration reproduces `data/reference_unet.json` (the
+//! PyTorch peer's specification) exactly (every name and shape, 1,179,105 parameters); a tiny
+//! configuration runs forward and backward with outputs of the right shapes and finite gradients
+//! for every parameter.
 
 use mtdiff_model::backbone::Downsample;
 use mtdiff_model::engine::{Device, DeviceOptions, Tensor};
@@ -10,13 +11,7 @@ use serde_json::Value;
 
 #[test]
 fn reference_unet_has_the_peer_parameters_exactly() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/peer/bench_params.json"
-    );
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e} (the repo expects ../shared beside it)"));
-    let peer: Value = serde_json::from_str(&text).unwrap();
+    let peer: Value = serde_json::from_str(include_str!("data/reference_unet.json")).unwrap();
     let dev = Device::new(DeviceOptions::default()).unwrap();
     let mut ps = ParamStore::new(&dev, 0);
     UNet::new(&mut ps, &UNetConfig::reference()).unwrap();

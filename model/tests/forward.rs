@@ -1,4 +1,4 @@
-//! The multi-modal forward process (PAPER.md §3, §8.1): the closed form of q(z_t | z_0, X)
+//! The multi-modal forward process (docs/method.md §3): the closed form of q(z_t | z_0, X)
 //! against the one-step chain unrolled (exactly for the mean recursion, by Monte Carlo on the GPU
 //! for mean and variance through the engine's q_sample kernel); ρ ≡ 0 reduces to DDPM; z_T is
 //! ≈ N(0, I) for the default ramp.

@@ -1,5 +1,5 @@
 //! Schedules and single sampler steps against values printed from diffusers
-//! (`../shared/golden/schedules.json`): betas and ᾱ of the linear, scaled-linear and cosine
+//! (`model/tests/data/diffusers_schedules.json`, vendored with its provenance in the README there): betas and ᾱ of the linear, scaled-linear and cosine
 //! schedules; one DDIM step (η = 0, 50 "leading" steps) and the DDPM posterior mean and variance,
 //! run through the engine's fused GPU kernels with no aggregate term (ρ ≡ 0 reduces MT-Diffusion
 //! to DDPM exactly). diffusers computes in f32: relative tolerance 1e-6 on the tables (1e-5 at the
@@ -11,14 +11,7 @@ use mtdiff_model::{BetaSchedule, Schedule, ScheduleConfig};
 use serde_json::Value;
 
 fn golden() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/golden/schedules.json"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!("golden file {path}: {e} (the repo expects ../shared beside it)")
-    });
-    serde_json::from_str(&text).expect("golden JSON parses")
+    serde_json::from_str(include_str!("data/diffusers_schedules.json")).expect("golden JSON parses")
 }
 
 fn floats(v: &Value) -> Vec<f64> {

@@ -1,7 +1,7 @@
 //! The MT-Diffusion model on tiny configurations: every task preset runs forward with outputs of
 //! the right shapes; the total loss's gradient matches finite differences; ρ ≡ 0 reduces to
-//! DDPM; the posterior in ε-form equals the direct form and the sampler's step equals PAPER.md
-//! §6's mean; DDIM with η = 0 is deterministic; conditional sampling keeps observed modalities.
+//! DDPM; the posterior in ε-form equals the direct form and the sampler's step equals docs/method.md
+//! §7.1's mean; DDIM with η = 0 is deterministic; conditional sampling keeps observed modalities.
 
 use mtdiff_model::engine::ops::diffusion::{q_sample, randn};
 use mtdiff_model::engine::rng::CpuRng;
@@ -436,7 +436,7 @@ fn with_rho_zero_the_forward_process_and_loss_are_ddpm() {
 
 #[test]
 fn posterior_eps_form_direct_form_and_the_samplers_shifted_step_agree() {
-    // PAPER.md §4.2: with z_t = √ᾱ_t z_0 + c_t + √(1−ᾱ_t) ε and c_t = λ_t E,
+    // docs/method.md §3.4: with z_t = √ᾱ_t z_0 + c_t + √(1−ᾱ_t) ε and c_t = λ_t E,
     //   direct:  √α_t(1−ᾱ_{t−1})/(1−ᾱ_t)·(z_t − √α_t a_t) + β_t/(1−ᾱ_t)·(√ᾱ_{t−1} z_0 + c_{t−1})
     //   ε-form:  (z_t − β_t/√(1−ᾱ_t) ε)/√α_t − a_t,   a_t = w_t E
     //   shifted (our sampler): DDPM mean of u_t = z_t − c_t, plus c_{t−1}.

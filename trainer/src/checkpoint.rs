@@ -49,6 +49,10 @@ pub struct Meta {
     pub rng: RngState,
     /// Name of the training dataset.
     pub dataset: String,
+    /// The dataset's class names (for grids and reports); empty in checkpoints written before
+    /// they were recorded, whose classes are shown by index.
+    #[serde(default)]
+    pub class_names: Vec<String>,
 }
 
 /// A loaded checkpoint.

@@ -80,11 +80,11 @@ pub struct TrainConfig {
     /// With the label embedding: the probability that a training sample sees "no label", which
     /// teaches the joint (unconditional) sampler.
     pub label_drop: f64,
-    /// Loss weight λ of the label head's cross-entropy (PAPER.md §5.3 and §8.5 use λ = 1; our
-    /// default 0.1, see `Default`). Image and vector heads keep λ = 1.
+    /// Loss weight λ of the label head's cross-entropy (docs/method.md §6.2; our default 0.1
+    /// instead of 1, see `Default`). Image and vector heads keep λ = 1.
     pub label_weight: f64,
-    /// γ of the label's fixed class map E_label (its RMS relative to unit-RMS images; PAPER.md
-    /// §8.3 uses 0.5, our default 0.1, see `Default`); 0 leaves the label out of z_t.
+    /// γ of the label's fixed class map E_label (its RMS relative to unit-RMS images;
+    /// docs/method.md §4.2: our default 0.1, see `Default`); 0 leaves the label out of z_t.
     pub label_map_scale: f64,
     /// Classifier-free guidance scale of label-conditional sampling with the label embedding
     /// (training grids and the final eval; 1 = none). `sample` and `eval` default to it.
@@ -104,54 +104,11 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     /// The main job: image+label on the built-in 16×16 glyphs, a small U-Net, a few minutes on
-    /// a CPU adapter. Our choices, measured on that job (session notes of issue #6):
-    /// * batch 64: lavapipe computes 1.5× the images per second of batch 32;
-    /// * the label head's λ = 0.1 instead of PAPER.md's 1: its cross-entropy (~2 → 1.4) is ~20×
-    ///   the ε loss and, through the shared backbone, slowed denoising (ε loss 0.091 vs 0.075 at
-    ///   400 steps, FID-lite 209 vs 122) with no loss of label-head accuracy;
-    /// * MT-Diffusion-E (the label also through a class embedding, besides its class map in
-    ///   z_t) with classifier-free guidance (4.5, below): label-conditional samples follow their
-    ///   label within the budget, which the class map alone did not achieve;
-    /// * Min-SNR-5 weighting of the ε loss: FID-lite 182 → 138 and class accuracy given the
-    ///   label 0.17 → 0.20 at the same 300 steps;
-    /// * lr 4e-3: at 300 steps FID-lite 107 against 138 for 2e-3 (label drop 0.5), and 102
-    ///   against 176 for 6e-3 (label drop 0.2);
-    /// * label drop 0.3 instead of 0.5: at 400 steps drop 0.2 and 0.3 both give class accuracy
-    ///   given the label ~0.43 and FID-lite 93, but the label head, which learns only from the
-    ///   dropped samples, reaches 0.88 / 0.85 / 0.79 with 0.2 and 0.93 / 0.91 / 0.91 with 0.3;
-    /// * scale-shift (AdaGN) residual blocks: at 360 steps FID-lite 104 → 91 and the label head
-    ///   0.92 / 0.88 / 0.85 → 0.92 / 0.92 / 0.91, with class accuracy given the label 0.41 → 0.38
-    ///   (within the noise of N = 100), and each step ~10 % cheaper (no full-size add of the
-    ///   embedding and its reduction);
-    /// * 450 steps: with AdaGN and the four-elements-per-thread kernels, 450 steps take about the
-    ///   time 360 took before (300 s of training on a 2-core VM). 360 → 450 → 480 steps gave
-    ///   FID-lite 91 → 79 → 74 and class accuracy 0.38 → 0.53 → 0.55;
-    /// * 600 steps (from 450): with the class embedding and guidance interval below, 450 / 600 /
-    ///   900 steps gave class accuracy given the label 0.79 / 0.87 / 0.96 (N = 300) and a grid
-    ///   with the ring and plus rows weak / mostly right / all right. 600 steps took 315 s of
-    ///   training and 6 min 5 s in all on a 2-core VM; 900 would not fit the 10-minute budget on
-    ///   the slower VMs we measured (the README gives the times);
-    /// * the linear β schedule: the cosine one (`beta_schedule = "cosine"`) gave FID-lite 132
-    ///   and class accuracy 0.34 at 450 steps;
-    /// * timesteps with ln SNR ~ N(−1, 2.5²) instead of uniform t (with T = 400 three quarters of
-    ///   the uniform draws have SNR < 1.1). Evaluated with N = 300 at 450 steps, uniform →
-    ///   N(−1, 2.5²): FID-lite 78.8 → 70.1, label agreement 0.27 → 0.40, class accuracy given
-    ///   the label 0.50 → 0.55 (guidance 3), label head 0.94 / 0.94 / 0.90 → 0.96 / 0.95 / 0.93.
-    ///   Centred at +1 (less noise): 81.7, 0.36, 0.45; at −2.5 (more): 82.0, 0.26, 0.56 with the
-    ///   head down to 0.90 / 0.91 / 0.87;
-    /// * guidance 4.5: on that model class accuracy given the label was 0.52 / 0.55 / 0.58 /
-    ///   0.60 / 0.59 / 0.57 at guidance 2 / 3 / 4 / 4.5 / 5 / 6 (N = 300);
-    /// * the label's class map at RMS 0.1 instead of PAPER.md's 0.5: the map is a fixed random
-    ///   pattern added to z_t, and at 0.5 the briefly trained network left traces of it in its
-    ///   images. γ = 0.5 / 0.2 / 0.1 / 0 (N = 300): FID-lite 70.1 / 57.3 / 53.5 / 53.2, class
-    ///   accuracy given the label 0.60 / 0.59 / 0.59 / 0.57, label agreement 0.40 / 0.37 / 0.40 /
-    ///   0.41, label head at 0.2T 0.93 / 0.95 / 0.95 / 0.95. 0.1 keeps the aggregation (0 would
-    ///   leave the label out of z_t) at the quality of none;
-    /// * guidance only at t ≥ 0.25T: guiding every step left the ring class at class accuracy
-    ///   0.00 on every model (a dotted texture on its thin curved stroke); with the interval it
-    ///   is 0.20–0.40 at the same overall class accuracy (N = 300). With the interval and the
-    ///   class embedding of `mtdiff_model::backbone::CLASS_ROW_NORM`, class accuracy given the
-    ///   label rose from 0.57 to 0.79 (FID-lite 53.5 → 48.6).
+    /// a CPU adapter. Each default that is our choice (batch 64, λ_label 0.1, the label
+    /// embedding with label drop 0.3 and guidance 4.5 on t ≥ 0.25T, Min-SNR-5, lr 4e-3, AdaGN
+    /// blocks, 600 steps, the linear β schedule, log-SNR timesteps, label map γ 0.1) was
+    /// measured on this job: docs/experiments.md has each experiment with its command and N,
+    /// docs/method.md the reasons.
     fn default() -> Self {
         TrainConfig {
             name: "default".to_string(),

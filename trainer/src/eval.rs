@@ -4,7 +4,7 @@
 //!   generated image vs the generated label), class accuracy of label-conditional samples,
 //!   FID-lite (Fréchet distance on the classifier's penultimate features, N generated vs N test
 //!   images), and the label head's accuracy on real test images noised to t = 0.05T, 0.1T, 0.2T
-//!   (classification through the diffusion model, PAPER.md §9 S1).
+//!   (classification through the diffusion model, docs/method.md §9).
 //! - masked image: PSNR over hidden and visible pixels of the restoration at mask ratios 25 % and
 //!   50 %, against the masked input itself and SDEdit (noise the masked image to 0.5T, denoise).
 //! - transition: pair consistency, MSE(edges(x̂₁), x̂₂), of joint samples and of x₁ → x₂ on test

@@ -1,5 +1,5 @@
 //! Sampling from a checkpoint (`mtdiff sample`) and the grids a training run writes: joint
-//! generation of every modality, or conditional generation with some given (PAPER.md §6).
+//! generation of every modality, or conditional generation with some given (docs/method.md §7).
 //! Outputs: a PNG grid, the non-image outputs (labels with probabilities, vectors) as JSON
 //! beside it, and optionally the raw samples as safetensors for other tools.
 
@@ -15,7 +15,7 @@ use crate::classifier::argmax;
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::report::write_grid;
+use crate::report::{write_grid, GridLabels};
 use crate::state;
 
 /// Reads an image file into the model's [C, H, W] layout in [−1, 1] (resized, grey or RGB).
@@ -142,9 +142,45 @@ pub fn generate(
     })
 }
 
-/// The grid a training run writes: for image+label one row per class (the label given), for
-/// the transition task (image, second image) pairs, otherwise joint samples.
-pub fn training_grid(model: &MtDiffusion, cfg: &TrainConfig, path: &Path) -> Result<()> {
+/// Name of class `k`: the dataset's, or the index where the checkpoint has no names.
+fn class_label(names: &[String], k: usize) -> String {
+    names.get(k).cloned().unwrap_or_else(|| k.to_string())
+}
+
+/// The label of each of the `n` samples, where the task has a label: the given one, or the
+/// generated one (the most probable class).
+fn sample_labels(
+    model: &MtDiffusion,
+    given: &[Option<Observation>],
+    s: &SampleSet,
+) -> Result<Option<Vec<usize>>> {
+    let task = model.task();
+    let Some(i) = task
+        .modalities
+        .iter()
+        .position(|m| matches!(m.kind, ModalityKind::Label { .. }))
+    else {
+        return Ok(None);
+    };
+    if let Some(Observation::Label(y)) = &given[i] {
+        return Ok(Some(y.to_vec_u32()?.iter().map(|&k| k as usize).collect()));
+    }
+    let name = &task.modalities[i].name;
+    Ok(s.outputs
+        .iter()
+        .find(|(n, dims, _)| n == name && dims.len() == 2)
+        .map(|(_, dims, probs)| probs.chunks(dims[1]).map(argmax).collect()))
+}
+
+/// The grid a training run writes: for image+label one row per class (the label given, its
+/// name left of the row), for the transition task (image, second image) pairs, otherwise joint
+/// samples.
+pub fn training_grid(
+    model: &MtDiffusion,
+    cfg: &TrainConfig,
+    class_names: &[String],
+    path: &Path,
+) -> Result<()> {
     let dev = model.device().clone();
     let task = model.task();
     let shape = task.image_shape;
@@ -165,7 +201,8 @@ pub fn training_grid(model: &MtDiffusion, cfg: &TrainConfig, path: &Path) -> Res
             let mut given = vec![None; task.modalities.len()];
             given[1] = Some(Observation::Label(Tensor::from_u32(&dev, &y, &[y.len()])?));
             let s = generate(model, &given, y.len(), &sampler)?;
-            write_grid(path, &s.images, s.n, shape, per)
+            let rows = (0..classes).map(|k| class_label(class_names, k)).collect();
+            write_grid(path, &s.images, s.n, shape, per, &GridLabels::Rows(rows))
         }
         Some(TaskPreset::Transition) => {
             let n = 16;
@@ -177,12 +214,12 @@ pub fn training_grid(model: &MtDiffusion, cfg: &TrainConfig, path: &Path) -> Res
                 pairs.extend_from_slice(&s.images[k * per..(k + 1) * per]);
                 pairs.extend_from_slice(&second[k * per..(k + 1) * per]);
             }
-            write_grid(path, &pairs, 2 * n, shape, 8)
+            write_grid(path, &pairs, 2 * n, shape, 8, &GridLabels::None)
         }
         _ => {
             let n = 32;
             let s = generate(model, &vec![None; task.modalities.len()], n, &sampler)?;
-            write_grid(path, &s.images, n, shape, 8)
+            write_grid(path, &s.images, n, shape, 8, &GridLabels::None)
         }
     }
 }
@@ -246,7 +283,16 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             println!("{name}: shown below the images in the grid");
         }
     }
-    write_grid(&out, &grid_images, grid_n, shape, cols)?;
+    // Each image captioned with its label's name (given or generated) where the task has one.
+    let captions = match sample_labels(&model, &given, &s)? {
+        Some(ks) => GridLabels::Cells(
+            ks.iter()
+                .map(|&k| class_label(&ckpt.meta.class_names, k))
+                .collect(),
+        ),
+        None => GridLabels::None,
+    };
+    write_grid(&out, &grid_images, grid_n, shape, cols, &captions)?;
     let mut records: Vec<serde_json::Map<String, serde_json::Value>> =
         (0..s.n).map(|_| serde_json::Map::new()).collect();
     for (name, dims, values) in &s.outputs {

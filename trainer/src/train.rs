@@ -109,6 +109,8 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
     let data = source.load(false)?;
     let repr = Representation::fit(data.as_ref());
     let model_cfg = cfg.model_config(data.as_ref(), &repr)?;
+    let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
+    let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
     let run_dir = cfg.run_dir();
     prepare_dir(&run_dir)?;
     let existing = checkpoint::list(&run_dir);
@@ -261,8 +263,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             final_loss = line.loss;
             append_metrics(&metrics_path, &line)?;
             history.push(line.clone());
-            let pts: Vec<(u64, f64)> = history.iter().map(|m| (m.step, m.loss)).collect();
-            if let Ok(png) = loss_plot_png(&pts) {
+            if let Ok(png) = loss_plot_png(&history, &plot_title) {
                 write_atomic(&run_dir.join("loss.png"), &png)?;
             }
             progress.log(&line, cfg.steps);
@@ -280,6 +281,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
                         next_step: done,
                     },
                     dataset: data.name(),
+                    class_names: class_names.clone(),
                 };
                 let path = checkpoint::path_for(&run_dir, done);
                 checkpoint::save(&path, &meta, &state::collect(&model, &opt, ema.as_ref())?)?;
@@ -291,6 +293,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
                     sample::training_grid(
                         &model,
                         cfg,
+                        &class_names,
                         &run_dir.join(format!("samples_{done:08}.png")),
                     )
                 })?;
@@ -307,6 +310,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             sample::training_grid(
                 &model,
                 cfg,
+                &class_names,
                 &run_dir.join(format!("samples_{:08}.png", cfg.steps)),
             )
         })?;

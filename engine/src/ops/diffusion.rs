@@ -14,7 +14,7 @@ const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 
 /// A per-sample scale times a tensor of the sample's shape, added inside a schedule step
-/// (MT-Diffusion's aggregated modality encodings, PAPER.md §3 and §6).
+/// (MT-Diffusion's aggregated modality encodings, docs/method.md §3 and §7).
 #[derive(Clone, Copy)]
 pub struct Aggregate<'a> {
     /// `[B]` (or `[B, 2]` for DDIM: the scales at t and at the previous step).

@@ -1,6 +1,7 @@
 //! MNIST / Fashion-MNIST in IDX format (gzip or raw): `train-images-idx3-ubyte[.gz]`,
 //! `train-labels-idx1-ubyte[.gz]`, `t10k-…` for the test split. Magic numbers, counts and sizes
-//! are checked; pixels are scaled to [−1, 1].
+//! are checked; pixels are scaled to [−1, 1]. An optional `classes.txt` beside them names the
+//! classes (one name a line, e.g. Fashion-MNIST's), for reports and sample grids.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,31 @@ pub struct Idx {
     cols: usize,
     pixels: Vec<u8>,
     labels: Vec<u8>,
+    class_names: Option<Vec<String>>,
+}
+
+/// The class names of `dir/classes.txt` (one a line, 10 lines), if the file exists.
+fn read_class_names(dir: &Path) -> Result<Option<Vec<String>>> {
+    let path = dir.join("classes.txt");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.len() != 10 {
+        return Err(Error::Data(format!(
+            "{}: {} class names, an IDX dataset has 10 classes (one name a line; or remove the \
+             file to number the classes)",
+            path.display(),
+            names.len()
+        )));
+    }
+    Ok(Some(names))
 }
 
 /// Finds `stem` or `stem.gz` in `dir`.
@@ -146,11 +172,13 @@ impl Idx {
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_else(|| "idx".to_string());
         Ok(Idx {
-            name: format!("{base}-{prefix}"),
+            // The count keys the evaluation cache apart for a subset and the full set.
+            name: format!("{base}-{prefix}-{n}"),
             rows,
             cols,
             pixels,
             labels,
+            class_names: read_class_names(dir)?,
         })
     }
 }
@@ -168,6 +196,12 @@ impl Dataset for Idx {
     fn classes(&self) -> usize {
         10
     }
+    fn class_name(&self, k: usize) -> String {
+        match &self.class_names {
+            Some(names) => names[k].clone(),
+            None => k.to_string(),
+        }
+    }
     fn example(&self, i: usize) -> Example {
         let n = self.rows * self.cols;
         Example {
@@ -178,5 +212,47 @@ impl Dataset for Idx {
             label: self.labels[i] as u32,
             factors: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vendored(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data")
+            .join(name)
+    }
+
+    #[test]
+    fn vendored_subsets_load_with_their_counts_and_names() {
+        let train = Idx::load(&vendored("mnist"), "train").unwrap();
+        let test = Idx::load(&vendored("mnist"), "t10k").unwrap();
+        assert_eq!((train.len(), test.len()), (2000, 1000));
+        assert_eq!(train.image_shape(), [1, 28, 28]);
+        assert_eq!(train.name(), "mnist-train-2000");
+        assert_eq!(train.class_name(7), "7");
+        // The first training digit of MNIST is a 5.
+        assert_eq!(train.example(0).label, 5);
+        let fashion = Idx::load(&vendored("fashion-mnist"), "t10k").unwrap();
+        assert_eq!(fashion.class_name(0), "T-shirt/top");
+        assert_eq!(fashion.class_name(9), "Ankle boot");
+    }
+
+    #[test]
+    fn a_classes_file_with_the_wrong_count_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mtdiff-idx-classes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+            std::fs::copy(vendored("mnist").join(f), dir.join(f)).unwrap();
+        }
+        std::fs::write(dir.join("classes.txt"), "a\nb\n").unwrap();
+        let e = Idx::load(&dir, "train").err().unwrap().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("2 class names") && e.contains("10 classes"),
+            "{e}"
+        );
     }
 }

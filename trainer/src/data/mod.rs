@@ -4,8 +4,8 @@
 //! Fashion-MNIST IDX files, gz or raw) and `folder:DIR` (one subfolder of images per class).
 //! Every task's extra modalities are derived here: the label; a representation vector (the
 //! glyphs' true generative factors, or a fixed random projection of the image normalised to unit
-//! variance per dimension, PAPER.md §9 S4); a random patch mask (PAPER.md §8.8); a paired second
-//! image, the Sobel edge map (PAPER.md §9 S3 b).
+//! variance per dimension, docs/method.md §4.4); a random patch mask (docs/method.md §8.2); a paired second
+//! image, the Sobel edge map (docs/method.md §8.3).
 
 pub mod folder;
 pub mod glyphs;
