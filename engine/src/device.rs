@@ -112,6 +112,47 @@ pub struct DeviceInfo {
     pub subgroup_size: Option<u32>,
 }
 
+impl DeviceInfo {
+    /// The Mesa version (major, minor) of a Mesa driver (lavapipe, RADV, ANV, …), read from the
+    /// driver string ("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"); `None` for other drivers.
+    pub fn mesa_version(&self) -> Option<(u32, u32)> {
+        parse_mesa_version(&self.driver_info)
+    }
+
+    /// Whether this is Mesa's software Vulkan driver (lavapipe, which reports "llvmpipe").
+    pub fn is_lavapipe(&self) -> bool {
+        self.device_type == wgpu::DeviceType::Cpu && self.name.starts_with("llvmpipe")
+    }
+}
+
+/// (major, minor) after "Mesa " in a driver version string.
+fn parse_mesa_version(driver_info: &str) -> Option<(u32, u32)> {
+    let rest = &driver_info[driver_info.find("Mesa ")? + 5..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod mesa_version_tests {
+    use super::parse_mesa_version;
+
+    #[test]
+    fn mesa_versions_parse_from_driver_strings() {
+        assert_eq!(
+            parse_mesa_version("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"),
+            Some((25, 0))
+        );
+        assert_eq!(
+            parse_mesa_version("Mesa 22.3.6 (LLVM 15.0.6)"),
+            Some((22, 3))
+        );
+        assert_eq!(parse_mesa_version("NVIDIA 550.54"), None);
+        assert_eq!(parse_mesa_version("Mesa x"), None);
+    }
+}
+
 impl fmt::Display for DeviceInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let l = &self.limits;

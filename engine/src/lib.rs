@@ -31,3 +31,5 @@ pub use device::{
 pub use error::{Error, Result};
 pub use pool::PoolStats;
 pub use tensor::{DType, Shape, Tensor, TensorId};
+/// The wgpu this engine is built on, for applications that share their device with it.
+pub use wgpu;

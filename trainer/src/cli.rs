@@ -384,6 +384,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info => {
             let dev = Device::new(DeviceOptions::default())?;
             println!("{}", dev.info());
+            if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
+                println!("{note}");
+            }
             let family = match dev.matmul_strategy() {
                 MatmulStrategy::RegisterBlocked => "register-blocked (CPU adapter)",
                 MatmulStrategy::Tiled => "workgroup-tiled (GPU adapter)",

@@ -128,6 +128,9 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         let _ = std::fs::remove_file(run_dir.join("metrics.jsonl"));
     }
     let dev = Device::new(DeviceOptions::default())?;
+    if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
+        eprintln!("{note}");
+    }
     let model = MtDiffusion::new(&dev, &model_cfg)?;
     let params = model.params().tensors();
     let mut opt = AdamW::new(AdamWConfig {
