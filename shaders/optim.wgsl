@@ -1,5 +1,6 @@
-// Optimizer kernels: fused AdamW (one dispatch per parameter tensor), EMA of parameters, and the
-// two halves of global gradient-norm clipping (per-tensor sums of squares, then one scale).
+// Optimizer kernels: fused AdamW and the EMA of parameters (one dispatch per parameter tensor, or
+// one over the flat buffer of packed parameters), and the two halves of global gradient-norm
+// clipping (sums of squares per tensor or per chunk, then one scale).
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
@@ -41,23 +42,26 @@ fn ema(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     ee[i] = d * ee[i] + (1.0 - d) * ep[i];
 }
 
-// ---- clipping, part 1: partial[slot] = Σ g² of one tensor (one workgroup); params [n, slot] ----
+// ---- clipping, part 1: partial[slot + w] = Σ g² over chunk w of a tensor, one workgroup per
+// chunk [w·chunk, min(n, (w + 1)·chunk)); params [n, chunk, slot] ----
 @group(0) @binding(1) var<storage, read> sg: array<f32>;
 @group(0) @binding(2) var<storage, read_write> spartial: array<f32>;
 
 var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn sum_squares(@builtin(local_invocation_index) lid: u32) {
+fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let start = wid.x * p(1u);
+    let end = min(p(0u), start + p(1u));
     var s = 0.0;
-    for (var i = lid; i < p(0u); i += 256u) { s += sg[i] * sg[i]; }
+    for (var i = start + lid; i < end; i += 256u) { s += sg[i] * sg[i]; }
     red[lid] = s;
     workgroupBarrier();
     for (var w = 128u; w > 0u; w >>= 1u) {
         if (lid < w) { red[lid] += red[lid + w]; }
         workgroupBarrier();
     }
-    if (lid == 0u) { spartial[p(1u)] = red[0]; }
+    if (lid == 0u) { spartial[p(2u) + wid.x] = red[0]; }
 }
 
 // ---- clipping, part 2: out = [min(1, max_norm/(‖g‖ + 1e-6)), ‖g‖]; params [slots, max_norm] ----

@@ -13,6 +13,7 @@
 //! # Ok::<(), mtdiff_engine::Error>(())
 //! ```
 
+pub mod arena;
 pub mod autodiff;
 pub mod cpu;
 pub mod demo;
@@ -24,6 +25,7 @@ mod pool;
 pub mod rng;
 pub mod tensor;
 
+pub use arena::ParamArena;
 pub use autodiff::{no_grad, Gradients, NoGradGuard};
 pub use device::{
     Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime, MatmulStrategy,

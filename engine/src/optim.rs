@@ -1,10 +1,13 @@
-//! Optimizers that update parameters in place from [`Gradients`]: the fused [`AdamW`] (one
-//! kernel per parameter tensor, global gradient-norm clipping in one reduction and one scale),
-//! an [`Ema`] of parameters, and SGD / Adam composed of engine ops (a reference and a fallback).
-//! Kernels: `shaders/optim.wgsl`; CPU reference: `cpu::adamw_step`.
+//! Optimizers that update parameters in place from [`Gradients`]: the fused [`AdamW`] (global
+//! gradient-norm clipping in one reduction and one scale), an [`Ema`] of parameters, and SGD /
+//! Adam composed of engine ops (a reference and a fallback). AdamW and the EMA take one dispatch
+//! per parameter tensor, or one in all when the parameters are packed in a
+//! [`crate::ParamArena`] (multi-tensor: the gradients are copied into one flat buffer beside the
+//! flat moments). Kernels: `shaders/optim.wgsl`; CPU reference: `cpu::adamw_step`.
 
 use std::collections::HashMap;
 
+use crate::arena::{packed, Packed};
 use crate::autodiff::{Gradients, NoGradGuard};
 use crate::device::Access;
 use crate::error::{Error, Result};
@@ -155,15 +158,28 @@ impl Default for AdamWConfig {
     }
 }
 
-/// Fused AdamW: per parameter tensor one kernel reads the gradient (times the clipping factor,
-/// computed on the GPU), updates both moments and the parameter in place.
+/// Fused AdamW: one kernel reads the gradient (times the clipping factor, computed on the GPU),
+/// updates both moments and the parameter in place — per parameter tensor, or over all of them
+/// at once when they are packed.
 pub struct AdamW {
     /// Hyper-parameters (the learning rate may be changed between steps).
     pub config: AdamWConfig,
     step: u32,
+    /// Per parameter (m, v); views of `flat`'s moments once the packed path has run.
     moments: HashMap<TensorId, (Tensor, Tensor)>,
+    /// The packed path's state: the layout, and flat moments and gradient buffers of its length.
+    flat: Option<FlatState>,
     /// `[1, NaN]`: the clip factor and norm when not clipping (uploaded once).
     no_clip: Option<Tensor>,
+}
+
+/// The flat buffers of packed parameters.
+struct FlatState {
+    layout: Packed,
+    m: Tensor,
+    v: Tensor,
+    /// The gradients, copied in each step; its padding stays zero.
+    g: Tensor,
 }
 
 impl AdamW {
@@ -173,6 +189,7 @@ impl AdamW {
             config,
             step: 0,
             moments: HashMap::new(),
+            flat: None,
             no_clip: None,
         }
     }
@@ -197,7 +214,16 @@ impl AdamW {
             ));
         }
         self.step = step;
-        self.moments.insert(param.id(), (m, v));
+        match self.moments.get(&param.id()) {
+            // Already a view of the packed moments: restore in place.
+            Some((pm, pv)) if self.flat.is_some() => {
+                pm.assign(&m)?;
+                pv.assign(&v)?;
+            }
+            _ => {
+                self.moments.insert(param.id(), (m, v));
+            }
+        }
         Ok(())
     }
 
@@ -223,12 +249,21 @@ impl AdamW {
                 ));
             }
         }
-        let stats = match self.config.max_grad_norm {
-            Some(max_norm) => clip_factor(
+        // Packed parameters, every one with a gradient: the multi-tensor path.
+        let layout = (with_grad.len() == params.len())
+            .then(|| packed(&with_grad.iter().map(|(p, _)| *p).collect::<Vec<_>>()))
+            .flatten();
+        let flat_grad = match layout {
+            Some(layout) => Some(self.gather_gradients(layout, &with_grad)?),
+            None => None,
+        };
+        let stats = match (self.config.max_grad_norm, &flat_grad) {
+            (Some(max_norm), Some(g)) => clip_factor(&[g], max_norm)?,
+            (Some(max_norm), None) => clip_factor(
                 &with_grad.iter().map(|(_, g)| *g).collect::<Vec<_>>(),
                 max_norm,
             )?,
-            None => match &self.no_clip {
+            (None, _) => match &self.no_clip {
                 Some(t) => t.clone(),
                 None => self
                     .no_clip
@@ -256,14 +291,7 @@ impl AdamW {
                 Access::Read,
             ],
         )?;
-        for (p, g) in with_grad {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.moments.entry(p.id()) {
-                e.insert((
-                    Tensor::zeros(&dev, p.dims())?,
-                    Tensor::zeros(&dev, p.dims())?,
-                ));
-            }
-            let (m, v) = &self.moments[&p.id()];
+        let update = |p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor| {
             let n = p.numel();
             let params = [
                 n as u32,
@@ -280,21 +308,77 @@ impl AdamW {
                 &params,
                 &[p.arg(), g.arg(), m.arg(), v.arg(), stats.arg()],
                 grid(n, 256),
-            )?;
+            )
+        };
+        if let (Some(g), Some(f)) = (&flat_grad, &self.flat) {
+            // Padding is zero in p, g, m and v, and the update keeps it zero.
+            update(&f.layout.flat, g, &f.m, &f.v)?;
+            return Ok(Some(stats));
+        }
+        for (p, g) in with_grad {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.moments.entry(p.id()) {
+                e.insert((
+                    Tensor::zeros(&dev, p.dims())?,
+                    Tensor::zeros(&dev, p.dims())?,
+                ));
+            }
+            let (m, v) = &self.moments[&p.id()];
+            update(p, g, m, v)?;
         }
         Ok(Some(stats))
     }
+
+    /// The packed path's flat gradient for this step: (re)builds the flat state when `layout` is
+    /// new (the moments so far, e.g. restored from a checkpoint, are copied in and become views
+    /// of the flat moments), then copies each gradient into its place.
+    fn gather_gradients(
+        &mut self,
+        layout: Packed,
+        with_grad: &[(&Tensor, &Tensor)],
+    ) -> Result<Tensor> {
+        let params: Vec<&Tensor> = with_grad.iter().map(|(p, _)| *p).collect();
+        if !self
+            .flat
+            .as_ref()
+            .is_some_and(|f| f.layout.same_layout(&layout))
+        {
+            let dev = layout.flat.device().clone();
+            let len = layout.flat.numel();
+            let (m, v, g) = (
+                Tensor::zeros(&dev, &[len])?,
+                Tensor::zeros(&dev, &[len])?,
+                Tensor::zeros(&dev, &[len])?,
+            );
+            let (ms, vs) = (layout.views_in(&m, &params), layout.views_in(&v, &params));
+            for ((p, fm), fv) in params.iter().zip(ms).zip(vs) {
+                if let Some((old_m, old_v)) = self.moments.get(&p.id()) {
+                    fm.assign(old_m)?;
+                    fv.assign(old_v)?;
+                }
+                self.moments.insert(p.id(), (fm, fv));
+            }
+            self.flat = Some(FlatState { layout, m, v, g });
+        }
+        let f = self.flat.as_ref().expect("the flat state was just made");
+        for (dst, (_, g)) in f.layout.views_in(&f.g, &params).iter().zip(with_grad) {
+            dst.assign(g)?;
+        }
+        Ok(f.g.clone())
+    }
 }
 
-/// `[min(1, max_norm / ‖g‖), ‖g‖]` over all `grads` together, on the GPU: one sum-of-squares
-/// dispatch per tensor into a slot, then one dispatch for the factor.
+/// Elements per workgroup of the sum of squares of one large (flat) gradient.
+const SUM_SQUARES_CHUNK: usize = 4096;
+
+/// `[min(1, max_norm / ‖g‖), ‖g‖]` over all `grads` together, on the GPU: sums of squares into
+/// slots (one workgroup per tensor, or, for a single large tensor such as the flat gradient of
+/// packed parameters, one workgroup per chunk of it), then one dispatch for the factor.
 pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     let dev = grads
         .first()
         .ok_or_else(|| Error::invalid("clip_factor", "no gradients"))?
         .device()
         .clone();
-    let partial = Tensor::uninit(&dev, &[grads.len()], DType::F32)?;
     let ss = kernel(
         &dev,
         "optim",
@@ -303,13 +387,23 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         &[],
         &[Access::Read, Access::ReadWrite],
     )?;
-    for (slot, g) in grads.iter().enumerate() {
+    // (tensor, workgroups): a lone tensor is split in up to 256 chunks.
+    let split: Vec<(&Tensor, usize)> = match grads {
+        [g] => vec![(*g, g.numel().div_ceil(SUM_SQUARES_CHUNK).clamp(1, 256))],
+        _ => grads.iter().map(|g| (*g, 1)).collect(),
+    };
+    let slots: usize = split.iter().map(|s| s.1).sum();
+    let partial = Tensor::uninit(&dev, &[slots], DType::F32)?;
+    let mut slot = 0;
+    for (g, groups) in split {
+        let chunk = g.numel().div_ceil(groups);
         dev.dispatch(
             &ss,
-            &[g.numel() as u32, slot as u32],
+            &[g.numel() as u32, chunk as u32, slot as u32],
             &[g.arg(), partial.arg()],
-            [1, 1, 1],
+            [groups as u32, 1, 1],
         )?;
+        slot += groups;
     }
     let out = Tensor::uninit(&dev, &[2], DType::F32)?;
     let cs = kernel(
@@ -322,7 +416,7 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     )?;
     dev.dispatch(
         &cs,
-        &[grads.len() as u32, max_norm.to_bits()],
+        &[slots as u32, max_norm.to_bits()],
         &[partial.arg(), out.arg()],
         [1, 1, 1],
     )?;
@@ -334,11 +428,25 @@ pub struct Ema {
     /// Decay per update, e.g. 0.999.
     pub decay: f32,
     shadows: Vec<Tensor>,
+    /// For packed parameters: their layout and the flat average the shadows are views of.
+    flat: Option<(Packed, Tensor)>,
 }
 
 impl Ema {
-    /// Starts the average at the current parameter values (a copy).
+    /// Starts the average at the current parameter values (a copy; one flat copy when the
+    /// parameters are packed).
     pub fn new(params: &[Tensor], decay: f32) -> Result<Ema> {
+        let refs: Vec<&Tensor> = params.iter().collect();
+        if let Some(layout) = packed(&refs) {
+            let flat = Tensor::zeros(layout.flat.device(), layout.flat.dims())?;
+            flat.assign(&layout.flat)?;
+            let shadows = layout.views_in(&flat, &refs);
+            return Ok(Ema {
+                decay,
+                shadows,
+                flat: Some((layout, flat)),
+            });
+        }
         let shadows = params
             .iter()
             .map(|p| {
@@ -347,7 +455,11 @@ impl Ema {
                 Ok(s)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Ema { decay, shadows })
+        Ok(Ema {
+            decay,
+            shadows,
+            flat: None,
+        })
     }
 
     /// The averaged tensors, in the order of the parameters given to `new`.
@@ -355,7 +467,8 @@ impl Ema {
         &self.shadows
     }
 
-    /// `e = decay·e + (1 − decay)·p` for every parameter (one dispatch each).
+    /// `e = decay·e + (1 − decay)·p` for every parameter (one dispatch each, or one in all for
+    /// the packed parameters the average was made from).
     pub fn update(&mut self, params: &[Tensor]) -> Result<()> {
         if params.len() != self.shadows.len() {
             return Err(Error::invalid(
@@ -379,6 +492,18 @@ impl Ema {
             &[],
             &[Access::ReadWrite, Access::Read],
         )?;
+        let refs: Vec<&Tensor> = params.iter().collect();
+        if let (Some((layout, flat)), Some(now)) = (&self.flat, packed(&refs)) {
+            if layout.same_layout(&now) {
+                let n = flat.numel();
+                return dev.dispatch(
+                    &k,
+                    &[n as u32, self.decay.to_bits()],
+                    &[flat.arg(), now.flat.arg()],
+                    grid(n, 256),
+                );
+            }
+        }
         for (e, p) in self.shadows.iter().zip(params) {
             if e.dims() != p.dims() {
                 return Err(Error::shape(

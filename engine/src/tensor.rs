@@ -272,6 +272,22 @@ impl Tensor {
         }))
     }
 
+    /// Whether `self` and `other` are views of the same storage.
+    pub(crate) fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+    }
+
+    /// Where this view starts in its storage, in elements.
+    pub(crate) fn storage_offset(&self) -> usize {
+        self.0.offset
+    }
+
+    /// A view of `shape` at element `offset` of this tensor's storage (crate-internal: the caller
+    /// keeps it inside the storage and at an offset kernels can bind).
+    pub(crate) fn view_at(&self, offset: usize, shape: &[usize]) -> Tensor {
+        self.view(offset, Shape::new(shape), false)
+    }
+
     /// The buffer range of this tensor, for binding to a kernel.
     pub(crate) fn arg(&self) -> BufferArg<'_> {
         BufferArg {

@@ -1,11 +1,12 @@
 //! Optimizer kernels step by step against the CPU reference: fused AdamW (with weight decay and
-//! global gradient-norm clipping), the clip factor, EMA.
+//! global gradient-norm clipping), the clip factor, EMA; packed parameters (one dispatch per
+//! update) against separate ones.
 
 mod common;
 
 use common::{assert_close, device, f64s, rng};
 use mtdiff_engine::optim::{clip_factor, AdamW, AdamWConfig, Ema};
-use mtdiff_engine::{cpu, Tensor};
+use mtdiff_engine::{cpu, ParamArena, Tensor};
 
 #[test]
 fn fused_adamw_matches_the_reference_step_by_step() {
@@ -165,4 +166,187 @@ fn ema_of_parameters() {
         1e-6,
         1e-6,
     );
+}
+
+/// The same parameters twice: as separate tensors and packed in a [`ParamArena`].
+fn separate_and_packed(
+    dev: &mtdiff_engine::Device,
+    shapes: &[&[usize]],
+    seed: u64,
+) -> (Vec<Tensor>, Vec<Tensor>) {
+    let mut r = rng(seed);
+    let data: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| r.vec_range(s.iter().product(), -1.0, 1.0))
+        .collect();
+    let capacity = shapes
+        .iter()
+        .map(|s| ParamArena::slot_len(dev, s.iter().product()))
+        .sum();
+    let mut arena = ParamArena::new(dev, capacity).unwrap();
+    let separate = shapes
+        .iter()
+        .zip(&data)
+        .map(|(s, d)| Tensor::from_slice(dev, d, s).unwrap().with_grad())
+        .collect();
+    let packed = shapes
+        .iter()
+        .zip(&data)
+        .map(|(s, d)| arena.alloc(d, s).unwrap().with_grad())
+        .collect();
+    (separate, packed)
+}
+
+/// loss = Σ_k Σ w_k · p_k: the gradient of p_k is w_k (the same `ws` for both layouts).
+fn linear_loss(params: &[Tensor], ws: &[Vec<f32>]) -> Tensor {
+    let dev = params[0].device();
+    let mut loss = Tensor::scalar(dev, 0.0).unwrap();
+    for (p, w) in params.iter().zip(ws) {
+        let w = Tensor::from_slice(dev, w, p.dims()).unwrap();
+        loss = loss.add(&p.mul(&w).unwrap().sum_all().unwrap()).unwrap();
+    }
+    loss
+}
+
+#[test]
+fn packed_parameters_update_in_a_constant_number_of_dispatches_with_the_same_results() {
+    let dev = device();
+    // Sizes that are not multiples of the 64-element slot alignment, and one of 1.
+    let shapes: [&[usize]; 5] = [&[7, 33], &[65], &[1], &[3, 4, 5], &[130]];
+    for clip in [None, Some(0.5f32)] {
+        let cfg = AdamWConfig {
+            lr: 0.01,
+            weight_decay: 0.1,
+            max_grad_norm: clip,
+            ..AdamWConfig::default()
+        };
+        let (separate, packed) = separate_and_packed(&dev, &shapes, 3);
+        let (mut opt_s, mut opt_p) = (AdamW::new(cfg), AdamW::new(cfg));
+        let mut ema_s = Ema::new(&separate, 0.9).unwrap();
+        let mut ema_p = Ema::new(&packed, 0.9).unwrap();
+        let mut r = rng(4);
+        for step in 0..4 {
+            let ws: Vec<Vec<f32>> = separate
+                .iter()
+                .map(|p| r.vec_range(p.numel(), -2.0, 2.0))
+                .collect();
+            let gs = linear_loss(&separate, &ws).backward().unwrap();
+            let gp = linear_loss(&packed, &ws).backward().unwrap();
+            let stats_s = opt_s.step(&separate, &gs).unwrap().unwrap();
+            ema_s.update(&separate).unwrap();
+            dev.synchronize().unwrap();
+            let before = dev.dispatch_stats().dispatches;
+            let stats_p = opt_p.step(&packed, &gp).unwrap().unwrap();
+            ema_p.update(&packed).unwrap();
+            dev.synchronize().unwrap();
+            let dispatches = dev.dispatch_stats().dispatches - before;
+            // Sum of squares and clip factor (when clipping), AdamW, EMA: independent of the
+            // number of tensors (the per-tensor path takes 2 per tensor plus clipping's).
+            let want = if clip.is_some() { 4 } else { 2 };
+            assert_eq!(dispatches, want, "clip {clip:?}, step {step}");
+            let (ns, np) = (stats_s.to_vec().unwrap(), stats_p.to_vec().unwrap());
+            if clip.is_some() {
+                // The same norm, summed in another order (f32).
+                assert!((ns[1] - np[1]).abs() <= 1e-5 * ns[1], "{ns:?} {np:?}");
+            }
+            for (k, (a, b)) in separate.iter().zip(&packed).enumerate() {
+                let (a, b) = (a.to_vec().unwrap(), b.to_vec().unwrap());
+                if clip.is_none() {
+                    // Element for element the same kernel arithmetic: bitwise equal.
+                    assert_eq!(a, b, "tensor {k}, step {step}");
+                } else {
+                    assert_close(&format!("tensor {k}"), &b, &f64s(&a), 1e-5, 1e-6);
+                }
+                let (ea, eb) = (
+                    ema_s.shadows()[k].to_vec().unwrap(),
+                    ema_p.shadows()[k].to_vec().unwrap(),
+                );
+                assert_close(&format!("ema {k}"), &eb, &f64s(&ea), 1e-5, 1e-6);
+                let (ma, va) = opt_s.moments(&separate[k]).unwrap();
+                let (mb, vb) = opt_p.moments(&packed[k]).unwrap();
+                assert_close(
+                    "m",
+                    &mb.to_vec().unwrap(),
+                    &f64s(&ma.to_vec().unwrap()),
+                    1e-5,
+                    1e-6,
+                );
+                assert_close(
+                    "v",
+                    &vb.to_vec().unwrap(),
+                    &f64s(&va.to_vec().unwrap()),
+                    1e-5,
+                    1e-6,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_moments_restore_and_a_missing_gradient_falls_back_per_tensor() {
+    let dev = device();
+    let shapes: [&[usize]; 3] = [&[5, 3], &[70], &[2]];
+    let cfg = AdamWConfig {
+        lr: 0.02,
+        ..AdamWConfig::default()
+    };
+    let (reference, packed) = separate_and_packed(&dev, &shapes, 5);
+    let mut r = rng(6);
+    let ws: Vec<Vec<Vec<f32>>> = (0..3)
+        .map(|_| {
+            reference
+                .iter()
+                .map(|p| r.vec_range(p.numel(), -1.0, 1.0))
+                .collect()
+        })
+        .collect();
+    // Reference: three steps on separate tensors.
+    let mut opt_r = AdamW::new(cfg);
+    for w in &ws {
+        opt_r
+            .step(&reference, &linear_loss(&reference, w).backward().unwrap())
+            .unwrap();
+    }
+    // Packed: one step, then "resume" into a fresh optimizer from its moments, two more steps.
+    let mut opt_a = AdamW::new(cfg);
+    opt_a
+        .step(&packed, &linear_loss(&packed, &ws[0]).backward().unwrap())
+        .unwrap();
+    let mut opt_b = AdamW::new(cfg);
+    for p in &packed {
+        let (m, v) = opt_a.moments(p).unwrap();
+        let (m2, v2) = (
+            Tensor::zeros(&dev, p.dims()).unwrap(),
+            Tensor::zeros(&dev, p.dims()).unwrap(),
+        );
+        m2.assign(m).unwrap();
+        v2.assign(v).unwrap();
+        opt_b.restore(opt_a.steps(), p, m2, v2).unwrap();
+    }
+    for w in &ws[1..] {
+        opt_b
+            .step(&packed, &linear_loss(&packed, w).backward().unwrap())
+            .unwrap();
+    }
+    for (a, b) in reference.iter().zip(&packed) {
+        assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap());
+    }
+    // A parameter without a gradient: the others still update (per tensor), it does not.
+    let before: Vec<Vec<f32>> = packed.iter().map(|p| p.to_vec().unwrap()).collect();
+    let loss = linear_loss(&packed[..2], &ws[0][..2]);
+    opt_b.step(&packed, &loss.backward().unwrap()).unwrap();
+    assert_ne!(packed[0].to_vec().unwrap(), before[0]);
+    assert_eq!(packed[2].to_vec().unwrap(), before[2]);
+}
+
+#[test]
+fn an_arena_refuses_more_than_its_capacity() {
+    let dev = device();
+    let mut arena = ParamArena::new(&dev, ParamArena::slot_len(&dev, 10)).unwrap();
+    arena.alloc(&[0.0; 10], &[10]).unwrap();
+    let e = arena.alloc(&[0.0; 3], &[3]).err().unwrap().to_string();
+    assert!(e.contains("slot_len"), "{e}");
+    let e = arena.alloc(&[0.0; 3], &[4]).err().unwrap().to_string();
+    assert!(e.contains("4 values") || e.contains("3 values"), "{e}");
 }

@@ -164,30 +164,15 @@ impl MtDiffusion {
             };
             config.unet.class_tokens = classes + 1;
         }
-        let mut params = ParamStore::new(device, config.init_seed);
-        let unet = UNet::new(&mut params, &config.unet)?;
-        let features = config.unet.channels[0] + config.unet.channels[levels - 1];
-        let mut heads = Vec::new();
-        let mut next_channel = shape[0];
-        for m in &task.modalities {
-            let head = match (m.head, m.kind) {
-                (false, _) => None,
-                (true, k) if k.is_image() => {
-                    next_channel += shape[0];
-                    Some(Head::ImageChannels(next_channel - shape[0]))
-                }
-                (true, ModalityKind::Label { classes: out })
-                | (true, ModalityKind::Vector { dim: out }) => Some(Head::Mlp(MlpHead::new(
-                    &mut params,
-                    &format!("head_{}", m.name),
-                    features,
-                    config.head_hidden,
-                    out,
-                )?)),
-                (true, _) => None,
-            };
-            heads.push(head);
-        }
+        // The parameters are packed in one arena (one optimizer dispatch for all of them); its
+        // size is that of a first, unpacked build with the same seed.
+        let capacity = {
+            let mut probe = ParamStore::new(device, config.init_seed);
+            Self::networks(&mut probe, &config)?;
+            probe.packed_len()
+        };
+        let mut params = ParamStore::packed(device, config.init_seed, capacity)?;
+        let (unet, heads) = Self::networks(&mut params, &config)?;
         let encoders = task
             .modalities
             .iter()
@@ -233,6 +218,42 @@ impl MtDiffusion {
     /// The configuration (with the U-Net's channel counts filled in).
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// The trainable networks of a validated `config`, their parameters created in `params`:
+    /// the shared U-Net and one head per modality (None where it has none or the U-Net's
+    /// output channels are its head).
+    fn networks(
+        params: &mut ParamStore,
+        config: &ModelConfig,
+    ) -> Result<(UNet, Vec<Option<Head>>)> {
+        let task = &config.task;
+        let channels = task.image_shape[0];
+        let levels = config.unet.channels.len().max(1);
+        let unet = UNet::new(params, &config.unet)?;
+        let features = config.unet.channels[0] + config.unet.channels[levels - 1];
+        let mut heads = Vec::new();
+        let mut next_channel = channels;
+        for m in &task.modalities {
+            let head = match (m.head, m.kind) {
+                (false, _) => None,
+                (true, k) if k.is_image() => {
+                    next_channel += channels;
+                    Some(Head::ImageChannels(next_channel - channels))
+                }
+                (true, ModalityKind::Label { classes: out })
+                | (true, ModalityKind::Vector { dim: out }) => Some(Head::Mlp(MlpHead::new(
+                    params,
+                    &format!("head_{}", m.name),
+                    features,
+                    config.head_hidden,
+                    out,
+                )?)),
+                (true, _) => None,
+            };
+            heads.push(head);
+        }
+        Ok((unet, heads))
     }
 
     /// The task.

@@ -5,25 +5,54 @@
 
 use mtdiff_engine::ops::conv::Activation;
 use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, Tensor};
+use mtdiff_engine::{Device, ParamArena, Tensor};
 
 use crate::error::{Error, Result};
 
-/// Named parameters in creation order; every tensor is a leaf that requires grad.
+/// Named parameters in creation order; every tensor is a leaf that requires grad. A packed
+/// store allocates them from one [`ParamArena`], so AdamW and the EMA update all of them in one
+/// dispatch each.
 pub struct ParamStore {
     device: Device,
     rng: CpuRng,
     params: Vec<(String, Tensor)>,
+    arena: Option<ParamArena>,
 }
 
 impl ParamStore {
-    /// An empty store on `device`, initialising from `seed`.
+    /// An empty store on `device`, initialising from `seed`; each parameter its own buffer.
     pub fn new(device: &Device, seed: u64) -> ParamStore {
         ParamStore {
             device: device.clone(),
             rng: CpuRng::new(seed),
             params: Vec::new(),
+            arena: None,
         }
+    }
+
+    /// An empty store whose parameters are packed in one arena of `capacity` elements (the
+    /// [`ParamStore::packed_len`] of a store that made the same parameters).
+    pub fn packed(device: &Device, seed: u64, capacity: usize) -> Result<ParamStore> {
+        Ok(ParamStore {
+            arena: Some(ParamArena::new(device, capacity)?),
+            ..ParamStore::new(device, seed)
+        })
+    }
+
+    /// The elements these parameters take packed in an arena (with alignment padding).
+    pub fn packed_len(&self) -> usize {
+        self.params
+            .iter()
+            .map(|(_, t)| ParamArena::slot_len(&self.device, t.numel()))
+            .sum()
+    }
+
+    /// A parameter tensor holding `data`: from the arena when packed.
+    fn make(&mut self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        Ok(match &mut self.arena {
+            Some(arena) => arena.alloc(data, shape)?,
+            None => Tensor::from_slice(&self.device, data, shape)?,
+        })
     }
 
     /// The device the parameters live on.
@@ -35,7 +64,8 @@ impl ParamStore {
     pub fn uniform(&mut self, name: &str, shape: &[usize], bound: f64) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         let data = self.rng.vec_range(n, -bound, bound);
-        self.insert(name, Tensor::from_slice(&self.device, &data, shape)?)
+        let t = self.make(&data, shape)?;
+        self.insert(name, t)
     }
 
     /// A `[rows, dim]` embedding table whose first `rows − 1` rows are orthogonal, each of
@@ -70,16 +100,15 @@ impl ParamStore {
             .flat_map(|v| v.iter().map(|&x| (x * norm) as f32))
             .collect();
         data.resize(rows * dim, 0.0);
-        self.insert(name, Tensor::from_slice(&self.device, &data, &[rows, dim])?)
+        let t = self.make(&data, &[rows, dim])?;
+        self.insert(name, t)
     }
 
     /// A parameter filled with `value`.
     pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        self.insert(
-            name,
-            Tensor::from_slice(&self.device, &vec![value; n], shape)?,
-        )
+        let t = self.make(&vec![value; n], shape)?;
+        self.insert(name, t)
     }
 
     fn insert(&mut self, name: &str, t: Tensor) -> Result<Tensor> {

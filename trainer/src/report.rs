@@ -377,6 +377,7 @@ mod tests {
             heads: vec![("label".to_string(), loss * 2.0)],
             lr,
             img_per_s: 1.0,
+            dispatches_per_step: 0.0,
         }
     }
 

@@ -60,6 +60,10 @@ pub struct MetricsLine {
     pub lr: f32,
     /// Images per second over the interval.
     pub img_per_s: f64,
+    /// GPU dispatches per training step (batch, forward, backward, optimizer, EMA; not the
+    /// logging readback, checkpoints or grids). 0 in metrics written before it was recorded.
+    #[serde(default)]
+    pub dispatches_per_step: f64,
 }
 
 /// Opens (or creates) the run directory, checking that it can be written.
@@ -197,7 +201,9 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
     let t0 = Instant::now();
     let mut interval_start = Instant::now();
     let mut interval_steps = 0u64;
+    let mut interval_dispatches = 0u64;
     for step in start..cfg.steps {
+        let step_start_dispatches = dev.dispatch_stats().dispatches;
         let mut rng = step_rng(cfg.seed, step);
         let indices: Vec<usize> = (0..cfg.batch).map(|_| rng.below(data.len())).collect();
         let examples: Vec<Example> = indices.iter().map(|&i| data.example(i)).collect();
@@ -241,6 +247,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
                 .collect(),
         ));
         interval_steps += 1;
+        interval_dispatches += dev.dispatch_stats().dispatches - step_start_dispatches;
         let done = step + 1;
         if done % cfg.log_every == 0 || done == cfg.steps {
             let rows = read_interval(&pending)?;
@@ -249,6 +256,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             let secs = interval_start.elapsed().as_secs_f64();
             let line = MetricsLine {
                 img_per_s: (interval_steps * cfg.batch as u64) as f64 / secs.max(1e-9),
+                dispatches_per_step: interval_dispatches as f64 / interval_steps.max(1) as f64,
                 ..line
             };
             if let Err(step_bad) = first_bad(&pending, &rows) {
@@ -272,6 +280,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             progress.log(&line, cfg.steps);
             interval_start = Instant::now();
             interval_steps = 0;
+            interval_dispatches = 0;
             if done % cfg.ckpt_every == 0 || done == cfg.steps {
                 let meta = Meta {
                     format: checkpoint::FORMAT.to_string(),
@@ -377,6 +386,7 @@ fn interval_metrics(
             .collect(),
         lr,
         img_per_s: 0.0,
+        dispatches_per_step: 0.0,
     }
 }
 
