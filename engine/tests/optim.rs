@@ -8,16 +8,21 @@ use common::{assert_close, device, f64s, rng};
 use mtdiff_engine::optim::{clip_factor, AdamW, AdamWConfig, Ema};
 use mtdiff_engine::{cpu, ParamArena, Tensor};
 
+/// AdamW at lr 0.01 with weight decay 0.1, clipping the gradient norm at `clip`.
+fn decayed(clip: Option<f32>) -> AdamWConfig {
+    AdamWConfig {
+        lr: 0.01,
+        weight_decay: 0.1,
+        max_grad_norm: clip,
+        ..AdamWConfig::default()
+    }
+}
+
 #[test]
 fn fused_adamw_matches_the_reference_step_by_step() {
     let dev = device();
     for clip in [None, Some(0.5f32)] {
-        let cfg = AdamWConfig {
-            lr: 0.01,
-            weight_decay: 0.1,
-            max_grad_norm: clip,
-            ..AdamWConfig::default()
-        };
+        let cfg = decayed(clip);
         let mut opt = AdamW::new(cfg);
         let mut r = rng(9);
         let shapes: [&[usize]; 2] = [&[7, 33], &[65]];
@@ -210,16 +215,12 @@ fn linear_loss(params: &[Tensor], ws: &[Vec<f32>]) -> Tensor {
 
 #[test]
 fn packed_parameters_update_in_a_constant_number_of_dispatches_with_the_same_results() {
-    let dev = device();
+    // A device of its own: the shared one counts the dispatches of tests running in parallel.
+    let dev = mtdiff_engine::Device::new(mtdiff_engine::DeviceOptions::default()).unwrap();
     // Sizes that are not multiples of the 64-element slot alignment, and one of 1.
     let shapes: [&[usize]; 5] = [&[7, 33], &[65], &[1], &[3, 4, 5], &[130]];
     for clip in [None, Some(0.5f32)] {
-        let cfg = AdamWConfig {
-            lr: 0.01,
-            weight_decay: 0.1,
-            max_grad_norm: clip,
-            ..AdamWConfig::default()
-        };
+        let cfg = decayed(clip);
         let (separate, packed) = separate_and_packed(&dev, &shapes, 3);
         let (mut opt_s, mut opt_p) = (AdamW::new(cfg), AdamW::new(cfg));
         let mut ema_s = Ema::new(&separate, 0.9).unwrap();

@@ -164,15 +164,25 @@ impl MtDiffusion {
             };
             config.unet.class_tokens = classes + 1;
         }
-        // The parameters are packed in one arena (one optimizer dispatch for all of them); its
-        // size is that of a first, unpacked build with the same seed.
-        let capacity = {
-            let mut probe = ParamStore::new(device, config.init_seed);
-            Self::networks(&mut probe, &config)?;
-            probe.packed_len()
+        // The parameters are packed in one arena (one optimizer dispatch for all of them) when
+        // it fits one storage binding; its size is that of a first, unpacked build with the same
+        // seed. Larger models keep one buffer per parameter (one dispatch per tensor).
+        let mut probe = ParamStore::new(device, config.init_seed);
+        let networks = Self::networks(&mut probe, &config)?;
+        let capacity = probe.packed_len();
+        let limits = &device.info().limits;
+        let fits = (capacity as u64 * 4)
+            <= limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size);
+        let (params, (unet, heads)) = if fits {
+            drop((probe, networks));
+            let mut packed = ParamStore::packed(device, config.init_seed, capacity)?;
+            let networks = Self::networks(&mut packed, &config)?;
+            (packed, networks)
+        } else {
+            (probe, networks)
         };
-        let mut params = ParamStore::packed(device, config.init_seed, capacity)?;
-        let (unet, heads) = Self::networks(&mut params, &config)?;
         let encoders = task
             .modalities
             .iter()
