@@ -103,6 +103,63 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
+// ---- the axes before and after a kept middle axis (x viewed as [outer, mid, inner]): one
+// workgroup per middle index m, summing x[o, m, i] over every (o, i); params [outer, mid, inner,
+// scale]. E.g. a bias gradient [N, C, H·W] → [C] in one dispatch. ----
+@compute @workgroup_size(256)
+fn reduce_outer_inner(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let m = wid.y * nwg.x + wid.x;
+    let mid = p(1u);
+    if (m >= mid) { return; }
+    let inner = p(2u);
+    var acc = init();
+    for (var k = lid; k < p(0u) * inner; k += 256u) {
+        acc = combine(acc, ax[((k / inner) * mid + m) * inner + k % inner]);
+    }
+    red[lid] = acc;
+    let v = tree(lid, OP == 1u);
+    if (lid == 0u) {
+        ay[m] = select(v * pf(3u), v, OP == 1u);
+    }
+}
+
+// The same with inner divisible by 4: each step one vec4 of a row, the four lanes combined last.
+@compute @workgroup_size(256)
+fn reduce_outer_inner_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let m = wid.y * nwg.x + wid.x;
+    let mid = p(1u);
+    if (m >= mid) { return; }
+    let inner4 = p(2u) / 4u;
+    var acc = init4();
+    for (var k = lid; k < p(0u) * inner4; k += 256u) {
+        acc = combine4(acc, qx[((k / inner4) * mid + m) * inner4 + k % inner4]);
+    }
+    red[lid] = combine(combine(acc.x, acc.y), combine(acc.z, acc.w));
+    let v = tree(lid, OP == 1u);
+    if (lid == 0u) {
+        qrow[m] = select(v * pf(3u), v, OP == 1u);
+    }
+}
+
+// CPU adapters: one invocation per middle index, no barriers (a workgroup tree costs more there
+// than the serial loop).
+@compute @workgroup_size(64)
+fn reduce_outer_inner_thread_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let m = (wid.y * nwg.x + wid.x) * 64u + lid;
+    let mid = p(1u);
+    if (m >= mid) { return; }
+    let inner4 = p(2u) / 4u;
+    var acc = init4();
+    for (var o = 0u; o < p(0u); o++) {
+        let row = (o * mid + m) * inner4;
+        for (var i = 0u; i < inner4; i++) {
+            acc = combine4(acc, qx[row + i]);
+        }
+    }
+    let v = combine(combine(acc.x, acc.y), combine(acc.z, acc.w));
+    qrow[m] = select(v * pf(3u), v, OP == 1u);
+}
+
 // ---- softmax / log-softmax of rows of length c; params [rows, c] ----
 @compute @workgroup_size(256)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -8,7 +8,7 @@ mod common;
 
 use common::{assert_close, device, f64s, rng};
 use mtdiff_engine::ops::{BinaryOp, UnaryOp};
-use mtdiff_engine::{cpu, Tensor};
+use mtdiff_engine::{cpu, KernelProfile, Tensor};
 
 fn upload(data: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(&device(), data, shape).unwrap()
@@ -167,6 +167,12 @@ fn reductions_over_axes() {
         (&[7, 3, 4], &[0]),
         (&[6, 5, 20], &[2]),
         (&[5, 3, 4, 9], &[2, 3]),
+        // Leading and trailing axes together (one dispatch, a workgroup per kept element):
+        // scalar and vec4 rows, several strides of the workgroup over (outer, inner).
+        (&[65, 3, 33], &[0, 2]),
+        (&[6, 7, 20], &[0, 2]),
+        (&[2, 3, 5, 8], &[0, 1, 3]),
+        (&[64, 16, 256], &[0, 2]),
     ];
     for (ci, (shape, axes)) in cases.iter().enumerate() {
         let n: usize = shape.iter().product();
@@ -206,6 +212,44 @@ fn reductions_over_axes() {
                 1e-4,
                 1e-5,
             );
+        }
+    }
+}
+
+/// The one-dispatch reduction of leading and trailing axes has a workgroup-tree kernel for GPUs
+/// and a thread-per-output one for CPU adapters: both against the reference.
+#[test]
+fn leading_and_trailing_axes_reduce_in_both_kernel_profiles() {
+    for profile in [KernelProfile::Cpu, KernelProfile::Gpu] {
+        let dev = common::device_profile(profile);
+        for (ci, (shape, axes)) in [
+            (&[65usize, 3, 33][..], &[0usize, 2][..]),
+            (&[6, 7, 20], &[0, 2]),
+            (&[2, 3, 5, 8], &[0, 1, 3]),
+            (&[9, 70, 12], &[0, 2]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let n: usize = shape.iter().product();
+            let xs = rng(ci as u64 + 40).vec_range(n, -3.0, 3.0);
+            let x = Tensor::from_slice(&dev, &xs, shape).unwrap();
+            for max in [false, true] {
+                let y = if max {
+                    x.max(axes, false).unwrap()
+                } else {
+                    x.sum(axes, false).unwrap()
+                };
+                let (y_ref, _) = cpu::reduce(&f64s(&xs), shape, axes, max);
+                let count: usize = axes.iter().map(|&a| shape[a]).product();
+                assert_close(
+                    &format!("{profile:?} max={max} {shape:?} over {axes:?}"),
+                    &y.to_vec().unwrap(),
+                    &y_ref,
+                    1e-4,
+                    1e-5 * (count as f64).sqrt() * 3.0,
+                );
+            }
         }
     }
 }

@@ -357,14 +357,8 @@ impl Tensor {
                 let mut grads = vec![dx, dw];
                 if has_bias {
                     grads.push(if needs[2] {
-                        // Rows of HW first (contiguous, one thread per row), then the batch:
-                        // no permuted copy of dz.
-                        let (n, c) = (g.n, g.co);
-                        Some(
-                            dz.reshape(&[n, c, g.oh * g.ow])?
-                                .sum(&[2], false)?
-                                .sum(&[0], false)?,
-                        )
+                        // The batch and the pixels in one dispatch: no permuted copy of dz.
+                        Some(dz.reshape(&[g.n, g.co, g.oh * g.ow])?.sum(&[0, 2], false)?)
                     } else {
                         None
                     });

@@ -118,11 +118,12 @@ impl Tensor {
                     run(entry, &[&nc], grid(n * c, 64))?;
                     Ok(nc)
                 };
-                // (dγ, dβ) from the two halves of `both` (2·len values), shaped `dims`.
+                // (dγ, dβ) from the two halves of `both` (2·len values), shaped `dims`: views
+                // where the offset can be bound, else buffer copies (no dispatch either way).
                 let halves = |both: &Tensor, len: usize, dims: &[usize]| -> Result<Grads2> {
                     Ok((
-                        Some(both.slice(0, 0, len)?.reshape(dims)?),
-                        Some(both.slice(0, len, len)?.reshape(dims)?),
+                        Some(both.narrow(0, len)?.reshape(dims)?),
+                        Some(both.narrow(len, len)?.reshape(dims)?),
                     ))
                 };
                 // CPU adapters: one thread per (n, c) sums dz·x̂ and dz first; the row sums of dx̂

@@ -87,8 +87,64 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     Ok(out)
 }
 
+/// Reduces the leading axes `..lo` and the trailing axes `hi + 1..` together in one dispatch
+/// (one workgroup per kept middle element), keeping them as size-1 axes.
+fn reduce_outer_inner(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Result<Tensor> {
+    let d = x.dims();
+    let outer: usize = d[..lo].iter().product();
+    let mid: usize = d[lo..=hi].iter().product();
+    let inner: usize = d[hi + 1..].iter().product();
+    let out_dims: Vec<usize> = d
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| if (lo..=hi).contains(&i) { v } else { 1 })
+        .collect();
+    let dev = x.device();
+    let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
+    let cpu = dev.kernel_profile() == crate::KernelProfile::Cpu;
+    let (entry, groups) = match (inner.is_multiple_of(4), cpu) {
+        (true, true) => ("reduce_outer_inner_thread_vec4", grid(mid, 64)),
+        (true, false) => ("reduce_outer_inner_vec4", grid(mid, 1)),
+        (false, _) => ("reduce_outer_inner", grid(mid, 1)),
+    };
+    let consts = [("OP", how as u32 as f64)];
+    let k = kernel(
+        dev,
+        "reduce",
+        SRC,
+        entry,
+        &consts,
+        &[Access::Read, Access::ReadWrite],
+    )?;
+    let params = [outer as u32, mid as u32, inner as u32, scale.to_bits()];
+    dev.dispatch(&k, &params, &[x.arg(), out.arg()], groups)?;
+    Ok(out)
+}
+
 /// Reduces over `axes` (sorted), keeping them as size-1 axes; a mean scales each run's sum.
+/// Axes that are a leading and a trailing run around kept ones take one dispatch; otherwise
+/// each run of consecutive axes takes one.
 fn reduce_keep(x: &Tensor, axes: &[usize], how: Reduce, mean: bool) -> Result<Tensor> {
+    let rank = x.rank();
+    // Leading run 0..lo and trailing run hi+1..rank, both non-empty, nothing else.
+    let lead = axes
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &a)| i == a)
+        .count();
+    let trail = axes.len() - lead;
+    if lead > 0
+        && trail > 0
+        && axes[lead..]
+            .iter()
+            .enumerate()
+            .all(|(i, &a)| a == rank - trail + i)
+    {
+        let (lo, hi) = (lead, rank - trail - 1);
+        let count: usize = axes.iter().map(|&a| x.dims()[a]).product();
+        let scale = if mean { 1.0 / count as f32 } else { 1.0 };
+        return reduce_outer_inner(x, lo, hi, how, scale);
+    }
     let mut cur = x.clone();
     let mut i = axes.len();
     // Runs of consecutive axes, last run first so earlier indices stay valid.
