@@ -3,7 +3,7 @@
 // of L = (C/G)·S elements (S = spatial size); stats hold (mean, 1/√(var + eps)) per row.
 // γ and β are either per channel ([C]) or per sample and channel ([N, C], AdaGN's scale-shift);
 // `aidx` gives an element's index into them.
-// params: [rows, L, S, C, silu, eps, N, per_sample]
+// params: [rows, L, S, C, silu, eps, N, per_sample, γ offset (f32: 1 for packed scale-shift)]
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
@@ -28,6 +28,10 @@ fn aidx(i: u32) -> u32 {
     let nc = i / p(2u);
     return select(nc % p(3u), nc, p(7u) == 1u);
 }
+
+// γ as stored plus params[8]: 1 for AdaGN scale-shift, whose stored value is the scale s of
+// γ = 1 + s; 0 otherwise.
+fn gamma_of(stored: f32) -> f32 { return stored + pf(8u); }
 
 fn sigmoid(x: f32) -> f32 {
     if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
@@ -116,7 +120,7 @@ fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     if (i >= p(0u) * p(1u)) { return; }
     let row = i / p(1u);
     let a = aidx(i);
-    let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * agamma[a] + abeta[a];
+    let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * gamma_of(agamma[a]) + abeta[a];
     ay[i] = select(z, z * sigmoid(z), p(4u) == 1u);
 }
 
@@ -131,7 +135,7 @@ fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 // Gradient at the affine output z (through the SiLU when fused); a: the γ/β index.
 fn dz_at(i: u32, row: u32, a: u32) -> f32 {
     if (p(4u) == 0u) { return bdy[i]; }
-    let z = (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u] * bgamma[a] + bbeta[a];
+    let z = (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u] * gamma_of(bgamma[a]) + bbeta[a];
     let s = sigmoid(z);
     return bdy[i] * s * (1.0 + z * (1.0 - s));
 }
@@ -150,7 +154,7 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     for (var k = lid; k < l; k += 256u) {
         let i = base + k;
         let a = aidx(i);
-        let dxh = dz_at(i, row, a) * bgamma[a];
+        let dxh = dz_at(i, row, a) * gamma_of(bgamma[a]);
         s1 += dxh;
         s2 += dxh * (bx[i] - mean) * rstd;
     }
@@ -159,7 +163,7 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     for (var k = lid; k < l; k += 256u) {
         let i = base + k;
         let a = aidx(i);
-        let dxh = dz_at(i, row, a) * bgamma[a];
+        let dxh = dz_at(i, row, a) * gamma_of(bgamma[a]);
         bout[i] = rstd * (dxh - m1 - (bx[i] - mean) * rstd * m2);
     }
 }
@@ -212,7 +216,7 @@ fn group_norm_backward_rowsums_thread(@builtin(workgroup_id) wid: vec3<u32>, @bu
     for (var k = 0u; k < l; k++) {
         let i = base + k;
         let a = aidx(i);
-        let dxh = dz_at(i, row, a) * bgamma[a];
+        let dxh = dz_at(i, row, a) * gamma_of(bgamma[a]);
         s1 += dxh;
         s2 += dxh * (bx[i] - mean) * rstd;
     }
@@ -229,7 +233,7 @@ fn group_norm_backward_input_apply(@builtin(workgroup_id) wid: vec3<u32>, @built
     let a = aidx(i);
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
-    let dxh = dz_at(i, row, a) * bgamma[a];
+    let dxh = dz_at(i, row, a) * gamma_of(bgamma[a]);
     bdx[i] = rstd * (dxh - bsums[2u * row] - (bx[i] - mean) * rstd * bsums[2u * row + 1u]);
 }
 
@@ -291,7 +295,7 @@ fn group_norm_backward_rowsums_from_nc(@builtin(workgroup_id) wid: vec3<u32>, @b
     var s2 = 0.0;
     for (var k = 0u; k < per; k++) {
         let nc = first + k;
-        let gm = bgamma[select(nc % cc, nc, p(7u) == 1u)];
+        let gm = gamma_of(bgamma[select(nc % cc, nc, p(7u) == 1u)]);
         s1 += gm * bsums[total + nc];
         s2 += gm * bsums[nc];
     }
@@ -318,7 +322,7 @@ fn group_norm_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     if (q >= p(0u) * (p(1u) / 4u)) { return; }
     let row = (4u * q) / p(1u);
     let a = aidx(4u * q);
-    let scale = qstats[2u * row + 1u] * qgamma[a];
+    let scale = qstats[2u * row + 1u] * gamma_of(qgamma[a]);
     let z = (qx[q] - qstats[2u * row]) * scale + qbeta[a];
     qy[q] = select(z, z * sigmoid4(z), p(4u) == 1u);
 }
@@ -334,7 +338,7 @@ fn group_norm_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
 // dz on a quad whose elements share row and γ/β index a.
 fn dz4(q: u32, row: u32, a: u32) -> vec4<f32> {
     if (p(4u) == 0u) { return wdy[q]; }
-    let z = (wx[q] - wstats[2u * row]) * wstats[2u * row + 1u] * wgamma[a] + wbeta[a];
+    let z = (wx[q] - wstats[2u * row]) * wstats[2u * row + 1u] * gamma_of(wgamma[a]) + wbeta[a];
     let s = sigmoid4(z);
     return wdy[q] * s * (1.0 + z * (1.0 - s));
 }
@@ -376,6 +380,6 @@ fn group_norm_backward_input_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @
     let a = aidx(4u * q);
     let mean = wstats[2u * row];
     let rstd = wstats[2u * row + 1u];
-    let dxh = dz4(q, row, a) * wgamma[a];
+    let dxh = dz4(q, row, a) * gamma_of(wgamma[a]);
     wout[q] = rstd * (dxh - wsums[2u * row] - (wx[q] - mean) * rstd * wsums[2u * row + 1u]);
 }

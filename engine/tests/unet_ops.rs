@@ -236,3 +236,89 @@ fn group_norm_case(dev: mtdiff_engine::Device) {
         .group_norm(2, &wrong_batch, &wrong_batch, 1e-5, false)
         .is_err());
 }
+
+/// AdaGN's packed scale-shift `[2, N, C]` (γ = 1 + row 0, β = row 1) against the reference group
+/// norm with those γ and β, forward and backward (the gradient of the packed tensor by central
+/// finite differences of the reference), on both kernel profiles, including sizes whose β row
+/// cannot be bound as a view (N·C·4 bytes not a multiple of the offset alignment).
+#[test]
+fn group_norm_with_packed_scale_shift() {
+    for profile in [KernelProfile::Cpu, KernelProfile::Gpu] {
+        let dev = device_profile(profile);
+        for &(n, c, s, groups, silu) in &[
+            (3usize, 6usize, 33usize, 3usize, true),
+            (2, 8, 12, 4, false),
+            (64, 16, 16, 8, true),
+        ] {
+            let mut r = rng((n * c * s) as u64 + 9);
+            let xs = r.vec_range(n * c * s, -2.0, 3.0);
+            let ss = r.vec_range(2 * n * c, -0.5, 0.5);
+            let x = Tensor::from_slice(&dev, &xs, &[n, c, s])
+                .unwrap()
+                .with_grad();
+            let t = Tensor::from_slice(&dev, &ss, &[2, n, c])
+                .unwrap()
+                .with_grad();
+            let eps = 1e-5;
+            let y = x
+                .group_norm_scale_shift(groups, &t, eps as f32, silu)
+                .unwrap();
+            let f = |x: &[f64], t: &[f64]| {
+                let gamma: Vec<f64> = t[..n * c].iter().map(|v| 1.0 + v).collect();
+                cpu::group_norm(x, n, c, s, groups, &gamma, &t[n * c..], eps, silu)
+            };
+            let (x64, t64) = (f64s(&xs), f64s(&ss));
+            let what = format!("{profile:?} packed scale-shift n={n} c={c} s={s} silu={silu}");
+            assert_close(&what, &y.to_vec().unwrap(), &f(&x64, &t64), 1e-4, 1e-4);
+            let w = r.vec_range(y.numel(), -1.0, 1.0);
+            let w64 = f64s(&w);
+            let grads = y
+                .mul(&Tensor::from_slice(&dev, &w, y.dims()).unwrap())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let loss = |x: &[f64], t: &[f64]| -> f64 {
+                f(x, t).iter().zip(&w64).map(|(a, b)| a * b).sum()
+            };
+            // Every element of d scale_shift (at most 2·64·16), a sample of dx.
+            let picks_t: Vec<usize> = (0..t64.len()).step_by(1 + t64.len() / 300).collect();
+            let fd_t: Vec<f64> = picks_t
+                .iter()
+                .map(|&i| {
+                    let (mut a, mut m) = (t64.clone(), t64.clone());
+                    a[i] += 1e-5;
+                    m[i] -= 1e-5;
+                    (loss(&x64, &a) - loss(&x64, &m)) / 2e-5
+                })
+                .collect();
+            let dt = grads
+                .get(&t)
+                .expect("scale_shift has a gradient")
+                .to_vec()
+                .unwrap();
+            let dt: Vec<f32> = picks_t.iter().map(|&i| dt[i]).collect();
+            let scale = (n * c * s) as f64;
+            assert_close(&format!("d/dt {what}"), &dt, &fd_t, 1e-3, 1e-6 * scale);
+            let picks_x: Vec<usize> = (0..x64.len()).step_by(1 + x64.len() / 200).collect();
+            let fd_x: Vec<f64> = picks_x
+                .iter()
+                .map(|&i| {
+                    let (mut a, mut m) = (x64.clone(), x64.clone());
+                    a[i] += 1e-5;
+                    m[i] -= 1e-5;
+                    (loss(&a, &t64) - loss(&m, &t64)) / 2e-5
+                })
+                .collect();
+            let dx = grads.get(&x).unwrap().to_vec().unwrap();
+            let dx: Vec<f32> = picks_x.iter().map(|&i| dx[i]).collect();
+            assert_close(&format!("d/dx {what}"), &dx, &fd_x, 1e-3, 1e-4);
+        }
+        // The packed tensor must be [2, N, C].
+        let x = Tensor::from_slice(&dev, &[0.5; 24], &[2, 4, 3]).unwrap();
+        let bad = Tensor::from_slice(&dev, &[0.0; 16], &[2, 4, 2]).unwrap();
+        let err = x.group_norm_scale_shift(2, &bad, 1e-5, false).unwrap_err();
+        assert!(err.to_string().contains("[2, N, C]"), "{err}");
+    }
+}

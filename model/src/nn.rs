@@ -306,9 +306,10 @@ impl ResBlock {
                 norm2.forward(&h.add(&t.reshape(&[b, c, 1, 1])?)?, true)?
             }
             &SecondNorm::ScaleShift { channels, groups } => {
-                let gamma = t.slice(1, 0, channels)?.add_scalar(1.0)?;
-                let beta = t.slice(1, channels, channels)?;
-                h.group_norm(groups, &gamma, &beta, 1e-5, true)?
+                // [B, 2C] (scale, shift) → [2, B, C]: one copy; the norm reads γ = 1 + scale.
+                let b = t.dims()[0];
+                let packed = t.reshape(&[b, 2, channels])?.permute(&[1, 0, 2])?;
+                h.group_norm_scale_shift(groups, &packed, 1e-5, true)?
             }
         };
         let h = self.conv2.forward(&h)?;

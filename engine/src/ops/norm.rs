@@ -14,6 +14,15 @@ const W: Access = Access::ReadWrite;
 /// The γ and β gradients, where wanted.
 type Grads2 = (Option<Tensor>, Option<Tensor>);
 
+/// How a group norm gets its affine.
+#[derive(Clone, Copy)]
+enum Affine<'a> {
+    /// γ and β, both `[C]` or both `[N, C]`.
+    Separate(&'a Tensor, &'a Tensor),
+    /// `[2, N, C]`: γ = 1 + row 0, β = row 1.
+    PackedScaleShift(&'a Tensor),
+}
+
 impl Tensor {
     /// Group norm of an `[N, C, *]` tensor over `groups` groups of channels, then `γ·x̂ + β`,
     /// then SiLU when `silu`. `gamma` and `beta` are both `[C]` (per channel) or both `[N, C]`
@@ -27,7 +36,60 @@ impl Tensor {
         eps: f32,
         silu: bool,
     ) -> Result<Tensor> {
+        self.group_norm_impl(groups, Affine::Separate(gamma, beta), eps, silu)
+    }
+
+    /// Group norm with AdaGN's scale-shift conditioning packed in one tensor `scale_shift`
+    /// `[2, N, C]`: γ = 1 + scale_shift[0], β = scale_shift[1], per sample and channel, then SiLU
+    /// when `silu`. The same kernels as [`Tensor::group_norm`] with no copy of γ or β: the
+    /// gradient of `scale_shift` is the backward's per-(n, c) sums as they are. Differentiable in
+    /// x and `scale_shift`.
+    pub fn group_norm_scale_shift(
+        &self,
+        groups: usize,
+        scale_shift: &Tensor,
+        eps: f32,
+        silu: bool,
+    ) -> Result<Tensor> {
+        let op = "group_norm_scale_shift";
+        check_f32(op, &[self, scale_shift])?;
+        let d = self.dims();
+        if d.len() < 2 || scale_shift.dims() != [2, d[0], d[1]] {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "x [N, C, ..] and scale_shift [2, N, C] for x {}",
+                    self.shape()
+                ),
+                format!("{}", scale_shift.shape()),
+            ));
+        }
+        self.group_norm_impl(groups, Affine::PackedScaleShift(scale_shift), eps, silu)
+    }
+
+    fn group_norm_impl(
+        &self,
+        groups: usize,
+        affine: Affine<'_>,
+        eps: f32,
+        silu: bool,
+    ) -> Result<Tensor> {
         let op = "group_norm";
+        let packed = match affine {
+            Affine::PackedScaleShift(t) => Some(t),
+            Affine::Separate(..) => None,
+        };
+        // γ and β of a packed scale-shift: the two rows of it, views where the offset can be
+        // bound.
+        let (gamma, beta) = match affine {
+            Affine::Separate(g, b) => (g.clone(), b.clone()),
+            Affine::PackedScaleShift(t) => {
+                let (n, c) = (t.dims()[1], t.dims()[2]);
+                let rows = t.reshape(&[2 * n, c])?;
+                (rows.narrow(0, n)?, rows.narrow(n, n)?)
+            }
+        };
+        let (gamma, beta) = (&gamma, &beta);
         check_f32(op, &[self, gamma, beta])?;
         let d = self.dims();
         if d.len() < 2 || groups == 0 || !d[1].is_multiple_of(groups) {
@@ -58,6 +120,8 @@ impl Tensor {
             eps.to_bits(),
             n as u32,
             per_sample as u32,
+            // γ offset: the stored scale s of γ = 1 + s.
+            if packed.is_some() { 1.0f32 } else { 0.0 }.to_bits(),
         ];
         let dev = self.device();
         let cpu = dev.kernel_profile() == crate::KernelProfile::Cpu;
@@ -88,10 +152,21 @@ impl Tensor {
             grid(threads, 256),
         )?;
         let (x, gm, bt) = (self.detach(), gamma.detach(), beta.detach());
+        let inputs: Vec<&Tensor> = match packed {
+            Some(t) => vec![self, t],
+            None => vec![self, gamma, beta],
+        };
+        let is_packed = packed.is_some();
         Ok(out.record(
             op,
-            &[self, gamma, beta],
+            &inputs,
             Box::new(move |g, needs| {
+                // Packed: needs = [x, scale_shift]; as three inputs, γ and β share the second.
+                let needs = if is_packed {
+                    [needs[0], needs[1], needs[1]]
+                } else {
+                    [needs[0], needs[1], needs[2]]
+                };
                 let dev = g.device();
                 let inputs = [x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg()];
                 // Runs a backward kernel on the inputs plus `extra` (the last one written).
@@ -153,6 +228,18 @@ impl Tensor {
                     run("group_norm_backward_input", &[&dx], grid(rows, 1))?;
                     Some(dx)
                 };
+                if is_packed {
+                    // [Σ dz·x̂ (N·C), Σ dz (N·C)] is d scale_shift [2, N, C] (d(1 + s) = ds).
+                    let ds = if needs[1] {
+                        Some(match &nc {
+                            Some(nc) => nc.reshape(&[2, n, c])?,
+                            None => nc_sums()?.reshape(&[2, n, c])?,
+                        })
+                    } else {
+                        None
+                    };
+                    return Ok(vec![dx, ds]);
+                }
                 let (dg, db) = if !(needs[1] || needs[2]) {
                     (None, None)
                 } else if per_sample {
