@@ -95,6 +95,7 @@ fn run(
     rows: usize,
     cols: usize,
     weight: Option<&Tensor>,
+    pre_transposed: Option<&Tensor>,
     g: &Geometry,
 ) -> Result<()> {
     let pass = match entry {
@@ -107,6 +108,7 @@ fn run(
         // Weights transposed so that the lane's 4 channels are contiguous: forward
         // [Ci·KK, Co], data gradient [Co, KK, Ci] (a small copy next to the convolution).
         let transposed = match (v.vw, weight) {
+            (true, Some(_)) if pre_transposed.is_some() => pre_transposed.cloned(),
             (true, Some(w)) => Some(match pass {
                 ConvPass::Forward => w.reshape(&[g.co, g.ci * g.kh * g.kw])?.permute(&[1, 0])?,
                 _ => w.reshape(&[g.co, g.ci, g.kh * g.kw])?.permute(&[0, 2, 1])?,
@@ -147,6 +149,32 @@ fn run(
         1,
     ];
     dev.dispatch(&k, params, &args, groups)
+}
+
+const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
+
+/// Both transposed weight layouts of the subgroup kernels in one dispatch: the forward's
+/// `[Ci·KH·KW, Co]` and the data gradient's `[Co, KH·KW, Ci]` (`shaders/conv2d_weights.wgsl`).
+fn weight_layouts(dev: &Device, w: &Tensor, g: &Geometry) -> Result<(Tensor, Tensor)> {
+    let kk = g.kh * g.kw;
+    let forward = Tensor::uninit(dev, &[g.ci * kk, g.co], DType::F32)?;
+    let data = Tensor::uninit(dev, &[g.co, kk, g.ci], DType::F32)?;
+    let k = kernel(
+        dev,
+        "conv2d_weights",
+        WEIGHTS_SRC,
+        "conv2d_weight_layouts",
+        &[],
+        &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+    )?;
+    let params = [g.co as u32, g.ci as u32, kk as u32];
+    dev.dispatch(
+        &k,
+        &params,
+        &[w.arg(), forward.arg(), data.arg()],
+        crate::ops::grid(w.numel(), 256),
+    )?;
+    Ok((forward, data))
 }
 
 /// Workgroups the subgroup weight gradient aims for: enough to keep every core of a CPU
@@ -279,6 +307,22 @@ impl Tensor {
             None
         };
         let params = g.params(bias.is_some(), silu);
+        // Subgroup kernels with transposed weights in both passes and an input that will want
+        // its gradient: both layouts now, in one dispatch; the backward keeps the second.
+        let layouts = if dev.subgroup_kernels()
+            && co.is_multiple_of(4)
+            && ci.is_multiple_of(4)
+            && self.requires_grad()
+            && crate::autodiff::grad_enabled()
+        {
+            Some(weight_layouts(dev, weight, &g)?)
+        } else {
+            None
+        };
+        let (w_forward, w_data) = match layouts {
+            Some((f, d)) => (Some(f), Some(d)),
+            None => (None, None),
+        };
         run(
             dev,
             "conv2d_forward",
@@ -293,6 +337,7 @@ impl Tensor {
             co,
             n * oh * ow,
             Some(&weight.detach()),
+            w_forward.as_ref(),
             &g,
         )?;
         let (x, wt) = (self.detach(), weight.detach());
@@ -324,6 +369,7 @@ impl Tensor {
                         g.ci,
                         g.n * g.h * g.w,
                         Some(&wt),
+                        w_data.as_ref(),
                         &g,
                     )?;
                     Some(dx)
@@ -349,6 +395,7 @@ impl Tensor {
                         ],
                         g.co,
                         g.ci * g.kh * g.kw,
+                        None,
                         None,
                         &g,
                     )?;
