@@ -415,3 +415,55 @@ impl Tensor {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{cpu, DeviceOptions};
+
+    /// `shaders/conv2d_weights.wgsl` against the CPU reference's permutes, on shapes that are not
+    /// multiples of the 256-thread workgroup or of 4.
+    #[test]
+    fn both_weight_layouts_match_the_reference_permutes() {
+        let dev = Device::new(DeviceOptions::default()).expect("an adapter");
+        for (co, ci, kh, kw) in [
+            (5usize, 3usize, 3usize, 3usize),
+            (7, 13, 1, 1),
+            (33, 9, 3, 2),
+        ] {
+            let kk = kh * kw;
+            let vals: Vec<f32> = (0..co * ci * kk).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let w = Tensor::from_slice(&dev, &vals, &[co, ci, kh, kw]).unwrap();
+            let g = Geometry {
+                n: 1,
+                ci,
+                h: kh,
+                w: kw,
+                co,
+                kh,
+                kw,
+                stride: 1,
+                pad: 0,
+                oh: 1,
+                ow: 1,
+            };
+            let (forward, data) = weight_layouts(&dev, &w, &g).unwrap();
+            let v64: Vec<f64> = vals.iter().map(|&v| v as f64).collect();
+            let want_forward = cpu::permute(&v64, &[co, ci * kk], &[1, 0]);
+            let want_data = cpu::permute(&v64, &[co, ci, kk], &[0, 2, 1]);
+            let as64 = |t: &Tensor| -> Vec<f64> {
+                t.to_vec().unwrap().iter().map(|&v| v as f64).collect()
+            };
+            assert_eq!(
+                as64(&forward),
+                want_forward,
+                "forward layout {co}×{ci}×{kk}"
+            );
+            assert_eq!(
+                as64(&data),
+                want_data,
+                "data-gradient layout {co}×{ci}×{kk}"
+            );
+        }
+    }
+}
