@@ -120,6 +120,27 @@ fn resample_backward_references_match_finite_differences() {
     }
 }
 
+/// Every element of small tensors, an evenly spread sample of large ones.
+fn picks(len: usize) -> Vec<usize> {
+    if len <= 600 {
+        (0..len).collect()
+    } else {
+        (0..64).map(|k| k * len / 64 + k % 7).collect()
+    }
+}
+
+/// Central differences (step 1e-5) of `loss` in the elements `at` of `v`.
+fn central_differences(v: &[f64], at: &[usize], loss: impl Fn(&[f64]) -> f64) -> Vec<f64> {
+    at.iter()
+        .map(|&i| {
+            let (mut a, mut m) = (v.to_vec(), v.to_vec());
+            a[i] += 1e-5;
+            m[i] -= 1e-5;
+            (loss(&a) - loss(&m)) / 2e-5
+        })
+        .collect()
+}
+
 #[test]
 fn group_norm_forward_and_backward() {
     for profile in [KernelProfile::Cpu, KernelProfile::Gpu] {
@@ -181,29 +202,12 @@ fn group_norm_case(dev: mtdiff_engine::Device) {
         let loss = |x: &[f64], g: &[f64], b: &[f64]| {
             f(x, g, b).iter().zip(&w64).map(|(a, b)| a * b).sum::<f64>()
         };
-        // Every element of small tensors, an evenly spread sample of large ones.
-        let picks = |len: usize| -> Vec<usize> {
-            if len <= 600 {
-                (0..len).collect()
-            } else {
-                (0..64).map(|k| k * len / 64 + k % 7).collect()
-            }
-        };
         let fd = |v: &[f64], which: usize| -> Vec<f64> {
-            picks(v.len())
-                .into_iter()
-                .map(|i| {
-                    let (mut a, mut m) = (v.to_vec(), v.to_vec());
-                    a[i] += 1e-5;
-                    m[i] -= 1e-5;
-                    let at = |t: &[f64]| match which {
-                        0 => loss(t, &g64, &b64),
-                        1 => loss(&x64, t, &b64),
-                        _ => loss(&x64, &g64, t),
-                    };
-                    (at(&a) - at(&m)) / 2e-5
-                })
-                .collect()
+            central_differences(v, &picks(v.len()), |t| match which {
+                0 => loss(t, &g64, &b64),
+                1 => loss(&x64, t, &b64),
+                _ => loss(&x64, &g64, t),
+            })
         };
         let scale = (n * c * s) as f64;
         let dx = grads.get(&x).unwrap().to_vec().unwrap();
@@ -282,17 +286,8 @@ fn group_norm_with_packed_scale_shift() {
             let loss = |x: &[f64], t: &[f64]| -> f64 {
                 f(x, t).iter().zip(&w64).map(|(a, b)| a * b).sum()
             };
-            // Every element of d scale_shift (at most 2·64·16), a sample of dx.
-            let picks_t: Vec<usize> = (0..t64.len()).step_by(1 + t64.len() / 300).collect();
-            let fd_t: Vec<f64> = picks_t
-                .iter()
-                .map(|&i| {
-                    let (mut a, mut m) = (t64.clone(), t64.clone());
-                    a[i] += 1e-5;
-                    m[i] -= 1e-5;
-                    (loss(&x64, &a) - loss(&x64, &m)) / 2e-5
-                })
-                .collect();
+            let picks_t = picks(t64.len());
+            let fd_t = central_differences(&t64, &picks_t, |t| loss(&x64, t));
             let dt = grads
                 .get(&t)
                 .expect("scale_shift has a gradient")
@@ -301,16 +296,8 @@ fn group_norm_with_packed_scale_shift() {
             let dt: Vec<f32> = picks_t.iter().map(|&i| dt[i]).collect();
             let scale = (n * c * s) as f64;
             assert_close(&format!("d/dt {what}"), &dt, &fd_t, 1e-3, 1e-6 * scale);
-            let picks_x: Vec<usize> = (0..x64.len()).step_by(1 + x64.len() / 200).collect();
-            let fd_x: Vec<f64> = picks_x
-                .iter()
-                .map(|&i| {
-                    let (mut a, mut m) = (x64.clone(), x64.clone());
-                    a[i] += 1e-5;
-                    m[i] -= 1e-5;
-                    (loss(&a, &t64) - loss(&m, &t64)) / 2e-5
-                })
-                .collect();
+            let picks_x = picks(x64.len());
+            let fd_x = central_differences(&x64, &picks_x, |x| loss(x, &t64));
             let dx = grads.get(&x).unwrap().to_vec().unwrap();
             let dx: Vec<f32> = picks_x.iter().map(|&i| dx[i]).collect();
             assert_close(&format!("d/dx {what}"), &dx, &fd_x, 1e-3, 1e-4);
