@@ -569,6 +569,20 @@ impl Device {
         self.flush_locked(&mut rec).map(|_| ())
     }
 
+    /// Polls the device once without blocking: runs the callbacks of finished work (e.g. the
+    /// readbacks of [`Tensor::to_vec_async`](crate::Tensor::to_vec_async)). Returns whether
+    /// the queue was empty. An application with its own event loop calls this (or its own
+    /// `wgpu::Device::poll`) from it; the engine itself only polls inside blocking calls.
+    pub fn poll(&self) -> Result<bool> {
+        self.check_alive()?;
+        let status = self
+            .inner
+            .wgpu
+            .poll(wgpu::PollType::Poll)
+            .map_err(|e| Error::DeviceLost(format!("polling the GPU failed: {e}")))?;
+        Ok(status.is_queue_empty())
+    }
+
     /// Submits everything recorded and waits until the GPU has finished it.
     pub fn synchronize(&self) -> Result<()> {
         self.check_alive()?;
@@ -694,6 +708,11 @@ impl Device {
         Ok((buf, class))
     }
 
+    /// Forgets a pooled buffer that an application now owns ([`Tensor::into_wgpu_buffer`]).
+    pub(crate) fn forget_pooled(&self, class: u64) {
+        lock(&self.inner.pool).taken_out(class);
+    }
+
     /// Returns a buffer to the pool (called when a tensor's storage is dropped).
     pub(crate) fn recycle(&self, buffer: wgpu::Buffer, class: u64) {
         lock(&self.inner.pool).give_back(buffer, class, self.inner.options.pool_cache_limit_bytes);
@@ -789,6 +808,18 @@ impl Device {
         }
     }
 
+    /// The labels of the pipelines built so far (`family.entry`, the label wgpu and capture
+    /// tools such as RenderDoc show for the pipeline, its layouts and its bind groups), sorted.
+    pub fn pipeline_labels(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.inner.pipelines)
+            .values()
+            .map(|p| p.label.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// Number of pipelines built so far.
     pub fn pipeline_count(&self) -> usize {
         lock(&self.inner.pipelines).len()
@@ -870,7 +901,7 @@ impl Device {
             self.inner
                 .wgpu
                 .create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
+                    label: Some(&pipeline.label),
                     layout: &pipeline.layout,
                     entries: &entries,
                 })
@@ -879,7 +910,7 @@ impl Device {
         {
             let enc = self.encoder(&mut rec);
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
+                label: Some(&pipeline.label),
                 timestamp_writes: None,
             });
             pass.set_pipeline(&pipeline.pipeline);
@@ -973,8 +1004,12 @@ impl Device {
         Ok(())
     }
 
-    /// Copies a buffer range to the CPU: flushes, waits for that submission, maps.
-    pub(crate) fn read(&self, src: &BufferArg<'_>) -> Result<Vec<u8>> {
+    /// Records a copy of `src` into a new mappable staging buffer and submits everything
+    /// recorded up to it; the staging buffer and that submission's index.
+    pub(crate) fn copy_to_staging(
+        &self,
+        src: &BufferArg<'_>,
+    ) -> Result<(wgpu::Buffer, wgpu::SubmissionIndex)> {
         self.check_alive()?;
         let size = src.size.div_ceil(4) * 4;
         let staging = self.create_buffer(
@@ -982,13 +1017,23 @@ impl Device {
             size,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         )?;
-        let idx = {
-            let mut rec = lock(&self.inner.recorder);
-            self.encoder(&mut rec)
-                .copy_buffer_to_buffer(src.buffer, src.offset, &staging, 0, size);
-            self.flush_locked(&mut rec)?
-                .expect("an encoder with a copy was just recorded")
-        };
+        let mut rec = lock(&self.inner.recorder);
+        self.encoder(&mut rec)
+            .copy_buffer_to_buffer(src.buffer, src.offset, &staging, 0, size);
+        let idx = self
+            .flush_locked(&mut rec)?
+            .expect("an encoder with a copy was just recorded");
+        Ok((staging, idx))
+    }
+
+    /// Counts a finished readback.
+    pub(crate) fn count_readback(&self) {
+        self.inner.readbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Copies a buffer range to the CPU: flushes, waits for that submission, maps.
+    pub(crate) fn read(&self, src: &BufferArg<'_>) -> Result<Vec<u8>> {
+        let (staging, idx) = self.copy_to_staging(src)?;
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);

@@ -19,6 +19,7 @@ pub mod cpu;
 pub mod demo;
 pub mod device;
 pub mod error;
+pub mod interop;
 pub mod ops;
 pub mod optim;
 mod pool;
@@ -31,6 +32,7 @@ pub use device::{
     Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime, MatmulStrategy,
 };
 pub use error::{Error, Result};
+pub use interop::{Readback, TensorBuffer, TENSOR_BUFFER_USAGES};
 pub use pool::PoolStats;
 pub use tensor::{DType, Shape, Tensor, TensorId};
 /// The wgpu this engine is built on, for applications that share their device with it.

@@ -65,6 +65,11 @@ impl Pool {
         self.free.entry(class).or_default().push(buffer);
     }
 
+    /// A live buffer left the pool's care for good (handed to an application).
+    pub(crate) fn taken_out(&mut self, class: u64) {
+        self.destroyed(class);
+    }
+
     fn destroyed(&mut self, class: u64) {
         self.stats.live_buffers -= 1;
         self.stats.live_bytes -= class;

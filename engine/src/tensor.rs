@@ -76,17 +76,19 @@ impl TensorId {
     }
 }
 
-/// A pooled GPU buffer; dropping it returns the buffer to its device's pool.
+/// A GPU buffer: pooled (dropping it returns the buffer to its device's pool) or a caller's
+/// (wrapped by [`Tensor::from_wgpu_buffer`]; dropping it only drops the engine's handle).
 pub(crate) struct Storage {
-    buffer: Option<wgpu::Buffer>,
-    class: u64,
-    device: Device,
+    pub(crate) buffer: Option<wgpu::Buffer>,
+    /// The pool's size class; `None` for a caller's buffer, which never enters the pool.
+    pub(crate) class: Option<u64>,
+    pub(crate) device: Device,
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Some(b) = self.buffer.take() {
-            self.device.recycle(b, self.class);
+        if let (Some(b), Some(class)) = (self.buffer.take(), self.class) {
+            self.device.recycle(b, class);
         }
     }
 }
@@ -130,10 +132,15 @@ impl Tensor {
         let (buffer, class) = device.alloc_storage((numel.max(1) * 4) as u64)?;
         let storage = Arc::new(Storage {
             buffer: Some(buffer),
-            class,
+            class: Some(class),
             device: device.clone(),
         });
-        Ok(Tensor(Arc::new(TensorInner {
+        Ok(Tensor::over(storage, shape, dtype))
+    }
+
+    /// A fresh tensor (no grad, no node) over all of `storage` from element 0.
+    pub(crate) fn over(storage: Arc<Storage>, shape: &[usize], dtype: DType) -> Tensor {
+        Tensor(Arc::new(TensorInner {
             id: TensorId::fresh(),
             storage,
             offset: 0,
@@ -141,7 +148,17 @@ impl Tensor {
             dtype,
             requires_grad: false,
             node: None,
-        })))
+        }))
+    }
+
+    /// Handles (clones) of this tensor, views excluded.
+    pub(crate) fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
+    /// The storage this tensor views (crate-internal: interop takes buffers out of it).
+    pub(crate) fn storage(&self) -> &Arc<Storage> {
+        &self.0.storage
     }
 
     fn check_len(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
