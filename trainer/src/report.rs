@@ -93,6 +93,19 @@ impl GridLayout {
     }
 }
 
+/// The top-left pixel of each of the `n` images in the grid [`grid_png`] draws with these
+/// arguments (for tools that read the images back out of a grid).
+pub fn grid_image_origins(
+    n: usize,
+    shape: [usize; 3],
+    cols: usize,
+    zoom: usize,
+    labels: &GridLabels,
+) -> Vec<(usize, usize)> {
+    let layout = GridLayout::new(n, shape, cols, zoom, labels);
+    (0..n).map(|k| layout.origin(k)).collect()
+}
+
 /// Encodes `images` (`n` of shape [C, H, W], values in [−1, 1]) as a PNG grid with `cols`
 /// columns, each pixel drawn `zoom`×`zoom`, 1-pixel grey separators, and `labels`.
 pub fn grid_png(

@@ -248,6 +248,21 @@ pub struct SampleArgs {
     pub guidance_interval: Option<(f64, f64)>,
 }
 
+/// The sampler `mtdiff sample` runs for `ckpt`: `base` with the guidance scale and interval
+/// given, or else the run's own (what an embedding application uses to get the same samples).
+pub fn sampler_for(
+    ckpt: &checkpoint::Checkpoint,
+    base: &SamplerConfig,
+    guidance: Option<f64>,
+    guidance_interval: Option<(f64, f64)>,
+) -> SamplerConfig {
+    SamplerConfig {
+        guidance: guidance.unwrap_or(ckpt.meta.train.guidance),
+        guidance_interval: guidance_interval.unwrap_or(ckpt.meta.train.guidance_interval),
+        ..base.clone()
+    }
+}
+
 /// `mtdiff sample`: returns the PNG path written.
 pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     if args.n == 0 {
@@ -258,13 +273,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let dev = Device::new(DeviceOptions::default())?;
     let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
     let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
-    let sampler = SamplerConfig {
-        guidance: args.guidance.unwrap_or(ckpt.meta.train.guidance),
-        guidance_interval: args
-            .guidance_interval
-            .unwrap_or(ckpt.meta.train.guidance_interval),
-        ..args.sampler.clone()
-    };
+    let sampler = sampler_for(&ckpt, &args.sampler, args.guidance, args.guidance_interval);
     let s = generate(&model, &given, args.n, &sampler)?;
     let out = args.out.clone().unwrap_or_else(|| {
         path.parent()
