@@ -1,9 +1,11 @@
 // Group norm over NCHW (or N, C, *) with fused affine and optional SiLU, and its backward.
 // In NCHW memory the channels of a group are consecutive, so group (n, g) is one contiguous row
 // of L = (C/G)·S elements (S = spatial size); stats hold (mean, 1/√(var + eps)) per row.
-// γ and β are either per channel ([C]) or per sample and channel ([N, C], AdaGN's scale-shift);
-// `aidx` gives an element's index into them.
-// params: [rows, L, S, C, silu, eps, N, per_sample, γ offset (f32: 1 for packed scale-shift)]
+// γ and β are per channel ([C]) or per sample and channel, sample-major ([N, C]) or
+// channel-major ([C, N], AdaGN's scale-shift as a projection W·embᵀ gives it); `affine_at`
+// gives (n, c)'s index into them.
+// params: [rows, L, S, C, silu, eps, N, affine layout (0 [C], 1 [N, C], 2 [C, N]),
+//          γ offset (f32: 1 for packed scale-shift)]
 
 @group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
 fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
@@ -23,10 +25,25 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     return total;
 }
 
-// Index into γ/β of element i: its channel c, or n·C + c (= i / S) when they are per sample.
+// Index into γ/β of sample n, channel c, by the affine layout params[7].
+fn affine_at(n: u32, c: u32) -> u32 {
+    switch p(7u) {
+        case 1u: { return n * p(3u) + c; }
+        case 2u: { return c * p(6u) + n; }
+        default: { return c; }
+    }
+}
+
+// Index into γ/β of element i (of sample n = i / (C·S), channel c = (i / S) % C).
 fn aidx(i: u32) -> u32 {
     let nc = i / p(2u);
-    return select(nc % p(3u), nc, p(7u) == 1u);
+    return affine_at(nc / p(3u), nc % p(3u));
+}
+
+// Where the per-(n, c) sums of (n, c) go: n·C + c, or c·N + n with a channel-major affine, so
+// that they are its gradient as they lie.
+fn nc_slot(n: u32, c: u32) -> u32 {
+    return select(n * p(3u) + c, c * p(6u) + n, p(7u) == 2u);
 }
 
 // γ as stored plus params[8]: 1 for AdaGN scale-shift, whose stored value is the scale s of
@@ -249,7 +266,7 @@ fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     let row = n * (p(0u) / p(6u)) + c / (cc / (p(0u) / p(6u)));
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
-    let a = select(c, nc, p(7u) == 1u);
+    let a = affine_at(n, c);
     var dg = 0.0;
     var db = 0.0;
     for (var k = 0u; k < s; k++) {
@@ -258,8 +275,8 @@ fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin
         dg += dz * (bx[i] - mean) * rstd;
         db += dz;
     }
-    bout[nc] = dg;
-    bout[p(6u) * cc + nc] = db;
+    bout[nc_slot(n, c)] = dg;
+    bout[p(6u) * cc + nc_slot(n, c)] = db;
 }
 
 // Sums the per-(n, c) sums in bsums over n: bdx[c] = dγ, bdx[C + c] = dβ; one thread per c.
@@ -295,9 +312,11 @@ fn group_norm_backward_rowsums_from_nc(@builtin(workgroup_id) wid: vec3<u32>, @b
     var s2 = 0.0;
     for (var k = 0u; k < per; k++) {
         let nc = first + k;
-        let gm = gamma_of(bgamma[select(nc % cc, nc, p(7u) == 1u)]);
-        s1 += gm * bsums[total + nc];
-        s2 += gm * bsums[nc];
+        let n = nc / cc;
+        let c = nc % cc;
+        let gm = gamma_of(bgamma[affine_at(n, c)]);
+        s1 += gm * bsums[total + nc_slot(n, c)];
+        s2 += gm * bsums[nc_slot(n, c)];
     }
     bdx[2u * row] = s1 / f32(p(1u));
     bdx[2u * row + 1u] = s2 / f32(p(1u));
@@ -358,7 +377,7 @@ fn group_norm_backward_nc_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
     let row = (nc / cc) * groups + c / (cc / groups);
     let mean = wstats[2u * row];
     let rstd = wstats[2u * row + 1u];
-    let a = select(c, nc, p(7u) == 1u);
+    let a = affine_at(nc / cc, c);
     var dg = vec4<f32>(0.0);
     var db = vec4<f32>(0.0);
     for (var k = 0u; k < s4; k++) {
@@ -367,8 +386,8 @@ fn group_norm_backward_nc_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
         dg += dz * (wx[q] - mean) * rstd;
         db += dz;
     }
-    wnc[nc] = dg.x + dg.y + dg.z + dg.w;
-    wnc[p(6u) * cc + nc] = db.x + db.y + db.z + db.w;
+    wnc[nc_slot(nc / cc, c)] = dg.x + dg.y + dg.z + dg.w;
+    wnc[p(6u) * cc + nc_slot(nc / cc, c)] = db.x + db.y + db.z + db.w;
 }
 
 // dx on quads with the row means (m1, m2) in wsums.

@@ -334,6 +334,61 @@ fn permute_transpose_broadcast() {
     assert_close("d broadcast_to", &dx, &dx_ref, 1e-6, 1e-6);
 }
 
+/// `cat` along an axis with only size-1 axes before it: contiguous blocks joined by buffer
+/// copies (no dispatch), the gradients the output gradient's blocks; with misaligned block
+/// offsets (odd row lengths) too.
+#[test]
+fn cat_of_contiguous_blocks_is_copies() {
+    let mut r = rng(41);
+    let cases: [(usize, [&[usize]; 3]); 3] = [
+        (0, [&[2, 5], &[3, 5], &[1, 5]]),
+        (1, [&[1, 3, 7], &[1, 1, 7], &[1, 4, 7]]),
+        (0, [&[64, 3], &[0, 3], &[32, 3]]),
+    ];
+    for (axis, shapes) in cases {
+        let vals: Vec<Vec<f32>> = shapes
+            .iter()
+            .map(|s| r.vec_range(s.iter().product(), -1.0, 1.0))
+            .collect();
+        let ts: Vec<Tensor> = vals
+            .iter()
+            .zip(shapes)
+            .map(|(v, s)| upload(v, s).with_grad())
+            .collect();
+        let refs: Vec<&Tensor> = ts.iter().collect();
+        let before = device().dispatch_stats().dispatches;
+        let y = Tensor::cat(&refs, axis).unwrap();
+        assert_eq!(device().dispatch_stats().dispatches, before, "no dispatch");
+        let parts: Vec<(Vec<f64>, Vec<usize>)> = vals
+            .iter()
+            .zip(shapes)
+            .map(|(v, s)| (f64s(v), s.to_vec()))
+            .collect();
+        let parts_ref: Vec<(&[f64], &[usize])> =
+            parts.iter().map(|(v, s)| (&v[..], &s[..])).collect();
+        let y_ref = cpu::cat(&parts_ref, axis);
+        assert_close("cat blocks", &y.to_vec().unwrap(), &y_ref, 0.0, 0.0);
+        let w = r.vec_range(y.numel(), -1.0, 1.0);
+        let g = y
+            .mul(&upload(&w, y.dims()))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let mut start = 0;
+        for (t, s) in ts.iter().zip(shapes) {
+            let len = s[axis];
+            let want = cpu::slice(&f64s(&w), y.dims(), axis, start, len);
+            if t.numel() > 0 {
+                let got = g.get(t).unwrap().to_vec().unwrap();
+                assert_close("d cat block", &got, &want, 0.0, 0.0);
+            }
+            start += len;
+        }
+    }
+}
+
 #[test]
 fn cat_slice_narrow() {
     let mut r = rng(4);

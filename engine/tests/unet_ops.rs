@@ -241,7 +241,7 @@ fn group_norm_case(dev: mtdiff_engine::Device) {
         .is_err());
 }
 
-/// AdaGN's packed scale-shift `[2, N, C]` (γ = 1 + row 0, β = row 1) against the reference group
+/// AdaGN's packed, channel-major scale-shift `[2, C, N]` (γ = 1 + row 0, β = row 1) against the reference group
 /// norm with those γ and β, forward and backward (the gradient of the packed tensor by central
 /// finite differences of the reference), on both kernel profiles, including sizes whose β row
 /// cannot be bound as a view (N·C·4 bytes not a multiple of the offset alignment).
@@ -260,16 +260,19 @@ fn group_norm_with_packed_scale_shift() {
             let x = Tensor::from_slice(&dev, &xs, &[n, c, s])
                 .unwrap()
                 .with_grad();
-            let t = Tensor::from_slice(&dev, &ss, &[2, n, c])
+            let t = Tensor::from_slice(&dev, &ss, &[2, c, n])
                 .unwrap()
                 .with_grad();
             let eps = 1e-5;
             let y = x
                 .group_norm_scale_shift(groups, &t, eps as f32, silu)
                 .unwrap();
+            // The reference takes per-sample γ and β sample-major, [N, C].
             let f = |x: &[f64], t: &[f64]| {
-                let gamma: Vec<f64> = t[..n * c].iter().map(|v| 1.0 + v).collect();
-                cpu::group_norm(x, n, c, s, groups, &gamma, &t[n * c..], eps, silu)
+                let at = |row: usize, i: usize| t[row * n * c + (i % c) * n + i / c];
+                let gamma: Vec<f64> = (0..n * c).map(|i| 1.0 + at(0, i)).collect();
+                let beta: Vec<f64> = (0..n * c).map(|i| at(1, i)).collect();
+                cpu::group_norm(x, n, c, s, groups, &gamma, &beta, eps, silu)
             };
             let (x64, t64) = (f64s(&xs), f64s(&ss));
             let what = format!("{profile:?} packed scale-shift n={n} c={c} s={s} silu={silu}");
@@ -302,10 +305,10 @@ fn group_norm_with_packed_scale_shift() {
             let dx: Vec<f32> = picks_x.iter().map(|&i| dx[i]).collect();
             assert_close(&format!("d/dx {what}"), &dx, &fd_x, 1e-3, 1e-4);
         }
-        // The packed tensor must be [2, N, C].
+        // The packed tensor must be [2, C, N] (here [2, 4, 2]; sample-major [2, 2, 4] is wrong).
         let x = Tensor::from_slice(&dev, &[0.5; 24], &[2, 4, 3]).unwrap();
-        let bad = Tensor::from_slice(&dev, &[0.0; 16], &[2, 4, 2]).unwrap();
+        let bad = Tensor::from_slice(&dev, &[0.0; 16], &[2, 2, 4]).unwrap();
         let err = x.group_norm_scale_shift(2, &bad, 1e-5, false).unwrap_err();
-        assert!(err.to_string().contains("[2, N, C]"), "{err}");
+        assert!(err.to_string().contains("[2, C, N]"), "{err}");
     }
 }

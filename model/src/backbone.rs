@@ -9,7 +9,9 @@ use mtdiff_engine::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nn::{AttnBlock, Conv2d, GroupNorm, Linear, ParamStore, ResBlock};
+use crate::nn::{
+    linear_rows_channel_major, AttnBlock, Conv2d, GroupNorm, Linear, ParamStore, ResBlock,
+};
 
 /// Euclidean norm of each class row of the class embedding at initialisation.
 pub const CLASS_ROW_NORM: f64 = 8.0;
@@ -225,15 +227,28 @@ impl Stage {
         Ok(Stage { blocks })
     }
 
-    fn forward(&self, mut h: Tensor, temb_silu: &Tensor) -> Result<Tensor> {
+    /// Runs the stage; each residual block takes the next of `temb_proj` (see
+    /// [`UNet::res_blocks`] for the order).
+    fn forward(
+        &self,
+        mut h: Tensor,
+        temb_proj: &mut impl Iterator<Item = Tensor>,
+    ) -> Result<Tensor> {
         for (rb, attn) in &self.blocks {
-            h = rb.forward(&h, temb_silu)?;
+            h = rb.forward(&h, &next_proj(temb_proj)?)?;
             if let Some(a) = attn {
                 h = a.forward(&h)?;
             }
         }
         Ok(h)
     }
+}
+
+/// The next residual block's time projection.
+fn next_proj(it: &mut impl Iterator<Item = Tensor>) -> Result<Tensor> {
+    it.next().ok_or_else(|| {
+        Error::Config("fewer time projections than residual blocks (an internal bug)".into())
+    })
 }
 
 /// The U-Net's layers; parameters live in the [`ParamStore`] it was built with.
@@ -342,6 +357,18 @@ impl UNet {
         &self.config
     }
 
+    /// The residual blocks in the order the forward pass runs them: encoder stages, the two
+    /// middle blocks, decoder stages.
+    pub fn res_blocks(&self) -> Vec<&ResBlock> {
+        fn stage(s: &Stage) -> impl Iterator<Item = &ResBlock> {
+            s.blocks.iter().map(|(rb, _)| rb)
+        }
+        let mut v: Vec<&ResBlock> = self.enc.iter().flat_map(stage).collect();
+        v.extend([&self.mid1, &self.mid2]);
+        v.extend(self.dec.iter().flat_map(stage));
+        v
+    }
+
     /// `x`: `[B, in_channels, H, W]` with H and W divisible by 2^(levels − 1); `t`: u32 `[B]`.
     /// With a class-embedding table, every sample gets its "no class" row.
     pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<UNetOutput> {
@@ -399,27 +426,30 @@ impl UNet {
             }
             (None, None) => {}
         }
+        // Every residual block's projection of SiLU(temb) in one matmul, in forward order.
         let temb_silu = temb.silu()?;
+        let layers: Vec<&Linear> = self.res_blocks().iter().map(|rb| rb.temb()).collect();
+        let mut proj = linear_rows_channel_major(&layers, &temb_silu)?.into_iter();
         let mut h = self.conv_in.forward(x)?;
         let mut skips = Vec::new();
         for (e, dn) in self.enc.iter().zip(&self.down) {
-            h = e.forward(h, &temb_silu)?;
+            h = e.forward(h, &mut proj)?;
             skips.push(h.clone());
             h = match dn {
                 Some(conv) => conv.forward(&h)?,
                 None => h.avgpool2x2()?,
             };
         }
-        h = self.mid1.forward(&h, &temb_silu)?;
+        h = self.mid1.forward(&h, &next_proj(&mut proj)?)?;
         if let Some(a) = &self.mid_attn {
             h = a.forward(&h)?;
         }
-        h = self.mid2.forward(&h, &temb_silu)?;
+        h = self.mid2.forward(&h, &next_proj(&mut proj)?)?;
         let bottleneck = h.clone();
         for (u, dc) in self.up.iter().zip(&self.dec) {
             h = u.forward(&h.upsample2x()?)?;
             let s = skips.pop().expect("one skip per decoder level");
-            h = dc.forward(Tensor::cat(&[&h, &s], 1)?, &temb_silu)?;
+            h = dc.forward(Tensor::cat(&[&h, &s], 1)?, &mut proj)?;
         }
         let out = self.conv_out.forward(&self.norm_out.forward(&h, true)?)?;
         Ok(UNetOutput {

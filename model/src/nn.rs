@@ -156,6 +156,36 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(x.linear(&self.weight, Some(&self.bias))?)
     }
+
+    /// The weight `[out, inp]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias `[out]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+}
+
+/// Several layers' `Linear`s applied to one input in one matmul: their weights and biases
+/// joined (buffer copies), `W·xᵀ + b` computed channel-major `[Σ out, B]`, and each layer's
+/// `[out, B]` rows a view of it. Returns the rows in the layers' order.
+pub fn linear_rows_channel_major(layers: &[&Linear], x: &Tensor) -> Result<Vec<Tensor>> {
+    let weights: Vec<&Tensor> = layers.iter().map(|l| l.weight()).collect();
+    let biases: Vec<&Tensor> = layers.iter().map(|l| l.bias()).collect();
+    let w = Tensor::cat(&weights, 0)?;
+    let b = Tensor::cat(&biases, 0)?;
+    let total = b.numel();
+    let all = w.matmul_t(x, false, true)?.add(&b.reshape(&[total, 1])?)?;
+    let mut start = 0;
+    let mut rows = Vec::with_capacity(layers.len());
+    for l in layers {
+        let out = l.bias().numel();
+        rows.push(all.narrow(start, out)?);
+        start += out;
+    }
+    Ok(rows)
 }
 
 /// A 2-D convolution with bias.
@@ -296,19 +326,33 @@ impl ResBlock {
         })
     }
 
-    /// `x`: [B, inp, H, W]; `temb_silu`: SiLU of the time embedding, [B, temb_dim].
-    pub fn forward(&self, x: &Tensor, temb_silu: &Tensor) -> Result<Tensor> {
+    /// The projection of the time embedding into this block (`[out, temb_dim]`, or
+    /// `[2·out, temb_dim]` with scale-shift): the U-Net applies every block's in one matmul.
+    pub fn temb(&self) -> &Linear {
+        &self.temb
+    }
+
+    /// `x`: [B, inp, H, W]; `temb_proj`: this block's projection of SiLU(time embedding),
+    /// channel-major `[out, B]` (`[2·out, B]`: scale rows, then shift rows, with scale-shift),
+    /// as [`linear_rows_channel_major`] gives it.
+    pub fn forward(&self, x: &Tensor, temb_proj: &Tensor) -> Result<Tensor> {
         let h = self.conv1.forward(&self.norm1.forward(x, true)?)?;
-        let t = self.temb.forward(temb_silu)?;
+        let b = x.dims()[0];
+        let rows = self.temb.bias().numel();
+        if temb_proj.dims() != [rows, b] {
+            return Err(Error::Config(format!(
+                "a residual block's time projection must be [{rows}, {b}]; got {}",
+                temb_proj.shape()
+            )));
+        }
         let h = match &self.second {
             SecondNorm::Affine(norm2) => {
-                let (b, c) = (t.dims()[0], t.dims()[1]);
-                norm2.forward(&h.add(&t.reshape(&[b, c, 1, 1])?)?, true)?
+                let t = temb_proj.permute(&[1, 0])?;
+                norm2.forward(&h.add(&t.reshape(&[b, rows, 1, 1])?)?, true)?
             }
             &SecondNorm::ScaleShift { channels, groups } => {
-                // [B, 2C] (scale, shift) → [2, B, C]: one copy; the norm reads γ = 1 + scale.
-                let b = t.dims()[0];
-                let packed = t.reshape(&[b, 2, channels])?.permute(&[1, 0, 2])?;
+                // [2C, B] is [2, C, B]: the norm reads γ = 1 + scale and β = shift in place.
+                let packed = temb_proj.reshape(&[2, channels, b])?;
                 h.group_norm_scale_shift(groups, &packed, 1e-5, true)?
             }
         };

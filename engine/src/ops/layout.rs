@@ -64,6 +64,50 @@ fn axis_copy(
     )
 }
 
+/// [`Tensor::cat`] along an axis with nothing but size-1 axes before it: each input is one
+/// contiguous block of the output, so the join is buffer copies (no dispatch), and the inputs'
+/// gradients are views (or copies) of the output gradient's blocks.
+fn cat_blocks(tensors: &[&Tensor], dims: &[usize], axis: usize, inner: usize) -> Result<Tensor> {
+    let dev = tensors[0].device();
+    let out = Tensor::uninit(dev, dims, DType::F32)?;
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for t in tensors {
+        let len = t.dims()[axis];
+        let src = t.arg();
+        let dst = out.arg();
+        if t.numel() > 0 {
+            dev.copy(
+                &src,
+                &crate::device::BufferArg {
+                    offset: dst.offset + (start * inner * 4) as u64,
+                    size: src.size,
+                    ..dst
+                },
+            )?;
+        }
+        ranges.push((start, len, t.dims().to_vec()));
+        start += len;
+    }
+    Ok(out.record(
+        "cat",
+        tensors,
+        Box::new(move |g, needs| {
+            ranges
+                .iter()
+                .zip(needs)
+                .map(|((s, l, d), &need)| {
+                    if need {
+                        g.rows_as(*s, *l, inner, d).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                })
+                .collect()
+        }),
+    ))
+}
+
 fn split_at_axis(dims: &[usize], axis: usize) -> (usize, usize) {
     (
         dims[..axis].iter().product(),
@@ -180,8 +224,11 @@ impl Tensor {
             dims[axis] += len;
         }
         let dev = first.device();
-        let out = Tensor::uninit(dev, &dims, DType::F32)?;
         let (outer, inner) = split_at_axis(&dims, axis);
+        if outer == 1 {
+            return cat_blocks(tensors, &dims, axis, inner);
+        }
+        let out = Tensor::uninit(dev, &dims, DType::F32)?;
         let mut start = 0;
         let mut ranges = Vec::new();
         for t in tensors {
@@ -216,6 +263,15 @@ impl Tensor {
                     .collect()
             }),
         ))
+    }
+
+    /// The rows `start..start+len` of `self` viewed as `[rows, inner]`, shaped `dims`: a view
+    /// where the offset can be bound, else a buffer copy (never a dispatch).
+    fn rows_as(&self, start: usize, len: usize, inner: usize, dims: &[usize]) -> Result<Tensor> {
+        let rows = self.numel() / inner.max(1);
+        self.reshape(&[rows, inner])?
+            .narrow(start, len)?
+            .reshape(dims)
     }
 
     /// Elements `start..start+len` along `axis` (a copy; see [`Tensor::narrow`] for a view of

@@ -19,7 +19,7 @@ type Grads2 = (Option<Tensor>, Option<Tensor>);
 enum Affine<'a> {
     /// γ and β, both `[C]` or both `[N, C]`.
     Separate(&'a Tensor, &'a Tensor),
-    /// `[2, N, C]`: γ = 1 + row 0, β = row 1.
+    /// `[2, C, N]`: γ = 1 + row 0, β = row 1 (channel-major).
     PackedScaleShift(&'a Tensor),
 }
 
@@ -39,11 +39,12 @@ impl Tensor {
         self.group_norm_impl(groups, Affine::Separate(gamma, beta), eps, silu)
     }
 
-    /// Group norm with AdaGN's scale-shift conditioning packed in one tensor `scale_shift`
-    /// `[2, N, C]`: γ = 1 + scale_shift[0], β = scale_shift[1], per sample and channel, then SiLU
-    /// when `silu`. The same kernels as [`Tensor::group_norm`] with no copy of γ or β: the
-    /// gradient of `scale_shift` is the backward's per-(n, c) sums as they are. Differentiable in
-    /// x and `scale_shift`.
+    /// Group norm with AdaGN's scale-shift conditioning packed in one channel-major tensor
+    /// `scale_shift` `[2, C, N]` (as a projection `W·embᵀ` gives it, so the rows of several
+    /// blocks' projections computed in one matmul are views): γ = 1 + scale_shift[0],
+    /// β = scale_shift[1], per sample and channel, then SiLU when `silu`. The same kernels as
+    /// [`Tensor::group_norm`] with no copy of γ or β: the gradient of `scale_shift` is the
+    /// backward's per-(n, c) sums as they lie. Differentiable in x and `scale_shift`.
     pub fn group_norm_scale_shift(
         &self,
         groups: usize,
@@ -54,11 +55,11 @@ impl Tensor {
         let op = "group_norm_scale_shift";
         check_f32(op, &[self, scale_shift])?;
         let d = self.dims();
-        if d.len() < 2 || scale_shift.dims() != [2, d[0], d[1]] {
+        if d.len() < 2 || scale_shift.dims() != [2, d[1], d[0]] {
             return Err(Error::shape(
                 op,
                 format!(
-                    "x [N, C, ..] and scale_shift [2, N, C] for x {}",
+                    "x [N, C, ..] and scale_shift [2, C, N] for x {}",
                     self.shape()
                 ),
                 format!("{}", scale_shift.shape()),
@@ -84,9 +85,9 @@ impl Tensor {
         let (gamma, beta) = match affine {
             Affine::Separate(g, b) => (g.clone(), b.clone()),
             Affine::PackedScaleShift(t) => {
-                let (n, c) = (t.dims()[1], t.dims()[2]);
-                let rows = t.reshape(&[2 * n, c])?;
-                (rows.narrow(0, n)?, rows.narrow(n, n)?)
+                let (c, n) = (t.dims()[1], t.dims()[2]);
+                let rows = t.reshape(&[2 * c, n])?;
+                (rows.narrow(0, c)?, rows.narrow(c, c)?)
             }
         };
         let (gamma, beta) = (&gamma, &beta);
@@ -100,7 +101,7 @@ impl Tensor {
             ));
         }
         let (n, c) = (d[0], d[1]);
-        let per_sample = gamma.dims() == [n, c] && beta.dims() == [n, c];
+        let per_sample = packed.is_some() || (gamma.dims() == [n, c] && beta.dims() == [n, c]);
         if !per_sample && (gamma.dims() != [c] || beta.dims() != [c]) {
             return Err(Error::shape(
                 op,
@@ -119,7 +120,12 @@ impl Tensor {
             silu as u32,
             eps.to_bits(),
             n as u32,
-            per_sample as u32,
+            // The affine layout: [C], [N, C] or (packed) [C, N].
+            match (packed.is_some(), per_sample) {
+                (true, _) => 2,
+                (false, true) => 1,
+                (false, false) => 0,
+            },
             // γ offset: the stored scale s of γ = 1 + s.
             if packed.is_some() { 1.0f32 } else { 0.0 }.to_bits(),
         ];
@@ -229,11 +235,12 @@ impl Tensor {
                     Some(dx)
                 };
                 if is_packed {
-                    // [Σ dz·x̂ (N·C), Σ dz (N·C)] is d scale_shift [2, N, C] (d(1 + s) = ds).
+                    // [Σ dz·x̂, Σ dz], each channel-major [C, N], is d scale_shift [2, C, N]
+                    // (d(1 + s) = ds).
                     let ds = if needs[1] {
                         Some(match &nc {
-                            Some(nc) => nc.reshape(&[2, n, c])?,
-                            None => nc_sums()?.reshape(&[2, n, c])?,
+                            Some(nc) => nc.reshape(&[2, c, n])?,
+                            None => nc_sums()?.reshape(&[2, c, n])?,
                         })
                     } else {
                         None
