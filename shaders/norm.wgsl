@@ -56,89 +56,114 @@ fn sigmoid(x: f32) -> f32 {
     return e / (1.0 + e);
 }
 
-// ---- statistics: one workgroup per row, two passes (mean, then variance) ----
-@group(0) @binding(1) var<storage, read> sx: array<f32>;
-@group(0) @binding(2) var<storage, read_write> sstats: array<f32>;
+// ---- forward: statistics (mean, rstd) and y = act((x − mean)·rstd·γ[a] + β[a]) in one
+// dispatch; the statistics are kept for the backward ----
+@group(0) @binding(1) var<storage, read> fx: array<f32>;
+@group(0) @binding(2) var<storage, read> fgamma: array<f32>;
+@group(0) @binding(3) var<storage, read> fbeta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> fstats: array<f32>;
+@group(0) @binding(5) var<storage, read_write> fy: array<f32>;
 
+fn act(z: f32) -> f32 { return select(z, z * sigmoid(z), p(4u) == 1u); }
+
+// GPUs: one workgroup per row; mean, then variance, by tree sums, then y.
 @compute @workgroup_size(256)
-fn group_norm_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn group_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
     if (row >= p(0u)) { return; }
     let l = p(1u);
     let base = row * l;
     var s = 0.0;
-    for (var k = lid; k < l; k += 256u) { s += sx[base + k]; }
+    for (var k = lid; k < l; k += 256u) { s += fx[base + k]; }
     let mean = tree_sum(lid, s) / f32(l);
     var v = 0.0;
-    for (var k = lid; k < l; k += 256u) { let d = sx[base + k] - mean; v += d * d; }
-    let var_ = tree_sum(lid, v) / f32(l);
+    for (var k = lid; k < l; k += 256u) { let d = fx[base + k] - mean; v += d * d; }
+    let rstd = inverseSqrt(tree_sum(lid, v) / f32(l) + pf(5u));
     if (lid == 0u) {
-        sstats[2u * row] = mean;
-        sstats[2u * row + 1u] = inverseSqrt(var_ + pf(5u));
+        fstats[2u * row] = mean;
+        fstats[2u * row + 1u] = rstd;
+    }
+    for (var k = lid; k < l; k += 256u) {
+        let i = base + k;
+        let a = aidx(i);
+        fy[i] = act((fx[i] - mean) * (rstd * gamma_of(fgamma[a])) + fbeta[a]);
     }
 }
 
-// The same statistics with one thread per row (no barriers: cheaper on CPU adapters), in one
-// pass: sums of x − x₀ and (x − x₀)² with x₀ the row's first element, a shift that keeps the
-// variance from cancelling when |mean| ≫ std.
+// CPU adapters: one thread per row (no barriers, which cost more there than they save). The
+// statistics in one pass: sums of x − x₀ and (x − x₀)² with x₀ the row's first element, a shift
+// that keeps the variance from cancelling when |mean| ≫ std. Then y channel by channel of the
+// group (n = row / G, channels (row % G)·C/G ..), each channel's γ/β read once.
 @compute @workgroup_size(64)
-fn group_norm_stats_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn group_norm_forward_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
     if (row >= p(0u)) { return; }
     let l = p(1u);
     let base = row * l;
-    let x0 = sx[base];
+    let x0 = fx[base];
     var s1 = 0.0;
     var s2 = 0.0;
     for (var k = 0u; k < l; k++) {
-        let d = sx[base + k] - x0;
+        let d = fx[base + k] - x0;
         s1 += d;
         s2 += d * d;
     }
     let m = s1 / f32(l);
-    sstats[2u * row] = x0 + m;
-    sstats[2u * row + 1u] = inverseSqrt(max(s2 / f32(l) - m * m, 0.0) + pf(5u));
+    let mean = x0 + m;
+    let rstd = inverseSqrt(max(s2 / f32(l) - m * m, 0.0) + pf(5u));
+    fstats[2u * row] = mean;
+    fstats[2u * row + 1u] = rstd;
+    let groups = p(0u) / p(6u);
+    let per = p(3u) / groups;
+    let s = p(2u);
+    for (var j = 0u; j < per; j++) {
+        let a = affine_at(row / groups, (row % groups) * per + j);
+        let scale = rstd * gamma_of(fgamma[a]);
+        let shift = fbeta[a];
+        for (var k = 0u; k < s; k++) {
+            let i = base + j * s + k;
+            fy[i] = act((fx[i] - mean) * scale + shift);
+        }
+    }
 }
 
-// group_norm_stats_thread on quads (L divisible by 4).
-@group(0) @binding(1) var<storage, read> tx: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> tstats: array<f32>;
+// group_norm_forward_thread on quads (S divisible by 4, so a quad lies in one channel).
+@group(0) @binding(1) var<storage, read> qx: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> qy: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
-fn group_norm_stats_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn group_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
     if (row >= p(0u)) { return; }
     let l4 = p(1u) / 4u;
     let base = row * l4;
-    let x0 = tx[base].x;
+    let x0 = qx[base].x;
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
     for (var k = 0u; k < l4; k++) {
-        let d = tx[base + k] - x0;
+        let d = qx[base + k] - x0;
         s1 += d;
         s2 += d * d;
     }
     let m = (s1.x + s1.y + s1.z + s1.w) / f32(p(1u));
     let v = (s2.x + s2.y + s2.z + s2.w) / f32(p(1u)) - m * m;
-    tstats[2u * row] = x0 + m;
-    tstats[2u * row + 1u] = inverseSqrt(max(v, 0.0) + pf(5u));
-}
-
-// ---- y = act((x − mean)·rstd·γ[a] + β[a]), a = aidx(i); one thread per element ----
-@group(0) @binding(1) var<storage, read> ax: array<f32>;
-@group(0) @binding(2) var<storage, read> astats: array<f32>;
-@group(0) @binding(3) var<storage, read> agamma: array<f32>;
-@group(0) @binding(4) var<storage, read> abeta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> ay: array<f32>;
-
-@compute @workgroup_size(256)
-fn group_norm_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (i >= p(0u) * p(1u)) { return; }
-    let row = i / p(1u);
-    let a = aidx(i);
-    let z = (ax[i] - astats[2u * row]) * astats[2u * row + 1u] * gamma_of(agamma[a]) + abeta[a];
-    ay[i] = select(z, z * sigmoid(z), p(4u) == 1u);
+    let mean = x0 + m;
+    let rstd = inverseSqrt(max(v, 0.0) + pf(5u));
+    fstats[2u * row] = mean;
+    fstats[2u * row + 1u] = rstd;
+    let groups = p(0u) / p(6u);
+    let per = p(3u) / groups;
+    let s4 = p(2u) / 4u;
+    for (var j = 0u; j < per; j++) {
+        let a = affine_at(row / groups, (row % groups) * per + j);
+        let scale = rstd * gamma_of(fgamma[a]);
+        let shift = fbeta[a];
+        for (var k = 0u; k < s4; k++) {
+            let q = base + j * s4 + k;
+            let z = (qx[q] - mean) * scale + shift;
+            qy[q] = select(z, z * sigmoid4(z), p(4u) == 1u);
+        }
+    }
 }
 
 // ---- backward ----
@@ -213,46 +238,14 @@ fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
 }
 
 // ---- backward, CPU-adapter variants: no workgroup barriers ----
-// Row sums of dx̂ and dx̂·x̂ (one thread per row), then dx one thread per element; per-(n, c)
-// sums of dz·x̂ and dz (one thread each: also the whole γ/β gradient when they are per sample),
-// then a per-channel sum over n.
+// One thread per row does the whole backward of its row: the per-(n, c) sums of dz·x̂ and dz of
+// its channels (the γ/β gradient when they are per sample, else summed over n by
+// group_norm_backward_affine_reduce), the row means of dx̂ = dz·γ and dx̂·x̂ from them (γ is
+// constant over a channel's positions, so Σ_row dx̂ = Σ_c γ·Σ dz and Σ_row dx̂·x̂ = Σ_c γ·Σ dz·x̂),
+// then dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)). Without dx, one thread per (n, c) does the
+// sums alone (group_norm_backward_nc_*).
 @group(0) @binding(6) var<storage, read> bsums: array<f32>;
 @group(0) @binding(7) var<storage, read_write> bdx: array<f32>;
-
-// bout[2·row] = mean(dx̂), bout[2·row + 1] = mean(dx̂·x̂) over the row.
-@compute @workgroup_size(64)
-fn group_norm_backward_rowsums_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let l = p(1u);
-    let base = row * l;
-    let mean = bstats[2u * row];
-    let rstd = bstats[2u * row + 1u];
-    var s1 = 0.0;
-    var s2 = 0.0;
-    for (var k = 0u; k < l; k++) {
-        let i = base + k;
-        let a = aidx(i);
-        let dxh = dz_at(i, row, a) * gamma_of(bgamma[a]);
-        s1 += dxh;
-        s2 += dxh * (bx[i] - mean) * rstd;
-    }
-    bout[2u * row] = s1 / f32(l);
-    bout[2u * row + 1u] = s2 / f32(l);
-}
-
-// dx = rstd·(dx̂ − m1 − x̂·m2) with the row sums above in bsums; one thread per element.
-@compute @workgroup_size(256)
-fn group_norm_backward_input_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (i >= p(0u) * p(1u)) { return; }
-    let row = i / p(1u);
-    let a = aidx(i);
-    let mean = bstats[2u * row];
-    let rstd = bstats[2u * row + 1u];
-    let dxh = dz_at(i, row, a) * gamma_of(bgamma[a]);
-    bdx[i] = rstd * (dxh - bsums[2u * row] - (bx[i] - mean) * rstd * bsums[2u * row + 1u]);
-}
 
 // bout[n·C + c] = Σ_s dz·x̂, bout[N·C + n·C + c] = Σ_s dz; one thread per (n, c).
 @compute @workgroup_size(64)
@@ -279,6 +272,53 @@ fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin
     bout[p(6u) * cc + nc_slot(n, c)] = db;
 }
 
+// The row's whole backward (see above): nc sums to bout, dx to bdx.
+@compute @workgroup_size(64)
+fn group_norm_backward_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let s = p(2u);
+    let cc = p(3u);
+    let groups = p(0u) / p(6u);
+    let per = cc / groups;
+    let n = row / groups;
+    let c0 = (row % groups) * per;
+    let mean = bstats[2u * row];
+    let rstd = bstats[2u * row + 1u];
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var j = 0u; j < per; j++) {
+        let c = c0 + j;
+        let a = affine_at(n, c);
+        let base = (n * cc + c) * s;
+        var dg = 0.0;
+        var db = 0.0;
+        for (var k = 0u; k < s; k++) {
+            let dz = dz_at(base + k, row, a);
+            dg += dz * (bx[base + k] - mean) * rstd;
+            db += dz;
+        }
+        bout[nc_slot(n, c)] = dg;
+        bout[p(6u) * cc + nc_slot(n, c)] = db;
+        let gm = gamma_of(bgamma[a]);
+        s1 += gm * db;
+        s2 += gm * dg;
+    }
+    let m1 = s1 / f32(p(1u));
+    let m2 = s2 / f32(p(1u));
+    for (var j = 0u; j < per; j++) {
+        let c = c0 + j;
+        let a = affine_at(n, c);
+        let gm = gamma_of(bgamma[a]);
+        let base = (n * cc + c) * s;
+        for (var k = 0u; k < s; k++) {
+            let i = base + k;
+            let dxh = dz_at(i, row, a) * gm;
+            bdx[i] = rstd * (dxh - m1 - (bx[i] - mean) * rstd * m2);
+        }
+    }
+}
+
 // Sums the per-(n, c) sums in bsums over n: bdx[c] = dγ, bdx[C + c] = dβ; one thread per c.
 @compute @workgroup_size(64)
 fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -296,54 +336,10 @@ fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @bui
     bdx[cc + c] = db;
 }
 
-// Row means m1 = mean(dx̂), m2 = mean(dx̂·x̂) (as group_norm_backward_rowsums_thread) from the
-// per-(n, c) sums in bsums: γ is constant over a channel's positions, so Σ_row dx̂ = Σ_c γ·Σ dz
-// and Σ_row dx̂·x̂ = Σ_c γ·Σ dz·x̂. One thread per row reads C/G pairs instead of L elements.
-@compute @workgroup_size(64)
-fn group_norm_backward_rowsums_from_nc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let cc = p(3u);
-    let groups = p(0u) / p(6u);
-    let per = cc / groups;
-    let total = p(6u) * cc;
-    let first = (row / groups) * cc + (row % groups) * per;
-    var s1 = 0.0;
-    var s2 = 0.0;
-    for (var k = 0u; k < per; k++) {
-        let nc = first + k;
-        let n = nc / cc;
-        let c = nc % cc;
-        let gm = gamma_of(bgamma[affine_at(n, c)]);
-        s1 += gm * bsums[total + nc_slot(n, c)];
-        s2 += gm * bsums[nc_slot(n, c)];
-    }
-    bdx[2u * row] = s1 / f32(p(1u));
-    bdx[2u * row + 1u] = s2 / f32(p(1u));
-}
-
 // ---- CPU-adapter variants that take four elements per thread (S divisible by 4, so the four
 // share their row and γ/β index): one vec4 access per operand instead of four lane accesses ----
 fn sigmoid4(z: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(sigmoid(z.x), sigmoid(z.y), sigmoid(z.z), sigmoid(z.w));
-}
-
-@group(0) @binding(1) var<storage, read> qx: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> qstats: array<f32>;
-@group(0) @binding(3) var<storage, read> qgamma: array<f32>;
-@group(0) @binding(4) var<storage, read> qbeta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> qy: array<vec4<f32>>;
-
-// group_norm_apply on quads: thread q writes elements 4q .. 4q + 3.
-@compute @workgroup_size(256)
-fn group_norm_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let q = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (q >= p(0u) * (p(1u) / 4u)) { return; }
-    let row = (4u * q) / p(1u);
-    let a = aidx(4u * q);
-    let scale = qstats[2u * row + 1u] * gamma_of(qgamma[a]);
-    let z = (qx[q] - qstats[2u * row]) * scale + qbeta[a];
-    qy[q] = select(z, z * sigmoid4(z), p(4u) == 1u);
 }
 
 @group(0) @binding(1) var<storage, read> wx: array<vec4<f32>>;
@@ -351,7 +347,6 @@ fn group_norm_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
 @group(0) @binding(3) var<storage, read> wstats: array<f32>;
 @group(0) @binding(4) var<storage, read> wgamma: array<f32>;
 @group(0) @binding(5) var<storage, read> wbeta: array<f32>;
-@group(0) @binding(6) var<storage, read> wsums: array<f32>;
 @group(0) @binding(7) var<storage, read_write> wout: array<vec4<f32>>;
 
 // dz on a quad whose elements share row and γ/β index a.
@@ -390,15 +385,51 @@ fn group_norm_backward_nc_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
     wnc[p(6u) * cc + nc_slot(nc / cc, c)] = db.x + db.y + db.z + db.w;
 }
 
-// dx on quads with the row means (m1, m2) in wsums.
-@compute @workgroup_size(256)
-fn group_norm_backward_input_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let q = (wid.y * nwg.x + wid.x) * 256u + lid;
-    if (q >= p(0u) * (p(1u) / 4u)) { return; }
-    let row = (4u * q) / p(1u);
-    let a = aidx(4u * q);
+// group_norm_backward_row on quads: nc sums to wnc, dx to wout.
+@compute @workgroup_size(64)
+fn group_norm_backward_row_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (row >= p(0u)) { return; }
+    let s4 = p(2u) / 4u;
+    let cc = p(3u);
+    let groups = p(0u) / p(6u);
+    let per = cc / groups;
+    let n = row / groups;
+    let c0 = (row % groups) * per;
     let mean = wstats[2u * row];
     let rstd = wstats[2u * row + 1u];
-    let dxh = dz4(q, row, a) * gamma_of(wgamma[a]);
-    wout[q] = rstd * (dxh - wsums[2u * row] - (wx[q] - mean) * rstd * wsums[2u * row + 1u]);
+    var s1 = 0.0;
+    var s2 = 0.0;
+    for (var j = 0u; j < per; j++) {
+        let c = c0 + j;
+        let a = affine_at(n, c);
+        let base = (n * cc + c) * s4;
+        var dg = vec4<f32>(0.0);
+        var db = vec4<f32>(0.0);
+        for (var k = 0u; k < s4; k++) {
+            let dz = dz4(base + k, row, a);
+            dg += dz * (wx[base + k] - mean) * rstd;
+            db += dz;
+        }
+        let g = dg.x + dg.y + dg.z + dg.w;
+        let b = db.x + db.y + db.z + db.w;
+        wnc[nc_slot(n, c)] = g;
+        wnc[p(6u) * cc + nc_slot(n, c)] = b;
+        let gm = gamma_of(wgamma[a]);
+        s1 += gm * b;
+        s2 += gm * g;
+    }
+    let m1 = s1 / f32(p(1u));
+    let m2 = s2 / f32(p(1u));
+    for (var j = 0u; j < per; j++) {
+        let c = c0 + j;
+        let a = affine_at(n, c);
+        let gm = gamma_of(wgamma[a]);
+        let base = (n * cc + c) * s4;
+        for (var k = 0u; k < s4; k++) {
+            let q = base + k;
+            let dxh = dz4(q, row, a) * gm;
+            wout[q] = rstd * (dxh - m1 - (wx[q] - mean) * rstd * m2);
+        }
+    }
 }

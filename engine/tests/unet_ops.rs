@@ -312,3 +312,76 @@ fn group_norm_with_packed_scale_shift() {
         assert!(err.to_string().contains("[2, C, N]"), "{err}");
     }
 }
+
+/// Group norm of an input that needs no gradient (only γ and β do: the backward's sums-only
+/// path) and of inputs whose mean is large against their spread (the forward's statistics must
+/// not cancel), on both kernel profiles, against the reference and its finite differences.
+#[test]
+fn group_norm_without_input_gradient_and_with_a_large_mean() {
+    for profile in [KernelProfile::Cpu, KernelProfile::Gpu] {
+        let dev = device_profile(profile);
+        for &(n, c, s, groups, offset, x_grad) in &[
+            (2usize, 6usize, 33usize, 3usize, 0.0f32, false),
+            (3, 8, 16, 4, 0.0, false),
+            (2, 6, 33, 3, 300.0, true),
+            (2, 8, 16, 4, -500.0, true),
+        ] {
+            let mut r = rng((n * c * s) as u64 + 17);
+            let xs: Vec<f32> = r
+                .vec_range(n * c * s, -1.0, 1.0)
+                .into_iter()
+                .map(|v| v + offset)
+                .collect();
+            let (gs, bs) = (r.vec_range(c, 0.5, 1.5), r.vec_range(c, -0.5, 0.5));
+            let x = Tensor::from_slice(&dev, &xs, &[n, c, s]).unwrap();
+            let x = if x_grad { x.with_grad() } else { x };
+            let gamma = Tensor::from_slice(&dev, &gs, &[c]).unwrap().with_grad();
+            let beta = Tensor::from_slice(&dev, &bs, &[c]).unwrap().with_grad();
+            let eps = 1e-5;
+            let y = x
+                .group_norm(groups, &gamma, &beta, eps as f32, true)
+                .unwrap();
+            let (x64, g64, b64) = (f64s(&xs), f64s(&gs), f64s(&bs));
+            let f = |x: &[f64], g: &[f64], b: &[f64]| {
+                cpu::group_norm(x, n, c, s, groups, g, b, eps, true)
+            };
+            let what = format!("{profile:?} n={n} c={c} s={s} offset={offset} x_grad={x_grad}");
+            // A mean of 500 leaves f32 inputs ~3e-5 of resolution: the statistics must not
+            // lose more than that.
+            assert_close(
+                &what,
+                &y.to_vec().unwrap(),
+                &f(&x64, &g64, &b64),
+                2e-3,
+                2e-3,
+            );
+            let w = r.vec_range(y.numel(), -1.0, 1.0);
+            let w64 = f64s(&w);
+            let grads = y
+                .mul(&Tensor::from_slice(&dev, &w, y.dims()).unwrap())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let loss = |x: &[f64], g: &[f64], b: &[f64]| -> f64 {
+                f(x, g, b).iter().zip(&w64).map(|(a, b)| a * b).sum()
+            };
+            assert_eq!(grads.get(&x).is_some(), x_grad, "{what}: dx present");
+            let scale = (n * c * s) as f64;
+            let fd_g = central_differences(&g64, &picks(c), |g| loss(&x64, g, &b64));
+            let fd_b = central_differences(&b64, &picks(c), |b| loss(&x64, &g64, b));
+            let dg = grads.get(&gamma).unwrap().to_vec().unwrap();
+            let db = grads.get(&beta).unwrap().to_vec().unwrap();
+            assert_close(&format!("d/dγ {what}"), &dg, &fd_g, 2e-3, 1e-6 * scale);
+            assert_close(&format!("d/dβ {what}"), &db, &fd_b, 2e-3, 1e-6 * scale);
+            if x_grad {
+                let picks_x = picks(x64.len());
+                let fd_x = central_differences(&x64, &picks_x, |x| loss(x, &g64, &b64));
+                let dx = grads.get(&x).unwrap().to_vec().unwrap();
+                let dx: Vec<f32> = picks_x.iter().map(|&i| dx[i]).collect();
+                assert_close(&format!("d/dx {what}"), &dx, &fd_x, 2e-3, 1e-3);
+            }
+        }
+    }
+}

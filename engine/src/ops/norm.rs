@@ -1,5 +1,6 @@
-//! Group norm with fused statistics, affine and optional SiLU (every U-Net block does
-//! GroupNorm→SiLU), with dedicated backward kernels for the input and for γ/β.
+//! Group norm with statistics, affine and optional SiLU in one dispatch (every U-Net block does
+//! GroupNorm→SiLU); the backward is one dispatch for dx and the per-(n, c) sums on CPU
+//! adapters, dedicated kernels for the input and for γ/β on GPUs.
 //! Kernels: `shaders/norm.wgsl`; CPU reference: `cpu::group_norm`, `cpu::group_norm_backward`.
 
 use crate::device::Access;
@@ -135,27 +136,20 @@ impl Tensor {
         // kernels take a quad per thread (one vec4 access instead of four lane accesses).
         let quads = s.is_multiple_of(4);
         let stats = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
-        // Rows are few and long: a workgroup each on a GPU; a thread each on a CPU adapter,
-        // where workgroup barriers cost more than they save.
-        let (entry, wgs) = match (cpu, quads) {
-            (true, true) => ("group_norm_stats_vec4", grid(rows, 64)),
-            (true, false) => ("group_norm_stats_thread", grid(rows, 64)),
-            (false, _) => ("group_norm_stats", grid(rows, 1)),
-        };
-        let k = kernel(dev, "norm", SRC, entry, &[], &[R, W])?;
-        dev.dispatch(&k, &params, &[self.arg(), stats.arg()], wgs)?;
         let out = Tensor::uninit(dev, d, DType::F32)?;
-        let (entry, threads) = if quads {
-            ("group_norm_apply_vec4", rows * l / 4)
-        } else {
-            ("group_norm_apply", rows * l)
+        // Statistics and output in one dispatch. Rows are few and long: a workgroup each on a
+        // GPU; a thread each on a CPU adapter, where workgroup barriers cost more than they save.
+        let (entry, wgs) = match (cpu, quads) {
+            (true, true) => ("group_norm_forward_vec4", grid(rows, 64)),
+            (true, false) => ("group_norm_forward_thread", grid(rows, 64)),
+            (false, _) => ("group_norm_forward", grid(rows, 1)),
         };
-        let k = kernel(dev, "norm", SRC, entry, &[], &[R, R, R, R, W])?;
+        let k = kernel(dev, "norm", SRC, entry, &[], &[R, R, R, W, W])?;
         dev.dispatch(
             &k,
             &params,
-            &[self.arg(), stats.arg(), gamma.arg(), beta.arg(), out.arg()],
-            grid(threads, 256),
+            &[self.arg(), gamma.arg(), beta.arg(), stats.arg(), out.arg()],
+            wgs,
         )?;
         let (x, gm, bt) = (self.detach(), gamma.detach(), beta.detach());
         let inputs: Vec<&Tensor> = match packed {
@@ -175,11 +169,17 @@ impl Tensor {
                 };
                 let dev = g.device();
                 let inputs = [x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg()];
-                // Runs a backward kernel on the inputs plus `extra` (the last one written).
-                let run = |entry: &'static str, extra: &[&Tensor], wgs: [u32; 3]| -> Result<()> {
-                    let access: &'static [Access] = match extra.len() {
-                        1 => &[R, R, R, R, R, W],
-                        _ => &[R, R, R, R, R, R, W],
+                // Runs a backward kernel on the inputs plus `extra`, those read and then those
+                // written (`written` of them, at the end).
+                let run = |entry: &'static str,
+                           extra: &[&Tensor],
+                           written: usize,
+                           wgs: [u32; 3]|
+                 -> Result<()> {
+                    let access: &'static [Access] = match (extra.len(), written) {
+                        (1, _) => &[R, R, R, R, R, W],
+                        (_, 1) => &[R, R, R, R, R, R, W],
+                        _ => &[R, R, R, R, R, W, W],
                     };
                     let k = kernel(dev, "norm", SRC, entry, &[], access)?;
                     let mut args = inputs.to_vec();
@@ -187,8 +187,7 @@ impl Tensor {
                     dev.dispatch(&k, &params, &args, wgs)
                 };
                 // Per-(n, c) sums [Σ dz·x̂ (N·C), Σ dz (N·C)]: the γ/β gradient of per-sample
-                // affines, and on CPU adapters also the source of the row sums and of the
-                // per-channel γ/β gradient.
+                // affines, and on CPU adapters also the source of the per-channel γ/β gradient.
                 let nc_sums = || -> Result<Tensor> {
                     let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
                     let entry = if quads {
@@ -196,7 +195,7 @@ impl Tensor {
                     } else {
                         "group_norm_backward_nc_thread"
                     };
-                    run(entry, &[&nc], grid(n * c, 64))?;
+                    run(entry, &[&nc], 1, grid(n * c, 64))?;
                     Ok(nc)
                 };
                 // (dγ, dβ) from the two halves of `both` (2·len values), shaped `dims`: views
@@ -207,32 +206,28 @@ impl Tensor {
                         Some(both.narrow(len, len)?.reshape(dims)?),
                     ))
                 };
-                // CPU adapters: one thread per (n, c) sums dz·x̂ and dz first; the row sums of dx̂
-                // and dx̂·x̂ follow from them (γ is constant per (n, c)), then dx elementwise, and
-                // dγ, dβ as a sum over n. GPUs: one workgroup per row / per channel with tree
-                // reductions.
-                let nc = if cpu { Some(nc_sums()?) } else { None };
-                let dx = if !needs[0] {
-                    None
-                } else if let Some(nc) = &nc {
-                    let sums = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
-                    run(
-                        "group_norm_backward_rowsums_from_nc",
-                        &[nc, &sums],
-                        grid(rows, 64),
-                    )?;
+                // CPU adapters: one thread per row does its whole backward in one dispatch, the
+                // per-(n, c) sums of dz·x̂ and dz and dx (without dx, one thread per (n, c) the
+                // sums); dγ, dβ of per-channel affines are then a sum over n. GPUs: one workgroup
+                // per row / per channel with tree reductions.
+                let (nc, dx) = if cpu && needs[0] {
+                    let nc = Tensor::uninit(dev, &[2 * n * c], DType::F32)?;
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                    let (entry, threads) = if quads {
-                        ("group_norm_backward_input_apply_vec4", rows * l / 4)
+                    let entry = if quads {
+                        "group_norm_backward_row_vec4"
                     } else {
-                        ("group_norm_backward_input_apply", rows * l)
+                        "group_norm_backward_row"
                     };
-                    run(entry, &[&sums, &dx], grid(threads, 256))?;
-                    Some(dx)
-                } else {
+                    run(entry, &[&nc, &dx], 2, grid(rows, 64))?;
+                    (Some(nc), Some(dx))
+                } else if cpu {
+                    (Some(nc_sums()?), None)
+                } else if needs[0] {
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                    run("group_norm_backward_input", &[&dx], grid(rows, 1))?;
-                    Some(dx)
+                    run("group_norm_backward_input", &[&dx], 1, grid(rows, 1))?;
+                    (None, Some(dx))
+                } else {
+                    (None, None)
                 };
                 if is_packed {
                     // [Σ dz·x̂, Σ dz], each channel-major [C, N], is d scale_shift [2, C, N]
@@ -261,9 +256,10 @@ impl Tensor {
                         Some(nc) => run(
                             "group_norm_backward_affine_reduce",
                             &[nc, &both],
+                            1,
                             [c.div_ceil(64) as u32, 1, 1],
                         )?,
-                        None => run("group_norm_backward_affine", &[&both], [c as u32, 1, 1])?,
+                        None => run("group_norm_backward_affine", &[&both], 1, [c as u32, 1, 1])?,
                     }
                     halves(&both, c, &[c])?
                 };
