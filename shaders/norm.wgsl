@@ -4,12 +4,18 @@
 // γ and β are per channel ([C]) or per sample and channel, sample-major ([N, C]) or
 // channel-major ([C, N], AdaGN's scale-shift as a projection W·embᵀ gives it); `affine_at`
 // gives (n, c)'s index into them.
-// params: [rows, L, S, C, silu, eps, N, affine layout (0 [C], 1 [N, C], 2 [C, N]),
-//          γ offset (f32: 1 for packed scale-shift)]
-
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
-fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
+struct NormParams {
+    rows: u32,          // N·G rows (one per sample and group)
+    len: u32,           // L = (C/G)·S elements per row
+    spatial: u32,       // S
+    channels: u32,      // C
+    silu: u32,          // 1: SiLU after the affine
+    eps: f32,
+    batch: u32,         // N
+    affine_layout: u32, // γ/β as 0 [C], 1 [N, C] or 2 [C, N]
+    gamma_offset: f32,  // added to the stored γ: 1 for packed scale-shift (γ = 1 + s), else 0
+}
+@group(0) @binding(0) var<uniform> params: NormParams;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -25,30 +31,30 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     return total;
 }
 
-// Index into γ/β of sample n, channel c, by the affine layout params[7].
+// Index into γ/β of sample n, channel c, by the affine layout.
 fn affine_at(n: u32, c: u32) -> u32 {
-    switch p(7u) {
-        case 1u: { return n * p(3u) + c; }
-        case 2u: { return c * p(6u) + n; }
+    switch params.affine_layout {
+        case 1u: { return n * params.channels + c; }
+        case 2u: { return c * params.batch + n; }
         default: { return c; }
     }
 }
 
 // Index into γ/β of element i (of sample n = i / (C·S), channel c = (i / S) % C).
 fn aidx(i: u32) -> u32 {
-    let nc = i / p(2u);
-    return affine_at(nc / p(3u), nc % p(3u));
+    let nc = i / params.spatial;
+    return affine_at(nc / params.channels, nc % params.channels);
 }
 
 // Where the per-(n, c) sums of (n, c) go: n·C + c, or c·N + n with a channel-major affine, so
 // that they are its gradient as they lie.
 fn nc_slot(n: u32, c: u32) -> u32 {
-    return select(n * p(3u) + c, c * p(6u) + n, p(7u) == 2u);
+    return select(n * params.channels + c, c * params.batch + n, params.affine_layout == 2u);
 }
 
-// γ as stored plus params[8]: 1 for AdaGN scale-shift, whose stored value is the scale s of
+// γ as stored plus the γ offset: 1 for AdaGN scale-shift, whose stored value is the scale s of
 // γ = 1 + s; 0 otherwise.
-fn gamma_of(stored: f32) -> f32 { return stored + pf(8u); }
+fn gamma_of(stored: f32) -> f32 { return stored + params.gamma_offset; }
 
 fn sigmoid(x: f32) -> f32 {
     if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
@@ -64,21 +70,21 @@ fn sigmoid(x: f32) -> f32 {
 @group(0) @binding(4) var<storage, read_write> fstats: array<f32>;
 @group(0) @binding(5) var<storage, read_write> fy: array<f32>;
 
-fn act(z: f32) -> f32 { return select(z, z * sigmoid(z), p(4u) == 1u); }
+fn act(z: f32) -> f32 { return select(z, z * sigmoid(z), params.silu == 1u); }
 
 // GPUs: one workgroup per row; mean, then variance, by tree sums, then y.
 @compute @workgroup_size(256)
 fn group_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
-    if (row >= p(0u)) { return; }
-    let l = p(1u);
+    if (row >= params.rows) { return; }
+    let l = params.len;
     let base = row * l;
     var s = 0.0;
     for (var k = lid; k < l; k += 256u) { s += fx[base + k]; }
     let mean = tree_sum(lid, s) / f32(l);
     var v = 0.0;
     for (var k = lid; k < l; k += 256u) { let d = fx[base + k] - mean; v += d * d; }
-    let rstd = inverseSqrt(tree_sum(lid, v) / f32(l) + pf(5u));
+    let rstd = inverseSqrt(tree_sum(lid, v) / f32(l) + params.eps);
     if (lid == 0u) {
         fstats[2u * row] = mean;
         fstats[2u * row + 1u] = rstd;
@@ -97,8 +103,8 @@ fn group_norm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(64)
 fn group_norm_forward_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let l = p(1u);
+    if (row >= params.rows) { return; }
+    let l = params.len;
     let base = row * l;
     let x0 = fx[base];
     var s1 = 0.0;
@@ -110,12 +116,12 @@ fn group_norm_forward_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
     }
     let m = s1 / f32(l);
     let mean = x0 + m;
-    let rstd = inverseSqrt(max(s2 / f32(l) - m * m, 0.0) + pf(5u));
+    let rstd = inverseSqrt(max(s2 / f32(l) - m * m, 0.0) + params.eps);
     fstats[2u * row] = mean;
     fstats[2u * row + 1u] = rstd;
-    let groups = p(0u) / p(6u);
-    let per = p(3u) / groups;
-    let s = p(2u);
+    let groups = params.rows / params.batch;
+    let per = params.channels / groups;
+    let s = params.spatial;
     for (var j = 0u; j < per; j++) {
         let a = affine_at(row / groups, (row % groups) * per + j);
         let scale = rstd * gamma_of(fgamma[a]);
@@ -134,8 +140,8 @@ fn group_norm_forward_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
 @compute @workgroup_size(64)
 fn group_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let l4 = p(1u) / 4u;
+    if (row >= params.rows) { return; }
+    let l4 = params.len / 4u;
     let base = row * l4;
     let x0 = qx[base].x;
     var s1 = vec4<f32>(0.0);
@@ -145,15 +151,15 @@ fn group_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
         s1 += d;
         s2 += d * d;
     }
-    let m = (s1.x + s1.y + s1.z + s1.w) / f32(p(1u));
-    let v = (s2.x + s2.y + s2.z + s2.w) / f32(p(1u)) - m * m;
+    let m = (s1.x + s1.y + s1.z + s1.w) / f32(params.len);
+    let v = (s2.x + s2.y + s2.z + s2.w) / f32(params.len) - m * m;
     let mean = x0 + m;
-    let rstd = inverseSqrt(max(v, 0.0) + pf(5u));
+    let rstd = inverseSqrt(max(v, 0.0) + params.eps);
     fstats[2u * row] = mean;
     fstats[2u * row + 1u] = rstd;
-    let groups = p(0u) / p(6u);
-    let per = p(3u) / groups;
-    let s4 = p(2u) / 4u;
+    let groups = params.rows / params.batch;
+    let per = params.channels / groups;
+    let s4 = params.spatial / 4u;
     for (var j = 0u; j < per; j++) {
         let a = affine_at(row / groups, (row % groups) * per + j);
         let scale = rstd * gamma_of(fgamma[a]);
@@ -161,7 +167,7 @@ fn group_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
         for (var k = 0u; k < s4; k++) {
             let q = base + j * s4 + k;
             let z = (qx[q] - mean) * scale + shift;
-            qy[q] = select(z, z * sigmoid4(z), p(4u) == 1u);
+            qy[q] = select(z, z * sigmoid4(z), params.silu == 1u);
         }
     }
 }
@@ -176,7 +182,7 @@ fn group_norm_forward_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
 
 // Gradient at the affine output z (through the SiLU when fused); a: the γ/β index.
 fn dz_at(i: u32, row: u32, a: u32) -> f32 {
-    if (p(4u) == 0u) { return bdy[i]; }
+    if (params.silu == 0u) { return bdy[i]; }
     let z = (bx[i] - bstats[2u * row]) * bstats[2u * row + 1u] * gamma_of(bgamma[a]) + bbeta[a];
     let s = sigmoid(z);
     return bdy[i] * s * (1.0 + z * (1.0 - s));
@@ -186,8 +192,8 @@ fn dz_at(i: u32, row: u32, a: u32) -> f32 {
 @compute @workgroup_size(256)
 fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
-    if (row >= p(0u)) { return; }
-    let l = p(1u);
+    if (row >= params.rows) { return; }
+    let l = params.len;
     let base = row * l;
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
@@ -215,13 +221,13 @@ fn group_norm_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num
 @compute @workgroup_size(256)
 fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
-    let s = p(2u);
-    let cc = p(3u);
-    let groups = p(0u) / p(6u);
+    let s = params.spatial;
+    let cc = params.channels;
+    let groups = params.rows / params.batch;
     let per_group = cc / groups;
     var dg = 0.0;
     var db = 0.0;
-    for (var k = lid; k < p(6u) * s; k += 256u) {
+    for (var k = lid; k < params.batch * s; k += 256u) {
         let n = k / s;
         let i = (n * cc + c) * s + k % s;
         let row = n * groups + c / per_group;
@@ -251,12 +257,12 @@ fn group_norm_backward_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(lo
 @compute @workgroup_size(64)
 fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let nc = (wid.y * nwg.x + wid.x) * 64u + lid;
-    let s = p(2u);
-    let cc = p(3u);
-    if (nc >= p(6u) * cc) { return; }
+    let s = params.spatial;
+    let cc = params.channels;
+    if (nc >= params.batch * cc) { return; }
     let n = nc / cc;
     let c = nc % cc;
-    let row = n * (p(0u) / p(6u)) + c / (cc / (p(0u) / p(6u)));
+    let row = n * (params.rows / params.batch) + c / (cc / (params.rows / params.batch));
     let mean = bstats[2u * row];
     let rstd = bstats[2u * row + 1u];
     let a = affine_at(n, c);
@@ -269,17 +275,17 @@ fn group_norm_backward_nc_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin
         db += dz;
     }
     bout[nc_slot(n, c)] = dg;
-    bout[p(6u) * cc + nc_slot(n, c)] = db;
+    bout[params.batch * cc + nc_slot(n, c)] = db;
 }
 
 // The row's whole backward (see above): nc sums to bout, dx to bdx.
 @compute @workgroup_size(64)
 fn group_norm_backward_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let s = p(2u);
-    let cc = p(3u);
-    let groups = p(0u) / p(6u);
+    if (row >= params.rows) { return; }
+    let s = params.spatial;
+    let cc = params.channels;
+    let groups = params.rows / params.batch;
     let per = cc / groups;
     let n = row / groups;
     let c0 = (row % groups) * per;
@@ -299,13 +305,13 @@ fn group_norm_backward_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
             db += dz;
         }
         bout[nc_slot(n, c)] = dg;
-        bout[p(6u) * cc + nc_slot(n, c)] = db;
+        bout[params.batch * cc + nc_slot(n, c)] = db;
         let gm = gamma_of(bgamma[a]);
         s1 += gm * db;
         s2 += gm * dg;
     }
-    let m1 = s1 / f32(p(1u));
-    let m2 = s2 / f32(p(1u));
+    let m1 = s1 / f32(params.len);
+    let m2 = s2 / f32(params.len);
     for (var j = 0u; j < per; j++) {
         let c = c0 + j;
         let a = affine_at(n, c);
@@ -323,12 +329,12 @@ fn group_norm_backward_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
 @compute @workgroup_size(64)
 fn group_norm_backward_affine_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x * 64u + lid;
-    let cc = p(3u);
+    let cc = params.channels;
     if (c >= cc) { return; }
     var dg = 0.0;
     var db = 0.0;
-    let nc = p(6u) * cc;
-    for (var n = 0u; n < p(6u); n++) {
+    let nc = params.batch * cc;
+    for (var n = 0u; n < params.batch; n++) {
         dg += bsums[n * cc + c];
         db += bsums[nc + n * cc + c];
     }
@@ -351,7 +357,7 @@ fn sigmoid4(z: vec4<f32>) -> vec4<f32> {
 
 // dz on a quad whose elements share row and γ/β index a.
 fn dz4(q: u32, row: u32, a: u32) -> vec4<f32> {
-    if (p(4u) == 0u) { return wdy[q]; }
+    if (params.silu == 0u) { return wdy[q]; }
     let z = (wx[q] - wstats[2u * row]) * wstats[2u * row + 1u] * gamma_of(wgamma[a]) + wbeta[a];
     let s = sigmoid4(z);
     return wdy[q] * s * (1.0 + z * (1.0 - s));
@@ -364,11 +370,11 @@ fn dz4(q: u32, row: u32, a: u32) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn group_norm_backward_nc_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let nc = (wid.y * nwg.x + wid.x) * 64u + lid;
-    let s4 = p(2u) / 4u;
-    let cc = p(3u);
-    if (nc >= p(6u) * cc) { return; }
+    let s4 = params.spatial / 4u;
+    let cc = params.channels;
+    if (nc >= params.batch * cc) { return; }
     let c = nc % cc;
-    let groups = p(0u) / p(6u);
+    let groups = params.rows / params.batch;
     let row = (nc / cc) * groups + c / (cc / groups);
     let mean = wstats[2u * row];
     let rstd = wstats[2u * row + 1u];
@@ -382,17 +388,17 @@ fn group_norm_backward_nc_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(n
         db += dz;
     }
     wnc[nc_slot(nc / cc, c)] = dg.x + dg.y + dg.z + dg.w;
-    wnc[p(6u) * cc + nc_slot(nc / cc, c)] = db.x + db.y + db.z + db.w;
+    wnc[params.batch * cc + nc_slot(nc / cc, c)] = db.x + db.y + db.z + db.w;
 }
 
 // group_norm_backward_row on quads: nc sums to wnc, dx to wout.
 @compute @workgroup_size(64)
 fn group_norm_backward_row_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let s4 = p(2u) / 4u;
-    let cc = p(3u);
-    let groups = p(0u) / p(6u);
+    if (row >= params.rows) { return; }
+    let s4 = params.spatial / 4u;
+    let cc = params.channels;
+    let groups = params.rows / params.batch;
     let per = cc / groups;
     let n = row / groups;
     let c0 = (row % groups) * per;
@@ -414,13 +420,13 @@ fn group_norm_backward_row_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(
         let g = dg.x + dg.y + dg.z + dg.w;
         let b = db.x + db.y + db.z + db.w;
         wnc[nc_slot(n, c)] = g;
-        wnc[p(6u) * cc + nc_slot(n, c)] = b;
+        wnc[params.batch * cc + nc_slot(n, c)] = b;
         let gm = gamma_of(wgamma[a]);
         s1 += gm * b;
         s2 += gm * g;
     }
-    let m1 = s1 / f32(p(1u));
-    let m2 = s2 / f32(p(1u));
+    let m1 = s1 / f32(params.len);
+    let m2 = s2 / f32(params.len);
     for (var j = 0u; j < per; j++) {
         let c = c0 + j;
         let a = affine_at(n, c);

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+use crate::params::KernelParams;
 use crate::pool::{Pool, PoolStats};
 
 /// Bytes of one dispatch's parameter slot: 64 u32 words.
-pub(crate) const PARAM_WORDS: usize = 64;
+pub(crate) const PARAM_BYTES: usize = crate::params::MAX_PARAM_BYTES;
 
 /// Which matmul kernel family to use (docs/experiments.md, "Kernels on lavapipe": what is fast
 /// on lavapipe is not fast on a GPU).
@@ -411,7 +412,7 @@ impl Device {
             limits,
         };
         let slot_bytes =
-            (PARAM_WORDS as u64 * 4).max(info.limits.min_uniform_buffer_offset_alignment as u64);
+            (PARAM_BYTES as u64).max(info.limits.min_uniform_buffer_offset_alignment as u64);
         let flush_every = options.flush_every.max(1);
         let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("mtdiff.params"),
@@ -835,16 +836,38 @@ impl Device {
         })
     }
 
-    /// Records one dispatch with its own parameter slot; submits when `flush_every` is reached.
-    pub(crate) fn dispatch(
+    /// Records one dispatch with `params` in its own uniform slot; submits when `flush_every`
+    /// is reached.
+    pub(crate) fn dispatch<P: KernelParams>(
+        &self,
+        pipeline: &Pipeline,
+        params: &P,
+        args: &[BufferArg<'_>],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        self.dispatch_bytes(pipeline, bytemuck::bytes_of(params), args, workgroups)
+    }
+
+    /// [`Device::dispatch`] with positional `u32` parameters (kernels not yet typed).
+    pub(crate) fn dispatch_words(
         &self,
         pipeline: &Pipeline,
         params: &[u32],
         args: &[BufferArg<'_>],
         workgroups: [u32; 3],
     ) -> Result<()> {
+        self.dispatch_bytes(pipeline, bytemuck::cast_slice(params), args, workgroups)
+    }
+
+    fn dispatch_bytes(
+        &self,
+        pipeline: &Pipeline,
+        bytes: &[u8],
+        args: &[BufferArg<'_>],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
         assert!(
-            params.len() <= PARAM_WORDS,
+            bytes.len() <= PARAM_BYTES,
             "kernel parameters exceed one slot"
         );
         if workgroups.contains(&0) {
@@ -878,14 +901,13 @@ impl Device {
         }
         let started = std::time::Instant::now();
         let slot = rec.dispatches as u64 * self.inner.slot_bytes;
-        let bytes: &[u8] = bytemuck::cast_slice(params);
         rec.params[slot as usize..slot as usize + bytes.len()].copy_from_slice(bytes);
         let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: &rec.params_buf,
                 offset: slot,
-                size: std::num::NonZeroU64::new(PARAM_WORDS as u64 * 4),
+                size: std::num::NonZeroU64::new(PARAM_BYTES as u64),
             }),
         })
         .chain(args.iter().enumerate().map(|(i, a)| wgpu::BindGroupEntry {

@@ -22,6 +22,7 @@ pub mod error;
 pub mod interop;
 pub mod ops;
 pub mod optim;
+pub mod params;
 mod pool;
 pub mod rng;
 pub mod tensor;

@@ -303,7 +303,7 @@ impl AdamW {
                 bc1.to_bits(),
                 bc2.to_bits(),
             ];
-            dev.dispatch(
+            dev.dispatch_words(
                 &k,
                 &params,
                 &[p.arg(), g.arg(), m.arg(), v.arg(), stats.arg()],
@@ -397,7 +397,7 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     let mut slot = 0;
     for (g, groups) in split {
         let chunk = g.numel().div_ceil(groups);
-        dev.dispatch(
+        dev.dispatch_words(
             &ss,
             &[g.numel() as u32, chunk as u32, slot as u32],
             &[g.arg(), partial.arg()],
@@ -414,7 +414,7 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         &[],
         &[Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch(
+    dev.dispatch_words(
         &cs,
         &[slots as u32, max_norm.to_bits()],
         &[partial.arg(), out.arg()],
@@ -496,7 +496,7 @@ impl Ema {
         if let (Some((layout, flat)), Some(now)) = (&self.flat, packed(&refs)) {
             if layout.same_layout(&now) {
                 let n = flat.numel();
-                return dev.dispatch(
+                return dev.dispatch_words(
                     &k,
                     &[n as u32, self.decay.to_bits()],
                     &[flat.arg(), now.flat.arg()],
@@ -512,7 +512,7 @@ impl Ema {
                     format!("{}", p.shape()),
                 ));
             }
-            dev.dispatch(
+            dev.dispatch_words(
                 &k,
                 &[p.numel() as u32, self.decay.to_bits()],
                 &[e.arg(), p.arg()],

@@ -1,12 +1,82 @@
 //! naga parses and validates every WGSL file in shaders/, for every set of override constants and
-//! every generated variant the engine uses.
+//! every generated variant the engine uses, and checks that each kernel's uniform parameter
+//! struct has the layout of the Rust struct of the same name (`mtdiff_engine::params`).
 
 use mtdiff_engine::ops::attention::attention_source;
 use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
 
+/// Shader files whose kernels still read positional `u32` parameters (being typed).
+const POSITIONAL: &[&str] = &[
+    "attention.wgsl",
+    "conv2d.wgsl",
+    "conv2d_subgroup.wgsl",
+    "conv2d_weights.wgsl",
+    "diffusion.wgsl",
+    "elementwise.wgsl",
+    "layout.wgsl",
+    "loss.wgsl",
+    "matmul_regblock.wgsl",
+    "matmul_subgroup.wgsl",
+    "matmul_tiled.wgsl",
+    "optim.wgsl",
+    "reduce.wgsl",
+    "resample.wgsl",
+];
+
+/// Checks every uniform global of `module` against the Rust parameter struct of its type's name:
+/// size, member names and offsets. Returns how many it checked.
+fn check_params(name: &str, module: &naga::Module) -> usize {
+    let layouts = mtdiff_engine::ops::param_layouts();
+    let mut checked = 0;
+    for (_, var) in module.global_variables.iter() {
+        if var.space != naga::AddressSpace::Uniform {
+            continue;
+        }
+        let ty = &module.types[var.ty];
+        let (members, span) = match &ty.inner {
+            naga::TypeInner::Struct { members, span } => (members, *span),
+            other => panic!(
+                "{name}: uniform `{}` is {other:?}, not a parameter struct",
+                var.name.as_deref().unwrap_or("?")
+            ),
+        };
+        let struct_name = ty.name.as_deref().unwrap_or("?");
+        let rust = layouts
+            .iter()
+            .find(|l| l.name == struct_name)
+            .unwrap_or_else(|| {
+                panic!("{name}: no Rust parameter struct named {struct_name} in param_layouts()")
+            });
+        let wgsl: Vec<(String, usize)> = members
+            .iter()
+            .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+            .collect();
+        let ours: Vec<(String, usize)> = rust
+            .fields
+            .iter()
+            .map(|f| (f.name.to_string(), f.offset))
+            .collect();
+        assert_eq!(
+            wgsl, ours,
+            "{name}: {struct_name}'s members (name, offset), WGSL vs Rust"
+        );
+        assert_eq!(
+            span as usize, rust.size,
+            "{name}: {struct_name}'s size, WGSL vs Rust"
+        );
+        checked += 1;
+    }
+    checked
+}
+
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
+    let file = name.split(' ').next().unwrap_or(name);
+    assert!(
+        POSITIONAL.contains(&file) || !src.contains("fn p(i: u32)"),
+        "{name}: positional parameter reads"
+    );
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
     let info = naga::valid::Validator::new(
@@ -15,6 +85,12 @@ fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
     )
     .validate(&module)
     .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    if !POSITIONAL.contains(&file) {
+        assert!(
+            check_params(name, &module) > 0,
+            "{name}: no parameter struct"
+        );
+    }
     let constants: naga::back::PipelineConstants =
         overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
@@ -61,20 +137,40 @@ fn every_shader_file_validates_with_its_overrides() {
 }
 
 #[test]
+fn every_rust_parameter_struct_is_some_shaders_struct() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shaders");
+    let mut all = String::new();
+    for entry in std::fs::read_dir(dir).expect("shaders/ exists") {
+        all += &std::fs::read_to_string(entry.expect("entry").path()).expect("readable shader");
+    }
+    for l in mtdiff_engine::ops::param_layouts() {
+        assert!(
+            all.contains(&format!("struct {} {{", l.name)),
+            "{} is in param_layouts() but no shader declares it",
+            l.name
+        );
+    }
+}
+
+#[test]
 fn every_register_blocked_matmul_variant_validates() {
     for v in RegBlockVariant::all() {
-        validate(&format!("{v:?}"), &v.source(), &[]);
+        validate(&format!("matmul_regblock.wgsl {v:?}"), &v.source(), &[]);
     }
-    validate("tiled", tiled_source(), &[("TA", 1.0), ("TB", 0.0)]);
+    validate(
+        "matmul_tiled.wgsl",
+        tiled_source(),
+        &[("TA", 1.0), ("TB", 0.0)],
+    );
     for v in SubgroupVariant::all() {
-        validate(&format!("{v:?}"), &v.source(), &[]);
+        validate(&format!("matmul_subgroup.wgsl {v:?}"), &v.source(), &[]);
     }
 }
 
 #[test]
 fn every_subgroup_conv_variant_validates() {
     for v in ConvSubgroupVariant::all() {
-        validate(&format!("{v:?}"), &v.source(), &[]);
+        validate(&format!("conv2d_subgroup.wgsl {v:?}"), &v.source(), &[]);
     }
 }
 
@@ -83,7 +179,7 @@ fn attention_template_validates_for_every_head_dim_used() {
     for d in [1, 7, 16, 32, 64, 128] {
         for tq in [1, 2, 4, 16] {
             validate(
-                &format!("attention d={d} tq={tq}"),
+                &format!("attention.wgsl d={d} tq={tq}"),
                 &attention_source(d, tq),
                 &[],
             );

@@ -166,7 +166,7 @@ impl Tensor {
             ("attention_forward", queries_per_thread(d))
         };
         let fwd = pipeline(dev, d, entry, &[R, R, R, W, W])?;
-        dev.dispatch(
+        dev.dispatch_words(
             &fwd,
             &params,
             &[self.arg(), k.arg(), v.arg(), out.arg(), lse.arg()],
@@ -182,7 +182,7 @@ impl Tensor {
                 let bw = &[R, R, R, R, R, R, W];
                 let delta = Tensor::uninit(dev, &[rows], DType::F32)?;
                 let kd = pipeline(dev, d, "attention_delta", bw)?;
-                dev.dispatch(
+                dev.dispatch_words(
                     &kd,
                     &params,
                     &[
@@ -199,7 +199,7 @@ impl Tensor {
                 let dq = if needs[0] {
                     let dq = Tensor::uninit(dev, q.dims(), DType::F32)?;
                     let kq = pipeline(dev, d, "attention_backward_q", bw)?;
-                    dev.dispatch(
+                    dev.dispatch_words(
                         &kq,
                         &params,
                         &[&q, &k2, &v2, g, &lse, &delta, &dq].map(|t| t.arg()),
@@ -212,7 +212,7 @@ impl Tensor {
                 let (dk, dv) = if needs[1] || needs[2] {
                     let both = Tensor::uninit(dev, &[2, b, h, s, d], DType::F32)?;
                     let kkv = pipeline(dev, d, "attention_backward_kv", bw)?;
-                    dev.dispatch(
+                    dev.dispatch_words(
                         &kkv,
                         &params,
                         &[&q, &k2, &v2, g, &lse, &delta, &both].map(|t| t.arg()),

@@ -139,7 +139,7 @@ fn run(
         let (sm, groups) = v.grid(cols, rows);
         let mut p = params.to_vec();
         p.push(sm);
-        return dev.dispatch(&pipe, &p, &args, groups);
+        return dev.dispatch_words(&pipe, &p, &args, groups);
     }
     let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
     let (tile_rows, tile_cols) = GROUP_TILE;
@@ -148,7 +148,7 @@ fn run(
         rows.div_ceil(tile_rows) as u32,
         1,
     ];
-    dev.dispatch(&k, params, &args, groups)
+    dev.dispatch_words(&k, params, &args, groups)
 }
 
 const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
@@ -168,7 +168,7 @@ fn weight_layouts(dev: &Device, w: &Tensor, g: &Geometry) -> Result<(Tensor, Ten
         &[Access::Read, Access::ReadWrite, Access::ReadWrite],
     )?;
     let params = [g.co as u32, g.ci as u32, kk as u32];
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &params,
         &[w.arg(), forward.arg(), data.arg()],
@@ -213,7 +213,7 @@ fn weight_grad_subgroup(
         part.arg(),
         dev.unused(true),
     ];
-    dev.dispatch(&pipe, &p, &args, [gx, gy, splits as u32])?;
+    dev.dispatch_words(&pipe, &p, &args, [gx, gy, splits as u32])?;
     if splits * ks == 1 {
         part.reshape(&[g.co, cols])
     } else {

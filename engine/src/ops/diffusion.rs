@@ -36,7 +36,7 @@ pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result
         stream as u32,
         (stream >> 32) as u32,
     ];
-    device.dispatch(&k, &params, &[out.arg()], grid(n, 256))?;
+    device.dispatch_words(&k, &params, &[out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
@@ -162,7 +162,7 @@ pub fn q_sample(
         &[R, R, R, R, R, R, W],
     )?;
     let params = step_params(layout, x0, b, agg.is_some(), 0.0, (0, 0));
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &params,
         &[
@@ -190,7 +190,7 @@ pub fn q_sample(
                 let o = Tensor::uninit(dev, g.dims(), DType::F32)?;
                 let k = kernel(dev, "diffusion", SRC, "scale_by_table", &[], &[R, R, R, W])?;
                 let params = [g.numel() as u32, per_sample as u32, 2, col];
-                dev.dispatch(
+                dev.dispatch_words(
                     &k,
                     &params,
                     &[g.arg(), t.arg(), table.arg(), o.arg()],
@@ -281,7 +281,7 @@ pub fn reverse_step(
         out.arg(),
         x0.arg(),
     ];
-    dev.dispatch(&k, &params, &args, grid(out.numel(), 256))?;
+    dev.dispatch_words(&k, &params, &args, grid(out.numel(), 256))?;
     Ok((out, x0))
 }
 
@@ -315,6 +315,6 @@ pub fn timestep_embedding(
         shift.to_bits(),
         flip as u32,
     ];
-    dev.dispatch(&k, &params, &[t.arg(), out.arg()], grid(b * dim, 256))?;
+    dev.dispatch_words(&k, &params, &[t.arg(), out.arg()], grid(b * dim, 256))?;
     Ok(out)
 }

@@ -172,7 +172,7 @@ pub(crate) fn fill(device: &Device, shape: &[usize], value: f32) -> Result<Tenso
         &[],
         &[Access::ReadWrite],
     )?;
-    device.dispatch(&k, &[n as u32, value.to_bits()], &[out.arg()], grid(n, 256))?;
+    device.dispatch_words(&k, &[n as u32, value.to_bits()], &[out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
@@ -188,7 +188,7 @@ fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
         &[("OP", op as u32 as f64)],
         &[Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &[n as u32, s.to_bits()],
         &[x.arg(), out.arg()],
@@ -215,7 +215,7 @@ pub(crate) fn unary_backward_raw(
         &[("OP", op as u32 as f64)],
         &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &[n as u32, s.to_bits()],
         &[x.arg(), y.arg(), dy.arg(), dx.arg()],
@@ -248,7 +248,7 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
             &[Access::Read, Access::Read, Access::ReadWrite],
         )?;
         let quads = n / 4;
-        dev.dispatch(
+        dev.dispatch_words(
             &k,
             &[quads as u32],
             &[a.arg(), b.arg(), out.arg()],
@@ -289,7 +289,7 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         &[("OP", op as u32 as f64), ("BIDX", bidx as f64)],
         &[Access::Read, Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
+    dev.dispatch_words(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
     Ok(out)
 }
 

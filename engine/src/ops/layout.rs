@@ -32,7 +32,7 @@ fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<
     params.extend_from_slice(&dims);
     params.extend_from_slice(&strides);
     let k = kernel(dev, "layout", SRC, "strided_copy", &[], RW)?;
-    dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(n, 256))?;
+    dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
@@ -56,7 +56,7 @@ fn axis_copy(
     };
     let k = kernel(dev, "layout", SRC, entry, &[], RW)?;
     let params = [outer, inner, count, src_len, src_start, dst_len, dst_start].map(|v| v as u32);
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &params,
         &[src.arg(), dst.arg()],
@@ -352,7 +352,7 @@ impl Tensor {
             &[],
             &[Access::Read, Access::Read, Access::ReadWrite],
         )?;
-        dev.dispatch(
+        dev.dispatch_words(
             &k,
             &params,
             &[self.arg(), indices.arg(), out.arg()],
@@ -373,7 +373,7 @@ impl Tensor {
                     &[],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(
+                dev.dispatch_words(
                     &k,
                     &params,
                     &[g.arg(), idx.arg(), dt.arg()],

@@ -23,7 +23,7 @@ fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
         &[Access::Read, Access::ReadWrite],
     )?;
     // reduce_axis reads params [outer, r, inner, scale]; reduce_rows [rows, r, _, scale].
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &[1, n as u32, 1, scale.to_bits()],
         &[x.arg(), out.arg()],
@@ -66,7 +66,7 @@ impl Tensor {
             ],
         )?;
         let params = [rows as u32, c as u32];
-        dev.dispatch(
+        dev.dispatch_words(
             &k,
             &params,
             &[self.arg(), labels.arg(), per_row.arg(), lse.arg()],
@@ -94,7 +94,7 @@ impl Tensor {
                         Access::ReadWrite,
                     ],
                 )?;
-                dev.dispatch(
+                dev.dispatch_words(
                     &k,
                     &params,
                     &[x.arg(), labels.arg(), lse.arg(), g.arg(), dx.arg()],
@@ -130,7 +130,7 @@ impl Tensor {
             &[Access::Read, Access::Read, Access::ReadWrite],
         )?;
         let threads = (groups * 256) as u32;
-        dev.dispatch(
+        dev.dispatch_words(
             &k,
             &[n as u32, threads],
             &[self.arg(), target.arg(), partial.arg()],
@@ -152,7 +152,7 @@ impl Tensor {
                     &[],
                     &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(
+                dev.dispatch_words(
                     &k,
                     &[n as u32],
                     &[a.arg(), b.arg(), g.arg(), da.arg()],

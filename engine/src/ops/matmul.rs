@@ -327,7 +327,7 @@ fn dispatch_matmul(
                 n.div_ceil(RB_N * 8) as u32,
                 batch as u32,
             ];
-            dev.dispatch(&pipe, &params, &args, groups)
+            dev.dispatch_words(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Subgroup => {
             if !dev.has_8_lane_subgroups() {
@@ -345,12 +345,12 @@ fn dispatch_matmul(
             let (sm, groups) = SubgroupVariant::grid(m, n, batch);
             let mut params = params.to_vec();
             params.push(sm);
-            dev.dispatch(&pipe, &params, &args, groups)
+            dev.dispatch_words(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
             let pipe = kernel(dev, "matmul_tiled", TILED, "main", &consts, BINDINGS)?;
-            dev.dispatch(
+            dev.dispatch_words(
                 &pipe,
                 &params,
                 &args,

@@ -67,3 +67,10 @@ pub(crate) fn check_f32(op: &'static str, ts: &[&Tensor]) -> Result<()> {
 pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
     elementwise::fill(device, shape, value)
 }
+
+/// The layouts of every kernel parameter struct the engine's shaders use (checked against the
+/// WGSL structs of the same names by `engine/tests/shaders.rs`).
+pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
+    use crate::params::KernelParams;
+    vec![norm::NormParams::LAYOUT]
+}

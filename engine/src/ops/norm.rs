@@ -12,6 +12,30 @@ const SRC: &str = include_str!("../../../shaders/norm.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 
+crate::kernel_params! {
+    /// `shaders/norm.wgsl`'s parameters, shared by its forward and backward kernels.
+    pub struct NormParams {
+        /// N·G rows, one per sample and group.
+        rows: u32,
+        /// L = (C/G)·S elements per row.
+        len: u32,
+        /// S, the spatial size.
+        spatial: u32,
+        /// C.
+        channels: u32,
+        /// 1: SiLU after the affine.
+        silu: u32,
+        /// Added to the variance.
+        eps: f32,
+        /// N.
+        batch: u32,
+        /// γ/β as 0 `[C]`, 1 `[N, C]` or 2 `[C, N]` (packed scale-shift).
+        affine_layout: u32,
+        /// Added to the stored γ: 1 for packed scale-shift (γ = 1 + s), else 0.
+        gamma_offset: f32,
+    }
+}
+
 /// The γ and β gradients, where wanted.
 type Grads2 = (Option<Tensor>, Option<Tensor>);
 
@@ -113,23 +137,21 @@ impl Tensor {
         let s: usize = d[2..].iter().product();
         let rows = n * groups;
         let l = (c / groups) * s;
-        let params = [
-            rows as u32,
-            l as u32,
-            s as u32,
-            c as u32,
-            silu as u32,
-            eps.to_bits(),
-            n as u32,
-            // The affine layout: [C], [N, C] or (packed) [C, N].
-            match (packed.is_some(), per_sample) {
+        let params = NormParams {
+            rows: rows as u32,
+            len: l as u32,
+            spatial: s as u32,
+            channels: c as u32,
+            silu: silu as u32,
+            eps,
+            batch: n as u32,
+            affine_layout: match (packed.is_some(), per_sample) {
                 (true, _) => 2,
                 (false, true) => 1,
                 (false, false) => 0,
             },
-            // γ offset: the stored scale s of γ = 1 + s.
-            if packed.is_some() { 1.0f32 } else { 0.0 }.to_bits(),
-        ];
+            gamma_offset: if packed.is_some() { 1.0 } else { 0.0 },
+        };
         let dev = self.device();
         let cpu = dev.kernel_profile() == crate::KernelProfile::Cpu;
         // With S divisible by 4 every quad of elements shares its row and γ/β: the *_vec4

@@ -63,7 +63,7 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     // A workgroup per row pays for barriers; worth it only for long rows.
     if inner == 1 && r > ROW_THREAD_MAX {
         let k = kernel(dev, "reduce", SRC, "reduce_rows", &consts, rw)?;
-        dev.dispatch(
+        dev.dispatch_words(
             &k,
             &[outer as u32, r as u32, 0, scale.to_bits()],
             &[x.arg(), out.arg()],
@@ -78,11 +78,11 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
         };
         let k = kernel(dev, "reduce", SRC, entry, &consts, rw)?;
         let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
-        dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
+        dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
     } else {
         let k = kernel(dev, "reduce", SRC, "reduce_axis", &consts, rw)?;
         let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
-        dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(outer * inner, 256))?;
+        dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], grid(outer * inner, 256))?;
     }
     Ok(out)
 }
@@ -117,7 +117,7 @@ fn reduce_outer_inner(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32)
         &[Access::Read, Access::ReadWrite],
     )?;
     let params = [outer as u32, mid as u32, inner as u32, scale.to_bits()];
-    dev.dispatch(&k, &params, &[x.arg(), out.arg()], groups)?;
+    dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], groups)?;
     Ok(out)
 }
 
@@ -258,7 +258,7 @@ impl Tensor {
             &consts,
             &[Access::Read, Access::ReadWrite],
         )?;
-        dev.dispatch(
+        dev.dispatch_words(
             &k,
             &[rows as u32, c as u32],
             &[self.arg(), out.arg()],
@@ -281,7 +281,7 @@ impl Tensor {
                     &[("OP", log as u32 as f64)],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch(
+                dev.dispatch_words(
                     &k,
                     &[rows as u32, c as u32],
                     &[y.arg(), g.arg(), dx.arg()],

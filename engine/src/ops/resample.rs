@@ -28,7 +28,7 @@ fn run(
     let dev = x.device();
     let out = Tensor::uninit(dev, dims, DType::F32)?;
     let k = kernel(dev, "resample", SRC, entry, &[], RW)?;
-    dev.dispatch(
+    dev.dispatch_words(
         &k,
         &[planes as u32, h as u32, w as u32],
         &[x.arg(), out.arg()],
