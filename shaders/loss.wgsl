@@ -1,9 +1,10 @@
 // Fused losses: softmax cross-entropy with integer labels, and mean squared error.
 // Both leave a per-row / per-workgroup partial that reduce.wgsl's reduce_rows averages.
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
-fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
+struct CrossEntropyParams { rows: u32, classes: u32 }
+struct MseParams { n: u32, threads: u32 } // threads: the grid stride of mse_partial
+@group(0) @binding(0) var<uniform> ce: CrossEntropyParams;
+@group(0) @binding(0) var<uniform> mse: MseParams;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -22,7 +23,6 @@ fn tree(lid: u32, is_max: bool) -> f32 {
 
 // ---- cross-entropy: loss[n] = logsumexp(x[n, :]) − x[n, label[n]], one workgroup per row ----
 // Also stores lse[n] for the backward. A label ≥ classes gives NaN (visible in the logged loss).
-// params: [rows, classes]
 @group(0) @binding(1) var<storage, read> cx: array<f32>;
 @group(0) @binding(2) var<storage, read> clabel: array<u32>;
 @group(0) @binding(3) var<storage, read_write> closs: array<f32>;
@@ -31,8 +31,8 @@ fn tree(lid: u32, is_max: bool) -> f32 {
 @compute @workgroup_size(256)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = wid.y * nwg.x + wid.x;
-    if (row >= p(0u)) { return; }
-    let c = p(1u);
+    if (row >= ce.rows) { return; }
+    let c = ce.classes;
     let base = row * c;
     var m = -3.4028235e38;
     for (var k = lid; k < c; k += 256u) { m = max(m, cx[base + k]); }
@@ -51,7 +51,6 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 }
 
 // dx[n, j] = (softmax(x[n])[j] − [j = label[n]]) · g / rows, g read from a one-element buffer.
-// params: [rows, classes]
 @group(0) @binding(1) var<storage, read> bx: array<f32>;
 @group(0) @binding(2) var<storage, read> blabel: array<u32>;
 @group(0) @binding(3) var<storage, read> blse: array<f32>;
@@ -61,24 +60,24 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(256)
 fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-    let rows = p(0u);
-    let c = p(1u);
+    let rows = ce.rows;
+    let c = ce.classes;
     if (i >= rows * c) { return; }
     let row = i / c;
     let onehot = select(0.0, 1.0, blabel[row] == i % c);
     bdx[i] = (exp(bx[i] - blse[row]) - onehot) * bg[0] / f32(rows);
 }
 
-// ---- MSE: partial[w] = Σ (a − b)² over a grid-strided share; params [n, threads] ----
+// ---- MSE: partial[w] = Σ (a − b)² over a grid-strided share ----
 @group(0) @binding(1) var<storage, read> ma: array<f32>;
 @group(0) @binding(2) var<storage, read> mb: array<f32>;
 @group(0) @binding(3) var<storage, read_write> mpartial: array<f32>;
 
 @compute @workgroup_size(256)
 fn mse_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let n = p(0u);
+    let n = mse.n;
     var s = 0.0;
-    for (var i = wid.x * 256u + lid; i < n; i += p(1u)) {
+    for (var i = wid.x * 256u + lid; i < n; i += mse.threads) {
         let d = ma[i] - mb[i];
         s += d * d;
     }
@@ -87,7 +86,7 @@ fn mse_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (lid == 0u) { mpartial[wid.x] = total; }
 }
 
-// da = 2 (a − b) · g / n; params [n]
+// da = 2 (a − b) · g / n (`threads` unused)
 @group(0) @binding(1) var<storage, read> ga: array<f32>;
 @group(0) @binding(2) var<storage, read> gb: array<f32>;
 @group(0) @binding(3) var<storage, read> gg: array<f32>;
@@ -96,17 +95,17 @@ fn mse_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 @compute @workgroup_size(256)
 fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-    let n = p(0u);
+    let n = mse.n;
     if (i >= n) { return; }
     gda[i] = 2.0 * (ga[i] - gb[i]) * gg[0] / f32(n);
 }
 
-// ---- thread-per-row cross-entropy for few classes (no barriers); same bindings and params ----
+// ---- thread-per-row cross-entropy for few classes (no barriers); same bindings and parameters ----
 @compute @workgroup_size(64)
 fn cross_entropy_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let row = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (row >= p(0u)) { return; }
-    let c = p(1u);
+    if (row >= ce.rows) { return; }
+    let c = ce.classes;
     let base = row * c;
     var mx = -3.4028235e38;
     for (var k = 0u; k < c; k++) { mx = max(mx, cx[base + k]); }

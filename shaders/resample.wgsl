@@ -1,31 +1,31 @@
 // Resampling of NCHW planes: nearest ×2 upsample and 2×2 average pool (floor for odd sizes), each
-// with its backward. A plane index q = n·C + c; params: [planes, H, W] of the input side.
+// with its backward. A plane index q = n·C + c.
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+struct ResampleParams { planes: u32, height: u32, width: u32 } // the input side's planes and size
+@group(0) @binding(0) var<uniform> params: ResampleParams;
 fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-// y[q, i, j] = x[q, i/2, j/2]; one thread per output; params [planes, H, W] (input size).
+// y[q, i, j] = x[q, i/2, j/2]; one thread per output.
 @compute @workgroup_size(256)
 fn upsample2x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let o = gid(wid, nwg, lid);
-    let h = p(1u); let w = p(2u);
-    if (o >= p(0u) * 4u * h * w) { return; }
+    let h = params.height; let w = params.width;
+    if (o >= params.planes * 4u * h * w) { return; }
     let j = o % (2u * w);
     let i = (o / (2u * w)) % (2u * h);
     let q = o / (4u * h * w);
     y[o] = x[(q * h + i / 2u) * w + j / 2u];
 }
 
-// dx[q, i, j] = Σ of the 2×2 block of dy above it; one thread per input; params [planes, H, W].
+// dx[q, i, j] = Σ of the 2×2 block of dy above it; one thread per input.
 @compute @workgroup_size(256)
 fn upsample2x_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let o = gid(wid, nwg, lid);
-    let h = p(1u); let w = p(2u);
-    if (o >= p(0u) * h * w) { return; }
+    let h = params.height; let w = params.width;
+    if (o >= params.planes * h * w) { return; }
     let j = o % w;
     let i = (o / w) % h;
     let q = o / (h * w);
@@ -33,13 +33,13 @@ fn upsample2x_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     y[o] = x[base] + x[base + 1u] + x[base + 2u * w] + x[base + 2u * w + 1u];
 }
 
-// y[q, i, j] = mean of x[q, 2i..2i+2, 2j..2j+2]; output H/2 × W/2 (floor); params [planes, H, W].
+// y[q, i, j] = mean of x[q, 2i..2i+2, 2j..2j+2]; output H/2 × W/2 (floor).
 @compute @workgroup_size(256)
 fn avgpool2x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let o = gid(wid, nwg, lid);
-    let h = p(1u); let w = p(2u);
+    let h = params.height; let w = params.width;
     let ho = h / 2u; let wo = w / 2u;
-    if (o >= p(0u) * ho * wo) { return; }
+    if (o >= params.planes * ho * wo) { return; }
     let j = o % wo;
     let i = (o / wo) % ho;
     let q = o / (ho * wo);
@@ -48,12 +48,12 @@ fn avgpool2x2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 }
 
 // dx[q, i, j] = dy[q, i/2, j/2] / 4 inside the pooled area, 0 in a dropped odd row or column;
-// one thread per input element; params [planes, H, W] (input size).
+// one thread per input element.
 @compute @workgroup_size(256)
 fn avgpool2x2_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let o = gid(wid, nwg, lid);
-    let h = p(1u); let w = p(2u);
-    if (o >= p(0u) * h * w) { return; }
+    let h = params.height; let w = params.width;
+    if (o >= params.planes * h * w) { return; }
     let ho = h / 2u; let wo = w / 2u;
     let j = o % w;
     let i = (o / w) % h;

@@ -16,6 +16,54 @@ use crate::tensor::{DType, Tensor, TensorId};
 
 const SRC: &str = include_str!("../../shaders/optim.wgsl");
 
+crate::kernel_params! {
+    /// `adamw`'s parameters (`shaders/optim.wgsl`).
+    pub struct AdamwParams {
+        /// Elements.
+        n: u32,
+        /// Learning rate.
+        lr: f32,
+        /// First-moment decay.
+        beta1: f32,
+        /// Second-moment decay.
+        beta2: f32,
+        /// Added to √v̂.
+        eps: f32,
+        /// Decoupled weight decay.
+        weight_decay: f32,
+        /// 1 − β₁ᵗ.
+        bias_correction1: f32,
+        /// 1 − β₂ᵗ.
+        bias_correction2: f32,
+    }
+
+    /// `ema`'s parameters.
+    pub struct EmaParams {
+        /// Elements.
+        n: u32,
+        /// Decay per update.
+        decay: f32,
+    }
+
+    /// `sum_squares`'s parameters: one tensor's chunks into `partial[slot..]`.
+    pub struct SumSquaresParams {
+        /// The tensor's elements.
+        n: u32,
+        /// Elements per workgroup.
+        chunk: u32,
+        /// Where its partial sums start.
+        slot: u32,
+    }
+
+    /// `clip_scale`'s parameters.
+    pub struct ClipParams {
+        /// Partial sums to add.
+        slots: u32,
+        /// The largest gradient norm kept.
+        max_norm: f32,
+    }
+}
+
 /// Stochastic gradient descent with optional momentum.
 #[derive(Debug)]
 pub struct Sgd {
@@ -293,17 +341,17 @@ impl AdamW {
         )?;
         let update = |p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor| {
             let n = p.numel();
-            let params = [
-                n as u32,
-                c.lr.to_bits(),
-                c.beta1.to_bits(),
-                c.beta2.to_bits(),
-                c.eps.to_bits(),
-                c.weight_decay.to_bits(),
-                bc1.to_bits(),
-                bc2.to_bits(),
-            ];
-            dev.dispatch_words(
+            let params = AdamwParams {
+                n: n as u32,
+                lr: c.lr,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                weight_decay: c.weight_decay,
+                bias_correction1: bc1,
+                bias_correction2: bc2,
+            };
+            dev.dispatch(
                 &k,
                 &params,
                 &[p.arg(), g.arg(), m.arg(), v.arg(), stats.arg()],
@@ -397,9 +445,13 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
     let mut slot = 0;
     for (g, groups) in split {
         let chunk = g.numel().div_ceil(groups);
-        dev.dispatch_words(
+        dev.dispatch(
             &ss,
-            &[g.numel() as u32, chunk as u32, slot as u32],
+            &SumSquaresParams {
+                n: g.numel() as u32,
+                chunk: chunk as u32,
+                slot: slot as u32,
+            },
             &[g.arg(), partial.arg()],
             [groups as u32, 1, 1],
         )?;
@@ -414,9 +466,12 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         &[],
         &[Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch_words(
+    dev.dispatch(
         &cs,
-        &[slots as u32, max_norm.to_bits()],
+        &ClipParams {
+            slots: slots as u32,
+            max_norm,
+        },
         &[partial.arg(), out.arg()],
         [1, 1, 1],
     )?;
@@ -496,9 +551,12 @@ impl Ema {
         if let (Some((layout, flat)), Some(now)) = (&self.flat, packed(&refs)) {
             if layout.same_layout(&now) {
                 let n = flat.numel();
-                return dev.dispatch_words(
+                return dev.dispatch(
                     &k,
-                    &[n as u32, self.decay.to_bits()],
+                    &EmaParams {
+                        n: n as u32,
+                        decay: self.decay,
+                    },
                     &[flat.arg(), now.flat.arg()],
                     grid(n, 256),
                 );
@@ -512,9 +570,12 @@ impl Ema {
                     format!("{}", p.shape()),
                 ));
             }
-            dev.dispatch_words(
+            dev.dispatch(
                 &k,
-                &[p.numel() as u32, self.decay.to_bits()],
+                &EmaParams {
+                    n: p.numel() as u32,
+                    decay: self.decay,
+                },
                 &[e.arg(), p.arg()],
                 grid(p.numel(), 256),
             )?;

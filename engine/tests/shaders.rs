@@ -12,17 +12,13 @@ const POSITIONAL: &[&str] = &[
     "attention.wgsl",
     "conv2d.wgsl",
     "conv2d_subgroup.wgsl",
-    "conv2d_weights.wgsl",
     "diffusion.wgsl",
     "elementwise.wgsl",
     "layout.wgsl",
-    "loss.wgsl",
     "matmul_regblock.wgsl",
     "matmul_subgroup.wgsl",
     "matmul_tiled.wgsl",
-    "optim.wgsl",
     "reduce.wgsl",
-    "resample.wgsl",
 ];
 
 /// Checks every uniform global of `module` against the Rust parameter struct of its type's name:

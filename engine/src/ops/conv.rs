@@ -153,6 +153,18 @@ fn run(
 
 const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
 
+crate::kernel_params! {
+    /// `shaders/conv2d_weights.wgsl`'s parameters.
+    pub struct ConvWeightsParams {
+        /// Output channels.
+        co: u32,
+        /// Input channels.
+        ci: u32,
+        /// KH·KW.
+        kk: u32,
+    }
+}
+
 /// Both transposed weight layouts of the subgroup kernels in one dispatch: the forward's
 /// `[Ci·KH·KW, Co]` and the data gradient's `[Co, KH·KW, Ci]` (`shaders/conv2d_weights.wgsl`).
 fn weight_layouts(dev: &Device, w: &Tensor, g: &Geometry) -> Result<(Tensor, Tensor)> {
@@ -167,8 +179,12 @@ fn weight_layouts(dev: &Device, w: &Tensor, g: &Geometry) -> Result<(Tensor, Ten
         &[],
         &[Access::Read, Access::ReadWrite, Access::ReadWrite],
     )?;
-    let params = [g.co as u32, g.ci as u32, kk as u32];
-    dev.dispatch_words(
+    let params = ConvWeightsParams {
+        co: g.co as u32,
+        ci: g.ci as u32,
+        kk: kk as u32,
+    };
+    dev.dispatch(
         &k,
         &params,
         &[w.arg(), forward.arg(), data.arg()],

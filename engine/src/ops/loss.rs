@@ -9,6 +9,24 @@ use crate::tensor::{DType, Tensor};
 const SRC: &str = include_str!("../../../shaders/loss.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 
+crate::kernel_params! {
+    /// The cross-entropy kernels' parameters (`shaders/loss.wgsl`).
+    pub struct CrossEntropyParams {
+        /// Rows of logits.
+        rows: u32,
+        /// Classes per row.
+        classes: u32,
+    }
+
+    /// The MSE kernels' parameters.
+    pub struct MseParams {
+        /// Elements.
+        n: u32,
+        /// `mse_partial`'s grid stride (workgroups × 256); unused by `mse_backward`.
+        threads: u32,
+    }
+}
+
 /// Mean of the `n` values of `x` times `scale`, as a scalar (one workgroup).
 fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
     let dev = x.device();
@@ -65,8 +83,11 @@ impl Tensor {
                 Access::ReadWrite,
             ],
         )?;
-        let params = [rows as u32, c as u32];
-        dev.dispatch_words(
+        let params = CrossEntropyParams {
+            rows: rows as u32,
+            classes: c as u32,
+        };
+        dev.dispatch(
             &k,
             &params,
             &[self.arg(), labels.arg(), per_row.arg(), lse.arg()],
@@ -94,7 +115,7 @@ impl Tensor {
                         Access::ReadWrite,
                     ],
                 )?;
-                dev.dispatch_words(
+                dev.dispatch(
                     &k,
                     &params,
                     &[x.arg(), labels.arg(), lse.arg(), g.arg(), dx.arg()],
@@ -130,9 +151,12 @@ impl Tensor {
             &[Access::Read, Access::Read, Access::ReadWrite],
         )?;
         let threads = (groups * 256) as u32;
-        dev.dispatch_words(
+        dev.dispatch(
             &k,
-            &[n as u32, threads],
+            &MseParams {
+                n: n as u32,
+                threads,
+            },
             &[self.arg(), target.arg(), partial.arg()],
             [groups as u32, 1, 1],
         )?;
@@ -152,9 +176,12 @@ impl Tensor {
                     &[],
                     &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch_words(
+                dev.dispatch(
                     &k,
-                    &[n as u32],
+                    &MseParams {
+                        n: n as u32,
+                        threads: 0,
+                    },
                     &[a.arg(), b.arg(), g.arg(), da.arg()],
                     grid(n, 256),
                 )?;

@@ -71,6 +71,17 @@ pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
 /// The layouts of every kernel parameter struct the engine's shaders use (checked against the
 /// WGSL structs of the same names by `engine/tests/shaders.rs`).
 pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
+    use crate::optim::{AdamwParams, ClipParams, EmaParams, SumSquaresParams};
     use crate::params::KernelParams;
-    vec![norm::NormParams::LAYOUT]
+    vec![
+        norm::NormParams::LAYOUT,
+        loss::CrossEntropyParams::LAYOUT,
+        loss::MseParams::LAYOUT,
+        resample::ResampleParams::LAYOUT,
+        conv::ConvWeightsParams::LAYOUT,
+        AdamwParams::LAYOUT,
+        EmaParams::LAYOUT,
+        SumSquaresParams::LAYOUT,
+        ClipParams::LAYOUT,
+    ]
 }

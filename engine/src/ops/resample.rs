@@ -17,7 +17,20 @@ fn nchw(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {
     }
 }
 
-/// Runs `entry` over `threads` threads with params [planes, H, W] into a new tensor of `dims`.
+crate::kernel_params! {
+    /// `shaders/resample.wgsl`'s parameters: the input side's planes (N·C) and size.
+    pub struct ResampleParams {
+        /// N·C.
+        planes: u32,
+        /// The input's height.
+        height: u32,
+        /// The input's width.
+        width: u32,
+    }
+}
+
+/// Runs `entry` over `threads` threads on the input side's (planes, H, W) into a new tensor of
+/// `dims`.
 fn run(
     x: &Tensor,
     entry: &'static str,
@@ -28,9 +41,13 @@ fn run(
     let dev = x.device();
     let out = Tensor::uninit(dev, dims, DType::F32)?;
     let k = kernel(dev, "resample", SRC, entry, &[], RW)?;
-    dev.dispatch_words(
+    dev.dispatch(
         &k,
-        &[planes as u32, h as u32, w as u32],
+        &ResampleParams {
+            planes: planes as u32,
+            height: h as u32,
+            width: w as u32,
+        },
         &[x.arg(), out.arg()],
         grid(threads, 256),
     )?;
