@@ -14,11 +14,9 @@ const POSITIONAL: &[&str] = &[
     "conv2d_subgroup.wgsl",
     "diffusion.wgsl",
     "elementwise.wgsl",
-    "layout.wgsl",
     "matmul_regblock.wgsl",
     "matmul_subgroup.wgsl",
     "matmul_tiled.wgsl",
-    "reduce.wgsl",
 ];
 
 /// Checks every uniform global of `module` against the Rust parameter struct of its type's name:

@@ -10,6 +10,59 @@ const SRC: &str = include_str!("../../../shaders/layout.wgsl");
 const MAX_RANK: usize = 6;
 const RW: &[Access] = &[Access::Read, Access::ReadWrite];
 
+crate::kernel_params! {
+    /// `strided_copy`'s parameters (`shaders/layout.wgsl`): dims and strides right-aligned to
+    /// rank 6, four to a WGSL `vec4`.
+    pub struct StridedCopyParams {
+        /// Output elements.
+        n: u32,
+        /// Padding (WGSL aligns the arrays to 16 bytes).
+        _pad0: u32,
+        /// Padding.
+        _pad1: u32,
+        /// Padding.
+        _pad2: u32,
+        /// The output's dims.
+        out_dims: [[u32; 4]; 2],
+        /// The input's strides per output axis.
+        in_strides: [[u32; 4]; 2],
+    }
+
+    /// `axis_copy*`'s parameters: `count` slices of the middle axis of (outer, len, inner)
+    /// views, from `src_start` of a `src_len` axis to `dst_start` of a `dst_len` one.
+    pub struct AxisCopyParams {
+        /// The leading run of axes.
+        outer: u32,
+        /// The trailing run (in quads for `axis_copy_vec4`).
+        inner: u32,
+        /// Slices copied.
+        count: u32,
+        /// The source's middle-axis length.
+        src_len: u32,
+        /// The first source slice.
+        src_start: u32,
+        /// The destination's middle-axis length.
+        dst_len: u32,
+        /// The first destination slice.
+        dst_start: u32,
+    }
+
+    /// `gather_rows*`'s parameters.
+    pub struct GatherParams {
+        /// Indices gathered.
+        indices: u32,
+        /// Row length.
+        dim: u32,
+        /// Rows of the table.
+        rows: u32,
+    }
+}
+
+/// Six per-axis values as the two `vec4`s of a WGSL uniform array.
+pub(crate) fn rank6_vec4s(v: [u32; 6]) -> [[u32; 4]; 2] {
+    [[v[0], v[1], v[2], v[3]], [v[4], v[5], 0, 0]]
+}
+
 /// Contiguous output of `out_dims` reading `x` through `in_strides` (both of the same rank).
 fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<Tensor> {
     if out_dims.len() > MAX_RANK {
@@ -21,7 +74,6 @@ fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<
     let dev = x.device();
     let out = Tensor::uninit(dev, out_dims, x.dtype())?;
     let n = out.numel();
-    let mut params = vec![n as u32, 0, 0, 0];
     let pad = MAX_RANK - out_dims.len();
     let mut dims = [1u32; MAX_RANK];
     let mut strides = [0u32; MAX_RANK];
@@ -29,10 +81,14 @@ fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<
         dims[pad + i] = out_dims[i] as u32;
         strides[pad + i] = in_strides[i] as u32;
     }
-    params.extend_from_slice(&dims);
-    params.extend_from_slice(&strides);
+    let params = StridedCopyParams {
+        n: n as u32,
+        out_dims: rank6_vec4s(dims),
+        in_strides: rank6_vec4s(strides),
+        ..Default::default()
+    };
     let k = kernel(dev, "layout", SRC, "strided_copy", &[], RW)?;
-    dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], grid(n, 256))?;
+    dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
@@ -55,8 +111,16 @@ fn axis_copy(
         ("axis_copy", inner)
     };
     let k = kernel(dev, "layout", SRC, entry, &[], RW)?;
-    let params = [outer, inner, count, src_len, src_start, dst_len, dst_start].map(|v| v as u32);
-    dev.dispatch_words(
+    let params = AxisCopyParams {
+        outer: outer as u32,
+        inner: inner as u32,
+        count: count as u32,
+        src_len: src_len as u32,
+        src_start: src_start as u32,
+        dst_len: dst_len as u32,
+        dst_start: dst_start as u32,
+    };
+    dev.dispatch(
         &k,
         &params,
         &[src.arg(), dst.arg()],
@@ -343,7 +407,11 @@ impl Tensor {
         out_dims.push(dim);
         let dev = self.device();
         let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
-        let params = [n as u32, dim as u32, rows as u32];
+        let params = GatherParams {
+            indices: n as u32,
+            dim: dim as u32,
+            rows: rows as u32,
+        };
         let k = kernel(
             dev,
             "layout",
@@ -352,7 +420,7 @@ impl Tensor {
             &[],
             &[Access::Read, Access::Read, Access::ReadWrite],
         )?;
-        dev.dispatch_words(
+        dev.dispatch(
             &k,
             &params,
             &[self.arg(), indices.arg(), out.arg()],
@@ -373,7 +441,7 @@ impl Tensor {
                     &[],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch_words(
+                dev.dispatch(
                     &k,
                     &params,
                     &[g.arg(), idx.arg(), dt.arg()],

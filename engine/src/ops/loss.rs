@@ -40,10 +40,14 @@ fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
         &[("OP", 0.0)],
         &[Access::Read, Access::ReadWrite],
     )?;
-    // reduce_axis reads params [outer, r, inner, scale]; reduce_rows [rows, r, _, scale].
-    dev.dispatch_words(
+    dev.dispatch(
         &k,
-        &[1, n as u32, 1, scale.to_bits()],
+        &crate::ops::reduce::ReduceParams {
+            outer: 1,
+            mid: n as u32,
+            inner: 1,
+            scale,
+        },
         &[x.arg(), out.arg()],
         [1, 1, 1],
     )?;

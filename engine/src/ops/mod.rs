@@ -75,6 +75,11 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
     use crate::params::KernelParams;
     vec![
         norm::NormParams::LAYOUT,
+        layout::StridedCopyParams::LAYOUT,
+        layout::AxisCopyParams::LAYOUT,
+        layout::GatherParams::LAYOUT,
+        reduce::ReduceParams::LAYOUT,
+        reduce::SoftmaxParams::LAYOUT,
         loss::CrossEntropyParams::LAYOUT,
         loss::MseParams::LAYOUT,
         resample::ResampleParams::LAYOUT,

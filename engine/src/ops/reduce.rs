@@ -8,6 +8,30 @@ use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
 
+crate::kernel_params! {
+    /// The reductions' parameters (`shaders/reduce.wgsl`): x viewed as `[outer, mid, inner]`.
+    /// The axis kernels reduce `mid`; `reduce_rows` reduces `outer` rows of length `mid`;
+    /// `reduce_outer_inner*` keep `mid`. Sums are multiplied by `scale`.
+    pub struct ReduceParams {
+        /// The leading run of axes.
+        outer: u32,
+        /// The middle axis.
+        mid: u32,
+        /// The trailing run of axes.
+        inner: u32,
+        /// Factor on sums (1/count for a mean).
+        scale: f32,
+    }
+
+    /// The softmax kernels' parameters.
+    pub struct SoftmaxParams {
+        /// Rows.
+        rows: u32,
+        /// Row length.
+        cols: u32,
+    }
+}
+
 /// Rows up to this long are handled by one thread each (no workgroup barriers), longer ones by a
 /// workgroup each.
 pub(crate) const ROW_THREAD_MAX: usize = 256;
@@ -63,9 +87,14 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     // A workgroup per row pays for barriers; worth it only for long rows.
     if inner == 1 && r > ROW_THREAD_MAX {
         let k = kernel(dev, "reduce", SRC, "reduce_rows", &consts, rw)?;
-        dev.dispatch_words(
+        dev.dispatch(
             &k,
-            &[outer as u32, r as u32, 0, scale.to_bits()],
+            &ReduceParams {
+                outer: outer as u32,
+                mid: r as u32,
+                inner: 0,
+                scale,
+            },
             &[x.arg(), out.arg()],
             grid(outer, 1),
         )?;
@@ -77,12 +106,22 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
             ("reduce_axis_vec4", outer * inner / 4)
         };
         let k = kernel(dev, "reduce", SRC, entry, &consts, rw)?;
-        let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
-        dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
+        let params = ReduceParams {
+            outer: outer as u32,
+            mid: r as u32,
+            inner: inner as u32,
+            scale,
+        };
+        dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
     } else {
         let k = kernel(dev, "reduce", SRC, "reduce_axis", &consts, rw)?;
-        let params = [outer as u32, r as u32, inner as u32, scale.to_bits()];
-        dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], grid(outer * inner, 256))?;
+        let params = ReduceParams {
+            outer: outer as u32,
+            mid: r as u32,
+            inner: inner as u32,
+            scale,
+        };
+        dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(outer * inner, 256))?;
     }
     Ok(out)
 }
@@ -116,8 +155,13 @@ fn reduce_outer_inner(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32)
         &consts,
         &[Access::Read, Access::ReadWrite],
     )?;
-    let params = [outer as u32, mid as u32, inner as u32, scale.to_bits()];
-    dev.dispatch_words(&k, &params, &[x.arg(), out.arg()], groups)?;
+    let params = ReduceParams {
+        outer: outer as u32,
+        mid: mid as u32,
+        inner: inner as u32,
+        scale,
+    };
+    dev.dispatch(&k, &params, &[x.arg(), out.arg()], groups)?;
     Ok(out)
 }
 
@@ -258,9 +302,12 @@ impl Tensor {
             &consts,
             &[Access::Read, Access::ReadWrite],
         )?;
-        dev.dispatch_words(
+        dev.dispatch(
             &k,
-            &[rows as u32, c as u32],
+            &SoftmaxParams {
+                rows: rows as u32,
+                cols: c as u32,
+            },
             &[self.arg(), out.arg()],
             groups,
         )?;
@@ -281,9 +328,12 @@ impl Tensor {
                     &[("OP", log as u32 as f64)],
                     &[Access::Read, Access::Read, Access::ReadWrite],
                 )?;
-                dev.dispatch_words(
+                dev.dispatch(
                     &k,
-                    &[rows as u32, c as u32],
+                    &SoftmaxParams {
+                        rows: rows as u32,
+                        cols: c as u32,
+                    },
                     &[y.arg(), g.arg(), dx.arg()],
                     groups,
                 )?;
