@@ -1,10 +1,6 @@
 // Elementwise kernels: unary maps (forward and backward), broadcasting binary maps, fill.
-// Every kernel reads its parameters from a 64-word uniform slot; f32 parameters are bit-cast.
 // Threads are laid out over a 2D grid of 256-wide workgroups (x up to 65535), flattened by `gid`.
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
-fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
 fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 // The op of a unary or binary kernel, set per pipeline.
@@ -67,18 +63,20 @@ fn unary_df(x: f32, y: f32, s: f32) -> f32 {
     }
 }
 
-// ---- unary: Y = f(X); params: [n, s] ----
+// ---- unary: Y = f(X), s the op's scalar (e.g. the exponent of pow) ----
+struct UnaryParams { n: u32, s: f32 }
+@group(0) @binding(0) var<uniform> un: UnaryParams;
 @group(0) @binding(1) var<storage, read> ux: array<f32>;
 @group(0) @binding(2) var<storage, read_write> uy: array<f32>;
 
 @compute @workgroup_size(256)
 fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
-    uy[i] = unary_f(ux[i], pf(1u));
+    if (i >= un.n) { return; }
+    uy[i] = unary_f(ux[i], un.s);
 }
 
-// ---- unary backward: DX = DY * f'(X, Y); params: [n, s] ----
+// ---- unary backward: DX = DY * f'(X, Y) ----
 @group(0) @binding(1) var<storage, read> bx: array<f32>;
 @group(0) @binding(2) var<storage, read> by: array<f32>;
 @group(0) @binding(3) var<storage, read> bdy: array<f32>;
@@ -87,19 +85,30 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 @compute @workgroup_size(256)
 fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
-    bdx[i] = bdy[i] * unary_df(bx[i], by[i], pf(1u));
+    if (i >= un.n) { return; }
+    bdx[i] = bdy[i] * unary_df(bx[i], by[i], un.s);
 }
 
 // ---- binary with broadcasting: C = A op B ----
 // ops: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 eq, 7 gt (comparisons give 1.0 or 0.0).
-// params: [n, same_shape, _, _, dims[6] @4, a_strides[6] @10, b_strides[6] @16, inner @22,
-// mid @23]; shapes are right-aligned to rank 6 with leading 1s, a broadcast axis has stride 0.
+// Shapes are right-aligned to rank 6 with leading 1s, four axes to a vec4 (axis k at
+// [k >> 2][k & 3]); a broadcast axis has stride 0.
 // BIDX (per pipeline) picks the indexing: 0 the general one (one division and one modulo per
 // axis: integer division is scalar on CPU adapters, so it is the cost of this kernel); 1–3: A is
 // the full output shape and B one contiguous block of its axes repeated, so B's index is
 // (i / inner) % mid (1), i % mid (2) or i / inner (3); 4–6 the same with A and B swapped.
 override BIDX: u32 = 0u;
+
+struct BinaryParams {
+    n: u32,          // output elements (quads for binary_vec4)
+    same_shape: u32, // 1: A, B and C have one shape
+    inner: u32,      // block operand's index: (i / inner) % mid (BIDX kinds above)
+    mid: u32,
+    dims: array<vec4<u32>, 2>,
+    a_strides: array<vec4<u32>, 2>,
+    b_strides: array<vec4<u32>, 2>,
+}
+@group(0) @binding(0) var<uniform> bin: BinaryParams;
 
 @group(0) @binding(1) var<storage, read> ba: array<f32>;
 @group(0) @binding(2) var<storage, read> bb: array<f32>;
@@ -121,16 +130,16 @@ fn binary_f(a: f32, b: f32) -> f32 {
 // The index of element i of the output in a repeated block operand (BIDX kinds above).
 fn block_index(i: u32) -> u32 {
     switch (BIDX - 1u) % 3u {
-        case 0u: { return (i / p(22u)) % p(23u); }
-        case 1u: { return i % p(23u); }
-        default: { return i / p(22u); }
+        case 0u: { return (i / bin.inner) % bin.mid; }
+        case 1u: { return i % bin.mid; }
+        default: { return i / bin.inner; }
     }
 }
 
 @compute @workgroup_size(256)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
+    if (i >= bin.n) { return; }
     if (BIDX >= 4u) {
         bc[i] = binary_f(ba[block_index(i)], bb[i]);
         return;
@@ -139,7 +148,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         bc[i] = binary_f(ba[i], bb[block_index(i)]);
         return;
     }
-    if (p(1u) == 1u) {
+    if (bin.same_shape == 1u) {
         bc[i] = binary_f(ba[i], bb[i]);
         return;
     }
@@ -148,17 +157,18 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var ib = 0u;
     for (var d = 5; d >= 0; d--) {
         let k = u32(d);
-        let c = rem % p(4u + k);
-        rem = rem / p(4u + k);
-        ia += c * p(10u + k);
-        ib += c * p(16u + k);
+        let dim = bin.dims[k >> 2u][k & 3u];
+        let c = rem % dim;
+        rem = rem / dim;
+        ia += c * bin.a_strides[k >> 2u][k & 3u];
+        ib += c * bin.b_strides[k >> 2u][k & 3u];
     }
     bc[i] = binary_f(ba[ia], bb[ib]);
 }
 
 // ---- binary of same-shape operands, four elements per thread (n divisible by 4) ----
 // On CPU adapters every storage access costs per SIMD lane, so one vec4 access for four
-// elements is most of the speed-up of this variant. params: [n / 4].
+// elements is most of the speed-up of this variant. `n` counts quads.
 @group(0) @binding(1) var<storage, read> va: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> vb: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> vc: array<vec4<f32>>;
@@ -166,18 +176,20 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 @compute @workgroup_size(256)
 fn binary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
+    if (i >= bin.n) { return; }
     let a = va[i];
     let b = vb[i];
     vc[i] = vec4<f32>(binary_f(a.x, b.x), binary_f(a.y, b.y), binary_f(a.z, b.z), binary_f(a.w, b.w));
 }
 
-// ---- fill: Y = value; params: [n, value] ----
+// ---- fill: Y = value ----
+struct FillParams { n: u32, value: f32 }
+@group(0) @binding(0) var<uniform> fl: FillParams;
 @group(0) @binding(1) var<storage, read_write> fy: array<f32>;
 
 @compute @workgroup_size(256)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
-    fy[i] = pf(1u);
+    if (i >= fl.n) { return; }
+    fy[i] = fl.value;
 }

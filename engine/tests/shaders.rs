@@ -13,7 +13,6 @@ const POSITIONAL: &[&str] = &[
     "conv2d.wgsl",
     "conv2d_subgroup.wgsl",
     "diffusion.wgsl",
-    "elementwise.wgsl",
     "matmul_regblock.wgsl",
     "matmul_subgroup.wgsl",
     "matmul_tiled.wgsl",

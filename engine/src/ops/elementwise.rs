@@ -3,11 +3,48 @@
 
 use crate::device::{Access, Device};
 use crate::error::{Error, Result};
+use crate::ops::layout::rank6_vec4s;
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 const SRC: &str = include_str!("../../../shaders/elementwise.wgsl");
 const MAX_RANK: usize = 6;
+
+crate::kernel_params! {
+    /// `unary` and `unary_backward`'s parameters (`shaders/elementwise.wgsl`).
+    pub struct UnaryParams {
+        /// Elements.
+        n: u32,
+        /// The op's scalar (e.g. pow's exponent).
+        s: f32,
+    }
+
+    /// `fill`'s parameters.
+    pub struct FillParams {
+        /// Elements.
+        n: u32,
+        /// The value written.
+        value: f32,
+    }
+
+    /// The binary kernels' parameters: shapes right-aligned to rank 6, four axes to a `vec4`.
+    pub struct BinaryParams {
+        /// Output elements (quads for `binary_vec4`).
+        n: u32,
+        /// 1: both operands have the output's shape.
+        same_shape: u32,
+        /// A repeated block operand's index is `(i / inner) % mid` (or one of its halves).
+        inner: u32,
+        /// See `inner`.
+        mid: u32,
+        /// The output's dims.
+        dims: [[u32; 4]; 2],
+        /// A's strides per output axis (0 where broadcast).
+        a_strides: [[u32; 4]; 2],
+        /// B's strides per output axis.
+        b_strides: [[u32; 4]; 2],
+    }
+}
 
 /// Unary maps; the discriminant is the kernel's `OP` constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -172,7 +209,8 @@ pub(crate) fn fill(device: &Device, shape: &[usize], value: f32) -> Result<Tenso
         &[],
         &[Access::ReadWrite],
     )?;
-    device.dispatch_words(&k, &[n as u32, value.to_bits()], &[out.arg()], grid(n, 256))?;
+    let params = FillParams { n: n as u32, value };
+    device.dispatch(&k, &params, &[out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
@@ -188,9 +226,9 @@ fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
         &[("OP", op as u32 as f64)],
         &[Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch_words(
+    dev.dispatch(
         &k,
-        &[n as u32, s.to_bits()],
+        &UnaryParams { n: n as u32, s },
         &[x.arg(), out.arg()],
         grid(n, 256),
     )?;
@@ -215,9 +253,9 @@ pub(crate) fn unary_backward_raw(
         &[("OP", op as u32 as f64)],
         &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch_words(
+    dev.dispatch(
         &k,
-        &[n as u32, s.to_bits()],
+        &UnaryParams { n: n as u32, s },
         &[x.arg(), y.arg(), dy.arg(), dx.arg()],
         grid(n, 256),
     )?;
@@ -248,22 +286,29 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
             &[Access::Read, Access::Read, Access::ReadWrite],
         )?;
         let quads = n / 4;
-        dev.dispatch_words(
+        dev.dispatch(
             &k,
-            &[quads as u32],
+            &BinaryParams {
+                n: quads as u32,
+                ..Default::default()
+            },
             &[a.arg(), b.arg(), out.arg()],
             grid(quads, 256),
         )?;
         return Ok(out);
     }
-    let mut params = vec![n as u32, same as u32, 0, 0];
     let mut padded = [1u32; MAX_RANK];
     for (i, d) in dims.iter().enumerate() {
         padded[MAX_RANK - dims.len() + i] = *d as u32;
     }
-    params.extend_from_slice(&padded);
-    params.extend_from_slice(&broadcast_strides(a.dims(), &dims));
-    params.extend_from_slice(&broadcast_strides(b.dims(), &dims));
+    let mut params = BinaryParams {
+        n: n as u32,
+        same_shape: same as u32,
+        dims: rank6_vec4s(padded),
+        a_strides: rank6_vec4s(broadcast_strides(a.dims(), &dims)),
+        b_strides: rank6_vec4s(broadcast_strides(b.dims(), &dims)),
+        ..Default::default()
+    };
     // One operand full, the other a repeated block: one or two divisions per element instead
     // of two per axis.
     let block = match (a.dims() == dims, b.dims() == dims, same) {
@@ -276,7 +321,8 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     };
     let bidx = match block {
         Some((kind, inner, mid)) => {
-            params.extend_from_slice(&[inner as u32, mid as u32]);
+            params.inner = inner as u32;
+            params.mid = mid as u32;
             kind
         }
         None => 0,
@@ -289,7 +335,7 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         &[("OP", op as u32 as f64), ("BIDX", bidx as f64)],
         &[Access::Read, Access::Read, Access::ReadWrite],
     )?;
-    dev.dispatch_words(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
+    dev.dispatch(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
     Ok(out)
 }
 

@@ -75,6 +75,9 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
     use crate::params::KernelParams;
     vec![
         norm::NormParams::LAYOUT,
+        elementwise::UnaryParams::LAYOUT,
+        elementwise::FillParams::LAYOUT,
+        elementwise::BinaryParams::LAYOUT,
         layout::StridedCopyParams::LAYOUT,
         layout::AxisCopyParams::LAYOUT,
         layout::GatherParams::LAYOUT,
