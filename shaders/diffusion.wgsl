@@ -5,9 +5,6 @@
 // times a tensor of the sample's shape); kernels without it bind a 1-element dummy and get
 // has_agg = 0.
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
-fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
 fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 // ---- Philox4x32-10 ----
@@ -49,14 +46,15 @@ fn normal_at(i: u32, seed: vec2<u32>, stream: vec2<u32>) -> f32 {
 }
 
 // ---- randn: y[i] ~ N(0, 1), a pure function of (seed, stream, i) ----
-// params: [n, seed_lo, seed_hi, stream_lo, stream_hi]
+struct RandnParams { n: u32, seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32 }
+@group(0) @binding(0) var<uniform> rn: RandnParams;
 @group(0) @binding(1) var<storage, read_write> ny: array<f32>;
 
 @compute @workgroup_size(256)
 fn randn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
-    ny[i] = normal_at(i, vec2<u32>(p(1u), p(2u)), vec2<u32>(p(3u), p(4u)));
+    if (i >= rn.n) { return; }
+    ny[i] = normal_at(i, vec2<u32>(rn.seed_lo, rn.seed_hi), vec2<u32>(rn.stream_lo, rn.stream_hi));
 }
 
 // ---- per-sample schedule steps ----
@@ -74,19 +72,31 @@ fn randn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 
 struct Step { i: u32, b: u32, row: u32, agg: f32, agg2: f32 }
 
-// params common to the step kernels: [n, per_sample, cols, has_agg, scols, clip, seed_lo, seed_hi,
-// stream_lo, stream_hi]
+// The step kernels' parameters: the noise's (seed, stream) as for randn.
+struct StepParams {
+    n: u32,
+    per_sample: u32, // elements per sample
+    cols: u32,       // coefficients per table row
+    has_agg: u32,    // 1: add the aggregated term
+    scols: u32,      // scales per sample (1, or 2 for DDIM's t and t')
+    clip: f32,       // clip x̂_0 to ±clip when > 0
+    seed_lo: u32,
+    seed_hi: u32,
+    stream_lo: u32,
+    stream_hi: u32,
+}
+@group(0) @binding(0) var<uniform> sp: StepParams;
 fn noise(i: u32) -> f32 {
-    return normal_at(i, vec2<u32>(p(6u), p(7u)), vec2<u32>(p(8u), p(9u)));
+    return normal_at(i, vec2<u32>(sp.seed_lo, sp.seed_hi), vec2<u32>(sp.stream_lo, sp.stream_hi));
 }
 
 fn step_setup(i: u32) -> Step {
-    let b = i / p(1u);
-    let row = st[b] * p(2u);
+    let b = i / sp.per_sample;
+    let row = st[b] * sp.cols;
     var s = Step(i, b, row, 0.0, 0.0);
-    if (p(3u) == 1u) {
-        s.agg = sscale[b * p(4u)] * sagg[i];
-        if (p(4u) > 1u) { s.agg2 = sscale[b * p(4u) + 1u] * sagg[i]; }
+    if (sp.has_agg == 1u) {
+        s.agg = sscale[b * sp.scols] * sagg[i];
+        if (sp.scols > 1u) { s.agg2 = sscale[b * sp.scols + 1u] * sagg[i]; }
     }
     return s;
 }
@@ -95,7 +105,7 @@ fn step_setup(i: u32) -> Step {
 @compute @workgroup_size(256)
 fn q_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
+    if (i >= sp.n) { return; }
     let s = step_setup(i);
     sout[i] = stable[s.row] * sx[i] + stable[s.row + 1u] * se[i] + s.agg;
 }
@@ -107,10 +117,10 @@ fn q_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(256)
 fn ddpm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
+    if (i >= sp.n) { return; }
     let s = step_setup(i);
     var x0 = (sx[i] - stable[s.row + 1u] * se[i]) / stable[s.row];
-    let clip = pf(5u);
+    let clip = sp.clip;
     if (clip > 0.0) { x0 = clamp(x0, -clip, clip); }
     sx0[i] = x0;
     sout[i] = stable[s.row + 2u] * x0 + stable[s.row + 3u] * sx[i] - s.agg + select(0.0, stable[s.row + 4u] * noise(i), stable[s.row + 4u] > 0.0);
@@ -122,13 +132,13 @@ fn ddpm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
+    if (i >= sp.n) { return; }
     let s = step_setup(i);
     let ab = stable[s.row];
     let ab_prev = stable[s.row + 1u];
     let sigma = stable[s.row + 2u];
     var x0 = (sx[i] - s.agg - sqrt(1.0 - ab) * se[i]) / sqrt(ab);
-    let clip = pf(5u);
+    let clip = sp.clip;
     if (clip > 0.0) { x0 = clamp(x0, -clip, clip); }
     sx0[i] = x0;
     let dir = sqrt(max(1.0 - ab_prev - sigma * sigma, 0.0)) * se[i];
@@ -136,7 +146,8 @@ fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 }
 
 // ---- gradient helper: out[i] = table[t[b]·cols + col] · g[i] (q_sample's backward) ----
-// params: [n, per_sample, cols, col]
+struct ScaleByTableParams { n: u32, per_sample: u32, cols: u32, col: u32 }
+@group(0) @binding(0) var<uniform> sbt: ScaleByTableParams;
 @group(0) @binding(1) var<storage, read> gg: array<f32>;
 @group(0) @binding(2) var<storage, read> gt: array<u32>;
 @group(0) @binding(3) var<storage, read> gtable: array<f32>;
@@ -145,27 +156,29 @@ fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn scale_by_table(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= p(0u)) { return; }
-    gout[i] = gtable[gt[i / p(1u)] * p(2u) + p(3u)] * gg[i];
+    if (i >= sbt.n) { return; }
+    gout[i] = gtable[gt[i / sbt.per_sample] * sbt.cols + sbt.col] * gg[i];
 }
 
 // ---- sinusoidal timestep embedding: [B] → [B, dim] ----
 // f_j = exp(−ln(max_period)·j/(half − shift)); sin half then cos half (swapped when flip = 1).
-// params: [b, dim, max_period, shift, flip]; t read as u32 timesteps.
+// t is read as u32 timesteps.
+struct EmbeddingParams { batch: u32, dim: u32, max_period: f32, shift: f32, flip: u32 }
+@group(0) @binding(0) var<uniform> emb: EmbeddingParams;
 @group(0) @binding(1) var<storage, read> et: array<u32>;
 @group(0) @binding(2) var<storage, read_write> eout: array<f32>;
 
 @compute @workgroup_size(256)
 fn timestep_embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    let dim = p(1u);
-    if (i >= p(0u) * dim) { return; }
+    let dim = emb.dim;
+    if (i >= emb.batch * dim) { return; }
     let half = dim / 2u;
     let j = i % dim;
     if (j >= 2u * half) { eout[i] = 0.0; return; }  // odd dim: zero pad
     let k = j % half;
-    let freq = exp(-log(pf(2u)) * f32(k) / (f32(half) - pf(3u)));
+    let freq = exp(-log(emb.max_period) * f32(k) / (f32(half) - emb.shift));
     let arg = f32(et[i / dim]) * freq;
     let first = j < half;
-    eout[i] = select(cos(arg), sin(arg), first != (p(4u) == 1u));
+    eout[i] = select(cos(arg), sin(arg), first != (emb.flip == 1u));
 }

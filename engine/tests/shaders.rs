@@ -12,7 +12,6 @@ const POSITIONAL: &[&str] = &[
     "attention.wgsl",
     "conv2d.wgsl",
     "conv2d_subgroup.wgsl",
-    "diffusion.wgsl",
     "matmul_regblock.wgsl",
     "matmul_subgroup.wgsl",
     "matmul_tiled.wgsl",

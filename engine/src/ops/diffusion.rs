@@ -13,6 +13,72 @@ const SRC: &str = include_str!("../../../shaders/diffusion.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 
+crate::kernel_params! {
+    /// `randn`'s parameters (`shaders/diffusion.wgsl`): the seed and stream as 32-bit halves.
+    pub struct RandnParams {
+        /// Elements.
+        n: u32,
+        /// The seed's low half.
+        seed_lo: u32,
+        /// The seed's high half.
+        seed_hi: u32,
+        /// The stream's low half.
+        stream_lo: u32,
+        /// The stream's high half.
+        stream_hi: u32,
+    }
+
+    /// The schedule step kernels' parameters (`q_sample`, `ddpm_step`, `ddim_step`).
+    pub struct StepParams {
+        /// Elements.
+        n: u32,
+        /// Elements per sample.
+        per_sample: u32,
+        /// Coefficients per table row.
+        cols: u32,
+        /// 1: add the aggregated term.
+        has_agg: u32,
+        /// Scales per sample (1, or 2 for DDIM's t and t').
+        scols: u32,
+        /// Clip x̂₀ to ±clip when > 0.
+        clip: f32,
+        /// The noise seed's low half.
+        seed_lo: u32,
+        /// Its high half.
+        seed_hi: u32,
+        /// The noise stream's low half.
+        stream_lo: u32,
+        /// Its high half.
+        stream_hi: u32,
+    }
+
+    /// `scale_by_table`'s parameters: `out[i] = table[t[i / per_sample]·cols + col]·g[i]`.
+    pub struct ScaleByTableParams {
+        /// Elements.
+        n: u32,
+        /// Elements per sample.
+        per_sample: u32,
+        /// Coefficients per table row.
+        cols: u32,
+        /// The coefficient used.
+        col: u32,
+    }
+
+    /// `timestep_embedding`'s parameters.
+    pub struct EmbeddingParams {
+        /// Timesteps.
+        batch: u32,
+        /// Embedding width.
+        dim: u32,
+        /// The longest period.
+        max_period: f32,
+        /// The frequency denominator's shift (`half − shift`).
+        shift: f32,
+        /// 1: cos half first.
+        flip: u32,
+    }
+}
+
 /// A per-sample scale times a tensor of the sample's shape, added inside a schedule step
 /// (MT-Diffusion's aggregated modality encodings, docs/method.md §3 and §7).
 #[derive(Clone, Copy)]
@@ -29,14 +95,14 @@ pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result
     let out = Tensor::uninit(device, shape, DType::F32)?;
     let n = out.numel();
     let k = kernel(device, "diffusion", SRC, "randn", &[], &[W])?;
-    let params = [
-        n as u32,
-        seed as u32,
-        (seed >> 32) as u32,
-        stream as u32,
-        (stream >> 32) as u32,
-    ];
-    device.dispatch_words(&k, &params, &[out.arg()], grid(n, 256))?;
+    let params = RandnParams {
+        n: n as u32,
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        stream_lo: stream as u32,
+        stream_hi: (stream >> 32) as u32,
+    };
+    device.dispatch(&k, &params, &[out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
@@ -115,20 +181,20 @@ fn step_params(
     has_agg: bool,
     clip: f32,
     (seed, stream): (u64, u64),
-) -> [u32; 10] {
+) -> StepParams {
     let n = x.numel();
-    [
-        n as u32,
-        (n / b.max(1)) as u32,
-        l.cols as u32,
-        has_agg as u32,
-        l.scols as u32,
-        clip.to_bits(),
-        seed as u32,
-        (seed >> 32) as u32,
-        stream as u32,
-        (stream >> 32) as u32,
-    ]
+    StepParams {
+        n: n as u32,
+        per_sample: (n / b.max(1)) as u32,
+        cols: l.cols as u32,
+        has_agg: has_agg as u32,
+        scols: l.scols as u32,
+        clip,
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        stream_lo: stream as u32,
+        stream_hi: (stream >> 32) as u32,
+    }
 }
 
 /// `x_t = √ᾱ[t]·x_0 + √(1−ᾱ[t])·ε (+ scale·agg)` with per-sample `t`; `table` rows are
@@ -162,7 +228,7 @@ pub fn q_sample(
         &[R, R, R, R, R, R, W],
     )?;
     let params = step_params(layout, x0, b, agg.is_some(), 0.0, (0, 0));
-    dev.dispatch_words(
+    dev.dispatch(
         &k,
         &params,
         &[
@@ -189,8 +255,13 @@ pub fn q_sample(
                 let dev = g.device();
                 let o = Tensor::uninit(dev, g.dims(), DType::F32)?;
                 let k = kernel(dev, "diffusion", SRC, "scale_by_table", &[], &[R, R, R, W])?;
-                let params = [g.numel() as u32, per_sample as u32, 2, col];
-                dev.dispatch_words(
+                let params = ScaleByTableParams {
+                    n: g.numel() as u32,
+                    per_sample: per_sample as u32,
+                    cols: 2,
+                    col,
+                };
+                dev.dispatch(
                     &k,
                     &params,
                     &[g.arg(), t.arg(), table.arg(), o.arg()],
@@ -281,7 +352,7 @@ pub fn reverse_step(
         out.arg(),
         x0.arg(),
     ];
-    dev.dispatch_words(&k, &params, &args, grid(out.numel(), 256))?;
+    dev.dispatch(&k, &params, &args, grid(out.numel(), 256))?;
     Ok((out, x0))
 }
 
@@ -308,13 +379,13 @@ pub fn timestep_embedding(
     let b = t.dims()[0];
     let out = Tensor::uninit(dev, &[b, dim], DType::F32)?;
     let k = kernel(dev, "diffusion", SRC, "timestep_embedding", &[], &[R, W])?;
-    let params = [
-        b as u32,
-        dim as u32,
-        max_period.to_bits(),
-        shift.to_bits(),
-        flip as u32,
-    ];
-    dev.dispatch_words(&k, &params, &[t.arg(), out.arg()], grid(b * dim, 256))?;
+    let params = EmbeddingParams {
+        batch: b as u32,
+        dim: dim as u32,
+        max_period,
+        shift,
+        flip: flip as u32,
+    };
+    dev.dispatch(&k, &params, &[t.arg(), out.arg()], grid(b * dim, 256))?;
     Ok(out)
 }

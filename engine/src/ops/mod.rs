@@ -75,6 +75,10 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
     use crate::params::KernelParams;
     vec![
         norm::NormParams::LAYOUT,
+        diffusion::RandnParams::LAYOUT,
+        diffusion::StepParams::LAYOUT,
+        diffusion::ScaleByTableParams::LAYOUT,
+        diffusion::EmbeddingParams::LAYOUT,
         elementwise::UnaryParams::LAYOUT,
         elementwise::FillParams::LAYOUT,
         elementwise::BinaryParams::LAYOUT,
