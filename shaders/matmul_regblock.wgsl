@@ -7,9 +7,18 @@
 // Element (m, k) of op(A) lives at a_off + m·K + k, or a_off + k·M + m when A is transposed;
 // element (k, n) of op(B) at b_off + k·N + n, or b_off + n·K + k when B is transposed.
 // Rows and columns past the edge are clamped on load (no branch in the k loop) and skipped on store.
-// params: [M, N, K, has_bias, a_batch_stride, b_batch_stride, c_batch_stride]
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    has_bias: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    sm: u32, // matmul_subgroup: its 8 subgroups form an SM × (8/SM) grid of blocks; else unused
+}
+@group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> A: array<{{A_ELEM}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{B_ELEM}}>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
@@ -30,13 +39,13 @@ fn store4(base: u32, col: u32, n: u32, has_bias: bool, v: vec4<f32>) {
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
-    let M = P[0].x;
-    let N = P[0].y;
-    let K = P[0].z;
-    let has_bias = P[0].w == 1u;
-    let a_off = P[1].x * g.z;
-    let b_off = P[1].y * g.z;
-    let c_off = P[1].z * g.z;
+    let M = params.m;
+    let N = params.n;
+    let K = params.k;
+    let has_bias = params.has_bias == 1u;
+    let a_off = params.a_batch_stride * g.z;
+    let b_off = params.b_batch_stride * g.z;
+    let c_off = params.c_batch_stride * g.z;
     let m0 = g.x * 8u;
     let n0 = g.y * 16u;
     if (m0 >= M || n0 >= N) { return; }

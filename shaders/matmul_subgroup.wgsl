@@ -12,11 +12,20 @@
 // element (k, n) of op(B) at b_off + k·N + n, or b_off + n·K + k when B is transposed.
 // No early return: every lane must reach every broadcast. Lanes past the edge load clamped
 // indices and store nothing.
-// params: [M, N, K, has_bias, a_batch_stride, b_batch_stride, c_batch_stride, SM], where the
-// workgroup's 8 subgroups form an SM × (8/SM) grid of blocks (SM ∈ {1, 2, 4, 8}, chosen by the
+// The workgroup's 8 subgroups form an SM × (8/SM) grid of blocks (SM ∈ {1, 2, 4, 8}, chosen by the
 // host so that few blocks fall past the edge of C).
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    has_bias: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    sm: u32, // matmul_subgroup: its 8 subgroups form an SM × (8/SM) grid of blocks; else unused
+}
+@group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> A: array<{{A_ELEM}}>;
 @group(0) @binding(2) var<storage, read> B: array<{{B_ELEM}}>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
@@ -43,14 +52,14 @@ fn main(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let M = P[0].x;
-    let N = P[0].y;
-    let K = P[0].z;
-    let has_bias = P[0].w == 1u;
-    let a_off = P[1].x * wg.z;
-    let b_off = P[1].y * wg.z;
-    let c_off = P[1].z * wg.z;
-    let sm = P[1].w;
+    let M = params.m;
+    let N = params.n;
+    let K = params.k;
+    let has_bias = params.has_bias == 1u;
+    let a_off = params.a_batch_stride * wg.z;
+    let b_off = params.b_batch_stride * wg.z;
+    let c_off = params.c_batch_stride * wg.z;
+    let sm = params.sm;
     let m0 = ((wg.x * sm + sg % sm) * 8u + lane) * {{TM}}u;
     let n0 = (wg.y * (8u / sm) + sg / sm) * {{TN}}u;
 {{SETUP}}

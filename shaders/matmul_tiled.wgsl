@@ -1,9 +1,18 @@
 // Workgroup-memory tiled batched matmul, the variant for real GPUs: a 16×16 workgroup computes a
 // 64×64 tile of C = op(A)·op(B) (+ bias), staging 16-deep slices of A and B in workgroup memory;
 // each thread accumulates a 4×4 block. Out-of-range elements load as 0.
-// params: [M, N, K, has_bias, a_batch_stride, b_batch_stride, c_batch_stride]
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    has_bias: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    sm: u32, // matmul_subgroup: its 8 subgroups form an SM × (8/SM) grid of blocks; else unused
+}
+@group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
@@ -20,12 +29,12 @@ var<workgroup> Bs: array<f32, 1024>; // [TK][T]: Bs[k * T + n]
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let M = P[0].x;
-    let N = P[0].y;
-    let K = P[0].z;
-    let a_off = P[1].x * wid.z;
-    let b_off = P[1].y * wid.z;
-    let c_off = P[1].z * wid.z;
+    let M = params.m;
+    let N = params.n;
+    let K = params.k;
+    let a_off = params.a_batch_stride * wid.z;
+    let b_off = params.b_batch_stride * wid.z;
+    let c_off = params.c_batch_stride * wid.z;
     let m_base = wid.y * T;
     let n_base = wid.x * T;
     var acc: array<array<f32, 4>, 4>;
@@ -69,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l: 
         for (var j = 0u; j < 4u; j++) {
             let n = n_base + l.x * 4u + j;
             if (m < M && n < N) {
-                C[c_off + m * N + n] = acc[i][j] + select(0.0, BIAS[n], P[0].w == 1u);
+                C[c_off + m * N + n] = acc[i][j] + select(0.0, BIAS[n], params.has_bias == 1u);
             }
         }
     }

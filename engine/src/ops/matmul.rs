@@ -274,6 +274,29 @@ pub fn tiled_source() -> &'static str {
     TILED
 }
 
+crate::kernel_params! {
+    /// The matmul kernels' parameters (`shaders/matmul_*.wgsl`): C = op(A)·op(B) (+ bias) for
+    /// a batch of matrices, one per workgroup z.
+    pub struct MatmulParams {
+        /// Rows of C.
+        m: u32,
+        /// Columns of C.
+        n: u32,
+        /// The inner dimension.
+        k: u32,
+        /// 1: add the bias row.
+        has_bias: u32,
+        /// Elements between A's matrices (0: shared).
+        a_batch_stride: u32,
+        /// Elements between B's matrices.
+        b_batch_stride: u32,
+        /// Elements between C's matrices.
+        c_batch_stride: u32,
+        /// `matmul_subgroup`: its 8 subgroups form an SM × (8/SM) grid of blocks; else unused.
+        sm: u32,
+    }
+}
+
 /// Records C = op(A)·op(B) (+ bias) for `batch` matrices; batch strides 0 share an operand.
 #[allow(clippy::too_many_arguments)]
 fn dispatch_matmul(
@@ -293,16 +316,16 @@ fn dispatch_matmul(
             format!("batch {batch} above the adapter's dispatch limit"),
         ));
     }
-    let params = [
-        m,
-        n,
-        k,
-        bias.is_some() as usize,
-        strides[0],
-        strides[1],
-        strides[2],
-    ]
-    .map(|v| v as u32);
+    let mut params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        has_bias: bias.is_some() as u32,
+        a_batch_stride: strides[0] as u32,
+        b_batch_stride: strides[1] as u32,
+        c_batch_stride: strides[2] as u32,
+        sm: 0,
+    };
     let bias_arg = bias.map_or_else(|| dev.unused(false), Tensor::arg);
     let args = [a.arg(), b.arg(), bias_arg, c.arg()];
     // The subgroup kernel's 64×32 blocks waste most of their work on small outputs: there the
@@ -327,7 +350,7 @@ fn dispatch_matmul(
                 n.div_ceil(RB_N * 8) as u32,
                 batch as u32,
             ];
-            dev.dispatch_words(&pipe, &params, &args, groups)
+            dev.dispatch(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Subgroup => {
             if !dev.has_8_lane_subgroups() {
@@ -343,14 +366,13 @@ fn dispatch_matmul(
             let v = SubgroupVariant { ta, tb, va, vb };
             let pipe = generated_pipeline(dev, &v.key(), "matmul_subgroup", || v.source())?;
             let (sm, groups) = SubgroupVariant::grid(m, n, batch);
-            let mut params = params.to_vec();
-            params.push(sm);
-            dev.dispatch_words(&pipe, &params, &args, groups)
+            params.sm = sm;
+            dev.dispatch(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
             let pipe = kernel(dev, "matmul_tiled", TILED, "main", &consts, BINDINGS)?;
-            dev.dispatch_words(
+            dev.dispatch(
                 &pipe,
                 &params,
                 &args,

@@ -75,6 +75,7 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
     use crate::params::KernelParams;
     vec![
         norm::NormParams::LAYOUT,
+        matmul::MatmulParams::LAYOUT,
         diffusion::RandnParams::LAYOUT,
         diffusion::StepParams::LAYOUT,
         diffusion::ScaleByTableParams::LAYOUT,
