@@ -9,10 +9,18 @@
 // Each thread accumulates a 16 × 16 block (rows × columns) in 64 named vec4 registers (the inner
 // loop is unrolled, generated once: arrays indexed in loops stay in memory on CPU adapters); out-of-range
 // taps read element 0 and are multiplied by 0, so the k loop has no branch.
-// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu]
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+struct ConvParams {
+    n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
+    oh: u32, ow: u32,
+    has_bias: u32,
+    silu: u32,
+    sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
+    chunk: u32,  // subgroup weight gradient: output pixels per chunk,
+    pixels: u32, // in all,
+    ks: u32,     // and subgroups sharing each block (an SM × (8/KS/SM) grid), one chunk each
+}
+@group(0) @binding(0) var<uniform> params: ConvParams;
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
 @group(0) @binding(2) var<storage, read> wsrc: array<f32>;    // weights (forward, data grad) or dy (weight grad)
@@ -24,7 +32,8 @@ fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 struct Conv { n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, s: u32, pad: i32, oh: u32, ow: u32 }
 
 fn conv() -> Conv {
-    return Conv(p(0u), p(1u), p(2u), p(3u), p(4u), p(5u), p(6u), p(7u), i32(p(8u)), p(9u), p(10u));
+    return Conv(params.n, params.ci, params.h, params.w, params.co, params.kh, params.kw,
+                params.stride, i32(params.pad), params.oh, params.ow);
 }
 
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
@@ -159,13 +168,13 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     for (var i = 0u; i < TM; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
-        let b = select(0.0, bias[co], p(11u) == 1u);
+        let b = select(0.0, bias[co], params.has_bias == 1u);
         for (var j = 0u; j < TN; j++) {
             let pix = col0 + j;
             if (pix >= npix) { break; }
             let z = acc[4u * i + j / 4u][j % 4u] + b;
             let o = ((pix / ohw) * c.co + co) * ohw + pix % ohw;
-            if (p(12u) == 1u) {
+            if (params.silu == 1u) {
                 pre[o] = z;
                 dst[o] = silu(z);
             } else {

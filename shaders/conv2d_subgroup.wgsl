@@ -14,13 +14,20 @@
 // Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
 // must reach every broadcast).
 // This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
-// params: [N, Ci, H, W, Co, KH, KW, stride, pad, OH, OW, has_bias, silu, SM, chunk, pixels, KS]
-// where the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks. The weight gradient
-// only: KS subgroups share each block (an SM × (8/KS/SM) grid), each summing its own chunk of
-// output pixels; chunk and pixels are the pixels per chunk and in all.
+// Parameters: ConvParams; the weight gradient's KS subgroups share each block, each summing its
+// own chunk of output pixels.
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
+struct ConvParams {
+    n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
+    oh: u32, ow: u32,
+    has_bias: u32,
+    silu: u32,
+    sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
+    chunk: u32,  // subgroup weight gradient: output pixels per chunk,
+    pixels: u32, // in all,
+    ks: u32,     // and subgroups sharing each block (an SM × (8/KS/SM) grid), one chunk each
+}
+@group(0) @binding(0) var<uniform> params: ConvParams;
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
 // weights [Co, Ci, KH, KW] (or vec4s of them transposed, see ConvSubgroupVariant::vw), or dy
@@ -33,7 +40,8 @@ fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
 struct Conv { n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, s: u32, pad: i32, oh: u32, ow: u32 }
 
 fn conv() -> Conv {
-    return Conv(p(0u), p(1u), p(2u), p(3u), p(4u), p(5u), p(6u), p(7u), i32(p(8u)), p(9u), p(10u));
+    return Conv(params.n, params.ci, params.h, params.w, params.co, params.kh, params.kw,
+                params.stride, i32(params.pad), params.oh, params.ow);
 }
 
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
@@ -46,8 +54,8 @@ fn silu(z: f32) -> f32 {
 
 // Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
 fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + select(0.0, bias[co], p(11u) == 1u);
-    if (p(12u) == 1u) {
+    let z = acc + select(0.0, bias[co], params.has_bias == 1u);
+    if (params.silu == 1u) {
         pre[o] = z;
         dst[o] = silu(z);
     } else {
@@ -65,7 +73,7 @@ fn main(
     let hw = c.h * c.w;
     let ohw = c.oh * c.ow;
     let kk = c.kh * c.kw;
-    let sm = p(13u);
+    let sm = params.sm;
     // This lane's first pixel and the subgroup's first channel.
     let r0 = ((wg.x * sm + sg % sm) * 8u + lane) * 8u;
     let n0 = (wg.y * (8u / sm) + sg / sm) * {{TN}}u;

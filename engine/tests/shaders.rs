@@ -8,7 +8,7 @@ use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
 
 /// Shader files whose kernels still read positional `u32` parameters (being typed).
-const POSITIONAL: &[&str] = &["attention.wgsl", "conv2d.wgsl", "conv2d_subgroup.wgsl"];
+const POSITIONAL: &[&str] = &["attention.wgsl"];
 
 /// Checks every uniform global of `module` against the Rust parameter struct of its type's name:
 /// size, member names and offsets. Returns how many it checked.

@@ -49,25 +49,67 @@ struct Geometry {
     ow: usize,
 }
 
+crate::kernel_params! {
+    /// The conv kernels' parameters (`shaders/conv2d.wgsl`, `shaders/conv2d_subgroup.wgsl`):
+    /// the geometry, the epilogue, and the subgroup kernels' block grid and weight-gradient
+    /// chunks.
+    pub struct ConvParams {
+        /// Batch.
+        n: u32,
+        /// Input channels.
+        ci: u32,
+        /// Input height.
+        h: u32,
+        /// Input width.
+        w: u32,
+        /// Output channels.
+        co: u32,
+        /// Kernel height.
+        kh: u32,
+        /// Kernel width.
+        kw: u32,
+        /// Stride.
+        stride: u32,
+        /// Zero padding on each side.
+        pad: u32,
+        /// Output height.
+        oh: u32,
+        /// Output width.
+        ow: u32,
+        /// 1: add the bias (forward).
+        has_bias: u32,
+        /// 1: SiLU after the bias, keeping the pre-activation (forward).
+        silu: u32,
+        /// Subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks.
+        sm: u32,
+        /// Subgroup weight gradient: output pixels per chunk.
+        chunk: u32,
+        /// Subgroup weight gradient: output pixels in all.
+        pixels: u32,
+        /// Subgroup weight gradient: subgroups sharing each block, one chunk each.
+        ks: u32,
+    }
+}
+
 impl Geometry {
-    fn params(&self, has_bias: bool, silu: bool) -> [u32; 13] {
+    fn params(&self, has_bias: bool, silu: bool) -> ConvParams {
         let g = self;
-        [
-            g.n,
-            g.ci,
-            g.h,
-            g.w,
-            g.co,
-            g.kh,
-            g.kw,
-            g.stride,
-            g.pad,
-            g.oh,
-            g.ow,
-            has_bias as usize,
-            silu as usize,
-        ]
-        .map(|v| v as u32)
+        ConvParams {
+            n: g.n as u32,
+            ci: g.ci as u32,
+            h: g.h as u32,
+            w: g.w as u32,
+            co: g.co as u32,
+            kh: g.kh as u32,
+            kw: g.kw as u32,
+            stride: g.stride as u32,
+            pad: g.pad as u32,
+            oh: g.oh as u32,
+            ow: g.ow as u32,
+            has_bias: has_bias as u32,
+            silu: silu as u32,
+            ..Default::default()
+        }
     }
 }
 
@@ -90,7 +132,7 @@ fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipelin
 fn run(
     dev: &Device,
     entry: &'static str,
-    params: &[u32; 13],
+    params: &ConvParams,
     args: [BufferArg<'_>; 5],
     rows: usize,
     cols: usize,
@@ -137,9 +179,8 @@ fn run(
         };
         let pipe = subgroup_pipeline(dev, v)?;
         let (sm, groups) = v.grid(cols, rows);
-        let mut p = params.to_vec();
-        p.push(sm);
-        return dev.dispatch_words(&pipe, &p, &args, groups);
+        let params = ConvParams { sm, ..*params };
+        return dev.dispatch(&pipe, &params, &args, groups);
     }
     let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
     let (tile_rows, tile_cols) = GROUP_TILE;
@@ -148,7 +189,7 @@ fn run(
         rows.div_ceil(tile_rows) as u32,
         1,
     ];
-    dev.dispatch_words(&k, params, &args, groups)
+    dev.dispatch(&k, params, &args, groups)
 }
 
 const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
@@ -203,7 +244,7 @@ const WEIGHT_GRAD_MIN_CHUNK: usize = 64;
 /// workgroup z, whose partial sums are then added up (skipped when there is one chunk).
 fn weight_grad_subgroup(
     dev: &Device,
-    params: &[u32; 13],
+    params: &ConvParams,
     x: &Tensor,
     dz: &Tensor,
     g: &Geometry,
@@ -220,8 +261,13 @@ fn weight_grad_subgroup(
     let splits = pixels.div_ceil(chunk).div_ceil(ks);
     let part = Tensor::uninit(dev, &[splits * ks, g.co * cols], DType::F32)?;
     let pipe = subgroup_pipeline(dev, v)?;
-    let mut p = params.to_vec();
-    p.extend([sm, chunk as u32, pixels as u32, ks as u32]);
+    let p = ConvParams {
+        sm,
+        chunk: chunk as u32,
+        pixels: pixels as u32,
+        ks: ks as u32,
+        ..*params
+    };
     let args = [
         x.arg(),
         dz.arg(),
@@ -229,7 +275,7 @@ fn weight_grad_subgroup(
         part.arg(),
         dev.unused(true),
     ];
-    dev.dispatch_words(&pipe, &p, &args, [gx, gy, splits as u32])?;
+    dev.dispatch(&pipe, &p, &args, [gx, gy, splits as u32])?;
     if splits * ks == 1 {
         part.reshape(&[g.co, cols])
     } else {

@@ -205,7 +205,7 @@ impl ConvSubgroupVariant {
         };
         // The block and chunk of this subgroup (shadowing the template's r0 and n0).
         w(1, "{".into());
-        w(1, "let ks = p(16u);".into());
+        w(1, "let ks = params.ks;".into());
         w(1, "let sgb = sg / ks;".into());
         w(
             1,
@@ -220,8 +220,8 @@ impl ConvSubgroupVariant {
         );
         w(1, "let zc = wg.z * ks + sg % ks;".into());
         w(1, "let ncols = c.ci * kk;".into());
-        w(1, "let chunk = p(14u);".into());
-        w(1, "let total = p(15u);".into());
+        w(1, "let chunk = params.chunk;".into());
+        w(1, "let total = params.pixels;".into());
         w(1, "let p0 = zc * chunk;".into());
         w(1, "let p1 = min(p0 + chunk, total);".into());
         // The lane's columns: channel offset and tap displacement.
