@@ -5,11 +5,9 @@
 // Template: the Rust side replaces HEAD_DIM by the head dimension so rows live in registers, and
 // QUERIES_PER_THREAD by how many query rows one forward thread carries (fewer for wide heads:
 // large private arrays spill, and broke lavapipe at 4×64).
-// params: [bh, seq, scale]
 
-@group(0) @binding(0) var<uniform> P: array<vec4<u32>, 16>;
-fn p(i: u32) -> u32 { return P[i >> 2u][i & 3u]; }
-fn pf(i: u32) -> f32 { return bitcast<f32>(p(i)); }
+struct AttentionParams { bh: u32, seq: u32, scale: f32 } // batch·heads, sequence length, score scale
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 
 const D: u32 = HEAD_DIM;
 const TQ: u32 = QUERIES_PER_THREAD; // each K/V row loaded in the forward serves TQ queries
@@ -24,10 +22,10 @@ fn thread_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * 
 
 @compute @workgroup_size(64)
 fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let s = p(1u);
+    let s = params.seq;
     let blocks = (s + TQ - 1u) / TQ;
     let tid = thread_id(wid, nwg, lid);
-    if (tid >= p(0u) * blocks) { return; }
+    if (tid >= params.bh * blocks) { return; }
     let bh = tid / blocks;
     let i0 = (tid % blocks) * TQ;
     let base = bh * s * D;
@@ -37,7 +35,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     var l: array<f32, TQ>;
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
-        for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * pf(2u); }
+        for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
         m[t] = -3.4028235e38;
     }
     for (var j = 0u; j < s; j++) {
@@ -80,7 +78,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(64)
 fn attention_delta(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = thread_id(wid, nwg, lid);
-    if (r >= p(0u) * p(1u)) { return; }
+    if (r >= params.bh * params.seq) { return; }
     var acc = 0.0;
     for (var d = 0u; d < D; d++) { acc += bdo[r * D + d] * bq[r * D + d]; }
     bout[r] = acc;
@@ -90,10 +88,10 @@ fn attention_delta(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(64)
 fn attention_backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = thread_id(wid, nwg, lid);
-    let s = p(1u);
-    if (r >= p(0u) * s) { return; }
+    let s = params.seq;
+    if (r >= params.bh * s) { return; }
     let base = (r / s) * s * D;
-    let scale = pf(2u);
+    let scale = params.scale;
     var qr: array<f32, D>;
     var dor: array<f32, D>;
     var dq: array<f32, D>;
@@ -117,12 +115,12 @@ fn attention_backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(64)
 fn attention_backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = thread_id(wid, nwg, lid);
-    let s = p(1u);
-    let total = p(0u) * s;
+    let s = params.seq;
+    let total = params.bh * s;
     if (r >= total) { return; }
     let bh = r / s;
     let base = bh * s * D;
-    let scale = pf(2u);
+    let scale = params.scale;
     var kr: array<f32, D>;
     var vr: array<f32, D>;
     var dk: array<f32, D>;

@@ -848,17 +848,6 @@ impl Device {
         self.dispatch_bytes(pipeline, bytemuck::bytes_of(params), args, workgroups)
     }
 
-    /// [`Device::dispatch`] with positional `u32` parameters (kernels not yet typed).
-    pub(crate) fn dispatch_words(
-        &self,
-        pipeline: &Pipeline,
-        params: &[u32],
-        args: &[BufferArg<'_>],
-        workgroups: [u32; 3],
-    ) -> Result<()> {
-        self.dispatch_bytes(pipeline, bytemuck::cast_slice(params), args, workgroups)
-    }
-
     fn dispatch_bytes(
         &self,
         pipeline: &Pipeline,

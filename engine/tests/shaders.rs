@@ -7,9 +7,6 @@ use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
 
-/// Shader files whose kernels still read positional `u32` parameters (being typed).
-const POSITIONAL: &[&str] = &["attention.wgsl"];
-
 /// Checks every uniform global of `module` against the Rust parameter struct of its type's name:
 /// size, member names and offsets. Returns how many it checked.
 fn check_params(name: &str, module: &naga::Module) -> usize {
@@ -57,11 +54,6 @@ fn check_params(name: &str, module: &naga::Module) -> usize {
 }
 
 fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
-    let file = name.split(' ').next().unwrap_or(name);
-    assert!(
-        POSITIONAL.contains(&file) || !src.contains("fn p(i: u32)"),
-        "{name}: positional parameter reads"
-    );
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
     let info = naga::valid::Validator::new(
@@ -70,12 +62,10 @@ fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
     )
     .validate(&module)
     .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-    if !POSITIONAL.contains(&file) {
-        assert!(
-            check_params(name, &module) > 0,
-            "{name}: no parameter struct"
-        );
-    }
+    assert!(
+        check_params(name, &module) > 0,
+        "{name}: no parameter struct"
+    );
     let constants: naga::back::PipelineConstants =
         overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)

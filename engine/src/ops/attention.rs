@@ -12,6 +12,18 @@ use std::sync::Arc;
 const TEMPLATE: &str = include_str!("../../../shaders/attention.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
+
+crate::kernel_params! {
+    /// The attention kernels' parameters (`shaders/attention.wgsl`).
+    pub struct AttentionParams {
+        /// Batch × heads.
+        bh: u32,
+        /// Sequence length.
+        seq: u32,
+        /// The score scale (usually 1/√D).
+        scale: f32,
+    }
+}
 /// Query rows per thread of the generic (array) forward: 4 for narrow heads, down to 1 at
 /// D ≥ 64, keeping a thread's private rows small (4×64 broke lavapipe).
 fn queries_per_thread(d: usize) -> usize {
@@ -57,7 +69,7 @@ fn vec_forward(dv: usize, tq: usize) -> String {
             "let qrow{t} = (base + min(i0 + {t}u, s - 1u) * D) / 4u;"
         ));
         for v in 0..dv {
-            line(format!("let q{t}_{v} = qv[qrow{t} + {v}u] * pf(2u);"));
+            line(format!("let q{t}_{v} = qv[qrow{t} + {v}u] * params.scale;"));
             line(format!("var a{t}_{v} = vec4<f32>(0.0);"));
         }
         line(format!("var m{t} = -3.4028235e38;"));
@@ -102,10 +114,10 @@ fn vec_forward(dv: usize, tq: usize) -> String {
 // Generated: the forward with rows in named vec4 registers (see attention.rs).
 @compute @workgroup_size(64)
 fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{
-    let s = p(1u);
+    let s = params.seq;
     let blocks = (s + {tq}u - 1u) / {tq}u;
     let tid = thread_id(wid, nwg, lid);
-    if (tid >= p(0u) * blocks) {{ return; }}
+    if (tid >= params.bh * blocks) {{ return; }}
     let bh = tid / blocks;
     let i0 = (tid % blocks) * {tq}u;
     let base = bh * s * D;
@@ -153,7 +165,11 @@ impl Tensor {
             ));
         }
         let bh = b * h;
-        let params = [bh as u32, s as u32, scale.to_bits()];
+        let params = AttentionParams {
+            bh: bh as u32,
+            seq: s as u32,
+            scale,
+        };
         let dev = self.device();
         let out = Tensor::uninit(dev, self.dims(), DType::F32)?;
         let lse = Tensor::uninit(dev, &[bh, s], DType::F32)?;
@@ -166,7 +182,7 @@ impl Tensor {
             ("attention_forward", queries_per_thread(d))
         };
         let fwd = pipeline(dev, d, entry, &[R, R, R, W, W])?;
-        dev.dispatch_words(
+        dev.dispatch(
             &fwd,
             &params,
             &[self.arg(), k.arg(), v.arg(), out.arg(), lse.arg()],
@@ -182,7 +198,7 @@ impl Tensor {
                 let bw = &[R, R, R, R, R, R, W];
                 let delta = Tensor::uninit(dev, &[rows], DType::F32)?;
                 let kd = pipeline(dev, d, "attention_delta", bw)?;
-                dev.dispatch_words(
+                dev.dispatch(
                     &kd,
                     &params,
                     &[
@@ -199,7 +215,7 @@ impl Tensor {
                 let dq = if needs[0] {
                     let dq = Tensor::uninit(dev, q.dims(), DType::F32)?;
                     let kq = pipeline(dev, d, "attention_backward_q", bw)?;
-                    dev.dispatch_words(
+                    dev.dispatch(
                         &kq,
                         &params,
                         &[&q, &k2, &v2, g, &lse, &delta, &dq].map(|t| t.arg()),
@@ -212,7 +228,7 @@ impl Tensor {
                 let (dk, dv) = if needs[1] || needs[2] {
                     let both = Tensor::uninit(dev, &[2, b, h, s, d], DType::F32)?;
                     let kkv = pipeline(dev, d, "attention_backward_kv", bw)?;
-                    dev.dispatch_words(
+                    dev.dispatch(
                         &kkv,
                         &params,
                         &[&q, &k2, &v2, g, &lse, &delta, &both].map(|t| t.arg()),

@@ -75,6 +75,7 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
     use crate::params::KernelParams;
     vec![
         norm::NormParams::LAYOUT,
+        attention::AttentionParams::LAYOUT,
         conv::ConvParams::LAYOUT,
         matmul::MatmulParams::LAYOUT,
         diffusion::RandnParams::LAYOUT,
