@@ -38,11 +38,6 @@ fn conv() -> Conv {
 
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
-fn silu(z: f32) -> f32 {
-    if (z >= 0.0) { return z / (1.0 + exp(-z)); }
-    let e = exp(z);
-    return z * e / (1.0 + e);
-}
 
 // Every kernel carries a 16 × 16 output block per thread (TM × TN): each value loaded serves
 // 16 FMAs. (8 × 8 reached a third of the speed on lavapipe, where loads are the cost.)

@@ -46,11 +46,6 @@ fn conv() -> Conv {
 
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
-fn silu(z: f32) -> f32 {
-    if (z >= 0.0) { return z / (1.0 + exp(-z)); }
-    let e = exp(z);
-    return z * e / (1.0 + e);
-}
 
 // Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
 fn store_forward(o: u32, co: u32, acc: f32) {

@@ -5,7 +5,6 @@
 // times a tensor of the sample's shape); kernels without it bind a 1-element dummy and get
 // has_agg = 0.
 
-fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 // ---- Philox4x32-10 ----
 // 32×32→64-bit product as (hi, lo) from 16-bit halves (WGSL has no mulhi).

@@ -1,17 +1,11 @@
 // Elementwise kernels: unary maps (forward and backward), broadcasting binary maps, fill.
 // Threads are laid out over a 2D grid of 256-wide workgroups (x up to 65535), flattened by `gid`.
 
-fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 // The op of a unary or binary kernel, set per pipeline.
 override OP: u32 = 0u;
 
 // ---- numerically safe building blocks ----
-fn sigmoid(x: f32) -> f32 {
-    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
 fn tanh_safe(x: f32) -> f32 {
     let e = exp(-2.0 * abs(x));
     return sign(x) * (1.0 - e) / (1.0 + e);

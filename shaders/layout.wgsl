@@ -1,7 +1,6 @@
 // Layout kernels: strided copy (permute, broadcast-expand), block copy along one axis
 // (concat, slice and their backward), row gather (embedding) and its backward.
 
-fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

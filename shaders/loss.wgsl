@@ -6,20 +6,6 @@ struct MseParams { n: u32, threads: u32 } // threads: the grid stride of mse_par
 @group(0) @binding(0) var<uniform> ce: CrossEntropyParams;
 @group(0) @binding(0) var<uniform> mse: MseParams;
 
-var<workgroup> red: array<f32, 256>;
-
-fn tree(lid: u32, is_max: bool) -> f32 {
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max);
-        }
-        workgroupBarrier();
-    }
-    let v = red[0];
-    workgroupBarrier();
-    return v;
-}
 
 // ---- cross-entropy: loss[n] = logsumexp(x[n, :]) − x[n, label[n]], one workgroup per row ----
 // Also stores lse[n] for the backward. A label ≥ classes gives NaN (visible in the logged loss).

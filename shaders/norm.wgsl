@@ -17,19 +17,6 @@ struct NormParams {
 }
 @group(0) @binding(0) var<uniform> params: NormParams;
 
-var<workgroup> red: array<f32, 256>;
-
-fn tree_sum(lid: u32, v: f32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-}
 
 // Index into γ/β of sample n, channel c, by the affine layout.
 fn affine_at(n: u32, c: u32) -> u32 {
@@ -56,11 +43,6 @@ fn nc_slot(n: u32, c: u32) -> u32 {
 // γ = 1 + s; 0 otherwise.
 fn gamma_of(stored: f32) -> f32 { return stored + params.gamma_offset; }
 
-fn sigmoid(x: f32) -> f32 {
-    if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
-    let e = exp(x);
-    return e / (1.0 + e);
-}
 
 // ---- forward: statistics (mean, rstd) and y = act((x − mean)·rstd·γ[a] + β[a]) in one
 // dispatch; the statistics are kept for the backward ----

@@ -2,7 +2,6 @@
 // one over the flat buffer of packed parameters), and the two halves of global gradient-norm
 // clipping (sums of squares per tensor or per chunk, then one scale).
 
-fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 // ---- AdamW with bias correction and decoupled weight decay ----
 // g is scaled by gscale[0] (the clipping factor, 1 when not clipping).
@@ -58,7 +57,6 @@ struct SumSquaresParams { n: u32, chunk: u32, slot: u32 }
 @group(0) @binding(1) var<storage, read> sg: array<f32>;
 @group(0) @binding(2) var<storage, read_write> spartial: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn sum_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

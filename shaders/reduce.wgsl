@@ -72,22 +72,6 @@ fn reduce_row_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     qrow[row] = select(v * params.scale, v, OP == 1u);
 }
 
-// ---- shared-memory tree over one workgroup ----
-var<workgroup> red: array<f32, 256>;
-
-// Combines red[0..256] into red[0]; every invocation of the workgroup must call it.
-fn tree(lid: u32, is_max: bool) -> f32 {
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max);
-        }
-        workgroupBarrier();
-    }
-    let v = red[0];
-    workgroupBarrier();
-    return v;
-}
 
 // ---- one workgroup per row (outer rows of length mid) ----
 @compute @workgroup_size(256)

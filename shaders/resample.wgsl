@@ -3,7 +3,6 @@
 
 struct ResampleParams { planes: u32, height: u32, width: u32 } // the input side's planes and size
 @group(0) @binding(0) var<uniform> params: ResampleParams;
-fn gid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 { return (wid.y * nwg.x + wid.x) * 256u + lid; }
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

@@ -769,7 +769,7 @@ impl Device {
                 });
                 let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(src.label),
-                    source: wgpu::ShaderSource::Wgsl(src.source.clone()),
+                    source: wgpu::ShaderSource::Wgsl(crate::ops::with_prelude(&src.source).into()),
                 });
                 let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(src.label),

@@ -53,7 +53,8 @@ fn check_params(name: &str, module: &naga::Module) -> usize {
     checked
 }
 
-fn validate(name: &str, src: &str, overrides: &[(&str, f64)]) {
+fn validate(name: &str, kernel: &str, overrides: &[(&str, f64)]) {
+    let src = &mtdiff_engine::ops::with_prelude(kernel);
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
     let info = naga::valid::Validator::new(
@@ -84,13 +85,14 @@ fn every_shader_file_validates_with_its_overrides() {
             .to_string_lossy()
             .to_string();
         let templates = [
+            "prelude.wgsl",
             "matmul_regblock.wgsl",
             "matmul_subgroup.wgsl",
             "conv2d_subgroup.wgsl",
             "attention.wgsl",
         ];
         if templates.contains(&name.as_str()) {
-            continue; // templates: their generated variants are validated below
+            continue; // the prelude is in every source; templates: their variants, below
         }
         let src = std::fs::read_to_string(&path).expect("readable shader");
         let ops: Vec<Vec<(&str, f64)>> = match name.as_str() {

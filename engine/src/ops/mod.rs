@@ -21,6 +21,15 @@ use crate::tensor::{DType, Tensor};
 
 pub use elementwise::{BinaryOp, UnaryOp};
 
+/// The WGSL helpers (`gid`, `sigmoid`, `silu`, the workgroup tree reductions) the pipeline
+/// loader puts in front of every kernel source (`shaders/prelude.wgsl`).
+pub const PRELUDE: &str = include_str!("../../../shaders/prelude.wgsl");
+
+/// A kernel source as it is compiled: the prelude, then the kernel.
+pub fn with_prelude(kernel: &str) -> String {
+    format!("{PRELUDE}\n{kernel}")
+}
+
 /// Workgroups for `threads` threads in groups of `wg`, spread over x and y (x ≤ 65535).
 pub(crate) fn grid(threads: usize, wg: usize) -> [u32; 3] {
     let groups = threads.div_ceil(wg).max(1);
