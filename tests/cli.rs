@@ -636,3 +636,30 @@ fn the_main_job_step_stays_under_its_dispatch_budget() {
         per_step[0]
     );
 }
+
+#[test]
+fn kernels_dump_writes_every_source_as_compiled() {
+    let dir = scratch("kernels");
+    let out = ok(&strings(&["kernels", "--dump", dir.to_str().unwrap()]));
+    let kernels = mtdiff_engine::ops::sources::all_kernels();
+    assert!(
+        out.contains(&format!("wrote {} kernel sources", kernels.len())),
+        "{out}"
+    );
+    for k in &kernels {
+        let sub = if k.generated { "generated" } else { "static" };
+        let text = std::fs::read_to_string(dir.join(sub).join(&k.name)).unwrap();
+        assert!(text.starts_with(mtdiff_engine::ops::PRELUDE), "{}", k.name);
+        assert!(text.ends_with(&k.source), "{}", k.name);
+    }
+    let listing = ok(&strings(&["kernels"]));
+    assert_eq!(listing.lines().count(), kernels.len(), "{listing}");
+    assert!(
+        listing.contains("generated  matmul_regblock.ta0tb1va1vb0.wgsl"),
+        "{listing}"
+    );
+    // A path that cannot be a directory is a clear error naming it.
+    let file = dir.join("static/norm.wgsl");
+    let err = fails(&strings(&["kernels", "--dump", file.to_str().unwrap()]));
+    assert!(err.contains("norm.wgsl"), "{err}");
+}

@@ -30,6 +30,12 @@ enum Command {
     Eval(EvalCli),
     /// Print the adapter, backend, limits and features the engine would use.
     Info,
+    /// List every kernel source the engine compiles; with --dump, write them as compiled.
+    Kernels {
+        /// Write each source, prelude included, into DIR/static/ and DIR/generated/.
+        #[arg(long, value_name = "DIR")]
+        dump: Option<PathBuf>,
+    },
     /// Train a 2-layer MLP on a toy 2-class problem with the engine and print its accuracy.
     Demo {
         /// Training steps.
@@ -393,6 +399,31 @@ fn run(cli: Cli) -> Result<()> {
                 MatmulStrategy::Subgroup => "subgroup-blocked (CPU adapter, 8-lane subgroups)",
             };
             println!("matmul kernels: {family}");
+        }
+        Command::Kernels { dump } => {
+            let kernels = mtdiff_engine::ops::sources::all_kernels();
+            match dump {
+                Some(dir) => {
+                    for k in &kernels {
+                        let folder = dir.join(if k.generated { "generated" } else { "static" });
+                        std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+                        let path = folder.join(&k.name);
+                        let text = mtdiff_engine::ops::with_prelude(&k.source);
+                        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+                    }
+                    println!(
+                        "wrote {} kernel sources to {}",
+                        kernels.len(),
+                        dir.display()
+                    );
+                }
+                None => {
+                    for k in &kernels {
+                        let kind = if k.generated { "generated" } else { "static" };
+                        println!("{kind:<9}  {}", k.name);
+                    }
+                }
+            }
         }
         Command::Demo {
             steps,

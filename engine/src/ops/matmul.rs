@@ -41,7 +41,8 @@ impl RegBlockVariant {
             .collect()
     }
 
-    fn key(self) -> String {
+    /// Pipeline cache key.
+    pub fn key(self) -> String {
         format!(
             "matmul_regblock.ta{}tb{}va{}vb{}",
             self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8

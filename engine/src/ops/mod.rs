@@ -12,6 +12,7 @@ pub mod matmul_subgroup;
 pub mod norm;
 pub mod reduce;
 pub mod resample;
+pub mod sources;
 
 use std::sync::Arc;
 

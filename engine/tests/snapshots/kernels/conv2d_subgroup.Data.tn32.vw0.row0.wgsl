@@ -1,0 +1,1125 @@
+// 2-D convolution kernels for CPU adapters with 8-lane subgroups (lavapipe on AVX2), the
+// subgroup-blocked counterpart of conv2d.wgsl (same geometry, bindings and parameters; see
+// matmul_subgroup.wgsl for why): one subgroup computes 64 pixels × TN channels, each lane 8
+// pixels whose inputs it gathers itself, while the TN channels' weights are loaded once by the
+// 8 lanes together and passed around with subgroupBroadcast.
+// * forward:   pixels = output pixels, channels = output channels, reduction over (kh, kw, ci).
+// * data grad: pixels = input pixels, channels = input channels, reduction over (kh, kw, co);
+//              the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
+// * weight grad: "pixels" = columns (ci, kh, kw) of dW, channels = output channels, reduction
+//              over output pixels, split into chunks: workgroup z writes the partial sums of its
+//              chunk to its own slice of dst, and the host sums the slices.
+// With TN = 16 one reduction step covers two input (or output) channels, one per half of the
+// lanes, so narrow layers do not waste half the FMAs.
+// Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
+// must reach every broadcast).
+// This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
+// Parameters: ConvParams; the weight gradient's KS subgroups share each block, each summing its
+// own chunk of output pixels.
+
+struct ConvParams {
+    n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
+    oh: u32, ow: u32,
+    has_bias: u32,
+    silu: u32,
+    sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
+    chunk: u32,  // subgroup weight gradient: output pixels per chunk,
+    pixels: u32, // in all,
+    ks: u32,     // and subgroups sharing each block (an SM × (8/KS/SM) grid), one chunk each
+}
+@group(0) @binding(0) var<uniform> params: ConvParams;
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
+// weights [Co, Ci, KH, KW] (or vec4s of them transposed, see ConvSubgroupVariant::vw), or dy
+// (weight grad)
+@group(0) @binding(2) var<storage, read> wsrc: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)
+
+struct Conv { n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, s: u32, pad: i32, oh: u32, ow: u32 }
+
+fn conv() -> Conv {
+    return Conv(params.n, params.ci, params.h, params.w, params.co, params.kh, params.kw,
+                params.stride, i32(params.pad), params.oh, params.ow);
+}
+
+fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
+
+
+// Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
+fn store_forward(o: u32, co: u32, acc: f32) {
+    let z = acc + select(0.0, bias[co], params.has_bias == 1u);
+    if (params.silu == 1u) {
+        pre[o] = z;
+        dst[o] = silu(z);
+    } else {
+        dst[o] = z;
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let c = conv();
+    let hw = c.h * c.w;
+    let ohw = c.oh * c.ow;
+    let kk = c.kh * c.kw;
+    let sm = params.sm;
+    // This lane's first pixel and the subgroup's first channel.
+    let r0 = ((wg.x * sm + sg % sm) * 8u + lane) * 8u;
+    let n0 = (wg.y * (8u / sm) + sg / sm) * 32u;
+    // The lane's share of the weights: channel block wq (4 channels) of reduction channel +kq.
+    let kq = lane / 8u;
+    let wq = lane % 8u;
+    let npix = c.n * hw;
+    let pc0 = min(r0 + 0u, npix - 1u);
+    let base0 = (pc0 / hw) * c.co * ohw;
+    let rr0 = pc0 % hw;
+    let py0 = i32(rr0 / c.w) + c.pad;
+    let px0 = i32(rr0 % c.w) + c.pad;
+    let pc1 = min(r0 + 1u, npix - 1u);
+    let base1 = (pc1 / hw) * c.co * ohw;
+    let rr1 = pc1 % hw;
+    let py1 = i32(rr1 / c.w) + c.pad;
+    let px1 = i32(rr1 % c.w) + c.pad;
+    let pc2 = min(r0 + 2u, npix - 1u);
+    let base2 = (pc2 / hw) * c.co * ohw;
+    let rr2 = pc2 % hw;
+    let py2 = i32(rr2 / c.w) + c.pad;
+    let px2 = i32(rr2 % c.w) + c.pad;
+    let pc3 = min(r0 + 3u, npix - 1u);
+    let base3 = (pc3 / hw) * c.co * ohw;
+    let rr3 = pc3 % hw;
+    let py3 = i32(rr3 / c.w) + c.pad;
+    let px3 = i32(rr3 % c.w) + c.pad;
+    let pc4 = min(r0 + 4u, npix - 1u);
+    let base4 = (pc4 / hw) * c.co * ohw;
+    let rr4 = pc4 % hw;
+    let py4 = i32(rr4 / c.w) + c.pad;
+    let px4 = i32(rr4 % c.w) + c.pad;
+    let pc5 = min(r0 + 5u, npix - 1u);
+    let base5 = (pc5 / hw) * c.co * ohw;
+    let rr5 = pc5 % hw;
+    let py5 = i32(rr5 / c.w) + c.pad;
+    let px5 = i32(rr5 % c.w) + c.pad;
+    let pc6 = min(r0 + 6u, npix - 1u);
+    let base6 = (pc6 / hw) * c.co * ohw;
+    let rr6 = pc6 % hw;
+    let py6 = i32(rr6 / c.w) + c.pad;
+    let px6 = i32(rr6 % c.w) + c.pad;
+    let pc7 = min(r0 + 7u, npix - 1u);
+    let base7 = (pc7 / hw) * c.co * ohw;
+    let rr7 = pc7 % hw;
+    let py7 = i32(rr7 / c.w) + c.pad;
+    let px7 = i32(rr7 % c.w) + c.pad;
+    let wr0 = min(n0 + 4u * wq + 0u, c.ci - 1u) * kk;
+    let wr1 = min(n0 + 4u * wq + 1u, c.ci - 1u) * kk;
+    let wr2 = min(n0 + 4u * wq + 2u, c.ci - 1u) * kk;
+    let wr3 = min(n0 + 4u * wq + 3u, c.ci - 1u) * kk;
+    var c0_0 = vec4<f32>(0.0);
+    var c0_1 = vec4<f32>(0.0);
+    var c0_2 = vec4<f32>(0.0);
+    var c0_3 = vec4<f32>(0.0);
+    var c0_4 = vec4<f32>(0.0);
+    var c0_5 = vec4<f32>(0.0);
+    var c0_6 = vec4<f32>(0.0);
+    var c0_7 = vec4<f32>(0.0);
+    var c1_0 = vec4<f32>(0.0);
+    var c1_1 = vec4<f32>(0.0);
+    var c1_2 = vec4<f32>(0.0);
+    var c1_3 = vec4<f32>(0.0);
+    var c1_4 = vec4<f32>(0.0);
+    var c1_5 = vec4<f32>(0.0);
+    var c1_6 = vec4<f32>(0.0);
+    var c1_7 = vec4<f32>(0.0);
+    var c2_0 = vec4<f32>(0.0);
+    var c2_1 = vec4<f32>(0.0);
+    var c2_2 = vec4<f32>(0.0);
+    var c2_3 = vec4<f32>(0.0);
+    var c2_4 = vec4<f32>(0.0);
+    var c2_5 = vec4<f32>(0.0);
+    var c2_6 = vec4<f32>(0.0);
+    var c2_7 = vec4<f32>(0.0);
+    var c3_0 = vec4<f32>(0.0);
+    var c3_1 = vec4<f32>(0.0);
+    var c3_2 = vec4<f32>(0.0);
+    var c3_3 = vec4<f32>(0.0);
+    var c3_4 = vec4<f32>(0.0);
+    var c3_5 = vec4<f32>(0.0);
+    var c3_6 = vec4<f32>(0.0);
+    var c3_7 = vec4<f32>(0.0);
+    var c4_0 = vec4<f32>(0.0);
+    var c4_1 = vec4<f32>(0.0);
+    var c4_2 = vec4<f32>(0.0);
+    var c4_3 = vec4<f32>(0.0);
+    var c4_4 = vec4<f32>(0.0);
+    var c4_5 = vec4<f32>(0.0);
+    var c4_6 = vec4<f32>(0.0);
+    var c4_7 = vec4<f32>(0.0);
+    var c5_0 = vec4<f32>(0.0);
+    var c5_1 = vec4<f32>(0.0);
+    var c5_2 = vec4<f32>(0.0);
+    var c5_3 = vec4<f32>(0.0);
+    var c5_4 = vec4<f32>(0.0);
+    var c5_5 = vec4<f32>(0.0);
+    var c5_6 = vec4<f32>(0.0);
+    var c5_7 = vec4<f32>(0.0);
+    var c6_0 = vec4<f32>(0.0);
+    var c6_1 = vec4<f32>(0.0);
+    var c6_2 = vec4<f32>(0.0);
+    var c6_3 = vec4<f32>(0.0);
+    var c6_4 = vec4<f32>(0.0);
+    var c6_5 = vec4<f32>(0.0);
+    var c6_6 = vec4<f32>(0.0);
+    var c6_7 = vec4<f32>(0.0);
+    var c7_0 = vec4<f32>(0.0);
+    var c7_1 = vec4<f32>(0.0);
+    var c7_2 = vec4<f32>(0.0);
+    var c7_3 = vec4<f32>(0.0);
+    var c7_4 = vec4<f32>(0.0);
+    var c7_5 = vec4<f32>(0.0);
+    var c7_6 = vec4<f32>(0.0);
+    var c7_7 = vec4<f32>(0.0);
+    for (var kh = 0u; kh < c.kh; kh++) {
+    for (var kw = 0u; kw < c.kw; kw++) {
+        let tap = kh * c.kw + kw;
+        let ty0 = py0 - i32(kh);
+        let tx0 = px0 - i32(kw);
+        let y0 = ty0 / i32(c.s);
+        let x0 = tx0 / i32(c.s);
+        let in0 = ty0 >= 0 && tx0 >= 0 && y0 * i32(c.s) == ty0 && x0 * i32(c.s) == tx0 && y0 < i32(c.oh) && x0 < i32(c.ow);
+        let o0 = select(0u, base0 + u32(y0) * c.ow + u32(x0), in0);
+        let m0 = select(0.0, 1.0, in0);
+        let ty1 = py1 - i32(kh);
+        let tx1 = px1 - i32(kw);
+        let y1 = ty1 / i32(c.s);
+        let x1 = tx1 / i32(c.s);
+        let in1 = ty1 >= 0 && tx1 >= 0 && y1 * i32(c.s) == ty1 && x1 * i32(c.s) == tx1 && y1 < i32(c.oh) && x1 < i32(c.ow);
+        let o1 = select(0u, base1 + u32(y1) * c.ow + u32(x1), in1);
+        let m1 = select(0.0, 1.0, in1);
+        let ty2 = py2 - i32(kh);
+        let tx2 = px2 - i32(kw);
+        let y2 = ty2 / i32(c.s);
+        let x2 = tx2 / i32(c.s);
+        let in2 = ty2 >= 0 && tx2 >= 0 && y2 * i32(c.s) == ty2 && x2 * i32(c.s) == tx2 && y2 < i32(c.oh) && x2 < i32(c.ow);
+        let o2 = select(0u, base2 + u32(y2) * c.ow + u32(x2), in2);
+        let m2 = select(0.0, 1.0, in2);
+        let ty3 = py3 - i32(kh);
+        let tx3 = px3 - i32(kw);
+        let y3 = ty3 / i32(c.s);
+        let x3 = tx3 / i32(c.s);
+        let in3 = ty3 >= 0 && tx3 >= 0 && y3 * i32(c.s) == ty3 && x3 * i32(c.s) == tx3 && y3 < i32(c.oh) && x3 < i32(c.ow);
+        let o3 = select(0u, base3 + u32(y3) * c.ow + u32(x3), in3);
+        let m3 = select(0.0, 1.0, in3);
+        let ty4 = py4 - i32(kh);
+        let tx4 = px4 - i32(kw);
+        let y4 = ty4 / i32(c.s);
+        let x4 = tx4 / i32(c.s);
+        let in4 = ty4 >= 0 && tx4 >= 0 && y4 * i32(c.s) == ty4 && x4 * i32(c.s) == tx4 && y4 < i32(c.oh) && x4 < i32(c.ow);
+        let o4 = select(0u, base4 + u32(y4) * c.ow + u32(x4), in4);
+        let m4 = select(0.0, 1.0, in4);
+        let ty5 = py5 - i32(kh);
+        let tx5 = px5 - i32(kw);
+        let y5 = ty5 / i32(c.s);
+        let x5 = tx5 / i32(c.s);
+        let in5 = ty5 >= 0 && tx5 >= 0 && y5 * i32(c.s) == ty5 && x5 * i32(c.s) == tx5 && y5 < i32(c.oh) && x5 < i32(c.ow);
+        let o5 = select(0u, base5 + u32(y5) * c.ow + u32(x5), in5);
+        let m5 = select(0.0, 1.0, in5);
+        let ty6 = py6 - i32(kh);
+        let tx6 = px6 - i32(kw);
+        let y6 = ty6 / i32(c.s);
+        let x6 = tx6 / i32(c.s);
+        let in6 = ty6 >= 0 && tx6 >= 0 && y6 * i32(c.s) == ty6 && x6 * i32(c.s) == tx6 && y6 < i32(c.oh) && x6 < i32(c.ow);
+        let o6 = select(0u, base6 + u32(y6) * c.ow + u32(x6), in6);
+        let m6 = select(0.0, 1.0, in6);
+        let ty7 = py7 - i32(kh);
+        let tx7 = px7 - i32(kw);
+        let y7 = ty7 / i32(c.s);
+        let x7 = tx7 / i32(c.s);
+        let in7 = ty7 >= 0 && tx7 >= 0 && y7 * i32(c.s) == ty7 && x7 * i32(c.s) == tx7 && y7 < i32(c.oh) && x7 < i32(c.ow);
+        let o7 = select(0u, base7 + u32(y7) * c.ow + u32(x7), in7);
+        let m7 = select(0.0, 1.0, in7);
+        for (var r = 0u; r < c.co; r += 1u) {
+            let bl0 = vec4<f32>(wsrc[wr0 + min(r + 0u + kq, c.co - 1u) * c.ci * kk + tap], wsrc[wr1 + min(r + 0u + kq, c.co - 1u) * c.ci * kk + tap], wsrc[wr2 + min(r + 0u + kq, c.co - 1u) * c.ci * kk + tap], wsrc[wr3 + min(r + 0u + kq, c.co - 1u) * c.ci * kk + tap]);
+            let so0 = r * ohw;
+            let x0_0 = src[o0 + so0] * m0;
+            let x1_0 = src[o1 + so0] * m1;
+            let x2_0 = src[o2 + so0] * m2;
+            let x3_0 = src[o3 + so0] * m3;
+            let x4_0 = src[o4 + so0] * m4;
+            let x5_0 = src[o5 + so0] * m5;
+            let x6_0 = src[o6 + so0] * m6;
+            let x7_0 = src[o7 + so0] * m7;
+            let b0_0 = subgroupBroadcast(bl0, 0u);
+            c0_0 = fma(vec4<f32>(x0_0), b0_0, c0_0);
+            c1_0 = fma(vec4<f32>(x1_0), b0_0, c1_0);
+            c2_0 = fma(vec4<f32>(x2_0), b0_0, c2_0);
+            c3_0 = fma(vec4<f32>(x3_0), b0_0, c3_0);
+            c4_0 = fma(vec4<f32>(x4_0), b0_0, c4_0);
+            c5_0 = fma(vec4<f32>(x5_0), b0_0, c5_0);
+            c6_0 = fma(vec4<f32>(x6_0), b0_0, c6_0);
+            c7_0 = fma(vec4<f32>(x7_0), b0_0, c7_0);
+            let b0_1 = subgroupBroadcast(bl0, 1u);
+            c0_1 = fma(vec4<f32>(x0_0), b0_1, c0_1);
+            c1_1 = fma(vec4<f32>(x1_0), b0_1, c1_1);
+            c2_1 = fma(vec4<f32>(x2_0), b0_1, c2_1);
+            c3_1 = fma(vec4<f32>(x3_0), b0_1, c3_1);
+            c4_1 = fma(vec4<f32>(x4_0), b0_1, c4_1);
+            c5_1 = fma(vec4<f32>(x5_0), b0_1, c5_1);
+            c6_1 = fma(vec4<f32>(x6_0), b0_1, c6_1);
+            c7_1 = fma(vec4<f32>(x7_0), b0_1, c7_1);
+            let b0_2 = subgroupBroadcast(bl0, 2u);
+            c0_2 = fma(vec4<f32>(x0_0), b0_2, c0_2);
+            c1_2 = fma(vec4<f32>(x1_0), b0_2, c1_2);
+            c2_2 = fma(vec4<f32>(x2_0), b0_2, c2_2);
+            c3_2 = fma(vec4<f32>(x3_0), b0_2, c3_2);
+            c4_2 = fma(vec4<f32>(x4_0), b0_2, c4_2);
+            c5_2 = fma(vec4<f32>(x5_0), b0_2, c5_2);
+            c6_2 = fma(vec4<f32>(x6_0), b0_2, c6_2);
+            c7_2 = fma(vec4<f32>(x7_0), b0_2, c7_2);
+            let b0_3 = subgroupBroadcast(bl0, 3u);
+            c0_3 = fma(vec4<f32>(x0_0), b0_3, c0_3);
+            c1_3 = fma(vec4<f32>(x1_0), b0_3, c1_3);
+            c2_3 = fma(vec4<f32>(x2_0), b0_3, c2_3);
+            c3_3 = fma(vec4<f32>(x3_0), b0_3, c3_3);
+            c4_3 = fma(vec4<f32>(x4_0), b0_3, c4_3);
+            c5_3 = fma(vec4<f32>(x5_0), b0_3, c5_3);
+            c6_3 = fma(vec4<f32>(x6_0), b0_3, c6_3);
+            c7_3 = fma(vec4<f32>(x7_0), b0_3, c7_3);
+            let b0_4 = subgroupBroadcast(bl0, 4u);
+            c0_4 = fma(vec4<f32>(x0_0), b0_4, c0_4);
+            c1_4 = fma(vec4<f32>(x1_0), b0_4, c1_4);
+            c2_4 = fma(vec4<f32>(x2_0), b0_4, c2_4);
+            c3_4 = fma(vec4<f32>(x3_0), b0_4, c3_4);
+            c4_4 = fma(vec4<f32>(x4_0), b0_4, c4_4);
+            c5_4 = fma(vec4<f32>(x5_0), b0_4, c5_4);
+            c6_4 = fma(vec4<f32>(x6_0), b0_4, c6_4);
+            c7_4 = fma(vec4<f32>(x7_0), b0_4, c7_4);
+            let b0_5 = subgroupBroadcast(bl0, 5u);
+            c0_5 = fma(vec4<f32>(x0_0), b0_5, c0_5);
+            c1_5 = fma(vec4<f32>(x1_0), b0_5, c1_5);
+            c2_5 = fma(vec4<f32>(x2_0), b0_5, c2_5);
+            c3_5 = fma(vec4<f32>(x3_0), b0_5, c3_5);
+            c4_5 = fma(vec4<f32>(x4_0), b0_5, c4_5);
+            c5_5 = fma(vec4<f32>(x5_0), b0_5, c5_5);
+            c6_5 = fma(vec4<f32>(x6_0), b0_5, c6_5);
+            c7_5 = fma(vec4<f32>(x7_0), b0_5, c7_5);
+            let b0_6 = subgroupBroadcast(bl0, 6u);
+            c0_6 = fma(vec4<f32>(x0_0), b0_6, c0_6);
+            c1_6 = fma(vec4<f32>(x1_0), b0_6, c1_6);
+            c2_6 = fma(vec4<f32>(x2_0), b0_6, c2_6);
+            c3_6 = fma(vec4<f32>(x3_0), b0_6, c3_6);
+            c4_6 = fma(vec4<f32>(x4_0), b0_6, c4_6);
+            c5_6 = fma(vec4<f32>(x5_0), b0_6, c5_6);
+            c6_6 = fma(vec4<f32>(x6_0), b0_6, c6_6);
+            c7_6 = fma(vec4<f32>(x7_0), b0_6, c7_6);
+            let b0_7 = subgroupBroadcast(bl0, 7u);
+            c0_7 = fma(vec4<f32>(x0_0), b0_7, c0_7);
+            c1_7 = fma(vec4<f32>(x1_0), b0_7, c1_7);
+            c2_7 = fma(vec4<f32>(x2_0), b0_7, c2_7);
+            c3_7 = fma(vec4<f32>(x3_0), b0_7, c3_7);
+            c4_7 = fma(vec4<f32>(x4_0), b0_7, c4_7);
+            c5_7 = fma(vec4<f32>(x5_0), b0_7, c5_7);
+            c6_7 = fma(vec4<f32>(x6_0), b0_7, c6_7);
+            c7_7 = fma(vec4<f32>(x7_0), b0_7, c7_7);
+        }
+    }
+    }
+    if (r0 + 0u < npix) {
+        let img0 = (r0 + 0u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img0 * c.ci + n0 + 0u) * hw + rr0] = c0_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img0 * c.ci + n0 + 1u) * hw + rr0] = c0_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img0 * c.ci + n0 + 2u) * hw + rr0] = c0_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img0 * c.ci + n0 + 3u) * hw + rr0] = c0_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img0 * c.ci + n0 + 4u) * hw + rr0] = c0_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img0 * c.ci + n0 + 5u) * hw + rr0] = c0_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img0 * c.ci + n0 + 6u) * hw + rr0] = c0_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img0 * c.ci + n0 + 7u) * hw + rr0] = c0_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img0 * c.ci + n0 + 8u) * hw + rr0] = c0_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img0 * c.ci + n0 + 9u) * hw + rr0] = c0_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img0 * c.ci + n0 + 10u) * hw + rr0] = c0_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img0 * c.ci + n0 + 11u) * hw + rr0] = c0_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img0 * c.ci + n0 + 12u) * hw + rr0] = c0_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img0 * c.ci + n0 + 13u) * hw + rr0] = c0_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img0 * c.ci + n0 + 14u) * hw + rr0] = c0_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img0 * c.ci + n0 + 15u) * hw + rr0] = c0_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img0 * c.ci + n0 + 16u) * hw + rr0] = c0_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img0 * c.ci + n0 + 17u) * hw + rr0] = c0_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img0 * c.ci + n0 + 18u) * hw + rr0] = c0_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img0 * c.ci + n0 + 19u) * hw + rr0] = c0_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img0 * c.ci + n0 + 20u) * hw + rr0] = c0_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img0 * c.ci + n0 + 21u) * hw + rr0] = c0_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img0 * c.ci + n0 + 22u) * hw + rr0] = c0_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img0 * c.ci + n0 + 23u) * hw + rr0] = c0_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img0 * c.ci + n0 + 24u) * hw + rr0] = c0_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img0 * c.ci + n0 + 25u) * hw + rr0] = c0_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img0 * c.ci + n0 + 26u) * hw + rr0] = c0_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img0 * c.ci + n0 + 27u) * hw + rr0] = c0_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img0 * c.ci + n0 + 28u) * hw + rr0] = c0_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img0 * c.ci + n0 + 29u) * hw + rr0] = c0_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img0 * c.ci + n0 + 30u) * hw + rr0] = c0_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img0 * c.ci + n0 + 31u) * hw + rr0] = c0_7.w;
+        }
+    }
+    if (r0 + 1u < npix) {
+        let img1 = (r0 + 1u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img1 * c.ci + n0 + 0u) * hw + rr1] = c1_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img1 * c.ci + n0 + 1u) * hw + rr1] = c1_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img1 * c.ci + n0 + 2u) * hw + rr1] = c1_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img1 * c.ci + n0 + 3u) * hw + rr1] = c1_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img1 * c.ci + n0 + 4u) * hw + rr1] = c1_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img1 * c.ci + n0 + 5u) * hw + rr1] = c1_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img1 * c.ci + n0 + 6u) * hw + rr1] = c1_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img1 * c.ci + n0 + 7u) * hw + rr1] = c1_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img1 * c.ci + n0 + 8u) * hw + rr1] = c1_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img1 * c.ci + n0 + 9u) * hw + rr1] = c1_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img1 * c.ci + n0 + 10u) * hw + rr1] = c1_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img1 * c.ci + n0 + 11u) * hw + rr1] = c1_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img1 * c.ci + n0 + 12u) * hw + rr1] = c1_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img1 * c.ci + n0 + 13u) * hw + rr1] = c1_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img1 * c.ci + n0 + 14u) * hw + rr1] = c1_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img1 * c.ci + n0 + 15u) * hw + rr1] = c1_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img1 * c.ci + n0 + 16u) * hw + rr1] = c1_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img1 * c.ci + n0 + 17u) * hw + rr1] = c1_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img1 * c.ci + n0 + 18u) * hw + rr1] = c1_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img1 * c.ci + n0 + 19u) * hw + rr1] = c1_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img1 * c.ci + n0 + 20u) * hw + rr1] = c1_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img1 * c.ci + n0 + 21u) * hw + rr1] = c1_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img1 * c.ci + n0 + 22u) * hw + rr1] = c1_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img1 * c.ci + n0 + 23u) * hw + rr1] = c1_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img1 * c.ci + n0 + 24u) * hw + rr1] = c1_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img1 * c.ci + n0 + 25u) * hw + rr1] = c1_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img1 * c.ci + n0 + 26u) * hw + rr1] = c1_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img1 * c.ci + n0 + 27u) * hw + rr1] = c1_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img1 * c.ci + n0 + 28u) * hw + rr1] = c1_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img1 * c.ci + n0 + 29u) * hw + rr1] = c1_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img1 * c.ci + n0 + 30u) * hw + rr1] = c1_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img1 * c.ci + n0 + 31u) * hw + rr1] = c1_7.w;
+        }
+    }
+    if (r0 + 2u < npix) {
+        let img2 = (r0 + 2u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img2 * c.ci + n0 + 0u) * hw + rr2] = c2_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img2 * c.ci + n0 + 1u) * hw + rr2] = c2_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img2 * c.ci + n0 + 2u) * hw + rr2] = c2_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img2 * c.ci + n0 + 3u) * hw + rr2] = c2_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img2 * c.ci + n0 + 4u) * hw + rr2] = c2_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img2 * c.ci + n0 + 5u) * hw + rr2] = c2_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img2 * c.ci + n0 + 6u) * hw + rr2] = c2_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img2 * c.ci + n0 + 7u) * hw + rr2] = c2_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img2 * c.ci + n0 + 8u) * hw + rr2] = c2_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img2 * c.ci + n0 + 9u) * hw + rr2] = c2_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img2 * c.ci + n0 + 10u) * hw + rr2] = c2_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img2 * c.ci + n0 + 11u) * hw + rr2] = c2_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img2 * c.ci + n0 + 12u) * hw + rr2] = c2_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img2 * c.ci + n0 + 13u) * hw + rr2] = c2_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img2 * c.ci + n0 + 14u) * hw + rr2] = c2_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img2 * c.ci + n0 + 15u) * hw + rr2] = c2_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img2 * c.ci + n0 + 16u) * hw + rr2] = c2_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img2 * c.ci + n0 + 17u) * hw + rr2] = c2_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img2 * c.ci + n0 + 18u) * hw + rr2] = c2_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img2 * c.ci + n0 + 19u) * hw + rr2] = c2_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img2 * c.ci + n0 + 20u) * hw + rr2] = c2_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img2 * c.ci + n0 + 21u) * hw + rr2] = c2_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img2 * c.ci + n0 + 22u) * hw + rr2] = c2_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img2 * c.ci + n0 + 23u) * hw + rr2] = c2_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img2 * c.ci + n0 + 24u) * hw + rr2] = c2_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img2 * c.ci + n0 + 25u) * hw + rr2] = c2_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img2 * c.ci + n0 + 26u) * hw + rr2] = c2_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img2 * c.ci + n0 + 27u) * hw + rr2] = c2_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img2 * c.ci + n0 + 28u) * hw + rr2] = c2_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img2 * c.ci + n0 + 29u) * hw + rr2] = c2_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img2 * c.ci + n0 + 30u) * hw + rr2] = c2_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img2 * c.ci + n0 + 31u) * hw + rr2] = c2_7.w;
+        }
+    }
+    if (r0 + 3u < npix) {
+        let img3 = (r0 + 3u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img3 * c.ci + n0 + 0u) * hw + rr3] = c3_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img3 * c.ci + n0 + 1u) * hw + rr3] = c3_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img3 * c.ci + n0 + 2u) * hw + rr3] = c3_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img3 * c.ci + n0 + 3u) * hw + rr3] = c3_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img3 * c.ci + n0 + 4u) * hw + rr3] = c3_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img3 * c.ci + n0 + 5u) * hw + rr3] = c3_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img3 * c.ci + n0 + 6u) * hw + rr3] = c3_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img3 * c.ci + n0 + 7u) * hw + rr3] = c3_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img3 * c.ci + n0 + 8u) * hw + rr3] = c3_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img3 * c.ci + n0 + 9u) * hw + rr3] = c3_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img3 * c.ci + n0 + 10u) * hw + rr3] = c3_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img3 * c.ci + n0 + 11u) * hw + rr3] = c3_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img3 * c.ci + n0 + 12u) * hw + rr3] = c3_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img3 * c.ci + n0 + 13u) * hw + rr3] = c3_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img3 * c.ci + n0 + 14u) * hw + rr3] = c3_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img3 * c.ci + n0 + 15u) * hw + rr3] = c3_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img3 * c.ci + n0 + 16u) * hw + rr3] = c3_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img3 * c.ci + n0 + 17u) * hw + rr3] = c3_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img3 * c.ci + n0 + 18u) * hw + rr3] = c3_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img3 * c.ci + n0 + 19u) * hw + rr3] = c3_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img3 * c.ci + n0 + 20u) * hw + rr3] = c3_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img3 * c.ci + n0 + 21u) * hw + rr3] = c3_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img3 * c.ci + n0 + 22u) * hw + rr3] = c3_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img3 * c.ci + n0 + 23u) * hw + rr3] = c3_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img3 * c.ci + n0 + 24u) * hw + rr3] = c3_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img3 * c.ci + n0 + 25u) * hw + rr3] = c3_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img3 * c.ci + n0 + 26u) * hw + rr3] = c3_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img3 * c.ci + n0 + 27u) * hw + rr3] = c3_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img3 * c.ci + n0 + 28u) * hw + rr3] = c3_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img3 * c.ci + n0 + 29u) * hw + rr3] = c3_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img3 * c.ci + n0 + 30u) * hw + rr3] = c3_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img3 * c.ci + n0 + 31u) * hw + rr3] = c3_7.w;
+        }
+    }
+    if (r0 + 4u < npix) {
+        let img4 = (r0 + 4u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img4 * c.ci + n0 + 0u) * hw + rr4] = c4_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img4 * c.ci + n0 + 1u) * hw + rr4] = c4_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img4 * c.ci + n0 + 2u) * hw + rr4] = c4_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img4 * c.ci + n0 + 3u) * hw + rr4] = c4_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img4 * c.ci + n0 + 4u) * hw + rr4] = c4_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img4 * c.ci + n0 + 5u) * hw + rr4] = c4_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img4 * c.ci + n0 + 6u) * hw + rr4] = c4_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img4 * c.ci + n0 + 7u) * hw + rr4] = c4_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img4 * c.ci + n0 + 8u) * hw + rr4] = c4_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img4 * c.ci + n0 + 9u) * hw + rr4] = c4_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img4 * c.ci + n0 + 10u) * hw + rr4] = c4_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img4 * c.ci + n0 + 11u) * hw + rr4] = c4_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img4 * c.ci + n0 + 12u) * hw + rr4] = c4_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img4 * c.ci + n0 + 13u) * hw + rr4] = c4_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img4 * c.ci + n0 + 14u) * hw + rr4] = c4_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img4 * c.ci + n0 + 15u) * hw + rr4] = c4_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img4 * c.ci + n0 + 16u) * hw + rr4] = c4_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img4 * c.ci + n0 + 17u) * hw + rr4] = c4_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img4 * c.ci + n0 + 18u) * hw + rr4] = c4_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img4 * c.ci + n0 + 19u) * hw + rr4] = c4_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img4 * c.ci + n0 + 20u) * hw + rr4] = c4_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img4 * c.ci + n0 + 21u) * hw + rr4] = c4_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img4 * c.ci + n0 + 22u) * hw + rr4] = c4_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img4 * c.ci + n0 + 23u) * hw + rr4] = c4_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img4 * c.ci + n0 + 24u) * hw + rr4] = c4_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img4 * c.ci + n0 + 25u) * hw + rr4] = c4_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img4 * c.ci + n0 + 26u) * hw + rr4] = c4_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img4 * c.ci + n0 + 27u) * hw + rr4] = c4_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img4 * c.ci + n0 + 28u) * hw + rr4] = c4_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img4 * c.ci + n0 + 29u) * hw + rr4] = c4_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img4 * c.ci + n0 + 30u) * hw + rr4] = c4_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img4 * c.ci + n0 + 31u) * hw + rr4] = c4_7.w;
+        }
+    }
+    if (r0 + 5u < npix) {
+        let img5 = (r0 + 5u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img5 * c.ci + n0 + 0u) * hw + rr5] = c5_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img5 * c.ci + n0 + 1u) * hw + rr5] = c5_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img5 * c.ci + n0 + 2u) * hw + rr5] = c5_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img5 * c.ci + n0 + 3u) * hw + rr5] = c5_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img5 * c.ci + n0 + 4u) * hw + rr5] = c5_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img5 * c.ci + n0 + 5u) * hw + rr5] = c5_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img5 * c.ci + n0 + 6u) * hw + rr5] = c5_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img5 * c.ci + n0 + 7u) * hw + rr5] = c5_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img5 * c.ci + n0 + 8u) * hw + rr5] = c5_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img5 * c.ci + n0 + 9u) * hw + rr5] = c5_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img5 * c.ci + n0 + 10u) * hw + rr5] = c5_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img5 * c.ci + n0 + 11u) * hw + rr5] = c5_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img5 * c.ci + n0 + 12u) * hw + rr5] = c5_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img5 * c.ci + n0 + 13u) * hw + rr5] = c5_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img5 * c.ci + n0 + 14u) * hw + rr5] = c5_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img5 * c.ci + n0 + 15u) * hw + rr5] = c5_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img5 * c.ci + n0 + 16u) * hw + rr5] = c5_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img5 * c.ci + n0 + 17u) * hw + rr5] = c5_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img5 * c.ci + n0 + 18u) * hw + rr5] = c5_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img5 * c.ci + n0 + 19u) * hw + rr5] = c5_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img5 * c.ci + n0 + 20u) * hw + rr5] = c5_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img5 * c.ci + n0 + 21u) * hw + rr5] = c5_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img5 * c.ci + n0 + 22u) * hw + rr5] = c5_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img5 * c.ci + n0 + 23u) * hw + rr5] = c5_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img5 * c.ci + n0 + 24u) * hw + rr5] = c5_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img5 * c.ci + n0 + 25u) * hw + rr5] = c5_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img5 * c.ci + n0 + 26u) * hw + rr5] = c5_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img5 * c.ci + n0 + 27u) * hw + rr5] = c5_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img5 * c.ci + n0 + 28u) * hw + rr5] = c5_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img5 * c.ci + n0 + 29u) * hw + rr5] = c5_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img5 * c.ci + n0 + 30u) * hw + rr5] = c5_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img5 * c.ci + n0 + 31u) * hw + rr5] = c5_7.w;
+        }
+    }
+    if (r0 + 6u < npix) {
+        let img6 = (r0 + 6u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img6 * c.ci + n0 + 0u) * hw + rr6] = c6_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img6 * c.ci + n0 + 1u) * hw + rr6] = c6_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img6 * c.ci + n0 + 2u) * hw + rr6] = c6_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img6 * c.ci + n0 + 3u) * hw + rr6] = c6_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img6 * c.ci + n0 + 4u) * hw + rr6] = c6_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img6 * c.ci + n0 + 5u) * hw + rr6] = c6_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img6 * c.ci + n0 + 6u) * hw + rr6] = c6_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img6 * c.ci + n0 + 7u) * hw + rr6] = c6_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img6 * c.ci + n0 + 8u) * hw + rr6] = c6_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img6 * c.ci + n0 + 9u) * hw + rr6] = c6_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img6 * c.ci + n0 + 10u) * hw + rr6] = c6_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img6 * c.ci + n0 + 11u) * hw + rr6] = c6_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img6 * c.ci + n0 + 12u) * hw + rr6] = c6_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img6 * c.ci + n0 + 13u) * hw + rr6] = c6_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img6 * c.ci + n0 + 14u) * hw + rr6] = c6_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img6 * c.ci + n0 + 15u) * hw + rr6] = c6_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img6 * c.ci + n0 + 16u) * hw + rr6] = c6_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img6 * c.ci + n0 + 17u) * hw + rr6] = c6_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img6 * c.ci + n0 + 18u) * hw + rr6] = c6_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img6 * c.ci + n0 + 19u) * hw + rr6] = c6_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img6 * c.ci + n0 + 20u) * hw + rr6] = c6_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img6 * c.ci + n0 + 21u) * hw + rr6] = c6_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img6 * c.ci + n0 + 22u) * hw + rr6] = c6_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img6 * c.ci + n0 + 23u) * hw + rr6] = c6_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img6 * c.ci + n0 + 24u) * hw + rr6] = c6_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img6 * c.ci + n0 + 25u) * hw + rr6] = c6_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img6 * c.ci + n0 + 26u) * hw + rr6] = c6_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img6 * c.ci + n0 + 27u) * hw + rr6] = c6_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img6 * c.ci + n0 + 28u) * hw + rr6] = c6_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img6 * c.ci + n0 + 29u) * hw + rr6] = c6_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img6 * c.ci + n0 + 30u) * hw + rr6] = c6_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img6 * c.ci + n0 + 31u) * hw + rr6] = c6_7.w;
+        }
+    }
+    if (r0 + 7u < npix) {
+        let img7 = (r0 + 7u) / hw;
+        if (n0 + 0u < c.ci) {
+            dst[(img7 * c.ci + n0 + 0u) * hw + rr7] = c7_0.x;
+        }
+        if (n0 + 1u < c.ci) {
+            dst[(img7 * c.ci + n0 + 1u) * hw + rr7] = c7_0.y;
+        }
+        if (n0 + 2u < c.ci) {
+            dst[(img7 * c.ci + n0 + 2u) * hw + rr7] = c7_0.z;
+        }
+        if (n0 + 3u < c.ci) {
+            dst[(img7 * c.ci + n0 + 3u) * hw + rr7] = c7_0.w;
+        }
+        if (n0 + 4u < c.ci) {
+            dst[(img7 * c.ci + n0 + 4u) * hw + rr7] = c7_1.x;
+        }
+        if (n0 + 5u < c.ci) {
+            dst[(img7 * c.ci + n0 + 5u) * hw + rr7] = c7_1.y;
+        }
+        if (n0 + 6u < c.ci) {
+            dst[(img7 * c.ci + n0 + 6u) * hw + rr7] = c7_1.z;
+        }
+        if (n0 + 7u < c.ci) {
+            dst[(img7 * c.ci + n0 + 7u) * hw + rr7] = c7_1.w;
+        }
+        if (n0 + 8u < c.ci) {
+            dst[(img7 * c.ci + n0 + 8u) * hw + rr7] = c7_2.x;
+        }
+        if (n0 + 9u < c.ci) {
+            dst[(img7 * c.ci + n0 + 9u) * hw + rr7] = c7_2.y;
+        }
+        if (n0 + 10u < c.ci) {
+            dst[(img7 * c.ci + n0 + 10u) * hw + rr7] = c7_2.z;
+        }
+        if (n0 + 11u < c.ci) {
+            dst[(img7 * c.ci + n0 + 11u) * hw + rr7] = c7_2.w;
+        }
+        if (n0 + 12u < c.ci) {
+            dst[(img7 * c.ci + n0 + 12u) * hw + rr7] = c7_3.x;
+        }
+        if (n0 + 13u < c.ci) {
+            dst[(img7 * c.ci + n0 + 13u) * hw + rr7] = c7_3.y;
+        }
+        if (n0 + 14u < c.ci) {
+            dst[(img7 * c.ci + n0 + 14u) * hw + rr7] = c7_3.z;
+        }
+        if (n0 + 15u < c.ci) {
+            dst[(img7 * c.ci + n0 + 15u) * hw + rr7] = c7_3.w;
+        }
+        if (n0 + 16u < c.ci) {
+            dst[(img7 * c.ci + n0 + 16u) * hw + rr7] = c7_4.x;
+        }
+        if (n0 + 17u < c.ci) {
+            dst[(img7 * c.ci + n0 + 17u) * hw + rr7] = c7_4.y;
+        }
+        if (n0 + 18u < c.ci) {
+            dst[(img7 * c.ci + n0 + 18u) * hw + rr7] = c7_4.z;
+        }
+        if (n0 + 19u < c.ci) {
+            dst[(img7 * c.ci + n0 + 19u) * hw + rr7] = c7_4.w;
+        }
+        if (n0 + 20u < c.ci) {
+            dst[(img7 * c.ci + n0 + 20u) * hw + rr7] = c7_5.x;
+        }
+        if (n0 + 21u < c.ci) {
+            dst[(img7 * c.ci + n0 + 21u) * hw + rr7] = c7_5.y;
+        }
+        if (n0 + 22u < c.ci) {
+            dst[(img7 * c.ci + n0 + 22u) * hw + rr7] = c7_5.z;
+        }
+        if (n0 + 23u < c.ci) {
+            dst[(img7 * c.ci + n0 + 23u) * hw + rr7] = c7_5.w;
+        }
+        if (n0 + 24u < c.ci) {
+            dst[(img7 * c.ci + n0 + 24u) * hw + rr7] = c7_6.x;
+        }
+        if (n0 + 25u < c.ci) {
+            dst[(img7 * c.ci + n0 + 25u) * hw + rr7] = c7_6.y;
+        }
+        if (n0 + 26u < c.ci) {
+            dst[(img7 * c.ci + n0 + 26u) * hw + rr7] = c7_6.z;
+        }
+        if (n0 + 27u < c.ci) {
+            dst[(img7 * c.ci + n0 + 27u) * hw + rr7] = c7_6.w;
+        }
+        if (n0 + 28u < c.ci) {
+            dst[(img7 * c.ci + n0 + 28u) * hw + rr7] = c7_7.x;
+        }
+        if (n0 + 29u < c.ci) {
+            dst[(img7 * c.ci + n0 + 29u) * hw + rr7] = c7_7.y;
+        }
+        if (n0 + 30u < c.ci) {
+            dst[(img7 * c.ci + n0 + 30u) * hw + rr7] = c7_7.z;
+        }
+        if (n0 + 31u < c.ci) {
+            dst[(img7 * c.ci + n0 + 31u) * hw + rr7] = c7_7.w;
+        }
+    }
+
+}
