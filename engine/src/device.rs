@@ -200,10 +200,12 @@ pub struct DispatchStats {
     pub readbacks: u64,
 }
 
-/// Whether a kernel binding is read or written.
+/// Whether a kernel's storage binding is read or written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
+pub enum Access {
+    /// `var<storage, read>`.
     Read,
+    /// `var<storage, read_write>`.
     ReadWrite,
 }
 
@@ -792,6 +794,11 @@ impl Device {
         let p = Arc::new(built);
         lock(&self.inner.pipelines).insert(key.to_string(), p.clone());
         Ok(p)
+    }
+
+    /// Whether the pipeline cache holds `key`.
+    pub(crate) fn has_pipeline(&self, key: &str) -> bool {
+        lock(&self.inner.pipelines).contains_key(key)
     }
 
     /// A placeholder for a binding the dispatch does not use (`write`: for a read-write binding).

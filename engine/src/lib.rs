@@ -16,6 +16,7 @@
 pub mod arena;
 pub mod autodiff;
 pub mod cpu;
+pub mod custom;
 pub mod demo;
 pub mod device;
 pub mod error;
@@ -24,13 +25,16 @@ pub mod ops;
 pub mod optim;
 pub mod params;
 mod pool;
+pub mod reflect;
 pub mod rng;
 pub mod tensor;
 
 pub use arena::ParamArena;
 pub use autodiff::{no_grad, Gradients, NoGradGuard};
+pub use custom::{Binding, CustomOp, Kernel};
 pub use device::{
-    Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime, MatmulStrategy,
+    Access, Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime,
+    MatmulStrategy,
 };
 pub use error::{Error, Result};
 pub use interop::{Readback, TensorBuffer, TENSOR_BUFFER_USAGES};

@@ -7,50 +7,11 @@ use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
 use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
 use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
 
-/// Checks every uniform global of `module` against the Rust parameter struct of its type's name:
-/// size, member names and offsets. Returns how many it checked.
+/// Checks every uniform global of `module` against the Rust parameter struct of its type's name
+/// (size, member names and offsets); how many it checked.
 fn check_params(name: &str, module: &naga::Module) -> usize {
-    let layouts = mtdiff_engine::ops::param_layouts();
-    let mut checked = 0;
-    for (_, var) in module.global_variables.iter() {
-        if var.space != naga::AddressSpace::Uniform {
-            continue;
-        }
-        let ty = &module.types[var.ty];
-        let (members, span) = match &ty.inner {
-            naga::TypeInner::Struct { members, span } => (members, *span),
-            other => panic!(
-                "{name}: uniform `{}` is {other:?}, not a parameter struct",
-                var.name.as_deref().unwrap_or("?")
-            ),
-        };
-        let struct_name = ty.name.as_deref().unwrap_or("?");
-        let rust = layouts
-            .iter()
-            .find(|l| l.name == struct_name)
-            .unwrap_or_else(|| {
-                panic!("{name}: no Rust parameter struct named {struct_name} in param_layouts()")
-            });
-        let wgsl: Vec<(String, usize)> = members
-            .iter()
-            .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
-            .collect();
-        let ours: Vec<(String, usize)> = rust
-            .fields
-            .iter()
-            .map(|f| (f.name.to_string(), f.offset))
-            .collect();
-        assert_eq!(
-            wgsl, ours,
-            "{name}: {struct_name}'s members (name, offset), WGSL vs Rust"
-        );
-        assert_eq!(
-            span as usize, rust.size,
-            "{name}: {struct_name}'s size, WGSL vs Rust"
-        );
-        checked += 1;
-    }
-    checked
+    mtdiff_engine::reflect::check_params(module, &mtdiff_engine::ops::param_layouts())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn validate(name: &str, kernel: &str, overrides: &[(&str, f64)]) {

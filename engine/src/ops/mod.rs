@@ -31,8 +31,9 @@ pub fn with_prelude(kernel: &str) -> String {
     format!("{PRELUDE}\n{kernel}")
 }
 
-/// Workgroups for `threads` threads in groups of `wg`, spread over x and y (x ≤ 65535).
-pub(crate) fn grid(threads: usize, wg: usize) -> [u32; 3] {
+/// Workgroups for `threads` threads in groups of `wg`, spread over x and y (x ≤ 65535); the
+/// prelude's `gid(wid, nwg, lid)` gives each thread's flat index in such a grid (for `wg` 256).
+pub fn grid(threads: usize, wg: usize) -> [u32; 3] {
     let groups = threads.div_ceil(wg).max(1);
     let x = groups.min(65535);
     [x as u32, groups.div_ceil(x) as u32, 1]
