@@ -20,7 +20,8 @@ fn the_example_op_matches_its_reference_and_finite_differences() {
 
 #[test]
 fn a_custom_op_is_batched_and_its_pipeline_cached() {
-    let dev = common::device();
+    // A device of its own: the other tests of this process dispatch concurrently.
+    let dev = mtdiff_engine::Device::new(mtdiff_engine::DeviceOptions::default()).unwrap();
     let x = Tensor::from_slice(&dev, &[0.5, -1.0, 2.0], &[3]).unwrap();
     let beta = Tensor::from_slice(&dev, &[1.0], &[1]).unwrap();
     Tensor::apply_op(Swish, &[&x, &beta]).unwrap(); // builds the pipeline
