@@ -1,6 +1,6 @@
 //! Fused attention against the f64 CPU reference for seq lengths 1, 49, 196, 197 and head dims
-//! 16, 32, 64 (plus an odd one); its backward against finite differences of the reference
-//! (which the reference forward itself anchors).
+//! 16, 32, 64 (plus an odd one); its backward against the reference backward, which is checked
+//! against finite differences of the reference forward.
 
 mod common;
 
@@ -56,10 +56,24 @@ fn run(
             .map(|(a, b)| a * b)
             .sum::<f64>()
     };
-    // Finite differences over an evenly spread sample of elements of each input.
+    // The GPU backward against the reference backward on every element, and the reference
+    // backward against finite differences of the reference forward on a spread sample.
+    let (rdq, rdk, rdv) =
+        cpu::attention_backward(&q64, &k64, &v64, b * h, s, d, scale as f64, &w64);
     let picks: Vec<usize> = (0..n.min(24)).map(|i| i * n / n.min(24)).collect();
-    for (name, t, which) in [("dq", &q, 0), ("dk", &k, 1), ("dv", &v, 2)] {
+    for (name, t, which, refd) in [
+        ("dq", &q, 0, &rdq),
+        ("dk", &k, 1, &rdk),
+        ("dv", &v, 2, &rdv),
+    ] {
         let got = g.get(t).unwrap().to_vec().unwrap();
+        assert_close(
+            &format!("{name} GPU vs reference {what}"),
+            &got,
+            refd,
+            1e-3,
+            1e-4,
+        );
         let fd: Vec<f64> = picks
             .iter()
             .map(|&i| {
@@ -70,8 +84,14 @@ fn run(
                 (up - loss(&ins[0], &ins[1], &ins[2])) / 2e-6
             })
             .collect();
-        let got: Vec<f32> = picks.iter().map(|&i| got[i]).collect();
-        assert_close(&format!("{name} {what}"), &got, &fd, 1e-3, 1e-4);
+        let at: Vec<f32> = picks.iter().map(|&i| refd[i] as f32).collect();
+        assert_close(
+            &format!("{name} reference vs differences {what}"),
+            &at,
+            &fd,
+            1e-5,
+            1e-6,
+        );
     }
 }
 
