@@ -59,6 +59,8 @@ pub struct Kernel<P: KernelParams> {
     entry: &'static str,
     constants: Vec<(&'static str, f64)>,
     bindings: Vec<Binding>,
+    /// The pipeline cache key, kept current by `new` and `with_constant`.
+    key: String,
     _params: PhantomData<fn(&P)>,
 }
 
@@ -70,20 +72,24 @@ impl<P: KernelParams> Kernel<P> {
         entry: &'static str,
         bindings: &[Binding],
     ) -> Kernel<P> {
-        Kernel {
+        let mut kernel = Kernel {
             label,
             source: source.into(),
             entry,
             constants: Vec::new(),
             bindings: bindings.to_vec(),
+            key: String::new(),
             _params: PhantomData,
-        }
+        };
+        kernel.key = kernel.make_key();
+        kernel
     }
 
     /// Sets the WGSL `override` constant `name` (a pipeline of its own per value).
     pub fn with_constant(mut self, name: &'static str, value: f64) -> Kernel<P> {
         self.constants.retain(|(n, _)| *n != name);
         self.constants.push((name, value));
+        self.key = self.make_key();
         self
     }
 
@@ -94,7 +100,7 @@ impl<P: KernelParams> Kernel<P> {
 
     /// The pipeline cache key: the label, the entry and a hash of everything that shapes the
     /// pipeline, so two kernels with one label never share a pipeline by mistake.
-    fn key(&self) -> String {
+    fn make_key(&self) -> String {
         let mut h = DefaultHasher::new();
         self.source.hash(&mut h);
         self.entry.hash(&mut h);
@@ -210,11 +216,10 @@ impl<P: KernelParams> Kernel<P> {
                 ));
             }
         }
-        let key = self.key();
-        if !dev.has_pipeline(&key) {
+        if !dev.has_pipeline(&self.key) {
             self.check_source()?;
         }
-        let pipeline = dev.pipeline(&key, || KernelSource {
+        let pipeline = dev.pipeline(&self.key, || KernelSource {
             label: self.label,
             source: Cow::Owned(self.source.to_string()),
             entry: self.entry,
@@ -274,25 +279,25 @@ impl Tensor {
         let op = Arc::new(op);
         let saved: Vec<Tensor> = inputs.iter().map(|t| t.detach()).collect();
         let result = out.detach();
-        let dims: Vec<Vec<usize>> = inputs.iter().map(|t| t.dims().to_vec()).collect();
         Ok(out.record(
             name,
             inputs,
             Box::new(move |g, needs| {
                 let grads = op.backward(&saved, &result, g, needs)?;
-                if grads.len() != dims.len() {
+                if grads.len() != saved.len() {
                     return Err(Error::invalid(
                         name,
                         format!(
                             "backward returned {} gradients for {} inputs",
                             grads.len(),
-                            dims.len()
+                            saved.len()
                         ),
                     ));
                 }
-                for (i, (gi, d)) in grads.iter().zip(&dims).enumerate() {
+                for (i, (gi, input)) in grads.iter().zip(&saved).enumerate() {
                     if let Some(gi) = gi {
-                        if gi.dims() != d.as_slice() {
+                        let d = input.dims();
+                        if gi.dims() != d {
                             return Err(Error::shape(
                                 name,
                                 format!("the gradient of input {i} shaped {d:?}"),

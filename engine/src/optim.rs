@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::ops::{grid, kernel};
 use crate::tensor::{DType, Tensor, TensorId};
 
-const SRC: &str = include_str!("../../shaders/optim.wgsl");
+pub(crate) const SRC: &str = include_str!("../../shaders/optim.wgsl");
 
 crate::kernel_params! {
     /// `adamw`'s parameters (`shaders/optim.wgsl`).

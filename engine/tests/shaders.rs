@@ -3,9 +3,7 @@
 //! struct has the layout of the Rust struct of the same name (`mtdiff_engine::params`).
 
 use mtdiff_engine::ops::attention::attention_source;
-use mtdiff_engine::ops::conv_subgroup::ConvSubgroupVariant;
-use mtdiff_engine::ops::matmul::{tiled_source, RegBlockVariant};
-use mtdiff_engine::ops::matmul_subgroup::SubgroupVariant;
+use mtdiff_engine::ops::sources::{generated_kernels, STATIC_KERNELS};
 
 /// Checks every uniform global of `module` against the Rust parameter struct of its type's name
 /// (size, member names and offsets); how many it checked.
@@ -15,15 +13,9 @@ fn check_params(name: &str, module: &naga::Module) -> usize {
 }
 
 fn validate(name: &str, kernel: &str, overrides: &[(&str, f64)]) {
-    let src = &mtdiff_engine::ops::with_prelude(kernel);
-    let module = naga::front::wgsl::parse_str(src)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+    let mtdiff_engine::reflect::Reflection { module, info } =
+        mtdiff_engine::reflect::parse(&mtdiff_engine::ops::with_prelude(kernel))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(
         check_params(name, &module) > 0,
         "{name}: no parameter struct"
@@ -34,29 +26,13 @@ fn validate(name: &str, kernel: &str, overrides: &[(&str, f64)]) {
         .unwrap_or_else(|e| panic!("{name} with {overrides:?}: {e}"));
 }
 
+/// Every static kernel file (`ops::sources::STATIC_KERNELS`; `kernel_snapshots.rs` checks that
+/// it lists every file of shaders/ but the prelude and the templates) with each set of override
+/// constants the engine uses.
 #[test]
 fn every_shader_file_validates_with_its_overrides() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shaders");
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).expect("shaders/ exists") {
-        let path = entry.expect("readable entry").path();
-        let name = path
-            .file_name()
-            .expect("a file name")
-            .to_string_lossy()
-            .to_string();
-        let templates = [
-            "prelude.wgsl",
-            "matmul_regblock.wgsl",
-            "matmul_subgroup.wgsl",
-            "conv2d_subgroup.wgsl",
-            "attention.wgsl",
-        ];
-        if templates.contains(&name.as_str()) {
-            continue; // the prelude is in every source; templates: their variants, below
-        }
-        let src = std::fs::read_to_string(&path).expect("readable shader");
-        let ops: Vec<Vec<(&str, f64)>> = match name.as_str() {
+    for (name, src) in STATIC_KERNELS {
+        let ops: Vec<Vec<(&str, f64)>> = match *name {
             "elementwise.wgsl" => (0..13)
                 .flat_map(|op| (0..7).map(move |b| vec![("OP", op as f64), ("BIDX", b as f64)]))
                 .collect(),
@@ -67,11 +43,10 @@ fn every_shader_file_validates_with_its_overrides() {
             _ => vec![vec![]],
         };
         for o in &ops {
-            validate(&name, &src, o);
+            validate(name, src, o);
         }
-        seen += 1;
     }
-    assert!(seen >= 9, "expected the shader files, found {seen}");
+    assert!(STATIC_KERNELS.len() >= 9, "expected the shader files");
 }
 
 #[test]
@@ -90,25 +65,23 @@ fn every_rust_parameter_struct_is_some_shaders_struct() {
     }
 }
 
+/// Every generated variant: register-blocked and subgroup matmuls, subgroup convs, attention.
 #[test]
-fn every_register_blocked_matmul_variant_validates() {
-    for v in RegBlockVariant::all() {
-        validate(&format!("matmul_regblock.wgsl {v:?}"), &v.source(), &[]);
+fn every_generated_kernel_validates() {
+    let kernels = generated_kernels();
+    for prefix in [
+        "matmul_regblock.",
+        "matmul_subgroup.",
+        "conv2d_subgroup.",
+        "attention.",
+    ] {
+        assert!(
+            kernels.iter().any(|k| k.name.starts_with(prefix)),
+            "no {prefix} variant"
+        );
     }
-    validate(
-        "matmul_tiled.wgsl",
-        tiled_source(),
-        &[("TA", 1.0), ("TB", 0.0)],
-    );
-    for v in SubgroupVariant::all() {
-        validate(&format!("matmul_subgroup.wgsl {v:?}"), &v.source(), &[]);
-    }
-}
-
-#[test]
-fn every_subgroup_conv_variant_validates() {
-    for v in ConvSubgroupVariant::all() {
-        validate(&format!("conv2d_subgroup.wgsl {v:?}"), &v.source(), &[]);
+    for k in &kernels {
+        validate(&k.name, &k.source, &[]);
     }
 }
 

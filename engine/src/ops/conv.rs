@@ -12,7 +12,7 @@ use crate::ops::elementwise::unary_backward_raw;
 use crate::ops::{check_f32, kernel, UnaryOp};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/conv2d.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/conv2d.wgsl");
 const BINDINGS: &[Access] = &[
     Access::Read,
     Access::Read,
@@ -192,7 +192,7 @@ fn run(
     dev.dispatch(&k, params, &args, groups)
 }
 
-const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
+pub(crate) const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
 
 crate::kernel_params! {
     /// `shaders/conv2d_weights.wgsl`'s parameters.

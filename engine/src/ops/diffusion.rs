@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/diffusion.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/diffusion.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 

@@ -7,7 +7,7 @@ use crate::ops::layout::rank6_vec4s;
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/elementwise.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/elementwise.wgsl");
 const MAX_RANK: usize = 6;
 
 crate::kernel_params! {

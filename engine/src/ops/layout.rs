@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/layout.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/layout.wgsl");
 const MAX_RANK: usize = 6;
 const RW: &[Access] = &[Access::Read, Access::ReadWrite];
 

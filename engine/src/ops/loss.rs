@@ -6,8 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/loss.wgsl");
-const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/loss.wgsl");
 
 crate::kernel_params! {
     /// The cross-entropy kernels' parameters (`shaders/loss.wgsl`).
@@ -35,7 +34,7 @@ fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
     let k = kernel(
         dev,
         "reduce",
-        REDUCE,
+        crate::ops::reduce::SRC,
         entry,
         &[("OP", 0.0)],
         &[Access::Read, Access::ReadWrite],

@@ -13,7 +13,7 @@ use crate::ops::{check_f32, kernel};
 use crate::tensor::{DType, Tensor};
 
 const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
-const TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
+pub(crate) const TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
 const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
 
 /// Rows and columns of C one register-blocked thread computes.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/norm.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/norm.wgsl");
 const R: Access = Access::Read;
 const W: Access = Access::ReadWrite;
 

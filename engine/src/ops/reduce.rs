@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
 
 crate::kernel_params! {
     /// The reductions' parameters (`shaders/reduce.wgsl`): x viewed as `[outer, mid, inner]`.

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
-const SRC: &str = include_str!("../../../shaders/resample.wgsl");
+pub(crate) const SRC: &str = include_str!("../../../shaders/resample.wgsl");
 const RW: &[Access] = &[Access::Read, Access::ReadWrite];
 
 fn nchw(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {

@@ -22,32 +22,17 @@ pub struct KernelFile {
 /// (`attention`, `matmul_regblock`, `matmul_subgroup`, `conv2d_subgroup`) are compiled only
 /// through their generated variants, so they are not here.
 pub const STATIC_KERNELS: &[(&str, &str)] = &[
-    ("conv2d.wgsl", include_str!("../../../shaders/conv2d.wgsl")),
-    (
-        "conv2d_weights.wgsl",
-        include_str!("../../../shaders/conv2d_weights.wgsl"),
-    ),
-    (
-        "diffusion.wgsl",
-        include_str!("../../../shaders/diffusion.wgsl"),
-    ),
-    (
-        "elementwise.wgsl",
-        include_str!("../../../shaders/elementwise.wgsl"),
-    ),
-    ("layout.wgsl", include_str!("../../../shaders/layout.wgsl")),
-    ("loss.wgsl", include_str!("../../../shaders/loss.wgsl")),
-    (
-        "matmul_tiled.wgsl",
-        include_str!("../../../shaders/matmul_tiled.wgsl"),
-    ),
-    ("norm.wgsl", include_str!("../../../shaders/norm.wgsl")),
-    ("optim.wgsl", include_str!("../../../shaders/optim.wgsl")),
-    ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
-    (
-        "resample.wgsl",
-        include_str!("../../../shaders/resample.wgsl"),
-    ),
+    ("conv2d.wgsl", crate::ops::conv::SRC),
+    ("conv2d_weights.wgsl", crate::ops::conv::WEIGHTS_SRC),
+    ("diffusion.wgsl", crate::ops::diffusion::SRC),
+    ("elementwise.wgsl", crate::ops::elementwise::SRC),
+    ("layout.wgsl", crate::ops::layout::SRC),
+    ("loss.wgsl", crate::ops::loss::SRC),
+    ("matmul_tiled.wgsl", crate::ops::matmul::TILED),
+    ("norm.wgsl", crate::ops::norm::SRC),
+    ("optim.wgsl", crate::optim::SRC),
+    ("reduce.wgsl", crate::ops::reduce::SRC),
+    ("resample.wgsl", crate::ops::resample::SRC),
 ];
 
 /// The attention head dimensions whose generated kernels are listed (any D compiles; these are
