@@ -8,7 +8,7 @@ mod common;
 
 use common::{assert_close, device, f64s, rng};
 use mtdiff_engine::ops::{BinaryOp, UnaryOp};
-use mtdiff_engine::{cpu, KernelProfile, Tensor};
+use mtdiff_engine::{cpu, Device, DeviceOptions, KernelProfile, Tensor};
 
 fn upload(data: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_slice(&device(), data, shape).unwrap()
@@ -336,9 +336,11 @@ fn permute_transpose_broadcast() {
 
 /// `cat` along an axis with only size-1 axes before it: contiguous blocks joined by buffer
 /// copies (no dispatch), the gradients the output gradient's blocks; with misaligned block
-/// offsets (odd row lengths) too.
+/// offsets (odd row lengths) too. On a device of its own: other tests dispatch concurrently.
 #[test]
 fn cat_of_contiguous_blocks_is_copies() {
+    let dev = Device::new(DeviceOptions::default()).unwrap();
+    let upload = |v: &[f32], s: &[usize]| Tensor::from_slice(&dev, v, s).unwrap();
     let mut r = rng(41);
     let cases: [(usize, [&[usize]; 3]); 3] = [
         (0, [&[2, 5], &[3, 5], &[1, 5]]),
@@ -356,9 +358,9 @@ fn cat_of_contiguous_blocks_is_copies() {
             .map(|(v, s)| upload(v, s).with_grad())
             .collect();
         let refs: Vec<&Tensor> = ts.iter().collect();
-        let before = device().dispatch_stats().dispatches;
+        let before = dev.dispatch_stats().dispatches;
         let y = Tensor::cat(&refs, axis).unwrap();
-        assert_eq!(device().dispatch_stats().dispatches, before, "no dispatch");
+        assert_eq!(dev.dispatch_stats().dispatches, before, "no dispatch");
         let parts: Vec<(Vec<f64>, Vec<usize>)> = vals
             .iter()
             .zip(shapes)
