@@ -1,0 +1,173 @@
+//! Adapter choice: which of the machine's adapters a [`Device`](super::Device) opens, and what
+//! it is ([`DeviceInfo`]).
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// What the adapter is and what it can do.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub name: String,
+    /// Graphics backend (Vulkan, Metal, DX12, GL).
+    pub backend: wgpu::Backend,
+    /// Discrete, integrated, virtual, CPU or other.
+    pub device_type: wgpu::DeviceType,
+    /// Driver name.
+    pub driver: String,
+    /// Driver version string.
+    pub driver_info: String,
+    /// Limits the device was opened with.
+    pub limits: wgpu::Limits,
+    /// Features the device was opened with.
+    pub features: wgpu::Features,
+    /// The subgroup size, when subgroup operations are enabled and every subgroup has the same
+    /// size (`None` otherwise, e.g. on a caller's device opened without `Features::SUBGROUP`).
+    pub subgroup_size: Option<u32>,
+}
+
+impl DeviceInfo {
+    /// The Mesa version (major, minor) of a Mesa driver (lavapipe, RADV, ANV, …), read from the
+    /// driver string ("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"); `None` for other drivers.
+    pub fn mesa_version(&self) -> Option<(u32, u32)> {
+        parse_mesa_version(&self.driver_info)
+    }
+
+    /// Whether this is Mesa's software Vulkan driver (lavapipe, which reports "llvmpipe").
+    pub fn is_lavapipe(&self) -> bool {
+        self.device_type == wgpu::DeviceType::Cpu && self.name.starts_with("llvmpipe")
+    }
+}
+
+/// (major, minor) after "Mesa " in a driver version string.
+fn parse_mesa_version(driver_info: &str) -> Option<(u32, u32)> {
+    let rest = &driver_info[driver_info.find("Mesa ")? + 5..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+impl fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.limits;
+        writeln!(f, "adapter:  {}", self.name)?;
+        writeln!(f, "backend:  {:?}", self.backend)?;
+        writeln!(f, "type:     {:?}", self.device_type)?;
+        writeln!(f, "driver:   {} {}", self.driver, self.driver_info)?;
+        writeln!(f, "max_buffer_size: {} MiB", l.max_buffer_size >> 20)?;
+        writeln!(
+            f,
+            "max_storage_buffer_binding_size: {} MiB",
+            l.max_storage_buffer_binding_size >> 20
+        )?;
+        writeln!(
+            f,
+            "max_storage_buffers_per_shader_stage: {}",
+            l.max_storage_buffers_per_shader_stage
+        )?;
+        writeln!(
+            f,
+            "max_compute_workgroup_size: {}x{}x{} ({} invocations), workgroup memory {} KiB",
+            l.max_compute_workgroup_size_x,
+            l.max_compute_workgroup_size_y,
+            l.max_compute_workgroup_size_z,
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size >> 10
+        )?;
+        match self.subgroup_size {
+            Some(n) => writeln!(f, "subgroups: {n} lanes")?,
+            None => writeln!(f, "subgroups: not enabled")?,
+        }
+        write!(f, "features: {:?}", self.features)
+    }
+}
+
+/// Lower is preferred: discrete, integrated, virtual, CPU, other.
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// The best adapter: highest-performance type first, native APIs before GL. Honours
+/// `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` (substring match).
+pub(super) fn choose_adapter() -> Result<wgpu::Adapter> {
+    // Without WGPU_BACKEND: the native APIs first, GL only when none has an adapter (probing
+    // GL's EGL/Wayland stack prints warnings on headless machines).
+    let env_backends = wgpu::Backends::from_env();
+    let name_filter = std::env::var("WGPU_ADAPTER_NAME")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let enumerate = |backends: wgpu::Backends| {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(backends))
+    };
+    let matches = |a: &wgpu::Adapter| match &name_filter {
+        Some(n) => a.get_info().name.to_lowercase().contains(&n.to_lowercase()),
+        None => true,
+    };
+    let (backends, adapters) = match env_backends {
+        Some(b) => (b, enumerate(b)),
+        None => {
+            let native = enumerate(wgpu::Backends::PRIMARY);
+            if native.iter().any(matches) {
+                (wgpu::Backends::PRIMARY, native)
+            } else {
+                let all = wgpu::Backends::PRIMARY | wgpu::Backends::GL;
+                (all, enumerate(all))
+            }
+        }
+    };
+    let found: Vec<String> = adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({:?})", i.name, i.backend)
+        })
+        .collect();
+    let adapter = adapters
+        .into_iter()
+        .filter(matches)
+        .min_by_key(|a| {
+            let i = a.get_info();
+            (type_rank(i.device_type), i.backend == wgpu::Backend::Gl)
+        })
+        .ok_or_else(|| Error::NoAdapter {
+            tried: format!(
+                "backends {backends:?}{}; adapters present: [{}]",
+                name_filter
+                    .as_ref()
+                    .map(|n| format!(", WGPU_ADAPTER_NAME={n:?}"))
+                    .unwrap_or_default(),
+                found.join(", ")
+            ),
+        })?;
+    Ok(adapter)
+}
+
+#[cfg(test)]
+mod mesa_version_tests {
+    use super::parse_mesa_version;
+
+    #[test]
+    fn mesa_versions_parse_from_driver_strings() {
+        assert_eq!(
+            parse_mesa_version("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"),
+            Some((25, 0))
+        );
+        assert_eq!(
+            parse_mesa_version("Mesa 22.3.6 (LLVM 15.0.6)"),
+            Some((22, 3))
+        );
+        assert_eq!(parse_mesa_version("NVIDIA 550.54"), None);
+        assert_eq!(parse_mesa_version("Mesa x"), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! The pipeline cache: a compute pipeline and its bind group layout per kernel, built on first
+//! use.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::{lock, Device};
+use crate::error::Result;
+
+/// Whether a kernel's storage binding is read or written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `var<storage, read>`.
+    Read,
+    /// `var<storage, read_write>`.
+    ReadWrite,
+}
+
+/// A compiled compute pipeline and its bind group layout.
+pub(crate) struct Pipeline {
+    pub(super) pipeline: wgpu::ComputePipeline,
+    pub(super) layout: wgpu::BindGroupLayout,
+    pub(super) label: String,
+    pub(super) bindings: Vec<Access>,
+}
+
+/// Everything needed to build a pipeline on a cache miss.
+pub(crate) struct KernelSource<'a> {
+    pub label: &'a str,
+    pub source: Cow<'a, str>,
+    pub entry: &'a str,
+    pub constants: &'a [(&'a str, f64)],
+    pub bindings: &'a [Access],
+}
+
+impl Device {
+    /// The cached pipeline for `key`, built from `make()` on first use.
+    pub(crate) fn pipeline(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> KernelSource<'static>,
+    ) -> Result<Arc<Pipeline>> {
+        if let Some(p) = lock(&self.inner.pipelines).get(key) {
+            return Ok(p.clone());
+        }
+        let src = make();
+        let d = &self.inner.wgpu;
+        let built =
+            self.scoped(src.label, 0, || {
+                let entries: Vec<wgpu::BindGroupLayoutEntry> =
+                    std::iter::once(wgpu::BindGroupLayoutEntry {
+                        binding: 0,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Uniform,
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .chain(src.bindings.iter().enumerate().map(|(i, a)| {
+                        wgpu::BindGroupLayoutEntry {
+                            binding: i as u32 + 1,
+                            visibility: wgpu::ShaderStages::COMPUTE,
+                            ty: wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Storage {
+                                    read_only: *a == Access::Read,
+                                },
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                            count: None,
+                        }
+                    }))
+                    .collect();
+                let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(src.label),
+                    entries: &entries,
+                });
+                let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(src.label),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+                let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(src.label),
+                    source: wgpu::ShaderSource::Wgsl(crate::ops::with_prelude(&src.source).into()),
+                });
+                let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(src.label),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(src.entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: src.constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
+                Pipeline {
+                    pipeline,
+                    layout,
+                    label: format!("{}.{}", src.label, src.entry),
+                    bindings: src.bindings.to_vec(),
+                }
+            })?;
+        let p = Arc::new(built);
+        lock(&self.inner.pipelines).insert(key.to_string(), p.clone());
+        Ok(p)
+    }
+
+    /// Whether the pipeline cache holds `key`.
+    pub(crate) fn has_pipeline(&self, key: &str) -> bool {
+        lock(&self.inner.pipelines).contains_key(key)
+    }
+
+    /// The labels of the pipelines built so far (`family.entry`, the label wgpu and capture
+    /// tools such as RenderDoc show for the pipeline, its layouts and its bind groups), sorted.
+    pub fn pipeline_labels(&self) -> Vec<String> {
+        let mut v: Vec<String> = lock(&self.inner.pipelines)
+            .values()
+            .map(|p| p.label.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Number of pipelines built so far.
+    pub fn pipeline_count(&self) -> usize {
+        lock(&self.inner.pipelines).len()
+    }
+}
