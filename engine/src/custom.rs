@@ -4,7 +4,7 @@
 //! [`kernel_params!`](crate::kernel_params) struct) and its named storage bindings. It dispatches
 //! on tensors into the device's pending command buffer, batched like every engine op, through the
 //! device's pipeline cache; on first use its WGSL is checked against the Rust declaration (the
-//! parameter struct's members and offsets, each binding's number, name and access). A
+//! parameter struct's members and offsets, each binding's name and access). A
 //! [`CustomOp`] pairs a forward (its own kernels or engine ops) with a backward, and
 //! [`Tensor::apply_op`] runs it as an op that takes part in autodiff. See
 //! `engine/examples/custom_op.rs`.
@@ -15,44 +15,18 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::device::{Access, KernelSource};
+use crate::device::{Access, Binding, KernelSource};
 use crate::error::{Error, Result};
 use crate::params::KernelParams;
 use crate::reflect;
 use crate::tensor::Tensor;
 
-/// One storage binding of a kernel: `@group(0) @binding(i + 1)` for the i-th declared binding
-/// (binding 0 is the parameter struct), with the WGSL variable's name and its access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Binding {
-    /// The WGSL variable's name.
-    pub name: &'static str,
-    /// `var<storage, read>` or `var<storage, read_write>`.
-    pub access: Access,
-}
-
-impl Binding {
-    /// A `var<storage, read>` binding.
-    pub const fn read(name: &'static str) -> Binding {
-        Binding {
-            name,
-            access: Access::Read,
-        }
-    }
-    /// A `var<storage, read_write>` binding (the kernel writes it).
-    pub const fn write(name: &'static str) -> Binding {
-        Binding {
-            name,
-            access: Access::ReadWrite,
-        }
-    }
-}
-
 /// A WGSL compute kernel defined outside the engine, with parameters `P`.
 ///
 /// The source gets the engine's prelude (`gid`, `sigmoid`, `silu`, `tree_sum`, …) in front and
 /// declares `@group(0) @binding(0) var<uniform> params: P` (the WGSL struct named and laid out
-/// like `P`) and one storage binding per declared [`Binding`], numbered from 1.
+/// like `P`) and one storage binding per declared [`Binding`], found by name (any `@binding`
+/// number but 0).
 pub struct Kernel<P: KernelParams> {
     label: &'static str,
     source: Cow<'static, str>,
@@ -119,8 +93,8 @@ impl<P: KernelParams> Kernel<P> {
         format!("custom.{}.{}.{:016x}", self.label, self.entry, h.finish())
     }
 
-    /// Checks the WGSL against the declaration: the entry point, the parameter struct and the
-    /// storage bindings.
+    /// Checks the WGSL against the declaration: the entry point and the parameter struct (the
+    /// pipeline cache checks the storage bindings, as for every kernel).
     fn check_source(&self) -> Result<()> {
         let fail = |message: String| Err(Error::invalid(self.label, message));
         let module = match reflect::parse(&crate::ops::with_prelude(&self.source)) {
@@ -144,31 +118,6 @@ impl<P: KernelParams> Kernel<P> {
                 ))
             }
             Err(e) => return fail(e),
-        }
-        let declared: Vec<reflect::StorageBinding> = self
-            .bindings
-            .iter()
-            .enumerate()
-            .map(|(i, b)| reflect::StorageBinding {
-                binding: i as u32 + 1,
-                name: b.name.to_string(),
-                access: b.access,
-            })
-            .collect();
-        let wgsl = module.storage_bindings(self.entry);
-        if wgsl != declared {
-            let show = |v: &[reflect::StorageBinding]| -> String {
-                v.iter()
-                    .map(|b| format!("@binding({}) {} {:?}", b.binding, b.name, b.access))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return fail(format!(
-                "the storage bindings entry point `{}` uses, [{}], differ from the declared [{}]",
-                self.entry,
-                show(&wgsl),
-                show(&declared)
-            ));
         }
         Ok(())
     }
@@ -224,13 +173,7 @@ impl<P: KernelParams> Kernel<P> {
             source: Cow::Owned(self.source.to_string()),
             entry: self.entry,
             constants: Box::leak(self.constants.clone().into_boxed_slice()),
-            bindings: Box::leak(
-                self.bindings
-                    .iter()
-                    .map(|b| b.access)
-                    .collect::<Vec<_>>()
-                    .into_boxed_slice(),
-            ),
+            bindings: &self.bindings,
         })?;
         let bound: Vec<_> = args.iter().map(|t| t.arg()).collect();
         dev.dispatch(&pipeline, params, &bound, workgroups)

@@ -31,9 +31,9 @@ pub mod tensor;
 
 pub use arena::ParamArena;
 pub use autodiff::{no_grad, Gradients, NoGradGuard};
-pub use custom::{Binding, CustomOp, Kernel};
+pub use custom::{CustomOp, Kernel};
 pub use device::{
-    Access, Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime,
+    Access, Binding, Device, DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime,
     MatmulStrategy,
 };
 pub use error::{Error, Result};

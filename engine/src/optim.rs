@@ -9,12 +9,33 @@ use std::collections::HashMap;
 
 use crate::arena::{packed, Packed};
 use crate::autodiff::{Gradients, NoGradGuard};
-use crate::device::Access;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{grid, kernel};
 use crate::tensor::{DType, Tensor, TensorId};
 
 pub(crate) const SRC: &str = include_str!("../../shaders/optim.wgsl");
+/// `shaders/optim.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "optim",
+    file: "optim.wgsl",
+    source: SRC,
+    entries: &[
+        entry(
+            "adamw",
+            &[
+                write("ap"),
+                read("ag"),
+                write("am"),
+                write("av"),
+                read("agscale"),
+            ],
+        ),
+        entry("ema", &[write("ee"), read("ep")]),
+        entry("sum_squares", &[read("sg"), write("spartial")]),
+        entry("clip_scale", &[read("cpartial"), write("cout")]),
+    ],
+};
 
 crate::kernel_params! {
     /// `adamw`'s parameters (`shaders/optim.wgsl`).
@@ -325,20 +346,7 @@ impl AdamW {
             1.0 - c.beta1.powi(self.step as i32),
             1.0 - c.beta2.powi(self.step as i32),
         );
-        let k = kernel(
-            &dev,
-            "optim",
-            SRC,
-            "adamw",
-            &[],
-            &[
-                Access::ReadWrite,
-                Access::Read,
-                Access::ReadWrite,
-                Access::ReadWrite,
-                Access::Read,
-            ],
-        )?;
+        let k = kernel(&dev, &KERNELS, "adamw", &[])?;
         let update = |p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor| {
             let n = p.numel();
             let params = AdamwParams {
@@ -427,14 +435,7 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         .ok_or_else(|| Error::invalid("clip_factor", "no gradients"))?
         .device()
         .clone();
-    let ss = kernel(
-        &dev,
-        "optim",
-        SRC,
-        "sum_squares",
-        &[],
-        &[Access::Read, Access::ReadWrite],
-    )?;
+    let ss = kernel(&dev, &KERNELS, "sum_squares", &[])?;
     // (tensor, workgroups): a lone tensor is split in up to 256 chunks.
     let split: Vec<(&Tensor, usize)> = match grads {
         [g] => vec![(*g, g.numel().div_ceil(SUM_SQUARES_CHUNK).clamp(1, 256))],
@@ -458,14 +459,7 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         slot += groups;
     }
     let out = Tensor::uninit(&dev, &[2], DType::F32)?;
-    let cs = kernel(
-        &dev,
-        "optim",
-        SRC,
-        "clip_scale",
-        &[],
-        &[Access::Read, Access::ReadWrite],
-    )?;
+    let cs = kernel(&dev, &KERNELS, "clip_scale", &[])?;
     dev.dispatch(
         &cs,
         &ClipParams {
@@ -539,14 +533,7 @@ impl Ema {
             return Ok(());
         };
         let dev = first.device().clone();
-        let k = kernel(
-            &dev,
-            "optim",
-            SRC,
-            "ema",
-            &[],
-            &[Access::ReadWrite, Access::Read],
-        )?;
+        let k = kernel(&dev, &KERNELS, "ema", &[])?;
         let refs: Vec<&Tensor> = params.iter().collect();
         if let (Some((layout, flat)), Some(now)) = (&self.flat, packed(&refs)) {
             if layout.same_layout(&now) {

@@ -2,7 +2,12 @@
 //! the Rust [`ParamLayout`]s of the same names) and its storage bindings. Used by the custom
 //! kernels at pipeline creation and by `engine/tests/shaders.rs` for every engine kernel.
 
-use crate::device::Access;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::device::{Access, Binding};
 use crate::params::ParamLayout;
 
 /// A storage binding of group 0 as the WGSL declares it.
@@ -70,6 +75,108 @@ impl Reflection {
         let index = self.entry_index(entry);
         storage_bindings_where(&self.module, |h| self.uses(index, h))
     }
+}
+
+/// The storage bindings each compute entry point of a module uses, by entry name.
+type EntryBindings = HashMap<String, Vec<StorageBinding>>;
+
+/// The storage bindings compute entry point `entry` of `source` (a complete module) uses. Each
+/// source is parsed once per process: pipelines of the same kernel on several devices, and the
+/// entry points of one module, share the result.
+pub fn entry_storage_bindings(source: &str, entry: &str) -> Result<Vec<StorageBinding>, String> {
+    static CACHE: OnceLock<Mutex<HashMap<u64, Arc<EntryBindings>>>> = OnceLock::new();
+    let mut h = DefaultHasher::new();
+    source.hash(&mut h);
+    let key = h.finish();
+    let cache = CACHE.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let entries = match cached {
+        Some(e) => e,
+        None => {
+            let r = parse(source)?;
+            let e: EntryBindings = r
+                .module
+                .entry_points
+                .iter()
+                .filter(|e| e.stage == naga::ShaderStage::Compute)
+                .map(|e| (e.name.clone(), r.storage_bindings(&e.name)))
+                .collect();
+            let e = Arc::new(e);
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, e.clone());
+            e
+        }
+    };
+    entries
+        .get(entry)
+        .cloned()
+        .ok_or_else(|| format!("the WGSL has no compute entry point `{entry}`"))
+}
+
+/// The `@binding` number of each of `declared` in the storage bindings that entry point `entry`
+/// of `source` (a complete module) uses, matched by name; an error naming both sides when they
+/// differ. What the pipeline cache checks on every pipeline it builds.
+pub fn binding_slots(source: &str, entry: &str, declared: &[Binding]) -> Result<Vec<u32>, String> {
+    resolve_slots(entry, declared, &entry_storage_bindings(source, entry)?)
+}
+
+/// The `@binding` number of each declared binding, matched by name against the storage
+/// bindings `entry` uses in the WGSL; an error naming both sides when they differ (a name
+/// missing on either side, or another access).
+fn resolve_slots(
+    entry: &str,
+    declared: &[Binding],
+    wgsl: &[StorageBinding],
+) -> std::result::Result<Vec<u32>, String> {
+    let show_wgsl = || -> String {
+        wgsl.iter()
+            .map(|b| format!("@binding({}) {} {:?}", b.binding, b.name, b.access))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let show_declared = || -> String {
+        declared
+            .iter()
+            .map(|b| format!("{} {:?}", b.name, b.access))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let differ = |why: String| {
+        Err(format!(
+            "{why}: entry point `{entry}` uses the storage bindings [{}], the kernel declares [{}]",
+            show_wgsl(),
+            show_declared()
+        ))
+    };
+    let mut slots = Vec::with_capacity(declared.len());
+    for (i, d) in declared.iter().enumerate() {
+        if declared[..i].iter().any(|e| e.name == d.name) {
+            return differ(format!("`{}` is declared twice", d.name));
+        }
+        match wgsl.iter().find(|b| b.name == d.name) {
+            Some(b) if b.access == d.access => slots.push(b.binding),
+            Some(b) => {
+                return differ(format!(
+                    "`{}` is {:?} in the WGSL but declared {:?}",
+                    d.name, b.access, d.access
+                ))
+            }
+            None => return differ(format!("`{}` is not used by the entry point", d.name)),
+        }
+    }
+    if let Some(b) = wgsl
+        .iter()
+        .find(|b| !declared.iter().any(|d| d.name == b.name))
+    {
+        return differ(format!("`{}` is used but not declared", b.name));
+    }
+    Ok(slots)
 }
 
 /// Checks every uniform global of `module` against the layout in `layouts` named like its struct

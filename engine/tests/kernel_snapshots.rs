@@ -76,7 +76,7 @@ fn every_compiled_shader_file_is_listed_or_a_template() {
     let shaders = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shaders");
     for f in std::fs::read_dir(shaders).expect("read shaders/") {
         let name = f.expect("entry").file_name().to_string_lossy().into_owned();
-        let listed = STATIC_KERNELS.iter().any(|(n, _)| *n == name);
+        let listed = STATIC_KERNELS.iter().any(|k| k.file == name);
         assert!(
             listed != templates.contains(&name.as_str()),
             "shaders/{name} must be either in STATIC_KERNELS or a known template, not both"

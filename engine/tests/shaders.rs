@@ -31,7 +31,8 @@ fn validate(name: &str, kernel: &str, overrides: &[(&str, f64)]) {
 /// constants the engine uses.
 #[test]
 fn every_shader_file_validates_with_its_overrides() {
-    for (name, src) in STATIC_KERNELS {
+    for k in STATIC_KERNELS {
+        let (name, src) = (&k.file, &k.source);
         let ops: Vec<Vec<(&str, f64)>> = match *name {
             "elementwise.wgsl" => (0..13)
                 .flat_map(|op| (0..7).map(move |b| vec![("OP", op as f64), ("BIDX", b as f64)]))
@@ -95,5 +96,67 @@ fn attention_template_validates_for_every_head_dim_used() {
                 &[],
             );
         }
+    }
+}
+
+/// Every kernel's binding declarations against its WGSL: each compute entry point of every file
+/// (static and generated) is declared, and each declared entry point's bindings are the storage
+/// bindings it uses, by name and access (what the pipeline cache checks when it builds one).
+#[test]
+fn every_entry_point_declares_the_bindings_it_uses() {
+    let mut checked = 0;
+    for k in mtdiff_engine::ops::sources::all_kernels() {
+        let source = mtdiff_engine::ops::with_prelude(&k.source);
+        let r =
+            mtdiff_engine::reflect::parse(&source).unwrap_or_else(|e| panic!("{}: {e}", k.name));
+        for e in &r.module.entry_points {
+            assert!(
+                k.entries.iter().any(|d| d.name == e.name),
+                "{}: entry point `{}` is not in its table",
+                k.name,
+                e.name
+            );
+        }
+        for d in &k.entries {
+            let slots = mtdiff_engine::reflect::binding_slots(&source, d.name, d.bindings)
+                .unwrap_or_else(|e| panic!("{}: {e}", k.name));
+            assert_eq!(slots.len(), d.bindings.len());
+            checked += 1;
+        }
+    }
+    assert!(checked > 80, "{checked} entry points");
+}
+
+/// A declaration that differs from the WGSL is refused with both sides named.
+#[test]
+fn a_wrong_binding_declaration_is_refused() {
+    use mtdiff_engine::Binding;
+    let src = mtdiff_engine::ops::with_prelude(
+        "@group(0) @binding(1) var<storage, read> x: array<f32>;
+         @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+         @compute @workgroup_size(1) fn main() { y[0] = x[0]; }",
+    );
+    let ok = [Binding::read("x"), Binding::write("y")];
+    assert_eq!(
+        mtdiff_engine::reflect::binding_slots(&src, "main", &ok),
+        Ok(vec![1, 3])
+    );
+    for (bad, says) in [
+        (vec![Binding::read("x")], "`y` is used but not declared"),
+        (
+            vec![Binding::read("x"), Binding::read("y")],
+            "`y` is ReadWrite in the WGSL",
+        ),
+        (
+            vec![Binding::read("x"), Binding::write("z")],
+            "`z` is not used",
+        ),
+        (
+            vec![Binding::read("x"), Binding::write("y"), Binding::read("x")],
+            "declared twice",
+        ),
+    ] {
+        let e = mtdiff_engine::reflect::binding_slots(&src, "main", &bad).unwrap_err();
+        assert!(e.contains(says) && e.contains("@binding(3) y"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ mod pipeline;
 mod recorder;
 
 pub use adapter::DeviceInfo;
-pub use pipeline::Access;
+pub use pipeline::{Access, Binding};
 pub(crate) use pipeline::{KernelSource, Pipeline};
 pub(crate) use recorder::BufferArg;
 use recorder::Recorder;

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::{lock, Device};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::reflect;
 
 /// Whether a kernel's storage binding is read or written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,12 +17,44 @@ pub enum Access {
     ReadWrite,
 }
 
+/// One storage binding of a kernel entry point: the WGSL variable's name and its access. A
+/// kernel declares the bindings its entry point uses, in the order its dispatches pass the
+/// buffers; each is found in the WGSL by name (its `@binding` number, in group 0, is whatever
+/// the WGSL says; binding 0 is the parameter struct).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// The WGSL variable's name.
+    pub name: &'static str,
+    /// `var<storage, read>` or `var<storage, read_write>`.
+    pub access: Access,
+}
+
+impl Binding {
+    /// A `var<storage, read>` binding.
+    pub const fn read(name: &'static str) -> Binding {
+        Binding {
+            name,
+            access: Access::Read,
+        }
+    }
+    /// A `var<storage, read_write>` binding (the kernel writes it).
+    pub const fn write(name: &'static str) -> Binding {
+        Binding {
+            name,
+            access: Access::ReadWrite,
+        }
+    }
+}
+
 /// A compiled compute pipeline and its bind group layout.
 pub(crate) struct Pipeline {
     pub(super) pipeline: wgpu::ComputePipeline,
     pub(super) layout: wgpu::BindGroupLayout,
     pub(super) label: String,
-    pub(super) bindings: Vec<Access>,
+    /// The declared bindings, in dispatch order.
+    pub(super) bindings: Vec<Binding>,
+    /// Each declared binding's `@binding` number in the WGSL.
+    pub(super) slots: Vec<u32>,
 }
 
 /// Everything needed to build a pipeline on a cache miss.
@@ -30,80 +63,88 @@ pub(crate) struct KernelSource<'a> {
     pub source: Cow<'a, str>,
     pub entry: &'a str,
     pub constants: &'a [(&'a str, f64)],
-    pub bindings: &'a [Access],
+    pub bindings: &'a [Binding],
 }
 
 impl Device {
     /// The cached pipeline for `key`, built from `make()` on first use.
-    pub(crate) fn pipeline(
+    pub(crate) fn pipeline<'a>(
         &self,
         key: &str,
-        make: impl FnOnce() -> KernelSource<'static>,
+        make: impl FnOnce() -> KernelSource<'a>,
     ) -> Result<Arc<Pipeline>> {
         if let Some(p) = lock(&self.inner.pipelines).get(key) {
             return Ok(p.clone());
         }
         let src = make();
+        let source = crate::ops::with_prelude(&src.source);
+        let slots =
+            reflect::binding_slots(&source, src.entry, src.bindings).map_err(|message| {
+                Error::Validation {
+                    context: format!("{}.{}", src.label, src.entry),
+                    message,
+                }
+            })?;
         let d = &self.inner.wgpu;
-        let built =
-            self.scoped(src.label, 0, || {
-                let entries: Vec<wgpu::BindGroupLayoutEntry> =
-                    std::iter::once(wgpu::BindGroupLayoutEntry {
-                        binding: 0,
+        let built = self.scoped(src.label, 0, || {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> =
+                std::iter::once(wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .chain(src.bindings.iter().zip(&slots).map(|(b, &slot)| {
+                    wgpu::BindGroupLayoutEntry {
+                        binding: slot,
                         visibility: wgpu::ShaderStages::COMPUTE,
                         ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Uniform,
+                            ty: wgpu::BufferBindingType::Storage {
+                                read_only: b.access == Access::Read,
+                            },
                             has_dynamic_offset: false,
                             min_binding_size: None,
                         },
                         count: None,
-                    })
-                    .chain(src.bindings.iter().enumerate().map(|(i, a)| {
-                        wgpu::BindGroupLayoutEntry {
-                            binding: i as u32 + 1,
-                            visibility: wgpu::ShaderStages::COMPUTE,
-                            ty: wgpu::BindingType::Buffer {
-                                ty: wgpu::BufferBindingType::Storage {
-                                    read_only: *a == Access::Read,
-                                },
-                                has_dynamic_offset: false,
-                                min_binding_size: None,
-                            },
-                            count: None,
-                        }
-                    }))
-                    .collect();
-                let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(src.label),
-                    entries: &entries,
-                });
-                let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(src.label),
-                    bind_group_layouts: &[Some(&layout)],
-                    immediate_size: 0,
-                });
-                let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(src.label),
-                    source: wgpu::ShaderSource::Wgsl(crate::ops::with_prelude(&src.source).into()),
-                });
-                let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(src.label),
-                    layout: Some(&pl),
-                    module: &module,
-                    entry_point: Some(src.entry),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: src.constants,
-                        zero_initialize_workgroup_memory: false,
-                    },
-                    cache: None,
-                });
-                Pipeline {
-                    pipeline,
-                    layout,
-                    label: format!("{}.{}", src.label, src.entry),
-                    bindings: src.bindings.to_vec(),
-                }
-            })?;
+                    }
+                }))
+                .collect();
+            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(src.label),
+                entries: &entries,
+            });
+            let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(src.label),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(src.label),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+            });
+            let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(src.label),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(src.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: src.constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+            Pipeline {
+                pipeline,
+                layout,
+                label: format!("{}.{}", src.label, src.entry),
+                bindings: src.bindings.to_vec(),
+                slots: slots.clone(),
+            }
+        })?;
         let p = Arc::new(built);
         lock(&self.inner.pipelines).insert(key.to_string(), p.clone());
         Ok(p)

@@ -123,20 +123,30 @@ impl Device {
         if workgroups.contains(&0) {
             return Ok(());
         }
+        if args.len() != pipeline.bindings.len() {
+            return Err(Error::Validation {
+                context: pipeline.label.clone(),
+                message: format!(
+                    "{} buffers bound for the {} declared bindings",
+                    args.len(),
+                    pipeline.bindings.len()
+                ),
+            });
+        }
         // A written buffer may not be bound a second time in the same dispatch; checked here so
         // the error names the kernel instead of surfacing at a later submit.
-        for (i, a) in args.iter().enumerate() {
-            if pipeline.bindings.get(i) == Some(&Access::ReadWrite)
+        for (i, (a, b)) in args.iter().zip(&pipeline.bindings).enumerate() {
+            if b.access == Access::ReadWrite
                 && args
                     .iter()
                     .enumerate()
-                    .any(|(j, b)| j != i && b.buffer == a.buffer)
+                    .any(|(j, other)| j != i && other.buffer == a.buffer)
             {
                 return Err(Error::Validation {
                     context: pipeline.label.clone(),
                     message: format!(
-                        "binding {} is written and also bound elsewhere in the same dispatch",
-                        i + 1
+                        "`{}` is written and also bound elsewhere in the same dispatch",
+                        b.name
                     ),
                 });
             }
@@ -160,14 +170,18 @@ impl Device {
                 size: std::num::NonZeroU64::new(PARAM_BYTES as u64),
             }),
         })
-        .chain(args.iter().enumerate().map(|(i, a)| wgpu::BindGroupEntry {
-            binding: i as u32 + 1,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: a.buffer,
-                offset: a.offset,
-                size: std::num::NonZeroU64::new(a.size.max(4)),
-            }),
-        }))
+        .chain(
+            args.iter()
+                .zip(&pipeline.slots)
+                .map(|(a, &slot)| wgpu::BindGroupEntry {
+                    binding: slot,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: a.buffer,
+                        offset: a.offset,
+                        size: std::num::NonZeroU64::new(a.size.max(4)),
+                    }),
+                }),
+        )
         .collect();
         let bind = self.scoped("bind group", 0, || {
             self.inner

@@ -3,15 +3,44 @@
 //! Kernels: `shaders/attention.wgsl` (a template specialised per head dimension);
 //! CPU reference: `cpu::attention`, `cpu::attention_backward`.
 
-use crate::device::{Access, Device, KernelSource, Pipeline};
+use crate::device::{Binding, Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, EntryPoint};
 use crate::ops::{check_f32, grid};
 use crate::tensor::{DType, Tensor};
 use std::sync::Arc;
 
 const TEMPLATE: &str = include_str!("../../../shaders/attention.wgsl");
-const R: Access = Access::Read;
-const W: Access = Access::ReadWrite;
+/// The entry points of `shaders/attention.wgsl` (and the generated `attention_forward_vec`) and
+/// the storage bindings each uses, in dispatch order.
+pub(crate) const ENTRIES: &[EntryPoint] = &[
+    entry(
+        "attention_forward",
+        &[read("q"), read("k"), read("v"), write("o"), write("lse")],
+    ),
+    entry(
+        "attention_forward_vec",
+        &[
+            read("qv"),
+            read("kv"),
+            read("vv"),
+            write("ov"),
+            write("lse"),
+        ],
+    ),
+    entry("attention_delta", &[read("bq"), read("bdo"), write("bout")]),
+    entry("attention_backward_q", BACKWARD),
+    entry("attention_backward_kv", BACKWARD),
+];
+const BACKWARD: &[Binding] = &[
+    read("bq"),
+    read("bk"),
+    read("bv"),
+    read("bdo"),
+    read("blse"),
+    read("bdelta"),
+    write("bout"),
+];
 
 crate::kernel_params! {
     /// The attention kernels' parameters (`shaders/attention.wgsl`).
@@ -126,12 +155,11 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     )
 }
 
-fn pipeline(
-    dev: &Device,
-    d: usize,
-    entry: &'static str,
-    bindings: &'static [Access],
-) -> Result<Arc<Pipeline>> {
+fn pipeline(dev: &Device, d: usize, entry: &'static str) -> Result<Arc<Pipeline>> {
+    let bindings = ENTRIES
+        .iter()
+        .find(|e| e.name == entry)
+        .map_or(&[][..], |e| e.bindings);
     let vec_tq = vec_queries_per_thread(d, dev.kernel_profile() == crate::KernelProfile::Cpu);
     dev.pipeline(&format!("attention.d{d}.tq{vec_tq}.{entry}"), || {
         KernelSource {
@@ -181,7 +209,7 @@ impl Tensor {
         } else {
             ("attention_forward", queries_per_thread(d))
         };
-        let fwd = pipeline(dev, d, entry, &[R, R, R, W, W])?;
+        let fwd = pipeline(dev, d, entry)?;
         dev.dispatch(
             &fwd,
             &params,
@@ -195,26 +223,17 @@ impl Tensor {
             Box::new(move |g, needs| {
                 let dev = g.device();
                 let rows = bh * s;
-                let bw = &[R, R, R, R, R, R, W];
                 let delta = Tensor::uninit(dev, &[rows], DType::F32)?;
-                let kd = pipeline(dev, d, "attention_delta", bw)?;
+                let kd = pipeline(dev, d, "attention_delta")?;
                 dev.dispatch(
                     &kd,
                     &params,
-                    &[
-                        o.arg(),
-                        dev.unused(false),
-                        dev.unused(false),
-                        g.arg(),
-                        dev.unused(false),
-                        dev.unused(false),
-                        delta.arg(),
-                    ],
+                    &[o.arg(), g.arg(), delta.arg()],
                     grid(rows, 64),
                 )?;
                 let dq = if needs[0] {
                     let dq = Tensor::uninit(dev, q.dims(), DType::F32)?;
-                    let kq = pipeline(dev, d, "attention_backward_q", bw)?;
+                    let kq = pipeline(dev, d, "attention_backward_q")?;
                     dev.dispatch(
                         &kq,
                         &params,
@@ -227,7 +246,7 @@ impl Tensor {
                 };
                 let (dk, dv) = if needs[1] || needs[2] {
                     let both = Tensor::uninit(dev, &[2, b, h, s, d], DType::F32)?;
-                    let kkv = pipeline(dev, d, "attention_backward_kv", bw)?;
+                    let kkv = pipeline(dev, d, "attention_backward_kv")?;
                     dev.dispatch(
                         &kkv,
                         &params,

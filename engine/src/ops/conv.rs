@@ -5,21 +5,37 @@
 
 use std::sync::Arc;
 
-use crate::device::{Access, BufferArg, Device, KernelSource, Pipeline};
+use crate::device::{Binding, BufferArg, Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
 use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::elementwise::unary_backward_raw;
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, kernel, UnaryOp};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/conv2d.wgsl");
-const BINDINGS: &[Access] = &[
-    Access::Read,
-    Access::Read,
-    Access::Read,
-    Access::ReadWrite,
-    Access::ReadWrite,
+/// `shaders/conv2d.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "conv2d",
+    file: "conv2d.wgsl",
+    source: SRC,
+    entries: &[
+        entry("conv2d_forward", FORWARD),
+        entry("conv2d_backward_data", GRADIENT),
+        entry("conv2d_backward_weight", GRADIENT),
+    ],
+};
+/// The forward's bindings (input, weights, bias, output, pre-activation), as every conv kernel
+/// file names them.
+pub(crate) const FORWARD: &[Binding] = &[
+    read("src"),
+    read("wsrc"),
+    read("bias"),
+    write("dst"),
+    write("pre"),
 ];
+/// The gradients' bindings: the two operands and the output.
+pub(crate) const GRADIENT: &[Binding] = &[read("src"), read("wsrc"), write("dst")];
 /// Rows × columns of output one workgroup covers: every kernel has 16×16 outputs per thread and
 /// 4 × 16 threads.
 const GROUP_TILE: (usize, usize) = (64, 256);
@@ -120,7 +136,10 @@ fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipelin
         source: v.source().into(),
         entry: "main",
         constants: &[],
-        bindings: BINDINGS,
+        bindings: match v.pass {
+            ConvPass::Forward => FORWARD,
+            _ => GRADIENT,
+        },
     })
 }
 
@@ -133,7 +152,7 @@ fn run(
     dev: &Device,
     entry: &'static str,
     params: &ConvParams,
-    args: [BufferArg<'_>; 5],
+    args: &[BufferArg<'_>],
     rows: usize,
     cols: usize,
     weight: Option<&Tensor>,
@@ -173,16 +192,16 @@ fn run(
                 && (v.tn == 16 || pass == ConvPass::Data),
             ..v
         };
-        let args = match &transposed {
-            Some(t) => [args[0], t.arg(), args[2], args[3], args[4]],
-            None => args,
-        };
+        let mut args = args.to_vec();
+        if let Some(t) = &transposed {
+            args[1] = t.arg();
+        }
         let pipe = subgroup_pipeline(dev, v)?;
         let (sm, groups) = v.grid(cols, rows);
         let params = ConvParams { sm, ..*params };
         return dev.dispatch(&pipe, &params, &args, groups);
     }
-    let k = kernel(dev, "conv2d", SRC, entry, &[], BINDINGS)?;
+    let k = kernel(dev, &KERNELS, entry, &[])?;
     let (tile_rows, tile_cols) = GROUP_TILE;
     let groups = [
         cols.div_ceil(tile_cols) as u32,
@@ -193,6 +212,16 @@ fn run(
 }
 
 pub(crate) const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");
+/// `shaders/conv2d_weights.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const WEIGHT_KERNELS: StaticKernel = StaticKernel {
+    label: "conv2d_weights",
+    file: "conv2d_weights.wgsl",
+    source: WEIGHTS_SRC,
+    entries: &[entry(
+        "conv2d_weight_layouts",
+        &[read("w"), write("w_forward"), write("w_data")],
+    )],
+};
 
 crate::kernel_params! {
     /// `shaders/conv2d_weights.wgsl`'s parameters.
@@ -212,14 +241,7 @@ fn weight_layouts(dev: &Device, w: &Tensor, g: &Geometry) -> Result<(Tensor, Ten
     let kk = g.kh * g.kw;
     let forward = Tensor::uninit(dev, &[g.ci * kk, g.co], DType::F32)?;
     let data = Tensor::uninit(dev, &[g.co, kk, g.ci], DType::F32)?;
-    let k = kernel(
-        dev,
-        "conv2d_weights",
-        WEIGHTS_SRC,
-        "conv2d_weight_layouts",
-        &[],
-        &[Access::Read, Access::ReadWrite, Access::ReadWrite],
-    )?;
+    let k = kernel(dev, &WEIGHT_KERNELS, "conv2d_weight_layouts", &[])?;
     let params = ConvWeightsParams {
         co: g.co as u32,
         ci: g.ci as u32,
@@ -268,13 +290,7 @@ fn weight_grad_subgroup(
         ks: ks as u32,
         ..*params
     };
-    let args = [
-        x.arg(),
-        dz.arg(),
-        dev.unused(false),
-        part.arg(),
-        dev.unused(true),
-    ];
+    let args = [x.arg(), dz.arg(), part.arg()];
     dev.dispatch(&pipe, &p, &args, [gx, gy, splits as u32])?;
     if splits * ks == 1 {
         part.reshape(&[g.co, cols])
@@ -389,7 +405,7 @@ impl Tensor {
             dev,
             "conv2d_forward",
             &params,
-            [
+            &[
                 self.arg(),
                 weight.arg(),
                 bias.map_or_else(|| dev.unused(false), Tensor::arg),
@@ -421,13 +437,7 @@ impl Tensor {
                         dev,
                         "conv2d_backward_data",
                         &params,
-                        [
-                            dz.arg(),
-                            wt.arg(),
-                            dev.unused(false),
-                            dx.arg(),
-                            dev.unused(true),
-                        ],
+                        &[dz.arg(), wt.arg(), dx.arg()],
                         g.ci,
                         g.n * g.h * g.w,
                         Some(&wt),
@@ -448,13 +458,7 @@ impl Tensor {
                         dev,
                         "conv2d_backward_weight",
                         &params,
-                        [
-                            x.arg(),
-                            dz.arg(),
-                            dev.unused(false),
-                            dw.arg(),
-                            dev.unused(true),
-                        ],
+                        &[x.arg(), dz.arg(), dw.arg()],
                         g.co,
                         g.ci * g.kh * g.kw,
                         None,

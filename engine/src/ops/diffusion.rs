@@ -4,14 +4,65 @@
 //! the tables and the aggregate term (`Aggregate`) are built by the model.
 //! Kernels: `shaders/diffusion.wgsl`; CPU reference: `cpu::{philox, normal_at, q_sample, ...}`.
 
-use crate::device::{Access, Device};
+use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/diffusion.wgsl");
-const R: Access = Access::Read;
-const W: Access = Access::ReadWrite;
+/// `shaders/diffusion.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "diffusion",
+    file: "diffusion.wgsl",
+    source: SRC,
+    entries: &[
+        entry("randn", &[write("ny")]),
+        entry(
+            "q_sample",
+            &[
+                read("sx"),
+                read("se"),
+                read("st"),
+                read("stable"),
+                read("sscale"),
+                read("sagg"),
+                write("sout"),
+            ],
+        ),
+        entry(
+            "ddpm_step",
+            &[
+                read("sx"),
+                read("se"),
+                read("st"),
+                read("stable"),
+                read("sscale"),
+                read("sagg"),
+                write("sout"),
+                write("sx0"),
+            ],
+        ),
+        entry(
+            "ddim_step",
+            &[
+                read("sx"),
+                read("se"),
+                read("st"),
+                read("stable"),
+                read("sscale"),
+                read("sagg"),
+                write("sout"),
+                write("sx0"),
+            ],
+        ),
+        entry(
+            "scale_by_table",
+            &[read("gg"), read("gt"), read("gtable"), write("gout")],
+        ),
+        entry("timestep_embedding", &[read("et"), write("eout")]),
+    ],
+};
 
 crate::kernel_params! {
     /// `randn`'s parameters (`shaders/diffusion.wgsl`): the seed and stream as 32-bit halves.
@@ -94,7 +145,7 @@ pub struct Aggregate<'a> {
 pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result<Tensor> {
     let out = Tensor::uninit(device, shape, DType::F32)?;
     let n = out.numel();
-    let k = kernel(device, "diffusion", SRC, "randn", &[], &[W])?;
+    let k = kernel(device, &KERNELS, "randn", &[])?;
     let params = RandnParams {
         n: n as u32,
         seed_lo: seed as u32,
@@ -219,14 +270,7 @@ pub fn q_sample(
         Some(a) => (a.scale.arg(), a.agg.arg()),
         None => (dev.unused(false), dev.unused(false)),
     };
-    let k = kernel(
-        dev,
-        "diffusion",
-        SRC,
-        "q_sample",
-        &[],
-        &[R, R, R, R, R, R, W],
-    )?;
+    let k = kernel(dev, &KERNELS, "q_sample", &[])?;
     let params = step_params(layout, x0, b, agg.is_some(), 0.0, (0, 0));
     dev.dispatch(
         &k,
@@ -254,7 +298,7 @@ pub fn q_sample(
             let by_col = |col: u32| -> Result<Tensor> {
                 let dev = g.device();
                 let o = Tensor::uninit(dev, g.dims(), DType::F32)?;
-                let k = kernel(dev, "diffusion", SRC, "scale_by_table", &[], &[R, R, R, W])?;
+                let k = kernel(dev, &KERNELS, "scale_by_table", &[])?;
                 let params = ScaleByTableParams {
                     n: g.numel() as u32,
                     per_sample: per_sample as u32,
@@ -333,14 +377,7 @@ pub fn reverse_step(
         Some(a) => (a.scale.arg(), a.agg.arg()),
         None => (dev.unused(false), dev.unused(false)),
     };
-    let k = kernel(
-        dev,
-        "diffusion",
-        SRC,
-        layout.op,
-        &[],
-        &[R, R, R, R, R, R, W, W],
-    )?;
+    let k = kernel(dev, &KERNELS, layout.op, &[])?;
     let params = step_params(layout, x_t, b, agg.is_some(), clip, (seed, stream));
     let args = [
         x_t.arg(),
@@ -378,7 +415,7 @@ pub fn timestep_embedding(
     let dev = t.device();
     let b = t.dims()[0];
     let out = Tensor::uninit(dev, &[b, dim], DType::F32)?;
-    let k = kernel(dev, "diffusion", SRC, "timestep_embedding", &[], &[R, W])?;
+    let k = kernel(dev, &KERNELS, "timestep_embedding", &[])?;
     let params = EmbeddingParams {
         batch: b as u32,
         dim: dim as u32,

@@ -1,13 +1,30 @@
 //! Elementwise ops: unary maps, scalar maps, broadcasting binary maps, masking.
 //! Kernels: `shaders/elementwise.wgsl`; CPU reference: `cpu::unary`, `cpu::binary`.
 
-use crate::device::{Access, Device};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::layout::rank6_vec4s;
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/elementwise.wgsl");
+/// `shaders/elementwise.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "elementwise",
+    file: "elementwise.wgsl",
+    source: SRC,
+    entries: &[
+        entry("unary", &[read("ux"), write("uy")]),
+        entry(
+            "unary_backward",
+            &[read("bx"), read("by"), read("bdy"), write("bdx")],
+        ),
+        entry("binary", &[read("ba"), read("bb"), write("bc")]),
+        entry("binary_vec4", &[read("va"), read("vb"), write("vc")]),
+        entry("fill", &[write("fy")]),
+    ],
+};
 const MAX_RANK: usize = 6;
 
 crate::kernel_params! {
@@ -201,14 +218,7 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> [u32; MAX_RANK] {
 pub(crate) fn fill(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
     let out = Tensor::uninit(device, shape, DType::F32)?;
     let n = out.numel();
-    let k = kernel(
-        device,
-        "elementwise",
-        SRC,
-        "fill",
-        &[],
-        &[Access::ReadWrite],
-    )?;
+    let k = kernel(device, &KERNELS, "fill", &[])?;
     let params = FillParams { n: n as u32, value };
     device.dispatch(&k, &params, &[out.arg()], grid(n, 256))?;
     Ok(out)
@@ -218,14 +228,7 @@ fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, x.dims(), DType::F32)?;
     let n = x.numel();
-    let k = kernel(
-        dev,
-        "elementwise",
-        SRC,
-        "unary",
-        &[("OP", op as u32 as f64)],
-        &[Access::Read, Access::ReadWrite],
-    )?;
+    let k = kernel(dev, &KERNELS, "unary", &[("OP", op as u32 as f64)])?;
     dev.dispatch(
         &k,
         &UnaryParams { n: n as u32, s },
@@ -245,14 +248,7 @@ pub(crate) fn unary_backward_raw(
     let dev = x.device();
     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
     let n = x.numel();
-    let k = kernel(
-        dev,
-        "elementwise",
-        SRC,
-        "unary_backward",
-        &[("OP", op as u32 as f64)],
-        &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-    )?;
+    let k = kernel(dev, &KERNELS, "unary_backward", &[("OP", op as u32 as f64)])?;
     dev.dispatch(
         &k,
         &UnaryParams { n: n as u32, s },
@@ -277,14 +273,7 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let n = out.numel();
     let same = a.dims() == b.dims();
     if same && n.is_multiple_of(4) {
-        let k = kernel(
-            dev,
-            "elementwise",
-            SRC,
-            "binary_vec4",
-            &[("OP", op as u32 as f64)],
-            &[Access::Read, Access::Read, Access::ReadWrite],
-        )?;
+        let k = kernel(dev, &KERNELS, "binary_vec4", &[("OP", op as u32 as f64)])?;
         let quads = n / 4;
         dev.dispatch(
             &k,
@@ -329,11 +318,9 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     };
     let k = kernel(
         dev,
-        "elementwise",
-        SRC,
+        &KERNELS,
         "binary",
         &[("OP", op as u32 as f64), ("BIDX", bidx as f64)],
-        &[Access::Read, Access::Read, Access::ReadWrite],
     )?;
     dev.dispatch(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
     Ok(out)

@@ -1,14 +1,33 @@
 //! Layout ops: permute/transpose and broadcast (strided copy), concat and slice along an axis,
 //! row gather (embedding). Kernels: `shaders/layout.wgsl`; CPU reference in `cpu`.
 
-use crate::device::{Access, Device};
+use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/layout.wgsl");
+/// `shaders/layout.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "layout",
+    file: "layout.wgsl",
+    source: SRC,
+    entries: &[
+        entry("strided_copy", &[read("x"), write("y")]),
+        entry("axis_copy", &[read("x"), write("y")]),
+        entry("axis_copy_vec4", &[read("qx"), write("qy")]),
+        entry(
+            "gather_rows",
+            &[read("gtable"), read("gidx"), write("gout")],
+        ),
+        entry(
+            "gather_rows_backward",
+            &[read("sdout"), read("sidx"), write("sdtable")],
+        ),
+    ],
+};
 const MAX_RANK: usize = 6;
-const RW: &[Access] = &[Access::Read, Access::ReadWrite];
 
 crate::kernel_params! {
     /// `strided_copy`'s parameters (`shaders/layout.wgsl`): dims and strides right-aligned to
@@ -87,7 +106,7 @@ fn strided_copy(x: &Tensor, out_dims: &[usize], in_strides: &[usize]) -> Result<
         in_strides: rank6_vec4s(strides),
         ..Default::default()
     };
-    let k = kernel(dev, "layout", SRC, "strided_copy", &[], RW)?;
+    let k = kernel(dev, &KERNELS, "strided_copy", &[])?;
     dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(n, 256))?;
     Ok(out)
 }
@@ -110,7 +129,7 @@ fn axis_copy(
     } else {
         ("axis_copy", inner)
     };
-    let k = kernel(dev, "layout", SRC, entry, &[], RW)?;
+    let k = kernel(dev, &KERNELS, entry, &[])?;
     let params = AxisCopyParams {
         outer: outer as u32,
         inner: inner as u32,
@@ -412,14 +431,7 @@ impl Tensor {
             dim: dim as u32,
             rows: rows as u32,
         };
-        let k = kernel(
-            dev,
-            "layout",
-            SRC,
-            "gather_rows",
-            &[],
-            &[Access::Read, Access::Read, Access::ReadWrite],
-        )?;
+        let k = kernel(dev, &KERNELS, "gather_rows", &[])?;
         dev.dispatch(
             &k,
             &params,
@@ -433,14 +445,7 @@ impl Tensor {
             Box::new(move |g, _| {
                 let dev = g.device();
                 let dt = Tensor::uninit(dev, &[rows, dim], DType::F32)?;
-                let k = kernel(
-                    dev,
-                    "layout",
-                    SRC,
-                    "gather_rows_backward",
-                    &[],
-                    &[Access::Read, Access::Read, Access::ReadWrite],
-                )?;
+                let k = kernel(dev, &KERNELS, "gather_rows_backward", &[])?;
                 dev.dispatch(
                     &k,
                     &params,

@@ -1,12 +1,43 @@
 //! Fused losses: softmax cross-entropy with integer labels, mean squared error.
 //! Kernels: `shaders/loss.wgsl` (+ `reduce_rows` for the mean); CPU reference in `cpu`.
 
-use crate::device::Access;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/loss.wgsl");
+/// `shaders/loss.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "loss",
+    file: "loss.wgsl",
+    source: SRC,
+    entries: &[
+        entry(
+            "cross_entropy",
+            &[read("cx"), read("clabel"), write("closs"), write("clse")],
+        ),
+        entry(
+            "cross_entropy_backward",
+            &[
+                read("bx"),
+                read("blabel"),
+                read("blse"),
+                read("bg"),
+                write("bdx"),
+            ],
+        ),
+        entry("mse_partial", &[read("ma"), read("mb"), write("mpartial")]),
+        entry(
+            "mse_backward",
+            &[read("ga"), read("gb"), read("gg"), write("gda")],
+        ),
+        entry(
+            "cross_entropy_thread",
+            &[read("cx"), read("clabel"), write("closs"), write("clse")],
+        ),
+    ],
+};
 
 crate::kernel_params! {
     /// The cross-entropy kernels' parameters (`shaders/loss.wgsl`).
@@ -31,14 +62,7 @@ fn scaled_sum(x: &Tensor, n: usize, scale: f32) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, &[], DType::F32)?;
     let (entry, _) = crate::ops::reduce::row_kernel("reduce_rows", "reduce_axis", 1, n);
-    let k = kernel(
-        dev,
-        "reduce",
-        crate::ops::reduce::SRC,
-        entry,
-        &[("OP", 0.0)],
-        &[Access::Read, Access::ReadWrite],
-    )?;
+    let k = kernel(dev, &crate::ops::reduce::KERNELS, entry, &[("OP", 0.0)])?;
     dev.dispatch(
         &k,
         &crate::ops::reduce::ReduceParams {
@@ -73,19 +97,7 @@ impl Tensor {
         let lse = Tensor::uninit(dev, &[rows], DType::F32)?;
         let (entry, groups) =
             crate::ops::reduce::row_kernel("cross_entropy", "cross_entropy_thread", rows, c);
-        let k = kernel(
-            dev,
-            "loss",
-            SRC,
-            entry,
-            &[],
-            &[
-                Access::Read,
-                Access::Read,
-                Access::ReadWrite,
-                Access::ReadWrite,
-            ],
-        )?;
+        let k = kernel(dev, &KERNELS, entry, &[])?;
         let params = CrossEntropyParams {
             rows: rows as u32,
             classes: c as u32,
@@ -104,20 +116,7 @@ impl Tensor {
             Box::new(move |g, _| {
                 let dev = g.device();
                 let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                let k = kernel(
-                    dev,
-                    "loss",
-                    SRC,
-                    "cross_entropy_backward",
-                    &[],
-                    &[
-                        Access::Read,
-                        Access::Read,
-                        Access::Read,
-                        Access::Read,
-                        Access::ReadWrite,
-                    ],
-                )?;
+                let k = kernel(dev, &KERNELS, "cross_entropy_backward", &[])?;
                 dev.dispatch(
                     &k,
                     &params,
@@ -145,14 +144,7 @@ impl Tensor {
         // A bounded number of workgroups, each summing a grid-strided share.
         let groups = n.div_ceil(256 * 16).clamp(1, 1024);
         let partial = Tensor::uninit(dev, &[groups], DType::F32)?;
-        let k = kernel(
-            dev,
-            "loss",
-            SRC,
-            "mse_partial",
-            &[],
-            &[Access::Read, Access::Read, Access::ReadWrite],
-        )?;
+        let k = kernel(dev, &KERNELS, "mse_partial", &[])?;
         let threads = (groups * 256) as u32;
         dev.dispatch(
             &k,
@@ -171,14 +163,7 @@ impl Tensor {
             Box::new(move |g, needs| {
                 let dev = g.device();
                 let da = Tensor::uninit(dev, a.dims(), DType::F32)?;
-                let k = kernel(
-                    dev,
-                    "loss",
-                    SRC,
-                    "mse_backward",
-                    &[],
-                    &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
-                )?;
+                let k = kernel(dev, &KERNELS, "mse_backward", &[])?;
                 dev.dispatch(
                     &k,
                     &MseParams {

@@ -6,15 +6,24 @@
 
 use std::fmt::Write;
 
-use crate::device::{Access, Device, KernelSource, MatmulStrategy};
+use crate::device::{Binding, Device, KernelSource, MatmulStrategy};
 use crate::error::{Error, Result};
 use crate::ops::matmul_subgroup::SubgroupVariant;
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, kernel};
 use crate::tensor::{DType, Tensor};
 
 const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
 pub(crate) const TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
-const BINDINGS: &[Access] = &[Access::Read, Access::Read, Access::Read, Access::ReadWrite];
+/// `shaders/matmul_tiled.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const TILED_KERNELS: StaticKernel = StaticKernel {
+    label: "matmul_tiled",
+    file: "matmul_tiled.wgsl",
+    source: TILED,
+    entries: &[entry("main", BINDINGS)],
+};
+/// Every matmul kernel's bindings: C = A·B (+ BIAS).
+pub(crate) const BINDINGS: &[Binding] = &[read("A"), read("B"), read("BIAS"), write("C")];
 
 /// Rows and columns of C one register-blocked thread computes.
 const RB_M: usize = 8;
@@ -372,7 +381,7 @@ fn dispatch_matmul(
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
-            let pipe = kernel(dev, "matmul_tiled", TILED, "main", &consts, BINDINGS)?;
+            let pipe = kernel(dev, &TILED_KERNELS, "main", &consts)?;
             dev.dispatch(
                 &pipe,
                 &params,

@@ -16,8 +16,9 @@ pub mod sources;
 
 use std::sync::Arc;
 
-use crate::device::{Access, Device, KernelSource, Pipeline};
+use crate::device::{Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
+use crate::ops::sources::StaticKernel;
 use crate::tensor::{DType, Tensor};
 
 pub use elementwise::{BinaryOp, UnaryOp};
@@ -39,26 +40,31 @@ pub fn grid(threads: usize, wg: usize) -> [u32; 3] {
     [x as u32, groups.div_ceil(x) as u32, 1]
 }
 
-/// The cached pipeline of a static WGSL file's entry point with override constants.
+/// The cached pipeline of entry point `entry` of the static kernel file `file`, with override
+/// constants; its bindings are the ones `file`'s table declares.
 pub(crate) fn kernel(
     device: &Device,
-    label: &'static str,
-    source: &'static str,
+    file: &'static StaticKernel,
     entry: &'static str,
     constants: &[(&'static str, f64)],
-    bindings: &'static [Access],
 ) -> Result<Arc<Pipeline>> {
-    let mut key = format!("{label}.{entry}");
+    let Some(declared) = file.entry(entry) else {
+        return Err(Error::Validation {
+            context: format!("{}.{entry}", file.label),
+            message: format!("no entry point `{entry}` in the table of {}", file.file),
+        });
+    };
+    let mut key = format!("{}.{entry}", file.label);
     for (k, v) in constants {
         key.push_str(&format!(".{k}={v}"));
     }
     let consts: Vec<(&'static str, f64)> = constants.to_vec();
     device.pipeline(&key, move || KernelSource {
-        label,
-        source: source.into(),
+        label: file.label,
+        source: file.source.into(),
         entry,
         constants: Box::leak(consts.into_boxed_slice()),
-        bindings,
+        bindings: declared.bindings,
     })
 }
 

@@ -3,14 +3,122 @@
 //! adapters, dedicated kernels for the input and for γ/β on GPUs.
 //! Kernels: `shaders/norm.wgsl`; CPU reference: `cpu::group_norm`, `cpu::group_norm_backward`.
 
-use crate::device::Access;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/norm.wgsl");
-const R: Access = Access::Read;
-const W: Access = Access::ReadWrite;
+/// `shaders/norm.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "norm",
+    file: "norm.wgsl",
+    source: SRC,
+    entries: &[
+        entry(
+            "group_norm_forward",
+            &[
+                read("fx"),
+                read("fgamma"),
+                read("fbeta"),
+                write("fstats"),
+                write("fy"),
+            ],
+        ),
+        entry(
+            "group_norm_forward_thread",
+            &[
+                read("fx"),
+                read("fgamma"),
+                read("fbeta"),
+                write("fstats"),
+                write("fy"),
+            ],
+        ),
+        entry(
+            "group_norm_forward_vec4",
+            &[
+                read("qx"),
+                read("fgamma"),
+                read("fbeta"),
+                write("fstats"),
+                write("qy"),
+            ],
+        ),
+        entry(
+            "group_norm_backward_input",
+            &[
+                read("bx"),
+                read("bdy"),
+                read("bstats"),
+                read("bgamma"),
+                read("bbeta"),
+                write("bout"),
+            ],
+        ),
+        entry(
+            "group_norm_backward_affine",
+            &[
+                read("bx"),
+                read("bdy"),
+                read("bstats"),
+                read("bgamma"),
+                read("bbeta"),
+                write("bout"),
+            ],
+        ),
+        entry(
+            "group_norm_backward_nc_thread",
+            &[
+                read("bx"),
+                read("bdy"),
+                read("bstats"),
+                read("bgamma"),
+                read("bbeta"),
+                write("bout"),
+            ],
+        ),
+        entry(
+            "group_norm_backward_row",
+            &[
+                read("bx"),
+                read("bdy"),
+                read("bstats"),
+                read("bgamma"),
+                read("bbeta"),
+                write("bout"),
+                write("bdx"),
+            ],
+        ),
+        entry(
+            "group_norm_backward_affine_reduce",
+            &[read("bsums"), write("bdx")],
+        ),
+        entry(
+            "group_norm_backward_nc_vec4",
+            &[
+                read("wx"),
+                read("wdy"),
+                read("wstats"),
+                read("wgamma"),
+                read("wbeta"),
+                write("wnc"),
+            ],
+        ),
+        entry(
+            "group_norm_backward_row_vec4",
+            &[
+                read("wx"),
+                read("wdy"),
+                read("wstats"),
+                read("wgamma"),
+                read("wbeta"),
+                write("wnc"),
+                write("wout"),
+            ],
+        ),
+    ],
+};
 
 crate::kernel_params! {
     /// `shaders/norm.wgsl`'s parameters, shared by its forward and backward kernels.
@@ -166,7 +274,7 @@ impl Tensor {
             (true, false) => ("group_norm_forward_thread", grid(rows, 64)),
             (false, _) => ("group_norm_forward", grid(rows, 1)),
         };
-        let k = kernel(dev, "norm", SRC, entry, &[], &[R, R, R, W, W])?;
+        let k = kernel(dev, &KERNELS, entry, &[])?;
         dev.dispatch(
             &k,
             &params,
@@ -191,19 +299,9 @@ impl Tensor {
                 };
                 let dev = g.device();
                 let inputs = [x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg()];
-                // Runs a backward kernel on the inputs plus `extra`, those read and then those
-                // written (`written` of them, at the end).
-                let run = |entry: &'static str,
-                           extra: &[&Tensor],
-                           written: usize,
-                           wgs: [u32; 3]|
-                 -> Result<()> {
-                    let access: &'static [Access] = match (extra.len(), written) {
-                        (1, _) => &[R, R, R, R, R, W],
-                        (_, 1) => &[R, R, R, R, R, R, W],
-                        _ => &[R, R, R, R, R, W, W],
-                    };
-                    let k = kernel(dev, "norm", SRC, entry, &[], access)?;
+                // Runs a backward kernel on the inputs plus `extra` (the outputs).
+                let run = |entry: &'static str, extra: &[&Tensor], wgs: [u32; 3]| -> Result<()> {
+                    let k = kernel(dev, &KERNELS, entry, &[])?;
                     let mut args = inputs.to_vec();
                     args.extend(extra.iter().map(|t| t.arg()));
                     dev.dispatch(&k, &params, &args, wgs)
@@ -217,7 +315,7 @@ impl Tensor {
                     } else {
                         "group_norm_backward_nc_thread"
                     };
-                    run(entry, &[&nc], 1, grid(n * c, 64))?;
+                    run(entry, &[&nc], grid(n * c, 64))?;
                     Ok(nc)
                 };
                 // (dγ, dβ) from the two halves of `both` (2·len values), shaped `dims`: views
@@ -240,13 +338,13 @@ impl Tensor {
                     } else {
                         "group_norm_backward_row"
                     };
-                    run(entry, &[&nc, &dx], 2, grid(rows, 64))?;
+                    run(entry, &[&nc, &dx], grid(rows, 64))?;
                     (Some(nc), Some(dx))
                 } else if cpu {
                     (Some(nc_sums()?), None)
                 } else if needs[0] {
                     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
-                    run("group_norm_backward_input", &[&dx], 1, grid(rows, 1))?;
+                    run("group_norm_backward_input", &[&dx], grid(rows, 1))?;
                     (None, Some(dx))
                 } else {
                     (None, None)
@@ -275,13 +373,14 @@ impl Tensor {
                 } else {
                     let both = Tensor::uninit(dev, &[2 * c], DType::F32)?;
                     match &nc {
-                        Some(nc) => run(
-                            "group_norm_backward_affine_reduce",
-                            &[nc, &both],
-                            1,
-                            [c.div_ceil(64) as u32, 1, 1],
-                        )?,
-                        None => run("group_norm_backward_affine", &[&both], 1, [c as u32, 1, 1])?,
+                        Some(nc) => {
+                            // Reads only the sums: none of the inputs is bound.
+                            let k =
+                                kernel(dev, &KERNELS, "group_norm_backward_affine_reduce", &[])?;
+                            let wgs = [c.div_ceil(64) as u32, 1, 1];
+                            dev.dispatch(&k, &params, &[nc.arg(), both.arg()], wgs)?
+                        }
+                        None => run("group_norm_backward_affine", &[&both], [c as u32, 1, 1])?,
                     }
                     halves(&both, c, &[c])?
                 };

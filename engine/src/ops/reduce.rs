@@ -1,12 +1,37 @@
 //! Reductions over axes (sum, mean, max) and softmax / log-softmax over the last axis.
 //! Kernels: `shaders/reduce.wgsl`; CPU reference: `cpu::reduce`, `cpu::softmax`.
 
-use crate::device::Access;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
+/// `shaders/reduce.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "reduce",
+    file: "reduce.wgsl",
+    source: SRC,
+    entries: &[
+        entry("reduce_axis", &[read("ax"), write("ay")]),
+        entry("reduce_axis_vec4", &[read("qx"), write("qy")]),
+        entry("reduce_row_vec4", &[read("qx"), write("qrow")]),
+        entry("reduce_rows", &[read("ax"), write("ay")]),
+        entry("reduce_outer_inner", &[read("ax"), write("ay")]),
+        entry("reduce_outer_inner_vec4", &[read("qx"), write("qrow")]),
+        entry(
+            "reduce_outer_inner_thread_vec4",
+            &[read("qx"), write("qrow")],
+        ),
+        entry("softmax", &[read("ax"), write("ay")]),
+        entry("softmax_backward", &[read("sy"), read("sdy"), write("sdx")]),
+        entry("softmax_thread", &[read("ax"), write("ay")]),
+        entry(
+            "softmax_backward_thread",
+            &[read("sy"), read("sdy"), write("sdx")],
+        ),
+    ],
+};
 
 crate::kernel_params! {
     /// The reductions' parameters (`shaders/reduce.wgsl`): x viewed as `[outer, mid, inner]`.
@@ -83,10 +108,9 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     let dev = x.device();
     let out = Tensor::uninit(dev, &out_dims, DType::F32)?;
     let consts = [("OP", how as u32 as f64)];
-    let rw = &[Access::Read, Access::ReadWrite];
     // A workgroup per row pays for barriers; worth it only for long rows.
     if inner == 1 && r > ROW_THREAD_MAX {
-        let k = kernel(dev, "reduce", SRC, "reduce_rows", &consts, rw)?;
+        let k = kernel(dev, &KERNELS, "reduce_rows", &consts)?;
         dev.dispatch(
             &k,
             &ReduceParams {
@@ -105,7 +129,7 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
         } else {
             ("reduce_axis_vec4", outer * inner / 4)
         };
-        let k = kernel(dev, "reduce", SRC, entry, &consts, rw)?;
+        let k = kernel(dev, &KERNELS, entry, &consts)?;
         let params = ReduceParams {
             outer: outer as u32,
             mid: r as u32,
@@ -114,7 +138,7 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
         };
         dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
     } else {
-        let k = kernel(dev, "reduce", SRC, "reduce_axis", &consts, rw)?;
+        let k = kernel(dev, &KERNELS, "reduce_axis", &consts)?;
         let params = ReduceParams {
             outer: outer as u32,
             mid: r as u32,
@@ -147,14 +171,7 @@ fn reduce_outer_inner(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32)
         (false, _) => ("reduce_outer_inner", grid(mid, 1)),
     };
     let consts = [("OP", how as u32 as f64)];
-    let k = kernel(
-        dev,
-        "reduce",
-        SRC,
-        entry,
-        &consts,
-        &[Access::Read, Access::ReadWrite],
-    )?;
+    let k = kernel(dev, &KERNELS, entry, &consts)?;
     let params = ReduceParams {
         outer: outer as u32,
         mid: mid as u32,
@@ -294,14 +311,7 @@ impl Tensor {
         let out = Tensor::uninit(dev, self.dims(), DType::F32)?;
         let consts = [("OP", log as u32 as f64)];
         let (entry, groups) = row_kernel("softmax", "softmax_thread", rows, c);
-        let k = kernel(
-            dev,
-            "reduce",
-            SRC,
-            entry,
-            &consts,
-            &[Access::Read, Access::ReadWrite],
-        )?;
+        let k = kernel(dev, &KERNELS, entry, &consts)?;
         dev.dispatch(
             &k,
             &SoftmaxParams {
@@ -320,14 +330,7 @@ impl Tensor {
                 let dx = Tensor::uninit(dev, g.dims(), DType::F32)?;
                 let (entry, groups) =
                     row_kernel("softmax_backward", "softmax_backward_thread", rows, c);
-                let k = kernel(
-                    dev,
-                    "reduce",
-                    SRC,
-                    entry,
-                    &[("OP", log as u32 as f64)],
-                    &[Access::Read, Access::Read, Access::ReadWrite],
-                )?;
+                let k = kernel(dev, &KERNELS, entry, &[("OP", log as u32 as f64)])?;
                 dev.dispatch(
                     &k,
                     &SoftmaxParams {

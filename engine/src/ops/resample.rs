@@ -1,13 +1,24 @@
 //! Resampling of NCHW tensors: nearest ×2 upsample and 2×2 average pool, each with its backward
 //! kernel. Kernels: `shaders/resample.wgsl`; CPU reference: `cpu::upsample2x`, `cpu::avgpool2x2`.
 
-use crate::device::Access;
 use crate::error::{Error, Result};
+use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/resample.wgsl");
-const RW: &[Access] = &[Access::Read, Access::ReadWrite];
+/// `shaders/resample.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
+pub(crate) const KERNELS: StaticKernel = StaticKernel {
+    label: "resample",
+    file: "resample.wgsl",
+    source: SRC,
+    entries: &[
+        entry("upsample2x", &[read("x"), write("y")]),
+        entry("upsample2x_backward", &[read("x"), write("y")]),
+        entry("avgpool2x2", &[read("x"), write("y")]),
+        entry("avgpool2x2_backward", &[read("x"), write("y")]),
+    ],
+};
 
 fn nchw(op: &'static str, x: &Tensor) -> Result<(usize, usize, usize)> {
     check_f32(op, &[x])?;
@@ -40,7 +51,7 @@ fn run(
 ) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, dims, DType::F32)?;
-    let k = kernel(dev, "resample", SRC, entry, &[], RW)?;
+    let k = kernel(dev, &KERNELS, entry, &[])?;
     dev.dispatch(
         &k,
         &ResampleParams {

@@ -2,10 +2,57 @@
 //! emitters generate, by name. `mtdiff kernels --dump DIR` writes them as compiled (prelude in
 //! front); `engine/tests/kernel_snapshots.rs` keeps the generated ones under review.
 
+use crate::device::Binding;
 use crate::ops::attention::{attention_source, vec_queries_per_thread};
-use crate::ops::conv_subgroup::ConvSubgroupVariant;
+use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::matmul::RegBlockVariant;
 use crate::ops::matmul_subgroup::SubgroupVariant;
+
+/// One entry point of a kernel and the storage bindings it uses, in the order its dispatches
+/// pass the buffers (each found in the WGSL by name when the pipeline is built).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryPoint {
+    /// The `@compute` function's name.
+    pub name: &'static str,
+    /// Its storage bindings, in dispatch order.
+    pub bindings: &'static [Binding],
+}
+
+/// An [`EntryPoint`] (for the kernel tables).
+pub(crate) const fn entry(name: &'static str, bindings: &'static [Binding]) -> EntryPoint {
+    EntryPoint { name, bindings }
+}
+
+/// [`Binding::read`] (for the kernel tables).
+pub(crate) const fn read(name: &'static str) -> Binding {
+    Binding::read(name)
+}
+
+/// [`Binding::write`] (for the kernel tables).
+pub(crate) const fn write(name: &'static str) -> Binding {
+    Binding::write(name)
+}
+
+/// A static kernel file of `shaders/` and what it declares: each op module has one table per
+/// file it compiles, beside its source.
+#[derive(Clone, Copy, Debug)]
+pub struct StaticKernel {
+    /// The label of its pipelines (in profiles, errors and capture tools).
+    pub label: &'static str,
+    /// The file name in `shaders/`.
+    pub file: &'static str,
+    /// The WGSL text (the loader adds [`crate::ops::PRELUDE`] in front).
+    pub source: &'static str,
+    /// Its entry points.
+    pub entries: &'static [EntryPoint],
+}
+
+impl StaticKernel {
+    /// The entry point `name`, if the table declares it.
+    pub fn entry(&self, name: &str) -> Option<&EntryPoint> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
 
 /// One kernel source: a file name (`…wgsl`) and its WGSL, without the prelude.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,23 +63,25 @@ pub struct KernelFile {
     pub source: String,
     /// Whether an emitter generated it (else it is a file of `shaders/`).
     pub generated: bool,
+    /// Its entry points and the bindings each uses.
+    pub entries: Vec<EntryPoint>,
 }
 
 /// The static kernel files compiled as they are (with override constants); the templates
 /// (`attention`, `matmul_regblock`, `matmul_subgroup`, `conv2d_subgroup`) are compiled only
 /// through their generated variants, so they are not here.
-pub const STATIC_KERNELS: &[(&str, &str)] = &[
-    ("conv2d.wgsl", crate::ops::conv::SRC),
-    ("conv2d_weights.wgsl", crate::ops::conv::WEIGHTS_SRC),
-    ("diffusion.wgsl", crate::ops::diffusion::SRC),
-    ("elementwise.wgsl", crate::ops::elementwise::SRC),
-    ("layout.wgsl", crate::ops::layout::SRC),
-    ("loss.wgsl", crate::ops::loss::SRC),
-    ("matmul_tiled.wgsl", crate::ops::matmul::TILED),
-    ("norm.wgsl", crate::ops::norm::SRC),
-    ("optim.wgsl", crate::optim::SRC),
-    ("reduce.wgsl", crate::ops::reduce::SRC),
-    ("resample.wgsl", crate::ops::resample::SRC),
+pub const STATIC_KERNELS: &[&StaticKernel] = &[
+    &crate::ops::conv::KERNELS,
+    &crate::ops::conv::WEIGHT_KERNELS,
+    &crate::ops::diffusion::KERNELS,
+    &crate::ops::elementwise::KERNELS,
+    &crate::ops::layout::KERNELS,
+    &crate::ops::loss::KERNELS,
+    &crate::ops::matmul::TILED_KERNELS,
+    &crate::ops::norm::KERNELS,
+    &crate::optim::KERNELS,
+    &crate::ops::reduce::KERNELS,
+    &crate::ops::resample::KERNELS,
 ];
 
 /// The attention head dimensions whose generated kernels are listed (any D compiles; these are
@@ -42,21 +91,27 @@ pub const ATTENTION_HEAD_DIMS: &[usize] = &[8, 16, 32, 64];
 /// Every generated kernel variant, named by its pipeline key, in a fixed order.
 pub fn generated_kernels() -> Vec<KernelFile> {
     let mut out = Vec::new();
-    let mut push = |name: String, source: String| {
+    let mut push = |name: String, source: String, entries: Vec<EntryPoint>| {
         out.push(KernelFile {
             name: format!("{name}.wgsl"),
             source,
             generated: true,
+            entries,
         })
     };
+    let matmul = || vec![entry("main", crate::ops::matmul::BINDINGS)];
     for v in RegBlockVariant::all() {
-        push(v.key(), v.source());
+        push(v.key(), v.source(), matmul());
     }
     for v in SubgroupVariant::all() {
-        push(v.key(), v.source());
+        push(v.key(), v.source(), matmul());
     }
     for v in ConvSubgroupVariant::all() {
-        push(v.key(), v.source());
+        let bindings = match v.pass {
+            ConvPass::Forward => crate::ops::conv::FORWARD,
+            _ => crate::ops::conv::GRADIENT,
+        };
+        push(v.key(), v.source(), vec![entry("main", bindings)]);
     }
     for &d in ATTENTION_HEAD_DIMS {
         let mut tqs = vec![
@@ -65,7 +120,16 @@ pub fn generated_kernels() -> Vec<KernelFile> {
         ];
         tqs.dedup();
         for tq in tqs {
-            push(format!("attention.d{d}.tq{tq}"), attention_source(d, tq));
+            let entries = crate::ops::attention::ENTRIES
+                .iter()
+                .filter(|e| d.is_multiple_of(4) || e.name != "attention_forward_vec")
+                .copied()
+                .collect();
+            push(
+                format!("attention.d{d}.tq{tq}"),
+                attention_source(d, tq),
+                entries,
+            );
         }
     }
     out
@@ -75,10 +139,11 @@ pub fn generated_kernels() -> Vec<KernelFile> {
 pub fn all_kernels() -> Vec<KernelFile> {
     let mut out: Vec<KernelFile> = STATIC_KERNELS
         .iter()
-        .map(|(name, source)| KernelFile {
-            name: (*name).to_string(),
-            source: (*source).to_string(),
+        .map(|k| KernelFile {
+            name: k.file.to_string(),
+            source: k.source.to_string(),
             generated: false,
+            entries: k.entries.to_vec(),
         })
         .collect();
     out.extend(generated_kernels());
