@@ -2,8 +2,7 @@
 // forward-process sample q(x_t | x_0), fused DDPM ancestral and DDIM steps with per-sample
 // timesteps gathered from GPU schedule tables, and the sinusoidal timestep embedding.
 // MT-Diffusion's aggregated term enters every step as `agg · scale[b, ·]` (a per-sample scale
-// times a tensor of the sample's shape); kernels without it bind a 1-element dummy and get
-// has_agg = 0.
+// times a tensor of the sample's shape), in the `_agg` entry points; the others do not bind it.
 
 
 // ---- Philox4x32-10 ----
@@ -76,7 +75,6 @@ struct StepParams {
     n: u32,
     per_sample: u32, // elements per sample
     cols: u32,       // coefficients per table row
-    has_agg: u32,    // 1: add the aggregated term
     scols: u32,      // scales per sample (1, or 2 for DDIM's t and t')
     clip: f32,       // clip x̂_0 to ±clip when > 0
     seed_lo: u32,
@@ -89,35 +87,44 @@ fn noise(i: u32) -> f32 {
     return normal_at(i, vec2<u32>(sp.seed_lo, sp.seed_hi), vec2<u32>(sp.stream_lo, sp.stream_hi));
 }
 
+// Each step has two entry points: `name` without the aggregated term (sscale and sagg unbound)
+// and `name_agg` with it; both run the same `name_at` on the element's Step.
 fn step_setup(i: u32) -> Step {
     let b = i / sp.per_sample;
-    let row = st[b] * sp.cols;
-    var s = Step(i, b, row, 0.0, 0.0);
-    if (sp.has_agg == 1u) {
-        s.agg = sscale[b * sp.scols] * sagg[i];
-        if (sp.scols > 1u) { s.agg2 = sscale[b * sp.scols + 1u] * sagg[i]; }
-    }
+    return Step(i, b, st[b] * sp.cols, 0.0, 0.0);
+}
+
+fn step_setup_agg(i: u32) -> Step {
+    var s = step_setup(i);
+    s.agg = sscale[s.b * sp.scols] * sagg[i];
+    if (sp.scols > 1u) { s.agg2 = sscale[s.b * sp.scols + 1u] * sagg[i]; }
     return s;
 }
 
 // x_t = a[t]·x_0 + b[t]·ε + scale[b]·agg; table rows (√ᾱ_t, √(1−ᾱ_t)).
+fn q_sample_at(s: Step) {
+    let i = s.i;
+    sout[i] = stable[s.row] * sx[i] + stable[s.row + 1u] * se[i] + s.agg;
+}
+
 @compute @workgroup_size(256)
 fn q_sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= sp.n) { return; }
-    let s = step_setup(i);
-    sout[i] = stable[s.row] * sx[i] + stable[s.row + 1u] * se[i] + s.agg;
+    if (i < sp.n) { q_sample_at(step_setup(i)); }
+}
+
+@compute @workgroup_size(256)
+fn q_sample_agg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i < sp.n) { q_sample_at(step_setup_agg(i)); }
 }
 
 // DDPM ancestral step, x_0 form (as diffusers, so x̂_0 can be clipped):
 // x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, clipped to ±clip when clip > 0;
 // x_{t−1} = c0[t]·x̂_0 + c1[t]·x_t − scale[b]·agg + σ[t]·z (a_t of docs/method.md §7.1 is scale·agg).
 // table rows (√ᾱ_t, √(1−ᾱ_t), c0, c1, σ). Also writes x̂_0.
-@compute @workgroup_size(256)
-fn ddpm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = gid(wid, nwg, lid);
-    if (i >= sp.n) { return; }
-    let s = step_setup(i);
+fn ddpm_step_at(s: Step) {
+    let i = s.i;
     var x0 = (sx[i] - stable[s.row + 1u] * se[i]) / stable[s.row];
     let clip = sp.clip;
     if (clip > 0.0) { x0 = clamp(x0, -clip, clip); }
@@ -129,10 +136,19 @@ fn ddpm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // x̂_0 = (x_t − ĉ_t − √(1−ᾱ_t) ε̂)/√ᾱ_t; x_t' = √ᾱ_t' x̂_0 + ĉ_t' + √(1−ᾱ_t'−σ²) ε̂ + σ z,
 // with ĉ_t = scale[b,0]·agg and ĉ_t' = scale[b,1]·agg. table rows (ᾱ_t, ᾱ_t', σ). Also writes x̂_0.
 @compute @workgroup_size(256)
-fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn ddpm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
-    if (i >= sp.n) { return; }
-    let s = step_setup(i);
+    if (i < sp.n) { ddpm_step_at(step_setup(i)); }
+}
+
+@compute @workgroup_size(256)
+fn ddpm_step_agg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i < sp.n) { ddpm_step_at(step_setup_agg(i)); }
+}
+
+fn ddim_step_at(s: Step) {
+    let i = s.i;
     let ab = stable[s.row];
     let ab_prev = stable[s.row + 1u];
     let sigma = stable[s.row + 2u];
@@ -142,6 +158,18 @@ fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     sx0[i] = x0;
     let dir = sqrt(max(1.0 - ab_prev - sigma * sigma, 0.0)) * se[i];
     sout[i] = sqrt(ab_prev) * x0 + s.agg2 + dir + select(0.0, sigma * noise(i), sigma > 0.0);
+}
+
+@compute @workgroup_size(256)
+fn ddim_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i < sp.n) { ddim_step_at(step_setup(i)); }
+}
+
+@compute @workgroup_size(256)
+fn ddim_step_agg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i < sp.n) { ddim_step_at(step_setup_agg(i)); }
 }
 
 // ---- gradient helper: out[i] = table[t[b]·cols + col] · g[i] (q_sample's backward) ----

@@ -208,7 +208,7 @@ fn run(
         rows.div_ceil(tile_rows) as u32,
         1,
     ];
-    dev.dispatch(&k, params, &args, groups)
+    dev.dispatch(&k, params, args, groups)
 }
 
 pub(crate) const WEIGHTS_SRC: &str = include_str!("../../../shaders/conv2d_weights.wgsl");

@@ -4,7 +4,7 @@
 //! the tables and the aggregate term (`Aggregate`) are built by the model.
 //! Kernels: `shaders/diffusion.wgsl`; CPU reference: `cpu::{philox, normal_at, q_sample, ...}`.
 
-use crate::device::Device;
+use crate::device::{Binding, Device};
 use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, grid, kernel};
@@ -18,43 +18,17 @@ pub(crate) const KERNELS: StaticKernel = StaticKernel {
     source: SRC,
     entries: &[
         entry("randn", &[write("ny")]),
+        entry("q_sample", &[SX, SE, ST, STABLE, SOUT]),
+        entry("q_sample_agg", &[SX, SE, ST, STABLE, SSCALE, SAGG, SOUT]),
+        entry("ddpm_step", &[SX, SE, ST, STABLE, SOUT, SX0]),
         entry(
-            "q_sample",
-            &[
-                read("sx"),
-                read("se"),
-                read("st"),
-                read("stable"),
-                read("sscale"),
-                read("sagg"),
-                write("sout"),
-            ],
+            "ddpm_step_agg",
+            &[SX, SE, ST, STABLE, SSCALE, SAGG, SOUT, SX0],
         ),
+        entry("ddim_step", &[SX, SE, ST, STABLE, SOUT, SX0]),
         entry(
-            "ddpm_step",
-            &[
-                read("sx"),
-                read("se"),
-                read("st"),
-                read("stable"),
-                read("sscale"),
-                read("sagg"),
-                write("sout"),
-                write("sx0"),
-            ],
-        ),
-        entry(
-            "ddim_step",
-            &[
-                read("sx"),
-                read("se"),
-                read("st"),
-                read("stable"),
-                read("sscale"),
-                read("sagg"),
-                write("sout"),
-                write("sx0"),
-            ],
+            "ddim_step_agg",
+            &[SX, SE, ST, STABLE, SSCALE, SAGG, SOUT, SX0],
         ),
         entry(
             "scale_by_table",
@@ -63,6 +37,16 @@ pub(crate) const KERNELS: StaticKernel = StaticKernel {
         entry("timestep_embedding", &[read("et"), write("eout")]),
     ],
 };
+// The schedule steps' bindings: x (x_0 or x_t), ε, t, the table, the aggregate's scale and
+// tensor (the `_agg` entry points only), the output and x̂_0 (the sampler steps only).
+const SX: Binding = read("sx");
+const SE: Binding = read("se");
+const ST: Binding = read("st");
+const STABLE: Binding = read("stable");
+const SSCALE: Binding = read("sscale");
+const SAGG: Binding = read("sagg");
+const SOUT: Binding = write("sout");
+const SX0: Binding = write("sx0");
 
 crate::kernel_params! {
     /// `randn`'s parameters (`shaders/diffusion.wgsl`): the seed and stream as 32-bit halves.
@@ -87,8 +71,6 @@ crate::kernel_params! {
         per_sample: u32,
         /// Coefficients per table row.
         cols: u32,
-        /// 1: add the aggregated term.
-        has_agg: u32,
         /// Scales per sample (1, or 2 for DDIM's t and t').
         scols: u32,
         /// Clip x̂₀ to ±clip when > 0.
@@ -224,12 +206,11 @@ fn check_step(
     Ok(b)
 }
 
-/// Step parameters [n, per_sample, cols, has_agg, scols, clip, seed(2), stream(2)].
+/// The step kernels' parameters.
 fn step_params(
     l: StepLayout,
     x: &Tensor,
     b: usize,
-    has_agg: bool,
     clip: f32,
     (seed, stream): (u64, u64),
 ) -> StepParams {
@@ -238,7 +219,6 @@ fn step_params(
         n: n as u32,
         per_sample: (n / b.max(1)) as u32,
         cols: l.cols as u32,
-        has_agg: has_agg as u32,
         scols: l.scols as u32,
         clip,
         seed_lo: seed as u32,
@@ -266,26 +246,19 @@ pub fn q_sample(
     let b = check_step(layout, x0, &[eps], t, table, agg.as_ref())?;
     let dev = x0.device();
     let out = Tensor::uninit(dev, x0.dims(), DType::F32)?;
-    let (scale, aggt) = match agg {
-        Some(a) => (a.scale.arg(), a.agg.arg()),
-        None => (dev.unused(false), dev.unused(false)),
+    let entry = if agg.is_some() {
+        "q_sample_agg"
+    } else {
+        "q_sample"
     };
-    let k = kernel(dev, &KERNELS, "q_sample", &[])?;
-    let params = step_params(layout, x0, b, agg.is_some(), 0.0, (0, 0));
-    dev.dispatch(
-        &k,
-        &params,
-        &[
-            x0.arg(),
-            eps.arg(),
-            t.arg(),
-            table.arg(),
-            scale,
-            aggt,
-            out.arg(),
-        ],
-        grid(out.numel(), 256),
-    )?;
+    let k = kernel(dev, &KERNELS, entry, &[])?;
+    let params = step_params(layout, x0, b, 0.0, (0, 0));
+    let mut args = vec![x0.arg(), eps.arg(), t.arg(), table.arg()];
+    if let Some(a) = &agg {
+        args.extend([a.scale.arg(), a.agg.arg()]);
+    }
+    args.push(out.arg());
+    dev.dispatch(&k, &params, &args, grid(out.numel(), 256))?;
     let mut inputs = vec![x0, eps];
     inputs.extend(agg.map(|a| a.agg));
     let (t, table) = (t.clone(), table.detach());
@@ -373,22 +346,19 @@ pub fn reverse_step(
     let dev = x_t.device();
     let out = Tensor::uninit(dev, x_t.dims(), DType::F32)?;
     let x0 = Tensor::uninit(dev, x_t.dims(), DType::F32)?;
-    let (scale, aggt) = match agg {
-        Some(a) => (a.scale.arg(), a.agg.arg()),
-        None => (dev.unused(false), dev.unused(false)),
+    let entry = match (kind, agg.is_some()) {
+        (StepKind::Ddpm, false) => "ddpm_step",
+        (StepKind::Ddpm, true) => "ddpm_step_agg",
+        (StepKind::Ddim, false) => "ddim_step",
+        (StepKind::Ddim, true) => "ddim_step_agg",
     };
-    let k = kernel(dev, &KERNELS, layout.op, &[])?;
-    let params = step_params(layout, x_t, b, agg.is_some(), clip, (seed, stream));
-    let args = [
-        x_t.arg(),
-        eps.arg(),
-        t.arg(),
-        table.arg(),
-        scale,
-        aggt,
-        out.arg(),
-        x0.arg(),
-    ];
+    let k = kernel(dev, &KERNELS, entry, &[])?;
+    let params = step_params(layout, x_t, b, clip, (seed, stream));
+    let mut args = vec![x_t.arg(), eps.arg(), t.arg(), table.arg()];
+    if let Some(a) = &agg {
+        args.extend([a.scale.arg(), a.agg.arg()]);
+    }
+    args.extend([out.arg(), x0.arg()]);
     dev.dispatch(&k, &params, &args, grid(out.numel(), 256))?;
     Ok((out, x0))
 }
