@@ -1,39 +1,19 @@
 //! 2-D convolution (NCHW) as implicit GEMM with fused bias and optional SiLU, and its two
 //! backward kernels (data gradient, weight gradient); the bias gradient is a channel sum.
 //! 1×1 stride-1 convolutions without activation take the matmul path on GPUs.
-//! Kernels: `shaders/conv2d.wgsl`; CPU reference: `cpu::conv2d`, `cpu::conv2d_backward`.
+//! Kernels: `shaders/conv2d_regblock.wgsl` (`conv_regblock`), `shaders/conv2d_subgroup.wgsl` (`conv_subgroup`); CPU reference: `cpu::conv2d`, `cpu::conv2d_backward`.
 
 use std::sync::Arc;
 
 use crate::device::{Binding, BufferArg, Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
+use crate::ops::conv_regblock::ConvRegBlockVariant;
 use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::elementwise::unary_backward_raw;
 use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{check_f32, kernel, UnaryOp};
 use crate::tensor::{DType, Tensor};
 
-pub(crate) const SRC: &str = include_str!("../../../shaders/conv2d.wgsl");
-/// `shaders/conv2d.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
-pub(crate) const KERNELS: StaticKernel = StaticKernel {
-    label: "conv2d",
-    file: "conv2d.wgsl",
-    source: SRC,
-    entries: &[
-        entry("conv2d_forward", FORWARD),
-        entry("conv2d_backward_data", GRADIENT),
-        entry("conv2d_backward_weight", GRADIENT),
-    ],
-};
-/// The forward's bindings (input, weights, bias, output, pre-activation), as every conv kernel
-/// file names them.
-pub(crate) const FORWARD: &[Binding] = &[
-    read("src"),
-    read("wsrc"),
-    read("bias"),
-    write("dst"),
-    write("pre"),
-];
 /// The gradients' bindings: the two operands and the output.
 pub(crate) const GRADIENT: &[Binding] = &[read("src"), read("wsrc"), write("dst")];
 /// Rows × columns of output one workgroup covers: every kernel has 16×16 outputs per thread and
@@ -41,12 +21,67 @@ pub(crate) const GRADIENT: &[Binding] = &[read("src"), read("wsrc"), write("dst"
 const GROUP_TILE: (usize, usize) = (64, 256);
 
 /// Activation fused into a convolution's epilogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// None.
     Identity,
     /// x·σ(x).
     Silu,
+}
+
+/// What a forward kernel does after the reduction: add a bias or not, then the activation
+/// (SiLU also stores the pre-activation for the backward). Each is a kernel variant of its own,
+/// binding only the buffers it reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Epilogue {
+    /// Adds the bias `[Co]`.
+    pub bias: bool,
+    /// The activation.
+    pub act: Activation,
+}
+
+impl Epilogue {
+    /// No bias, no activation (also the variant the gradient kernels come from).
+    pub const PLAIN: Epilogue = Epilogue {
+        bias: false,
+        act: Activation::Identity,
+    };
+
+    /// Every epilogue.
+    pub fn all() -> [Epilogue; 4] {
+        let e = |bias, act| Epilogue { bias, act };
+        [
+            e(false, Activation::Identity),
+            e(true, Activation::Identity),
+            e(false, Activation::Silu),
+            e(true, Activation::Silu),
+        ]
+    }
+
+    /// Its part of a pipeline key, e.g. `bias1.silu0`.
+    pub fn key(self) -> String {
+        format!(
+            "bias{}.silu{}",
+            self.bias as u8,
+            (self.act == Activation::Silu) as u8
+        )
+    }
+
+    /// The forward's bindings with this epilogue: the input, the weights, the bias (with a
+    /// bias), the output and the pre-activation (with SiLU), as every conv kernel file names them.
+    pub(crate) fn forward_bindings(self) -> &'static [Binding] {
+        const SRC: Binding = read("src");
+        const W: Binding = read("wsrc");
+        const BIAS: Binding = read("bias");
+        const DST: Binding = write("dst");
+        const PRE: Binding = write("pre");
+        match (self.bias, self.act) {
+            (false, Activation::Identity) => &[SRC, W, DST],
+            (true, Activation::Identity) => &[SRC, W, BIAS, DST],
+            (false, Activation::Silu) => &[SRC, W, DST, PRE],
+            (true, Activation::Silu) => &[SRC, W, BIAS, DST, PRE],
+        }
+    }
 }
 
 /// The geometry of one convolution.
@@ -66,7 +101,7 @@ struct Geometry {
 }
 
 crate::kernel_params! {
-    /// The conv kernels' parameters (`shaders/conv2d.wgsl`, `shaders/conv2d_subgroup.wgsl`):
+    /// The conv kernels' parameters (`shaders/conv2d_regblock.wgsl`, `shaders/conv2d_subgroup.wgsl`):
     /// the geometry, the epilogue, and the subgroup kernels' block grid and weight-gradient
     /// chunks.
     pub struct ConvParams {
@@ -92,10 +127,6 @@ crate::kernel_params! {
         oh: u32,
         /// Output width.
         ow: u32,
-        /// 1: add the bias (forward).
-        has_bias: u32,
-        /// 1: SiLU after the bias, keeping the pre-activation (forward).
-        silu: u32,
         /// Subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks.
         sm: u32,
         /// Subgroup weight gradient: output pixels per chunk.
@@ -108,7 +139,7 @@ crate::kernel_params! {
 }
 
 impl Geometry {
-    fn params(&self, has_bias: bool, silu: bool) -> ConvParams {
+    fn params(&self) -> ConvParams {
         let g = self;
         ConvParams {
             n: g.n as u32,
@@ -122,8 +153,6 @@ impl Geometry {
             pad: g.pad as u32,
             oh: g.oh as u32,
             ow: g.ow as u32,
-            has_bias: has_bias as u32,
-            silu: silu as u32,
             ..Default::default()
         }
     }
@@ -137,20 +166,41 @@ fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipelin
         entry: "main",
         constants: &[],
         bindings: match v.pass {
-            ConvPass::Forward => FORWARD,
+            ConvPass::Forward => v.epilogue.forward_bindings(),
             _ => GRADIENT,
         },
     })
 }
 
+/// The pipeline of entry point `entry` of a register-blocked conv module (built once per
+/// variant and entry).
+fn regblock_pipeline(
+    dev: &Device,
+    v: ConvRegBlockVariant,
+    entry: &'static str,
+) -> Result<Arc<Pipeline>> {
+    dev.pipeline(&format!("{}.{entry}", v.key()), || KernelSource {
+        label: "conv2d",
+        source: v.source().into(),
+        entry,
+        constants: &[],
+        bindings: if entry == "conv2d_forward" {
+            v.epilogue.forward_bindings()
+        } else {
+            GRADIENT
+        },
+    })
+}
+
 /// Records one pass over `rows` channels × `cols` pixels: the subgroup kernel where the device
-/// runs those (forward and data gradient), else the 16×16-per-thread kernel of `conv2d.wgsl`.
+/// runs those (forward and data gradient), else the 16×16-per-thread kernel of `conv2d_regblock.wgsl`.
 /// `weight` is the (detached) weight tensor bound as `args[1]`; the subgroup kernels may bind a
 /// transposed copy instead.
 #[allow(clippy::too_many_arguments)]
 fn run(
     dev: &Device,
     entry: &'static str,
+    epilogue: Epilogue,
     params: &ConvParams,
     args: &[BufferArg<'_>],
     rows: usize,
@@ -185,6 +235,7 @@ fn run(
             _ => g.w,
         };
         let v = ConvSubgroupVariant {
+            epilogue,
             vw: transposed.is_some(),
             row3: g.stride == 1
                 && g.kw == 3
@@ -201,7 +252,7 @@ fn run(
         let params = ConvParams { sm, ..*params };
         return dev.dispatch(&pipe, &params, &args, groups);
     }
-    let k = kernel(dev, &KERNELS, entry, &[])?;
+    let k = regblock_pipeline(dev, ConvRegBlockVariant { epilogue }, entry)?;
     let (tile_rows, tile_cols) = GROUP_TILE;
     let groups = [
         cols.div_ceil(tile_cols) as u32,
@@ -384,7 +435,11 @@ impl Tensor {
         } else {
             None
         };
-        let params = g.params(bias.is_some(), silu);
+        let params = g.params();
+        let epilogue = Epilogue {
+            bias: bias.is_some(),
+            act,
+        };
         // Subgroup kernels with transposed weights in both passes and an input that will want
         // its gradient: both layouts now, in one dispatch; the backward keeps the second.
         let layouts = if dev.subgroup_kernels()
@@ -401,17 +456,17 @@ impl Tensor {
             Some((f, d)) => (Some(f), Some(d)),
             None => (None, None),
         };
+        // Bound as the epilogue's bindings say: no bias, no pre-activation where there is none.
+        let mut args = vec![self.arg(), weight.arg()];
+        args.extend(bias.map(Tensor::arg));
+        args.push(out.arg());
+        args.extend(pre.as_ref().map(Tensor::arg));
         run(
             dev,
             "conv2d_forward",
+            epilogue,
             &params,
-            &[
-                self.arg(),
-                weight.arg(),
-                bias.map_or_else(|| dev.unused(false), Tensor::arg),
-                out.arg(),
-                pre.as_ref().map_or_else(|| dev.unused(true), Tensor::arg),
-            ],
+            &args,
             co,
             n * oh * ow,
             Some(&weight.detach()),
@@ -436,6 +491,7 @@ impl Tensor {
                     run(
                         dev,
                         "conv2d_backward_data",
+                        Epilogue::PLAIN,
                         &params,
                         &[dz.arg(), wt.arg(), dx.arg()],
                         g.ci,
@@ -457,6 +513,7 @@ impl Tensor {
                     run(
                         dev,
                         "conv2d_backward_weight",
+                        Epilogue::PLAIN,
                         &params,
                         &[x.arg(), dz.arg(), dw.arg()],
                         g.co,

@@ -1,11 +1,13 @@
 //! The subgroup-blocked conv2d kernels for CPU adapters with 8-lane subgroups
 //! (`shaders/conv2d_subgroup.wgsl`, a template this module unrolls): forward and data gradient,
 //! each lane 8 pixels, the subgroup 16 or 32 channels shared through `subgroupBroadcast`.
-//! Same parameters and bindings as `shaders/conv2d.wgsl`; CPU reference: `cpu::conv2d`.
+//! Same parameters and bindings as `shaders/conv2d_regblock.wgsl`; CPU reference: `cpu::conv2d`.
 
 use std::fmt::Write;
 
+use crate::ops::conv::{Activation, Epilogue};
 use crate::ops::matmul_subgroup::{block_grid, subgroup_grid};
+use crate::ops::template::fill;
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_subgroup.wgsl");
 
@@ -32,6 +34,8 @@ pub enum ConvPass {
 pub struct ConvSubgroupVariant {
     /// The pass.
     pub pass: ConvPass,
+    /// The forward's epilogue ([`Epilogue::PLAIN`] for the gradients, which do not use it).
+    pub epilogue: Epilogue,
     /// Output channels per subgroup: 16 or 32.
     pub tn: usize,
     /// Forward and data gradient: the weights come pre-transposed, so the lane's 4 channels are
@@ -51,11 +55,23 @@ impl ConvSubgroupVariant {
     pub fn all() -> Vec<ConvSubgroupVariant> {
         let mut all = Vec::new();
         for pass in [ConvPass::Forward, ConvPass::Data, ConvPass::Weight] {
-            for tn in [16, 32] {
-                for vw in [false, true] {
-                    for row3 in [false, true] {
-                        if !((vw || row3) && pass == ConvPass::Weight) {
-                            all.push(ConvSubgroupVariant { pass, tn, vw, row3 });
+            let epilogues = match pass {
+                ConvPass::Forward => Epilogue::all().to_vec(),
+                _ => vec![Epilogue::PLAIN],
+            };
+            for epilogue in epilogues {
+                for tn in [16, 32] {
+                    for vw in [false, true] {
+                        for row3 in [false, true] {
+                            if !((vw || row3) && pass == ConvPass::Weight) {
+                                all.push(ConvSubgroupVariant {
+                                    pass,
+                                    epilogue,
+                                    tn,
+                                    vw,
+                                    row3,
+                                });
+                            }
                         }
                     }
                 }
@@ -68,6 +84,7 @@ impl ConvSubgroupVariant {
     pub fn for_channels(pass: ConvPass, channels: usize) -> Self {
         ConvSubgroupVariant {
             pass,
+            epilogue: Epilogue::PLAIN,
             tn: if channels <= 16 { 16 } else { 32 },
             vw: pass != ConvPass::Weight && channels.is_multiple_of(4),
             row3: false,
@@ -85,8 +102,12 @@ impl ConvSubgroupVariant {
 
     /// Pipeline cache key.
     pub fn key(self) -> String {
+        let epilogue = match self.pass {
+            ConvPass::Forward => format!(".{}", self.epilogue.key()),
+            _ => String::new(),
+        };
         format!(
-            "conv2d_subgroup.{:?}.tn{}.vw{}.row{}",
+            "conv2d_subgroup.{:?}{epilogue}.tn{}.vw{}.row{}",
             self.pass, self.tn, self.vw as u8, self.row3 as u8
         )
     }
@@ -185,11 +206,33 @@ impl ConvSubgroupVariant {
             }
             w(1, "}".into());
         }
-        TEMPLATE
-            .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
-            .replace("{{TN}}", &self.tn.to_string())
-            .replace("{{Q}}", &k.q.to_string())
-            .replace("{{BODY}}", &b)
+        self.fill(k.q, &b)
+    }
+
+    /// The template filled with this variant's element type, widths, body and epilogue.
+    fn fill(self, q: usize, body: &str) -> String {
+        let bias = if self.epilogue.bias {
+            "bias[co]"
+        } else {
+            "0.0"
+        };
+        let store = match self.epilogue.act {
+            Activation::Silu => "    pre[o] = z;\n    dst[o] = silu(z);",
+            Activation::Identity => "    dst[o] = z;",
+        };
+        fill(
+            TEMPLATE,
+            &[
+                ("W_ELEM", if self.vw { "vec4<f32>" } else { "f32" }),
+                ("TN", &self.tn.to_string()),
+                ("Q", &q.to_string()),
+                ("BODY", body),
+                (
+                    "STORE_FORWARD",
+                    &format!("    let z = acc + {bias};\n{store}"),
+                ),
+            ],
+        )
     }
 
     /// The weight-gradient kernel: each lane 8 columns (ci, kh, kw) of dW, the subgroup TN output
@@ -322,11 +365,7 @@ impl ConvSubgroupVariant {
             w(1, "}".into());
         }
         w(1, "}".into());
-        TEMPLATE
-            .replace("{{W_ELEM}}", if self.vw { "vec4<f32>" } else { "f32" })
-            .replace("{{TN}}", &self.tn.to_string())
-            .replace("{{Q}}", &q.to_string())
-            .replace("{{BODY}}", &b)
+        self.fill(q, &b)
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod attention;
 pub mod conv;
+pub mod conv_regblock;
 pub mod conv_subgroup;
 pub mod diffusion;
 pub mod elementwise;
@@ -13,6 +14,7 @@ pub mod norm;
 pub mod reduce;
 pub mod resample;
 pub mod sources;
+pub mod template;
 
 use std::sync::Arc;
 

@@ -4,6 +4,7 @@
 
 use crate::device::Binding;
 use crate::ops::attention::{attention_source, vec_queries_per_thread};
+use crate::ops::conv_regblock::ConvRegBlockVariant;
 use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::matmul::RegBlockVariant;
 use crate::ops::matmul_subgroup::SubgroupVariant;
@@ -71,7 +72,6 @@ pub struct KernelFile {
 /// (`attention`, `matmul_regblock`, `matmul_subgroup`, `conv2d_subgroup`) are compiled only
 /// through their generated variants, so they are not here.
 pub const STATIC_KERNELS: &[&StaticKernel] = &[
-    &crate::ops::conv::KERNELS,
     &crate::ops::conv::WEIGHT_KERNELS,
     &crate::ops::diffusion::KERNELS,
     &crate::ops::elementwise::KERNELS,
@@ -106,9 +106,18 @@ pub fn generated_kernels() -> Vec<KernelFile> {
     for v in SubgroupVariant::all() {
         push(v.key(), v.source(), matmul());
     }
+    for v in ConvRegBlockVariant::all() {
+        let gradient = crate::ops::conv::GRADIENT;
+        let entries = vec![
+            entry("conv2d_forward", v.epilogue.forward_bindings()),
+            entry("conv2d_backward_data", gradient),
+            entry("conv2d_backward_weight", gradient),
+        ];
+        push(v.key(), v.source(), entries);
+    }
     for v in ConvSubgroupVariant::all() {
         let bindings = match v.pass {
-            ConvPass::Forward => crate::ops::conv::FORWARD,
+            ConvPass::Forward => v.epilogue.forward_bindings(),
             _ => crate::ops::conv::GRADIENT,
         };
         push(v.key(), v.source(), vec![entry("main", bindings)]);

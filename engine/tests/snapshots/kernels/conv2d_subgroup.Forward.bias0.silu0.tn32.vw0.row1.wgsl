@@ -1,5 +1,5 @@
 // 2-D convolution kernels for CPU adapters with 8-lane subgroups (lavapipe on AVX2), the
-// subgroup-blocked counterpart of conv2d.wgsl (same geometry, bindings and parameters; see
+// subgroup-blocked counterpart of conv2d_regblock.wgsl (same geometry, bindings and parameters; see
 // matmul_subgroup.wgsl for why): one subgroup computes 64 pixels × TN channels, each lane 8
 // pixels whose inputs it gathers itself, while the TN channels' weights are loaded once by the
 // 8 lanes together and passed around with subgroupBroadcast.
@@ -13,15 +13,14 @@
 // lanes, so narrow layers do not waste half the FMAs.
 // Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
 // must reach every broadcast).
-// This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
+// This file is a template: engine/src/ops/conv_subgroup.rs fills the {{…}} slots with the
+// unrolled body and the forward's epilogue.
 // Parameters: ConvParams; the weight gradient's KS subgroups share each block, each summing its
 // own chunk of output pixels.
 
 struct ConvParams {
     n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
     oh: u32, ow: u32,
-    has_bias: u32,
-    silu: u32,
     sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
     chunk: u32,  // subgroup weight gradient: output pixels per chunk,
     pixels: u32, // in all,
@@ -32,7 +31,7 @@ struct ConvParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
 // weights [Co, Ci, KH, KW] (or vec4s of them transposed, see ConvSubgroupVariant::vw), or dy
 // (weight grad)
-@group(0) @binding(2) var<storage, read> wsrc: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wsrc: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)
@@ -47,15 +46,11 @@ fn conv() -> Conv {
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 
-// Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
+// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
+// keeping the pre-activation, or not).
 fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + select(0.0, bias[co], params.has_bias == 1u);
-    if (params.silu == 1u) {
-        pre[o] = z;
-        dst[o] = silu(z);
-    } else {
-        dst[o] = z;
-    }
+    let z = acc + 0.0;
+    dst[o] = z;
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -89,7 +84,10 @@ fn main(
     let rr5 = rr + 5u;
     let rr6 = rr + 6u;
     let rr7 = rr + 7u;
-    let cq = min(n0 / 4u + wq, c.co / 4u - 1u);
+    let wr0 = min(n0 + 4u * wq + 0u, c.co - 1u) * c.ci * kk;
+    let wr1 = min(n0 + 4u * wq + 1u, c.co - 1u) * c.ci * kk;
+    let wr2 = min(n0 + 4u * wq + 2u, c.co - 1u) * c.ci * kk;
+    let wr3 = min(n0 + 4u * wq + 3u, c.co - 1u) * c.ci * kk;
     var c0_0 = vec4<f32>(0.0);
     var c0_1 = vec4<f32>(0.0);
     var c0_2 = vec4<f32>(0.0);
@@ -189,9 +187,9 @@ fn main(
         let o9 = select(0u, ro + u32(col + 9), in9);
         let m9 = select(0.0, 1.0, in9);
         for (var r = 0u; r < c.ci; r += 1u) {
-            let bl0 = wsrc[(min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 0u) * (c.co / 4u) + cq];
-            let bl1 = wsrc[(min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 1u) * (c.co / 4u) + cq];
-            let bl2 = wsrc[(min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 2u) * (c.co / 4u) + cq];
+            let bl0 = vec4<f32>(wsrc[wr0 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 0u], wsrc[wr1 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 0u], wsrc[wr2 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 0u], wsrc[wr3 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 0u]);
+            let bl1 = vec4<f32>(wsrc[wr0 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 1u], wsrc[wr1 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 1u], wsrc[wr2 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 1u], wsrc[wr3 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 1u]);
+            let bl2 = vec4<f32>(wsrc[wr0 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 2u], wsrc[wr1 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 2u], wsrc[wr2 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 2u], wsrc[wr3 + min(r + 0u + kq, c.ci - 1u) * kk + kh * 3u + 2u]);
             let so0 = r * hw;
             let x0_0 = src[o0 + so0] * m0;
             let x1_0 = src[o1 + so0] * m1;

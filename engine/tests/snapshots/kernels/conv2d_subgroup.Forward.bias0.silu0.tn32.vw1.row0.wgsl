@@ -1,5 +1,5 @@
 // 2-D convolution kernels for CPU adapters with 8-lane subgroups (lavapipe on AVX2), the
-// subgroup-blocked counterpart of conv2d.wgsl (same geometry, bindings and parameters; see
+// subgroup-blocked counterpart of conv2d_regblock.wgsl (same geometry, bindings and parameters; see
 // matmul_subgroup.wgsl for why): one subgroup computes 64 pixels × TN channels, each lane 8
 // pixels whose inputs it gathers itself, while the TN channels' weights are loaded once by the
 // 8 lanes together and passed around with subgroupBroadcast.
@@ -13,15 +13,14 @@
 // lanes, so narrow layers do not waste half the FMAs.
 // Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
 // must reach every broadcast).
-// This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
+// This file is a template: engine/src/ops/conv_subgroup.rs fills the {{…}} slots with the
+// unrolled body and the forward's epilogue.
 // Parameters: ConvParams; the weight gradient's KS subgroups share each block, each summing its
 // own chunk of output pixels.
 
 struct ConvParams {
     n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
     oh: u32, ow: u32,
-    has_bias: u32,
-    silu: u32,
     sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
     chunk: u32,  // subgroup weight gradient: output pixels per chunk,
     pixels: u32, // in all,
@@ -32,7 +31,7 @@ struct ConvParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
 // weights [Co, Ci, KH, KW] (or vec4s of them transposed, see ConvSubgroupVariant::vw), or dy
 // (weight grad)
-@group(0) @binding(2) var<storage, read> wsrc: array<f32>;
+@group(0) @binding(2) var<storage, read> wsrc: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)
@@ -47,15 +46,11 @@ fn conv() -> Conv {
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 
-// Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
+// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
+// keeping the pre-activation, or not).
 fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + select(0.0, bias[co], params.has_bias == 1u);
-    if (params.silu == 1u) {
-        pre[o] = z;
-        dst[o] = silu(z);
-    } else {
-        dst[o] = z;
-    }
+    let z = acc + 0.0;
+    dst[o] = z;
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -71,10 +66,10 @@ fn main(
     let sm = params.sm;
     // This lane's first pixel and the subgroup's first channel.
     let r0 = ((wg.x * sm + sg % sm) * 8u + lane) * 8u;
-    let n0 = (wg.y * (8u / sm) + sg / sm) * 16u;
+    let n0 = (wg.y * (8u / sm) + sg / sm) * 32u;
     // The lane's share of the weights: channel block wq (4 channels) of reduction channel +kq.
-    let kq = lane / 4u;
-    let wq = lane % 4u;
+    let kq = lane / 8u;
+    let wq = lane % 8u;
     let npix = c.n * ohw;
     let pc0 = min(r0 + 0u, npix - 1u);
     let base0 = (pc0 / ohw) * c.ci * hw;
@@ -116,42 +111,71 @@ fn main(
     let rr7 = pc7 % ohw;
     let py7 = i32((rr7 / c.ow) * c.s) - c.pad;
     let px7 = i32((rr7 % c.ow) * c.s) - c.pad;
-    let wr0 = min(n0 + 4u * wq + 0u, c.co - 1u) * c.ci * kk;
-    let wr1 = min(n0 + 4u * wq + 1u, c.co - 1u) * c.ci * kk;
-    let wr2 = min(n0 + 4u * wq + 2u, c.co - 1u) * c.ci * kk;
-    let wr3 = min(n0 + 4u * wq + 3u, c.co - 1u) * c.ci * kk;
+    let cq = min(n0 / 4u + wq, c.co / 4u - 1u);
     var c0_0 = vec4<f32>(0.0);
     var c0_1 = vec4<f32>(0.0);
     var c0_2 = vec4<f32>(0.0);
     var c0_3 = vec4<f32>(0.0);
+    var c0_4 = vec4<f32>(0.0);
+    var c0_5 = vec4<f32>(0.0);
+    var c0_6 = vec4<f32>(0.0);
+    var c0_7 = vec4<f32>(0.0);
     var c1_0 = vec4<f32>(0.0);
     var c1_1 = vec4<f32>(0.0);
     var c1_2 = vec4<f32>(0.0);
     var c1_3 = vec4<f32>(0.0);
+    var c1_4 = vec4<f32>(0.0);
+    var c1_5 = vec4<f32>(0.0);
+    var c1_6 = vec4<f32>(0.0);
+    var c1_7 = vec4<f32>(0.0);
     var c2_0 = vec4<f32>(0.0);
     var c2_1 = vec4<f32>(0.0);
     var c2_2 = vec4<f32>(0.0);
     var c2_3 = vec4<f32>(0.0);
+    var c2_4 = vec4<f32>(0.0);
+    var c2_5 = vec4<f32>(0.0);
+    var c2_6 = vec4<f32>(0.0);
+    var c2_7 = vec4<f32>(0.0);
     var c3_0 = vec4<f32>(0.0);
     var c3_1 = vec4<f32>(0.0);
     var c3_2 = vec4<f32>(0.0);
     var c3_3 = vec4<f32>(0.0);
+    var c3_4 = vec4<f32>(0.0);
+    var c3_5 = vec4<f32>(0.0);
+    var c3_6 = vec4<f32>(0.0);
+    var c3_7 = vec4<f32>(0.0);
     var c4_0 = vec4<f32>(0.0);
     var c4_1 = vec4<f32>(0.0);
     var c4_2 = vec4<f32>(0.0);
     var c4_3 = vec4<f32>(0.0);
+    var c4_4 = vec4<f32>(0.0);
+    var c4_5 = vec4<f32>(0.0);
+    var c4_6 = vec4<f32>(0.0);
+    var c4_7 = vec4<f32>(0.0);
     var c5_0 = vec4<f32>(0.0);
     var c5_1 = vec4<f32>(0.0);
     var c5_2 = vec4<f32>(0.0);
     var c5_3 = vec4<f32>(0.0);
+    var c5_4 = vec4<f32>(0.0);
+    var c5_5 = vec4<f32>(0.0);
+    var c5_6 = vec4<f32>(0.0);
+    var c5_7 = vec4<f32>(0.0);
     var c6_0 = vec4<f32>(0.0);
     var c6_1 = vec4<f32>(0.0);
     var c6_2 = vec4<f32>(0.0);
     var c6_3 = vec4<f32>(0.0);
+    var c6_4 = vec4<f32>(0.0);
+    var c6_5 = vec4<f32>(0.0);
+    var c6_6 = vec4<f32>(0.0);
+    var c6_7 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
     var c7_1 = vec4<f32>(0.0);
     var c7_2 = vec4<f32>(0.0);
     var c7_3 = vec4<f32>(0.0);
+    var c7_4 = vec4<f32>(0.0);
+    var c7_5 = vec4<f32>(0.0);
+    var c7_6 = vec4<f32>(0.0);
+    var c7_7 = vec4<f32>(0.0);
     for (var kh = 0u; kh < c.kh; kh++) {
     for (var kw = 0u; kw < c.kw; kw++) {
         let tap = kh * c.kw + kw;
@@ -195,8 +219,8 @@ fn main(
         let in7 = in_range(y7, c.h) && in_range(x7, c.w);
         let o7 = select(0u, base7 + u32(y7) * c.w + u32(x7), in7);
         let m7 = select(0.0, 1.0, in7);
-        for (var r = 0u; r < c.ci; r += 2u) {
-            let bl0 = vec4<f32>(wsrc[wr0 + min(r + 0u + kq, c.ci - 1u) * kk + tap], wsrc[wr1 + min(r + 0u + kq, c.ci - 1u) * kk + tap], wsrc[wr2 + min(r + 0u + kq, c.ci - 1u) * kk + tap], wsrc[wr3 + min(r + 0u + kq, c.ci - 1u) * kk + tap]);
+        for (var r = 0u; r < c.ci; r += 1u) {
+            let bl0 = wsrc[(min(r + 0u + kq, c.ci - 1u) * kk + tap) * (c.co / 4u) + cq];
             let so0 = r * hw;
             let x0_0 = src[o0 + so0] * m0;
             let x1_0 = src[o1 + so0] * m1;
@@ -242,52 +266,42 @@ fn main(
             c5_3 = fma(vec4<f32>(x5_0), b0_3, c5_3);
             c6_3 = fma(vec4<f32>(x6_0), b0_3, c6_3);
             c7_3 = fma(vec4<f32>(x7_0), b0_3, c7_3);
-            let so1 = min(r + 1u, c.ci - 1u) * hw;
-            let ok1 = select(0.0, 1.0, r + 1u < c.ci);
-            let x0_1 = src[o0 + so1] * m0 * ok1;
-            let x1_1 = src[o1 + so1] * m1 * ok1;
-            let x2_1 = src[o2 + so1] * m2 * ok1;
-            let x3_1 = src[o3 + so1] * m3 * ok1;
-            let x4_1 = src[o4 + so1] * m4 * ok1;
-            let x5_1 = src[o5 + so1] * m5 * ok1;
-            let x6_1 = src[o6 + so1] * m6 * ok1;
-            let x7_1 = src[o7 + so1] * m7 * ok1;
-            let b1_0 = subgroupBroadcast(bl0, 4u);
-            c0_0 = fma(vec4<f32>(x0_1), b1_0, c0_0);
-            c1_0 = fma(vec4<f32>(x1_1), b1_0, c1_0);
-            c2_0 = fma(vec4<f32>(x2_1), b1_0, c2_0);
-            c3_0 = fma(vec4<f32>(x3_1), b1_0, c3_0);
-            c4_0 = fma(vec4<f32>(x4_1), b1_0, c4_0);
-            c5_0 = fma(vec4<f32>(x5_1), b1_0, c5_0);
-            c6_0 = fma(vec4<f32>(x6_1), b1_0, c6_0);
-            c7_0 = fma(vec4<f32>(x7_1), b1_0, c7_0);
-            let b1_1 = subgroupBroadcast(bl0, 5u);
-            c0_1 = fma(vec4<f32>(x0_1), b1_1, c0_1);
-            c1_1 = fma(vec4<f32>(x1_1), b1_1, c1_1);
-            c2_1 = fma(vec4<f32>(x2_1), b1_1, c2_1);
-            c3_1 = fma(vec4<f32>(x3_1), b1_1, c3_1);
-            c4_1 = fma(vec4<f32>(x4_1), b1_1, c4_1);
-            c5_1 = fma(vec4<f32>(x5_1), b1_1, c5_1);
-            c6_1 = fma(vec4<f32>(x6_1), b1_1, c6_1);
-            c7_1 = fma(vec4<f32>(x7_1), b1_1, c7_1);
-            let b1_2 = subgroupBroadcast(bl0, 6u);
-            c0_2 = fma(vec4<f32>(x0_1), b1_2, c0_2);
-            c1_2 = fma(vec4<f32>(x1_1), b1_2, c1_2);
-            c2_2 = fma(vec4<f32>(x2_1), b1_2, c2_2);
-            c3_2 = fma(vec4<f32>(x3_1), b1_2, c3_2);
-            c4_2 = fma(vec4<f32>(x4_1), b1_2, c4_2);
-            c5_2 = fma(vec4<f32>(x5_1), b1_2, c5_2);
-            c6_2 = fma(vec4<f32>(x6_1), b1_2, c6_2);
-            c7_2 = fma(vec4<f32>(x7_1), b1_2, c7_2);
-            let b1_3 = subgroupBroadcast(bl0, 7u);
-            c0_3 = fma(vec4<f32>(x0_1), b1_3, c0_3);
-            c1_3 = fma(vec4<f32>(x1_1), b1_3, c1_3);
-            c2_3 = fma(vec4<f32>(x2_1), b1_3, c2_3);
-            c3_3 = fma(vec4<f32>(x3_1), b1_3, c3_3);
-            c4_3 = fma(vec4<f32>(x4_1), b1_3, c4_3);
-            c5_3 = fma(vec4<f32>(x5_1), b1_3, c5_3);
-            c6_3 = fma(vec4<f32>(x6_1), b1_3, c6_3);
-            c7_3 = fma(vec4<f32>(x7_1), b1_3, c7_3);
+            let b0_4 = subgroupBroadcast(bl0, 4u);
+            c0_4 = fma(vec4<f32>(x0_0), b0_4, c0_4);
+            c1_4 = fma(vec4<f32>(x1_0), b0_4, c1_4);
+            c2_4 = fma(vec4<f32>(x2_0), b0_4, c2_4);
+            c3_4 = fma(vec4<f32>(x3_0), b0_4, c3_4);
+            c4_4 = fma(vec4<f32>(x4_0), b0_4, c4_4);
+            c5_4 = fma(vec4<f32>(x5_0), b0_4, c5_4);
+            c6_4 = fma(vec4<f32>(x6_0), b0_4, c6_4);
+            c7_4 = fma(vec4<f32>(x7_0), b0_4, c7_4);
+            let b0_5 = subgroupBroadcast(bl0, 5u);
+            c0_5 = fma(vec4<f32>(x0_0), b0_5, c0_5);
+            c1_5 = fma(vec4<f32>(x1_0), b0_5, c1_5);
+            c2_5 = fma(vec4<f32>(x2_0), b0_5, c2_5);
+            c3_5 = fma(vec4<f32>(x3_0), b0_5, c3_5);
+            c4_5 = fma(vec4<f32>(x4_0), b0_5, c4_5);
+            c5_5 = fma(vec4<f32>(x5_0), b0_5, c5_5);
+            c6_5 = fma(vec4<f32>(x6_0), b0_5, c6_5);
+            c7_5 = fma(vec4<f32>(x7_0), b0_5, c7_5);
+            let b0_6 = subgroupBroadcast(bl0, 6u);
+            c0_6 = fma(vec4<f32>(x0_0), b0_6, c0_6);
+            c1_6 = fma(vec4<f32>(x1_0), b0_6, c1_6);
+            c2_6 = fma(vec4<f32>(x2_0), b0_6, c2_6);
+            c3_6 = fma(vec4<f32>(x3_0), b0_6, c3_6);
+            c4_6 = fma(vec4<f32>(x4_0), b0_6, c4_6);
+            c5_6 = fma(vec4<f32>(x5_0), b0_6, c5_6);
+            c6_6 = fma(vec4<f32>(x6_0), b0_6, c6_6);
+            c7_6 = fma(vec4<f32>(x7_0), b0_6, c7_6);
+            let b0_7 = subgroupBroadcast(bl0, 7u);
+            c0_7 = fma(vec4<f32>(x0_0), b0_7, c0_7);
+            c1_7 = fma(vec4<f32>(x1_0), b0_7, c1_7);
+            c2_7 = fma(vec4<f32>(x2_0), b0_7, c2_7);
+            c3_7 = fma(vec4<f32>(x3_0), b0_7, c3_7);
+            c4_7 = fma(vec4<f32>(x4_0), b0_7, c4_7);
+            c5_7 = fma(vec4<f32>(x5_0), b0_7, c5_7);
+            c6_7 = fma(vec4<f32>(x6_0), b0_7, c6_7);
+            c7_7 = fma(vec4<f32>(x7_0), b0_7, c7_7);
         }
     }
     }
@@ -341,6 +355,54 @@ fn main(
         if (n0 + 15u < c.co) {
             store_forward((img0 * c.co + n0 + 15u) * ohw + rr0, n0 + 15u, c0_3.w);
         }
+        if (n0 + 16u < c.co) {
+            store_forward((img0 * c.co + n0 + 16u) * ohw + rr0, n0 + 16u, c0_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img0 * c.co + n0 + 17u) * ohw + rr0, n0 + 17u, c0_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img0 * c.co + n0 + 18u) * ohw + rr0, n0 + 18u, c0_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img0 * c.co + n0 + 19u) * ohw + rr0, n0 + 19u, c0_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img0 * c.co + n0 + 20u) * ohw + rr0, n0 + 20u, c0_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img0 * c.co + n0 + 21u) * ohw + rr0, n0 + 21u, c0_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img0 * c.co + n0 + 22u) * ohw + rr0, n0 + 22u, c0_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img0 * c.co + n0 + 23u) * ohw + rr0, n0 + 23u, c0_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img0 * c.co + n0 + 24u) * ohw + rr0, n0 + 24u, c0_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img0 * c.co + n0 + 25u) * ohw + rr0, n0 + 25u, c0_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img0 * c.co + n0 + 26u) * ohw + rr0, n0 + 26u, c0_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img0 * c.co + n0 + 27u) * ohw + rr0, n0 + 27u, c0_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img0 * c.co + n0 + 28u) * ohw + rr0, n0 + 28u, c0_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img0 * c.co + n0 + 29u) * ohw + rr0, n0 + 29u, c0_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img0 * c.co + n0 + 30u) * ohw + rr0, n0 + 30u, c0_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img0 * c.co + n0 + 31u) * ohw + rr0, n0 + 31u, c0_7.w);
+        }
     }
     if (r0 + 1u < npix) {
         let img1 = (r0 + 1u) / ohw;
@@ -391,6 +453,54 @@ fn main(
         }
         if (n0 + 15u < c.co) {
             store_forward((img1 * c.co + n0 + 15u) * ohw + rr1, n0 + 15u, c1_3.w);
+        }
+        if (n0 + 16u < c.co) {
+            store_forward((img1 * c.co + n0 + 16u) * ohw + rr1, n0 + 16u, c1_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img1 * c.co + n0 + 17u) * ohw + rr1, n0 + 17u, c1_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img1 * c.co + n0 + 18u) * ohw + rr1, n0 + 18u, c1_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img1 * c.co + n0 + 19u) * ohw + rr1, n0 + 19u, c1_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img1 * c.co + n0 + 20u) * ohw + rr1, n0 + 20u, c1_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img1 * c.co + n0 + 21u) * ohw + rr1, n0 + 21u, c1_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img1 * c.co + n0 + 22u) * ohw + rr1, n0 + 22u, c1_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img1 * c.co + n0 + 23u) * ohw + rr1, n0 + 23u, c1_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img1 * c.co + n0 + 24u) * ohw + rr1, n0 + 24u, c1_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img1 * c.co + n0 + 25u) * ohw + rr1, n0 + 25u, c1_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img1 * c.co + n0 + 26u) * ohw + rr1, n0 + 26u, c1_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img1 * c.co + n0 + 27u) * ohw + rr1, n0 + 27u, c1_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img1 * c.co + n0 + 28u) * ohw + rr1, n0 + 28u, c1_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img1 * c.co + n0 + 29u) * ohw + rr1, n0 + 29u, c1_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img1 * c.co + n0 + 30u) * ohw + rr1, n0 + 30u, c1_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img1 * c.co + n0 + 31u) * ohw + rr1, n0 + 31u, c1_7.w);
         }
     }
     if (r0 + 2u < npix) {
@@ -443,6 +553,54 @@ fn main(
         if (n0 + 15u < c.co) {
             store_forward((img2 * c.co + n0 + 15u) * ohw + rr2, n0 + 15u, c2_3.w);
         }
+        if (n0 + 16u < c.co) {
+            store_forward((img2 * c.co + n0 + 16u) * ohw + rr2, n0 + 16u, c2_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img2 * c.co + n0 + 17u) * ohw + rr2, n0 + 17u, c2_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img2 * c.co + n0 + 18u) * ohw + rr2, n0 + 18u, c2_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img2 * c.co + n0 + 19u) * ohw + rr2, n0 + 19u, c2_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img2 * c.co + n0 + 20u) * ohw + rr2, n0 + 20u, c2_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img2 * c.co + n0 + 21u) * ohw + rr2, n0 + 21u, c2_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img2 * c.co + n0 + 22u) * ohw + rr2, n0 + 22u, c2_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img2 * c.co + n0 + 23u) * ohw + rr2, n0 + 23u, c2_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img2 * c.co + n0 + 24u) * ohw + rr2, n0 + 24u, c2_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img2 * c.co + n0 + 25u) * ohw + rr2, n0 + 25u, c2_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img2 * c.co + n0 + 26u) * ohw + rr2, n0 + 26u, c2_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img2 * c.co + n0 + 27u) * ohw + rr2, n0 + 27u, c2_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img2 * c.co + n0 + 28u) * ohw + rr2, n0 + 28u, c2_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img2 * c.co + n0 + 29u) * ohw + rr2, n0 + 29u, c2_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img2 * c.co + n0 + 30u) * ohw + rr2, n0 + 30u, c2_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img2 * c.co + n0 + 31u) * ohw + rr2, n0 + 31u, c2_7.w);
+        }
     }
     if (r0 + 3u < npix) {
         let img3 = (r0 + 3u) / ohw;
@@ -493,6 +651,54 @@ fn main(
         }
         if (n0 + 15u < c.co) {
             store_forward((img3 * c.co + n0 + 15u) * ohw + rr3, n0 + 15u, c3_3.w);
+        }
+        if (n0 + 16u < c.co) {
+            store_forward((img3 * c.co + n0 + 16u) * ohw + rr3, n0 + 16u, c3_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img3 * c.co + n0 + 17u) * ohw + rr3, n0 + 17u, c3_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img3 * c.co + n0 + 18u) * ohw + rr3, n0 + 18u, c3_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img3 * c.co + n0 + 19u) * ohw + rr3, n0 + 19u, c3_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img3 * c.co + n0 + 20u) * ohw + rr3, n0 + 20u, c3_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img3 * c.co + n0 + 21u) * ohw + rr3, n0 + 21u, c3_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img3 * c.co + n0 + 22u) * ohw + rr3, n0 + 22u, c3_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img3 * c.co + n0 + 23u) * ohw + rr3, n0 + 23u, c3_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img3 * c.co + n0 + 24u) * ohw + rr3, n0 + 24u, c3_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img3 * c.co + n0 + 25u) * ohw + rr3, n0 + 25u, c3_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img3 * c.co + n0 + 26u) * ohw + rr3, n0 + 26u, c3_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img3 * c.co + n0 + 27u) * ohw + rr3, n0 + 27u, c3_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img3 * c.co + n0 + 28u) * ohw + rr3, n0 + 28u, c3_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img3 * c.co + n0 + 29u) * ohw + rr3, n0 + 29u, c3_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img3 * c.co + n0 + 30u) * ohw + rr3, n0 + 30u, c3_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img3 * c.co + n0 + 31u) * ohw + rr3, n0 + 31u, c3_7.w);
         }
     }
     if (r0 + 4u < npix) {
@@ -545,6 +751,54 @@ fn main(
         if (n0 + 15u < c.co) {
             store_forward((img4 * c.co + n0 + 15u) * ohw + rr4, n0 + 15u, c4_3.w);
         }
+        if (n0 + 16u < c.co) {
+            store_forward((img4 * c.co + n0 + 16u) * ohw + rr4, n0 + 16u, c4_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img4 * c.co + n0 + 17u) * ohw + rr4, n0 + 17u, c4_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img4 * c.co + n0 + 18u) * ohw + rr4, n0 + 18u, c4_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img4 * c.co + n0 + 19u) * ohw + rr4, n0 + 19u, c4_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img4 * c.co + n0 + 20u) * ohw + rr4, n0 + 20u, c4_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img4 * c.co + n0 + 21u) * ohw + rr4, n0 + 21u, c4_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img4 * c.co + n0 + 22u) * ohw + rr4, n0 + 22u, c4_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img4 * c.co + n0 + 23u) * ohw + rr4, n0 + 23u, c4_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img4 * c.co + n0 + 24u) * ohw + rr4, n0 + 24u, c4_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img4 * c.co + n0 + 25u) * ohw + rr4, n0 + 25u, c4_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img4 * c.co + n0 + 26u) * ohw + rr4, n0 + 26u, c4_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img4 * c.co + n0 + 27u) * ohw + rr4, n0 + 27u, c4_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img4 * c.co + n0 + 28u) * ohw + rr4, n0 + 28u, c4_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img4 * c.co + n0 + 29u) * ohw + rr4, n0 + 29u, c4_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img4 * c.co + n0 + 30u) * ohw + rr4, n0 + 30u, c4_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img4 * c.co + n0 + 31u) * ohw + rr4, n0 + 31u, c4_7.w);
+        }
     }
     if (r0 + 5u < npix) {
         let img5 = (r0 + 5u) / ohw;
@@ -595,6 +849,54 @@ fn main(
         }
         if (n0 + 15u < c.co) {
             store_forward((img5 * c.co + n0 + 15u) * ohw + rr5, n0 + 15u, c5_3.w);
+        }
+        if (n0 + 16u < c.co) {
+            store_forward((img5 * c.co + n0 + 16u) * ohw + rr5, n0 + 16u, c5_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img5 * c.co + n0 + 17u) * ohw + rr5, n0 + 17u, c5_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img5 * c.co + n0 + 18u) * ohw + rr5, n0 + 18u, c5_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img5 * c.co + n0 + 19u) * ohw + rr5, n0 + 19u, c5_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img5 * c.co + n0 + 20u) * ohw + rr5, n0 + 20u, c5_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img5 * c.co + n0 + 21u) * ohw + rr5, n0 + 21u, c5_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img5 * c.co + n0 + 22u) * ohw + rr5, n0 + 22u, c5_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img5 * c.co + n0 + 23u) * ohw + rr5, n0 + 23u, c5_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img5 * c.co + n0 + 24u) * ohw + rr5, n0 + 24u, c5_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img5 * c.co + n0 + 25u) * ohw + rr5, n0 + 25u, c5_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img5 * c.co + n0 + 26u) * ohw + rr5, n0 + 26u, c5_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img5 * c.co + n0 + 27u) * ohw + rr5, n0 + 27u, c5_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img5 * c.co + n0 + 28u) * ohw + rr5, n0 + 28u, c5_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img5 * c.co + n0 + 29u) * ohw + rr5, n0 + 29u, c5_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img5 * c.co + n0 + 30u) * ohw + rr5, n0 + 30u, c5_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img5 * c.co + n0 + 31u) * ohw + rr5, n0 + 31u, c5_7.w);
         }
     }
     if (r0 + 6u < npix) {
@@ -647,6 +949,54 @@ fn main(
         if (n0 + 15u < c.co) {
             store_forward((img6 * c.co + n0 + 15u) * ohw + rr6, n0 + 15u, c6_3.w);
         }
+        if (n0 + 16u < c.co) {
+            store_forward((img6 * c.co + n0 + 16u) * ohw + rr6, n0 + 16u, c6_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img6 * c.co + n0 + 17u) * ohw + rr6, n0 + 17u, c6_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img6 * c.co + n0 + 18u) * ohw + rr6, n0 + 18u, c6_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img6 * c.co + n0 + 19u) * ohw + rr6, n0 + 19u, c6_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img6 * c.co + n0 + 20u) * ohw + rr6, n0 + 20u, c6_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img6 * c.co + n0 + 21u) * ohw + rr6, n0 + 21u, c6_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img6 * c.co + n0 + 22u) * ohw + rr6, n0 + 22u, c6_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img6 * c.co + n0 + 23u) * ohw + rr6, n0 + 23u, c6_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img6 * c.co + n0 + 24u) * ohw + rr6, n0 + 24u, c6_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img6 * c.co + n0 + 25u) * ohw + rr6, n0 + 25u, c6_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img6 * c.co + n0 + 26u) * ohw + rr6, n0 + 26u, c6_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img6 * c.co + n0 + 27u) * ohw + rr6, n0 + 27u, c6_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img6 * c.co + n0 + 28u) * ohw + rr6, n0 + 28u, c6_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img6 * c.co + n0 + 29u) * ohw + rr6, n0 + 29u, c6_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img6 * c.co + n0 + 30u) * ohw + rr6, n0 + 30u, c6_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img6 * c.co + n0 + 31u) * ohw + rr6, n0 + 31u, c6_7.w);
+        }
     }
     if (r0 + 7u < npix) {
         let img7 = (r0 + 7u) / ohw;
@@ -697,6 +1047,54 @@ fn main(
         }
         if (n0 + 15u < c.co) {
             store_forward((img7 * c.co + n0 + 15u) * ohw + rr7, n0 + 15u, c7_3.w);
+        }
+        if (n0 + 16u < c.co) {
+            store_forward((img7 * c.co + n0 + 16u) * ohw + rr7, n0 + 16u, c7_4.x);
+        }
+        if (n0 + 17u < c.co) {
+            store_forward((img7 * c.co + n0 + 17u) * ohw + rr7, n0 + 17u, c7_4.y);
+        }
+        if (n0 + 18u < c.co) {
+            store_forward((img7 * c.co + n0 + 18u) * ohw + rr7, n0 + 18u, c7_4.z);
+        }
+        if (n0 + 19u < c.co) {
+            store_forward((img7 * c.co + n0 + 19u) * ohw + rr7, n0 + 19u, c7_4.w);
+        }
+        if (n0 + 20u < c.co) {
+            store_forward((img7 * c.co + n0 + 20u) * ohw + rr7, n0 + 20u, c7_5.x);
+        }
+        if (n0 + 21u < c.co) {
+            store_forward((img7 * c.co + n0 + 21u) * ohw + rr7, n0 + 21u, c7_5.y);
+        }
+        if (n0 + 22u < c.co) {
+            store_forward((img7 * c.co + n0 + 22u) * ohw + rr7, n0 + 22u, c7_5.z);
+        }
+        if (n0 + 23u < c.co) {
+            store_forward((img7 * c.co + n0 + 23u) * ohw + rr7, n0 + 23u, c7_5.w);
+        }
+        if (n0 + 24u < c.co) {
+            store_forward((img7 * c.co + n0 + 24u) * ohw + rr7, n0 + 24u, c7_6.x);
+        }
+        if (n0 + 25u < c.co) {
+            store_forward((img7 * c.co + n0 + 25u) * ohw + rr7, n0 + 25u, c7_6.y);
+        }
+        if (n0 + 26u < c.co) {
+            store_forward((img7 * c.co + n0 + 26u) * ohw + rr7, n0 + 26u, c7_6.z);
+        }
+        if (n0 + 27u < c.co) {
+            store_forward((img7 * c.co + n0 + 27u) * ohw + rr7, n0 + 27u, c7_6.w);
+        }
+        if (n0 + 28u < c.co) {
+            store_forward((img7 * c.co + n0 + 28u) * ohw + rr7, n0 + 28u, c7_7.x);
+        }
+        if (n0 + 29u < c.co) {
+            store_forward((img7 * c.co + n0 + 29u) * ohw + rr7, n0 + 29u, c7_7.y);
+        }
+        if (n0 + 30u < c.co) {
+            store_forward((img7 * c.co + n0 + 30u) * ohw + rr7, n0 + 30u, c7_7.z);
+        }
+        if (n0 + 31u < c.co) {
+            store_forward((img7 * c.co + n0 + 31u) * ohw + rr7, n0 + 31u, c7_7.w);
         }
     }
 

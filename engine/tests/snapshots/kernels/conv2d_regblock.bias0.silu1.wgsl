@@ -6,15 +6,16 @@
 // * data grad:   rows = input channels, columns = input pixels, reduction over (kh, kw, co);
 //                the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
 // * weight grad: rows = output channels, columns = (ci, kh, kw), reduction over output pixels.
-// Each thread accumulates a 16 × 16 block (rows × columns) in 64 named vec4 registers (the inner
-// loop is unrolled, generated once: arrays indexed in loops stay in memory on CPU adapters); out-of-range
-// taps read element 0 and are multiplied by 0, so the k loop has no branch.
+// Each thread accumulates a 16 × 16 block (rows × columns) in 64 named vec4 registers, the inner
+// loop unrolled (arrays indexed in loops stay in memory on CPU adapters); out-of-range taps read
+// element 0 and are multiplied by 0, so the k loop has no branch.
+// This file is a template: engine/src/ops/conv_regblock.rs fills the {{…}} slots with the
+// unrolled blocks and the forward's epilogue (bias or not, SiLU or not: a variant each, so the
+// forward binds only what it reads and writes).
 
 struct ConvParams {
     n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
     oh: u32, ow: u32,
-    has_bias: u32,
-    silu: u32,
     sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
     chunk: u32,  // subgroup weight gradient: output pixels per chunk,
     pixels: u32, // in all,
@@ -163,18 +164,14 @@ fn conv2d_forward(@builtin(global_invocation_id) g: vec3<u32>) {
     for (var i = 0u; i < TM; i++) {
         let co = row0 + i;
         if (co >= c.co) { break; }
-        let b = select(0.0, bias[co], params.has_bias == 1u);
+        let b = 0.0;
         for (var j = 0u; j < TN; j++) {
             let pix = col0 + j;
             if (pix >= npix) { break; }
             let z = acc[4u * i + j / 4u][j % 4u] + b;
             let o = ((pix / ohw) * c.co + co) * ohw + pix % ohw;
-            if (params.silu == 1u) {
-                pre[o] = z;
-                dst[o] = silu(z);
-            } else {
-                dst[o] = z;
-            }
+            pre[o] = z;
+            dst[o] = silu(z);
         }
     }
 }

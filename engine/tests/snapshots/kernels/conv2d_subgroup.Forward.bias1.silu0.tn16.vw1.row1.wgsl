@@ -1,5 +1,5 @@
 // 2-D convolution kernels for CPU adapters with 8-lane subgroups (lavapipe on AVX2), the
-// subgroup-blocked counterpart of conv2d.wgsl (same geometry, bindings and parameters; see
+// subgroup-blocked counterpart of conv2d_regblock.wgsl (same geometry, bindings and parameters; see
 // matmul_subgroup.wgsl for why): one subgroup computes 64 pixels × TN channels, each lane 8
 // pixels whose inputs it gathers itself, while the TN channels' weights are loaded once by the
 // 8 lanes together and passed around with subgroupBroadcast.
@@ -13,15 +13,14 @@
 // lanes, so narrow layers do not waste half the FMAs.
 // Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
 // must reach every broadcast).
-// This file is a template: engine/src/ops/conv_subgroup.rs fills {{...}} with the unrolled body.
+// This file is a template: engine/src/ops/conv_subgroup.rs fills the {{…}} slots with the
+// unrolled body and the forward's epilogue.
 // Parameters: ConvParams; the weight gradient's KS subgroups share each block, each summing its
 // own chunk of output pixels.
 
 struct ConvParams {
     n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
     oh: u32, ow: u32,
-    has_bias: u32,
-    silu: u32,
     sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
     chunk: u32,  // subgroup weight gradient: output pixels per chunk,
     pixels: u32, // in all,
@@ -47,15 +46,11 @@ fn conv() -> Conv {
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 
-// Writes one output value of the forward pass: bias, then SiLU (keeping the pre-activation).
+// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
+// keeping the pre-activation, or not).
 fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + select(0.0, bias[co], params.has_bias == 1u);
-    if (params.silu == 1u) {
-        pre[o] = z;
-        dst[o] = silu(z);
-    } else {
-        dst[o] = z;
-    }
+    let z = acc + bias[co];
+    dst[o] = z;
 }
 
 @compute @workgroup_size(64, 1, 1)

@@ -1,0 +1,698 @@
+// 2-D convolution kernels for CPU adapters with 8-lane subgroups (lavapipe on AVX2), the
+// subgroup-blocked counterpart of conv2d_regblock.wgsl (same geometry, bindings and parameters; see
+// matmul_subgroup.wgsl for why): one subgroup computes 64 pixels × TN channels, each lane 8
+// pixels whose inputs it gathers itself, while the TN channels' weights are loaded once by the
+// 8 lanes together and passed around with subgroupBroadcast.
+// * forward:   pixels = output pixels, channels = output channels, reduction over (kh, kw, ci).
+// * data grad: pixels = input pixels, channels = input channels, reduction over (kh, kw, co);
+//              the output pixel a tap reads from is (ih + pad − kh)/stride when that divides.
+// * weight grad: "pixels" = columns (ci, kh, kw) of dW, channels = output channels, reduction
+//              over output pixels, split into chunks: workgroup z writes the partial sums of its
+//              chunk to its own slice of dst, and the host sums the slices.
+// With TN = 16 one reduction step covers two input (or output) channels, one per half of the
+// lanes, so narrow layers do not waste half the FMAs.
+// Out-of-range taps read element 0 and are multiplied by 0; no lane returns early (every lane
+// must reach every broadcast).
+// This file is a template: engine/src/ops/conv_subgroup.rs fills the {{…}} slots with the
+// unrolled body and the forward's epilogue.
+// Parameters: ConvParams; the weight gradient's KS subgroups share each block, each summing its
+// own chunk of output pixels.
+
+struct ConvParams {
+    n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, stride: u32, pad: u32,
+    oh: u32, ow: u32,
+    sm: u32,     // subgroup kernels: the workgroup's 8 subgroups form an SM × (8/SM) grid of blocks
+    chunk: u32,  // subgroup weight gradient: output pixels per chunk,
+    pixels: u32, // in all,
+    ks: u32,     // and subgroups sharing each block (an SM × (8/KS/SM) grid), one chunk each
+}
+@group(0) @binding(0) var<uniform> params: ConvParams;
+
+@group(0) @binding(1) var<storage, read> src: array<f32>;     // x (forward, weight grad) or dy (data grad)
+// weights [Co, Ci, KH, KW] (or vec4s of them transposed, see ConvSubgroupVariant::vw), or dy
+// (weight grad)
+@group(0) @binding(2) var<storage, read> wsrc: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>; // pre-activation (forward with SiLU)
+
+struct Conv { n: u32, ci: u32, h: u32, w: u32, co: u32, kh: u32, kw: u32, s: u32, pad: i32, oh: u32, ow: u32 }
+
+fn conv() -> Conv {
+    return Conv(params.n, params.ci, params.h, params.w, params.co, params.kh, params.kw,
+                params.stride, i32(params.pad), params.oh, params.ow);
+}
+
+fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
+
+
+// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
+// keeping the pre-activation, or not).
+fn store_forward(o: u32, co: u32, acc: f32) {
+    let z = acc + bias[co];
+    dst[o] = z;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let c = conv();
+    let hw = c.h * c.w;
+    let ohw = c.oh * c.ow;
+    let kk = c.kh * c.kw;
+    let sm = params.sm;
+    // This lane's first pixel and the subgroup's first channel.
+    let r0 = ((wg.x * sm + sg % sm) * 8u + lane) * 8u;
+    let n0 = (wg.y * (8u / sm) + sg / sm) * 16u;
+    // The lane's share of the weights: channel block wq (4 channels) of reduction channel +kq.
+    let kq = lane / 4u;
+    let wq = lane % 4u;
+    let npix = c.n * ohw;
+    let pc0 = min(r0 + 0u, npix - 1u);
+    let base0 = (pc0 / ohw) * c.ci * hw;
+    let rr0 = pc0 % ohw;
+    let py0 = i32((rr0 / c.ow) * c.s) - c.pad;
+    let px0 = i32((rr0 % c.ow) * c.s) - c.pad;
+    let pc1 = min(r0 + 1u, npix - 1u);
+    let base1 = (pc1 / ohw) * c.ci * hw;
+    let rr1 = pc1 % ohw;
+    let py1 = i32((rr1 / c.ow) * c.s) - c.pad;
+    let px1 = i32((rr1 % c.ow) * c.s) - c.pad;
+    let pc2 = min(r0 + 2u, npix - 1u);
+    let base2 = (pc2 / ohw) * c.ci * hw;
+    let rr2 = pc2 % ohw;
+    let py2 = i32((rr2 / c.ow) * c.s) - c.pad;
+    let px2 = i32((rr2 % c.ow) * c.s) - c.pad;
+    let pc3 = min(r0 + 3u, npix - 1u);
+    let base3 = (pc3 / ohw) * c.ci * hw;
+    let rr3 = pc3 % ohw;
+    let py3 = i32((rr3 / c.ow) * c.s) - c.pad;
+    let px3 = i32((rr3 % c.ow) * c.s) - c.pad;
+    let pc4 = min(r0 + 4u, npix - 1u);
+    let base4 = (pc4 / ohw) * c.ci * hw;
+    let rr4 = pc4 % ohw;
+    let py4 = i32((rr4 / c.ow) * c.s) - c.pad;
+    let px4 = i32((rr4 % c.ow) * c.s) - c.pad;
+    let pc5 = min(r0 + 5u, npix - 1u);
+    let base5 = (pc5 / ohw) * c.ci * hw;
+    let rr5 = pc5 % ohw;
+    let py5 = i32((rr5 / c.ow) * c.s) - c.pad;
+    let px5 = i32((rr5 % c.ow) * c.s) - c.pad;
+    let pc6 = min(r0 + 6u, npix - 1u);
+    let base6 = (pc6 / ohw) * c.ci * hw;
+    let rr6 = pc6 % ohw;
+    let py6 = i32((rr6 / c.ow) * c.s) - c.pad;
+    let px6 = i32((rr6 % c.ow) * c.s) - c.pad;
+    let pc7 = min(r0 + 7u, npix - 1u);
+    let base7 = (pc7 / ohw) * c.ci * hw;
+    let rr7 = pc7 % ohw;
+    let py7 = i32((rr7 / c.ow) * c.s) - c.pad;
+    let px7 = i32((rr7 % c.ow) * c.s) - c.pad;
+    let wr0 = min(n0 + 4u * wq + 0u, c.co - 1u) * c.ci * kk;
+    let wr1 = min(n0 + 4u * wq + 1u, c.co - 1u) * c.ci * kk;
+    let wr2 = min(n0 + 4u * wq + 2u, c.co - 1u) * c.ci * kk;
+    let wr3 = min(n0 + 4u * wq + 3u, c.co - 1u) * c.ci * kk;
+    var c0_0 = vec4<f32>(0.0);
+    var c0_1 = vec4<f32>(0.0);
+    var c0_2 = vec4<f32>(0.0);
+    var c0_3 = vec4<f32>(0.0);
+    var c1_0 = vec4<f32>(0.0);
+    var c1_1 = vec4<f32>(0.0);
+    var c1_2 = vec4<f32>(0.0);
+    var c1_3 = vec4<f32>(0.0);
+    var c2_0 = vec4<f32>(0.0);
+    var c2_1 = vec4<f32>(0.0);
+    var c2_2 = vec4<f32>(0.0);
+    var c2_3 = vec4<f32>(0.0);
+    var c3_0 = vec4<f32>(0.0);
+    var c3_1 = vec4<f32>(0.0);
+    var c3_2 = vec4<f32>(0.0);
+    var c3_3 = vec4<f32>(0.0);
+    var c4_0 = vec4<f32>(0.0);
+    var c4_1 = vec4<f32>(0.0);
+    var c4_2 = vec4<f32>(0.0);
+    var c4_3 = vec4<f32>(0.0);
+    var c5_0 = vec4<f32>(0.0);
+    var c5_1 = vec4<f32>(0.0);
+    var c5_2 = vec4<f32>(0.0);
+    var c5_3 = vec4<f32>(0.0);
+    var c6_0 = vec4<f32>(0.0);
+    var c6_1 = vec4<f32>(0.0);
+    var c6_2 = vec4<f32>(0.0);
+    var c6_3 = vec4<f32>(0.0);
+    var c7_0 = vec4<f32>(0.0);
+    var c7_1 = vec4<f32>(0.0);
+    var c7_2 = vec4<f32>(0.0);
+    var c7_3 = vec4<f32>(0.0);
+    for (var kh = 0u; kh < c.kh; kh++) {
+    for (var kw = 0u; kw < c.kw; kw++) {
+        let tap = kh * c.kw + kw;
+        let y0 = py0 + i32(kh);
+        let x0 = px0 + i32(kw);
+        let in0 = in_range(y0, c.h) && in_range(x0, c.w);
+        let o0 = select(0u, base0 + u32(y0) * c.w + u32(x0), in0);
+        let m0 = select(0.0, 1.0, in0);
+        let y1 = py1 + i32(kh);
+        let x1 = px1 + i32(kw);
+        let in1 = in_range(y1, c.h) && in_range(x1, c.w);
+        let o1 = select(0u, base1 + u32(y1) * c.w + u32(x1), in1);
+        let m1 = select(0.0, 1.0, in1);
+        let y2 = py2 + i32(kh);
+        let x2 = px2 + i32(kw);
+        let in2 = in_range(y2, c.h) && in_range(x2, c.w);
+        let o2 = select(0u, base2 + u32(y2) * c.w + u32(x2), in2);
+        let m2 = select(0.0, 1.0, in2);
+        let y3 = py3 + i32(kh);
+        let x3 = px3 + i32(kw);
+        let in3 = in_range(y3, c.h) && in_range(x3, c.w);
+        let o3 = select(0u, base3 + u32(y3) * c.w + u32(x3), in3);
+        let m3 = select(0.0, 1.0, in3);
+        let y4 = py4 + i32(kh);
+        let x4 = px4 + i32(kw);
+        let in4 = in_range(y4, c.h) && in_range(x4, c.w);
+        let o4 = select(0u, base4 + u32(y4) * c.w + u32(x4), in4);
+        let m4 = select(0.0, 1.0, in4);
+        let y5 = py5 + i32(kh);
+        let x5 = px5 + i32(kw);
+        let in5 = in_range(y5, c.h) && in_range(x5, c.w);
+        let o5 = select(0u, base5 + u32(y5) * c.w + u32(x5), in5);
+        let m5 = select(0.0, 1.0, in5);
+        let y6 = py6 + i32(kh);
+        let x6 = px6 + i32(kw);
+        let in6 = in_range(y6, c.h) && in_range(x6, c.w);
+        let o6 = select(0u, base6 + u32(y6) * c.w + u32(x6), in6);
+        let m6 = select(0.0, 1.0, in6);
+        let y7 = py7 + i32(kh);
+        let x7 = px7 + i32(kw);
+        let in7 = in_range(y7, c.h) && in_range(x7, c.w);
+        let o7 = select(0u, base7 + u32(y7) * c.w + u32(x7), in7);
+        let m7 = select(0.0, 1.0, in7);
+        for (var r = 0u; r < c.ci; r += 2u) {
+            let bl0 = vec4<f32>(wsrc[wr0 + min(r + 0u + kq, c.ci - 1u) * kk + tap], wsrc[wr1 + min(r + 0u + kq, c.ci - 1u) * kk + tap], wsrc[wr2 + min(r + 0u + kq, c.ci - 1u) * kk + tap], wsrc[wr3 + min(r + 0u + kq, c.ci - 1u) * kk + tap]);
+            let so0 = r * hw;
+            let x0_0 = src[o0 + so0] * m0;
+            let x1_0 = src[o1 + so0] * m1;
+            let x2_0 = src[o2 + so0] * m2;
+            let x3_0 = src[o3 + so0] * m3;
+            let x4_0 = src[o4 + so0] * m4;
+            let x5_0 = src[o5 + so0] * m5;
+            let x6_0 = src[o6 + so0] * m6;
+            let x7_0 = src[o7 + so0] * m7;
+            let b0_0 = subgroupBroadcast(bl0, 0u);
+            c0_0 = fma(vec4<f32>(x0_0), b0_0, c0_0);
+            c1_0 = fma(vec4<f32>(x1_0), b0_0, c1_0);
+            c2_0 = fma(vec4<f32>(x2_0), b0_0, c2_0);
+            c3_0 = fma(vec4<f32>(x3_0), b0_0, c3_0);
+            c4_0 = fma(vec4<f32>(x4_0), b0_0, c4_0);
+            c5_0 = fma(vec4<f32>(x5_0), b0_0, c5_0);
+            c6_0 = fma(vec4<f32>(x6_0), b0_0, c6_0);
+            c7_0 = fma(vec4<f32>(x7_0), b0_0, c7_0);
+            let b0_1 = subgroupBroadcast(bl0, 1u);
+            c0_1 = fma(vec4<f32>(x0_0), b0_1, c0_1);
+            c1_1 = fma(vec4<f32>(x1_0), b0_1, c1_1);
+            c2_1 = fma(vec4<f32>(x2_0), b0_1, c2_1);
+            c3_1 = fma(vec4<f32>(x3_0), b0_1, c3_1);
+            c4_1 = fma(vec4<f32>(x4_0), b0_1, c4_1);
+            c5_1 = fma(vec4<f32>(x5_0), b0_1, c5_1);
+            c6_1 = fma(vec4<f32>(x6_0), b0_1, c6_1);
+            c7_1 = fma(vec4<f32>(x7_0), b0_1, c7_1);
+            let b0_2 = subgroupBroadcast(bl0, 2u);
+            c0_2 = fma(vec4<f32>(x0_0), b0_2, c0_2);
+            c1_2 = fma(vec4<f32>(x1_0), b0_2, c1_2);
+            c2_2 = fma(vec4<f32>(x2_0), b0_2, c2_2);
+            c3_2 = fma(vec4<f32>(x3_0), b0_2, c3_2);
+            c4_2 = fma(vec4<f32>(x4_0), b0_2, c4_2);
+            c5_2 = fma(vec4<f32>(x5_0), b0_2, c5_2);
+            c6_2 = fma(vec4<f32>(x6_0), b0_2, c6_2);
+            c7_2 = fma(vec4<f32>(x7_0), b0_2, c7_2);
+            let b0_3 = subgroupBroadcast(bl0, 3u);
+            c0_3 = fma(vec4<f32>(x0_0), b0_3, c0_3);
+            c1_3 = fma(vec4<f32>(x1_0), b0_3, c1_3);
+            c2_3 = fma(vec4<f32>(x2_0), b0_3, c2_3);
+            c3_3 = fma(vec4<f32>(x3_0), b0_3, c3_3);
+            c4_3 = fma(vec4<f32>(x4_0), b0_3, c4_3);
+            c5_3 = fma(vec4<f32>(x5_0), b0_3, c5_3);
+            c6_3 = fma(vec4<f32>(x6_0), b0_3, c6_3);
+            c7_3 = fma(vec4<f32>(x7_0), b0_3, c7_3);
+            let so1 = min(r + 1u, c.ci - 1u) * hw;
+            let ok1 = select(0.0, 1.0, r + 1u < c.ci);
+            let x0_1 = src[o0 + so1] * m0 * ok1;
+            let x1_1 = src[o1 + so1] * m1 * ok1;
+            let x2_1 = src[o2 + so1] * m2 * ok1;
+            let x3_1 = src[o3 + so1] * m3 * ok1;
+            let x4_1 = src[o4 + so1] * m4 * ok1;
+            let x5_1 = src[o5 + so1] * m5 * ok1;
+            let x6_1 = src[o6 + so1] * m6 * ok1;
+            let x7_1 = src[o7 + so1] * m7 * ok1;
+            let b1_0 = subgroupBroadcast(bl0, 4u);
+            c0_0 = fma(vec4<f32>(x0_1), b1_0, c0_0);
+            c1_0 = fma(vec4<f32>(x1_1), b1_0, c1_0);
+            c2_0 = fma(vec4<f32>(x2_1), b1_0, c2_0);
+            c3_0 = fma(vec4<f32>(x3_1), b1_0, c3_0);
+            c4_0 = fma(vec4<f32>(x4_1), b1_0, c4_0);
+            c5_0 = fma(vec4<f32>(x5_1), b1_0, c5_0);
+            c6_0 = fma(vec4<f32>(x6_1), b1_0, c6_0);
+            c7_0 = fma(vec4<f32>(x7_1), b1_0, c7_0);
+            let b1_1 = subgroupBroadcast(bl0, 5u);
+            c0_1 = fma(vec4<f32>(x0_1), b1_1, c0_1);
+            c1_1 = fma(vec4<f32>(x1_1), b1_1, c1_1);
+            c2_1 = fma(vec4<f32>(x2_1), b1_1, c2_1);
+            c3_1 = fma(vec4<f32>(x3_1), b1_1, c3_1);
+            c4_1 = fma(vec4<f32>(x4_1), b1_1, c4_1);
+            c5_1 = fma(vec4<f32>(x5_1), b1_1, c5_1);
+            c6_1 = fma(vec4<f32>(x6_1), b1_1, c6_1);
+            c7_1 = fma(vec4<f32>(x7_1), b1_1, c7_1);
+            let b1_2 = subgroupBroadcast(bl0, 6u);
+            c0_2 = fma(vec4<f32>(x0_1), b1_2, c0_2);
+            c1_2 = fma(vec4<f32>(x1_1), b1_2, c1_2);
+            c2_2 = fma(vec4<f32>(x2_1), b1_2, c2_2);
+            c3_2 = fma(vec4<f32>(x3_1), b1_2, c3_2);
+            c4_2 = fma(vec4<f32>(x4_1), b1_2, c4_2);
+            c5_2 = fma(vec4<f32>(x5_1), b1_2, c5_2);
+            c6_2 = fma(vec4<f32>(x6_1), b1_2, c6_2);
+            c7_2 = fma(vec4<f32>(x7_1), b1_2, c7_2);
+            let b1_3 = subgroupBroadcast(bl0, 7u);
+            c0_3 = fma(vec4<f32>(x0_1), b1_3, c0_3);
+            c1_3 = fma(vec4<f32>(x1_1), b1_3, c1_3);
+            c2_3 = fma(vec4<f32>(x2_1), b1_3, c2_3);
+            c3_3 = fma(vec4<f32>(x3_1), b1_3, c3_3);
+            c4_3 = fma(vec4<f32>(x4_1), b1_3, c4_3);
+            c5_3 = fma(vec4<f32>(x5_1), b1_3, c5_3);
+            c6_3 = fma(vec4<f32>(x6_1), b1_3, c6_3);
+            c7_3 = fma(vec4<f32>(x7_1), b1_3, c7_3);
+        }
+    }
+    }
+    if (r0 + 0u < npix) {
+        let img0 = (r0 + 0u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img0 * c.co + n0 + 0u) * ohw + rr0, n0 + 0u, c0_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img0 * c.co + n0 + 1u) * ohw + rr0, n0 + 1u, c0_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img0 * c.co + n0 + 2u) * ohw + rr0, n0 + 2u, c0_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img0 * c.co + n0 + 3u) * ohw + rr0, n0 + 3u, c0_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img0 * c.co + n0 + 4u) * ohw + rr0, n0 + 4u, c0_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img0 * c.co + n0 + 5u) * ohw + rr0, n0 + 5u, c0_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img0 * c.co + n0 + 6u) * ohw + rr0, n0 + 6u, c0_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img0 * c.co + n0 + 7u) * ohw + rr0, n0 + 7u, c0_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img0 * c.co + n0 + 8u) * ohw + rr0, n0 + 8u, c0_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img0 * c.co + n0 + 9u) * ohw + rr0, n0 + 9u, c0_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img0 * c.co + n0 + 10u) * ohw + rr0, n0 + 10u, c0_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img0 * c.co + n0 + 11u) * ohw + rr0, n0 + 11u, c0_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img0 * c.co + n0 + 12u) * ohw + rr0, n0 + 12u, c0_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img0 * c.co + n0 + 13u) * ohw + rr0, n0 + 13u, c0_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img0 * c.co + n0 + 14u) * ohw + rr0, n0 + 14u, c0_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img0 * c.co + n0 + 15u) * ohw + rr0, n0 + 15u, c0_3.w);
+        }
+    }
+    if (r0 + 1u < npix) {
+        let img1 = (r0 + 1u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img1 * c.co + n0 + 0u) * ohw + rr1, n0 + 0u, c1_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img1 * c.co + n0 + 1u) * ohw + rr1, n0 + 1u, c1_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img1 * c.co + n0 + 2u) * ohw + rr1, n0 + 2u, c1_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img1 * c.co + n0 + 3u) * ohw + rr1, n0 + 3u, c1_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img1 * c.co + n0 + 4u) * ohw + rr1, n0 + 4u, c1_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img1 * c.co + n0 + 5u) * ohw + rr1, n0 + 5u, c1_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img1 * c.co + n0 + 6u) * ohw + rr1, n0 + 6u, c1_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img1 * c.co + n0 + 7u) * ohw + rr1, n0 + 7u, c1_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img1 * c.co + n0 + 8u) * ohw + rr1, n0 + 8u, c1_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img1 * c.co + n0 + 9u) * ohw + rr1, n0 + 9u, c1_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img1 * c.co + n0 + 10u) * ohw + rr1, n0 + 10u, c1_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img1 * c.co + n0 + 11u) * ohw + rr1, n0 + 11u, c1_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img1 * c.co + n0 + 12u) * ohw + rr1, n0 + 12u, c1_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img1 * c.co + n0 + 13u) * ohw + rr1, n0 + 13u, c1_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img1 * c.co + n0 + 14u) * ohw + rr1, n0 + 14u, c1_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img1 * c.co + n0 + 15u) * ohw + rr1, n0 + 15u, c1_3.w);
+        }
+    }
+    if (r0 + 2u < npix) {
+        let img2 = (r0 + 2u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img2 * c.co + n0 + 0u) * ohw + rr2, n0 + 0u, c2_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img2 * c.co + n0 + 1u) * ohw + rr2, n0 + 1u, c2_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img2 * c.co + n0 + 2u) * ohw + rr2, n0 + 2u, c2_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img2 * c.co + n0 + 3u) * ohw + rr2, n0 + 3u, c2_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img2 * c.co + n0 + 4u) * ohw + rr2, n0 + 4u, c2_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img2 * c.co + n0 + 5u) * ohw + rr2, n0 + 5u, c2_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img2 * c.co + n0 + 6u) * ohw + rr2, n0 + 6u, c2_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img2 * c.co + n0 + 7u) * ohw + rr2, n0 + 7u, c2_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img2 * c.co + n0 + 8u) * ohw + rr2, n0 + 8u, c2_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img2 * c.co + n0 + 9u) * ohw + rr2, n0 + 9u, c2_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img2 * c.co + n0 + 10u) * ohw + rr2, n0 + 10u, c2_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img2 * c.co + n0 + 11u) * ohw + rr2, n0 + 11u, c2_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img2 * c.co + n0 + 12u) * ohw + rr2, n0 + 12u, c2_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img2 * c.co + n0 + 13u) * ohw + rr2, n0 + 13u, c2_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img2 * c.co + n0 + 14u) * ohw + rr2, n0 + 14u, c2_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img2 * c.co + n0 + 15u) * ohw + rr2, n0 + 15u, c2_3.w);
+        }
+    }
+    if (r0 + 3u < npix) {
+        let img3 = (r0 + 3u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img3 * c.co + n0 + 0u) * ohw + rr3, n0 + 0u, c3_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img3 * c.co + n0 + 1u) * ohw + rr3, n0 + 1u, c3_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img3 * c.co + n0 + 2u) * ohw + rr3, n0 + 2u, c3_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img3 * c.co + n0 + 3u) * ohw + rr3, n0 + 3u, c3_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img3 * c.co + n0 + 4u) * ohw + rr3, n0 + 4u, c3_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img3 * c.co + n0 + 5u) * ohw + rr3, n0 + 5u, c3_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img3 * c.co + n0 + 6u) * ohw + rr3, n0 + 6u, c3_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img3 * c.co + n0 + 7u) * ohw + rr3, n0 + 7u, c3_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img3 * c.co + n0 + 8u) * ohw + rr3, n0 + 8u, c3_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img3 * c.co + n0 + 9u) * ohw + rr3, n0 + 9u, c3_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img3 * c.co + n0 + 10u) * ohw + rr3, n0 + 10u, c3_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img3 * c.co + n0 + 11u) * ohw + rr3, n0 + 11u, c3_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img3 * c.co + n0 + 12u) * ohw + rr3, n0 + 12u, c3_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img3 * c.co + n0 + 13u) * ohw + rr3, n0 + 13u, c3_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img3 * c.co + n0 + 14u) * ohw + rr3, n0 + 14u, c3_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img3 * c.co + n0 + 15u) * ohw + rr3, n0 + 15u, c3_3.w);
+        }
+    }
+    if (r0 + 4u < npix) {
+        let img4 = (r0 + 4u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img4 * c.co + n0 + 0u) * ohw + rr4, n0 + 0u, c4_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img4 * c.co + n0 + 1u) * ohw + rr4, n0 + 1u, c4_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img4 * c.co + n0 + 2u) * ohw + rr4, n0 + 2u, c4_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img4 * c.co + n0 + 3u) * ohw + rr4, n0 + 3u, c4_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img4 * c.co + n0 + 4u) * ohw + rr4, n0 + 4u, c4_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img4 * c.co + n0 + 5u) * ohw + rr4, n0 + 5u, c4_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img4 * c.co + n0 + 6u) * ohw + rr4, n0 + 6u, c4_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img4 * c.co + n0 + 7u) * ohw + rr4, n0 + 7u, c4_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img4 * c.co + n0 + 8u) * ohw + rr4, n0 + 8u, c4_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img4 * c.co + n0 + 9u) * ohw + rr4, n0 + 9u, c4_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img4 * c.co + n0 + 10u) * ohw + rr4, n0 + 10u, c4_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img4 * c.co + n0 + 11u) * ohw + rr4, n0 + 11u, c4_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img4 * c.co + n0 + 12u) * ohw + rr4, n0 + 12u, c4_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img4 * c.co + n0 + 13u) * ohw + rr4, n0 + 13u, c4_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img4 * c.co + n0 + 14u) * ohw + rr4, n0 + 14u, c4_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img4 * c.co + n0 + 15u) * ohw + rr4, n0 + 15u, c4_3.w);
+        }
+    }
+    if (r0 + 5u < npix) {
+        let img5 = (r0 + 5u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img5 * c.co + n0 + 0u) * ohw + rr5, n0 + 0u, c5_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img5 * c.co + n0 + 1u) * ohw + rr5, n0 + 1u, c5_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img5 * c.co + n0 + 2u) * ohw + rr5, n0 + 2u, c5_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img5 * c.co + n0 + 3u) * ohw + rr5, n0 + 3u, c5_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img5 * c.co + n0 + 4u) * ohw + rr5, n0 + 4u, c5_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img5 * c.co + n0 + 5u) * ohw + rr5, n0 + 5u, c5_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img5 * c.co + n0 + 6u) * ohw + rr5, n0 + 6u, c5_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img5 * c.co + n0 + 7u) * ohw + rr5, n0 + 7u, c5_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img5 * c.co + n0 + 8u) * ohw + rr5, n0 + 8u, c5_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img5 * c.co + n0 + 9u) * ohw + rr5, n0 + 9u, c5_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img5 * c.co + n0 + 10u) * ohw + rr5, n0 + 10u, c5_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img5 * c.co + n0 + 11u) * ohw + rr5, n0 + 11u, c5_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img5 * c.co + n0 + 12u) * ohw + rr5, n0 + 12u, c5_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img5 * c.co + n0 + 13u) * ohw + rr5, n0 + 13u, c5_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img5 * c.co + n0 + 14u) * ohw + rr5, n0 + 14u, c5_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img5 * c.co + n0 + 15u) * ohw + rr5, n0 + 15u, c5_3.w);
+        }
+    }
+    if (r0 + 6u < npix) {
+        let img6 = (r0 + 6u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img6 * c.co + n0 + 0u) * ohw + rr6, n0 + 0u, c6_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img6 * c.co + n0 + 1u) * ohw + rr6, n0 + 1u, c6_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img6 * c.co + n0 + 2u) * ohw + rr6, n0 + 2u, c6_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img6 * c.co + n0 + 3u) * ohw + rr6, n0 + 3u, c6_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img6 * c.co + n0 + 4u) * ohw + rr6, n0 + 4u, c6_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img6 * c.co + n0 + 5u) * ohw + rr6, n0 + 5u, c6_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img6 * c.co + n0 + 6u) * ohw + rr6, n0 + 6u, c6_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img6 * c.co + n0 + 7u) * ohw + rr6, n0 + 7u, c6_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img6 * c.co + n0 + 8u) * ohw + rr6, n0 + 8u, c6_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img6 * c.co + n0 + 9u) * ohw + rr6, n0 + 9u, c6_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img6 * c.co + n0 + 10u) * ohw + rr6, n0 + 10u, c6_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img6 * c.co + n0 + 11u) * ohw + rr6, n0 + 11u, c6_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img6 * c.co + n0 + 12u) * ohw + rr6, n0 + 12u, c6_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img6 * c.co + n0 + 13u) * ohw + rr6, n0 + 13u, c6_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img6 * c.co + n0 + 14u) * ohw + rr6, n0 + 14u, c6_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img6 * c.co + n0 + 15u) * ohw + rr6, n0 + 15u, c6_3.w);
+        }
+    }
+    if (r0 + 7u < npix) {
+        let img7 = (r0 + 7u) / ohw;
+        if (n0 + 0u < c.co) {
+            store_forward((img7 * c.co + n0 + 0u) * ohw + rr7, n0 + 0u, c7_0.x);
+        }
+        if (n0 + 1u < c.co) {
+            store_forward((img7 * c.co + n0 + 1u) * ohw + rr7, n0 + 1u, c7_0.y);
+        }
+        if (n0 + 2u < c.co) {
+            store_forward((img7 * c.co + n0 + 2u) * ohw + rr7, n0 + 2u, c7_0.z);
+        }
+        if (n0 + 3u < c.co) {
+            store_forward((img7 * c.co + n0 + 3u) * ohw + rr7, n0 + 3u, c7_0.w);
+        }
+        if (n0 + 4u < c.co) {
+            store_forward((img7 * c.co + n0 + 4u) * ohw + rr7, n0 + 4u, c7_1.x);
+        }
+        if (n0 + 5u < c.co) {
+            store_forward((img7 * c.co + n0 + 5u) * ohw + rr7, n0 + 5u, c7_1.y);
+        }
+        if (n0 + 6u < c.co) {
+            store_forward((img7 * c.co + n0 + 6u) * ohw + rr7, n0 + 6u, c7_1.z);
+        }
+        if (n0 + 7u < c.co) {
+            store_forward((img7 * c.co + n0 + 7u) * ohw + rr7, n0 + 7u, c7_1.w);
+        }
+        if (n0 + 8u < c.co) {
+            store_forward((img7 * c.co + n0 + 8u) * ohw + rr7, n0 + 8u, c7_2.x);
+        }
+        if (n0 + 9u < c.co) {
+            store_forward((img7 * c.co + n0 + 9u) * ohw + rr7, n0 + 9u, c7_2.y);
+        }
+        if (n0 + 10u < c.co) {
+            store_forward((img7 * c.co + n0 + 10u) * ohw + rr7, n0 + 10u, c7_2.z);
+        }
+        if (n0 + 11u < c.co) {
+            store_forward((img7 * c.co + n0 + 11u) * ohw + rr7, n0 + 11u, c7_2.w);
+        }
+        if (n0 + 12u < c.co) {
+            store_forward((img7 * c.co + n0 + 12u) * ohw + rr7, n0 + 12u, c7_3.x);
+        }
+        if (n0 + 13u < c.co) {
+            store_forward((img7 * c.co + n0 + 13u) * ohw + rr7, n0 + 13u, c7_3.y);
+        }
+        if (n0 + 14u < c.co) {
+            store_forward((img7 * c.co + n0 + 14u) * ohw + rr7, n0 + 14u, c7_3.z);
+        }
+        if (n0 + 15u < c.co) {
+            store_forward((img7 * c.co + n0 + 15u) * ohw + rr7, n0 + 15u, c7_3.w);
+        }
+    }
+
+}
