@@ -12,7 +12,6 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    has_bias: u32,
     a_batch_stride: u32,
     b_batch_stride: u32,
     c_batch_stride: u32,
@@ -29,10 +28,11 @@ fn la(i: u32) -> f32 { {{LA}} }
 fn lb(i: u32) -> f32 { {{LB}} }
 
 // Stores 4 consecutive columns of one row, skipping columns ≥ N.
-fn store4(base: u32, col: u32, n: u32, has_bias: bool, v: vec4<f32>) {
+// The BIAS slot is BIAS[col + l] in the variants with a bias, else 0.0 (BIAS unbound).
+fn store4(base: u32, col: u32, n: u32, v: vec4<f32>) {
     for (var l = 0u; l < 4u; l++) {
         if (col + l < n) {
-            C[base + col + l] = v[l] + select(0.0, BIAS[col + l], has_bias);
+            C[base + col + l] = v[l] + {{BIAS}};
         }
     }
 }
@@ -42,7 +42,6 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
     let M = params.m;
     let N = params.n;
     let K = params.k;
-    let has_bias = params.has_bias == 1u;
     let a_off = params.a_batch_stride * g.z;
     let b_off = params.b_batch_stride * g.z;
     let c_off = params.c_batch_stride * g.z;

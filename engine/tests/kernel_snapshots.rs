@@ -69,6 +69,7 @@ fn every_compiled_shader_file_is_listed_or_a_template() {
     let templates = [
         "attention.wgsl",
         "matmul_regblock.wgsl",
+        "matmul_tiled.wgsl",
         "matmul_subgroup.wgsl",
         "conv2d_regblock.wgsl",
         "conv2d_subgroup.wgsl",

@@ -123,10 +123,6 @@ pub(crate) struct Inner {
     pub(crate) pool: Mutex<Pool>,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Option<String>>>,
-    /// Bound where a kernel declares a binding that this dispatch does not use (no bias, no
-    /// aggregate term, ...): one read-only and one write placeholder, so none is allocated per op.
-    unused_read: wgpu::Buffer,
-    unused_write: wgpu::Buffer,
     dispatches: AtomicU64,
     submits: AtomicU64,
     readbacks: AtomicU64,
@@ -237,18 +233,6 @@ impl Device {
             uploads: 0,
             upload_bytes: 0,
         };
-        let placeholder = |label| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: 16,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            })
-        };
-        let (unused_read, unused_write) = (
-            placeholder("mtdiff.unused_read"),
-            placeholder("mtdiff.unused_write"),
-        );
         Device {
             inner: Arc::new(Inner {
                 wgpu: device,
@@ -264,8 +248,6 @@ impl Device {
                 pool: Mutex::new(Pool::default()),
                 lost: Arc::new(Mutex::new(None)),
                 uncaptured: Arc::new(Mutex::new(None)),
-                unused_read,
-                unused_write,
                 dispatches: AtomicU64::new(0),
                 submits: AtomicU64::new(0),
                 readbacks: AtomicU64::new(0),

@@ -27,21 +27,6 @@ pub(super) struct Recorder {
 }
 
 impl Device {
-    /// A placeholder for a binding the dispatch does not use (`write`: for a read-write binding).
-    /// Kernels never touch it unless a parameter says the binding is in use.
-    pub(crate) fn unused(&self, write: bool) -> BufferArg<'_> {
-        let buffer = if write {
-            &self.inner.unused_write
-        } else {
-            &self.inner.unused_read
-        };
-        BufferArg {
-            buffer,
-            offset: 0,
-            size: 16,
-        }
-    }
-
     /// Submits everything recorded so far (does not wait for it).
     pub fn flush(&self) -> Result<()> {
         self.check_alive()?;

@@ -8,22 +8,18 @@ use std::fmt::Write;
 
 use crate::device::{Binding, Device, KernelSource, MatmulStrategy};
 use crate::error::{Error, Result};
+use crate::ops::check_f32;
 use crate::ops::matmul_subgroup::SubgroupVariant;
-use crate::ops::sources::{entry, read, write, StaticKernel};
-use crate::ops::{check_f32, kernel};
+use crate::ops::sources::{read, write};
+use crate::ops::template::fill;
 use crate::tensor::{DType, Tensor};
 
 const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
-pub(crate) const TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
-/// `shaders/matmul_tiled.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
-pub(crate) const TILED_KERNELS: StaticKernel = StaticKernel {
-    label: "matmul_tiled",
-    file: "matmul_tiled.wgsl",
-    source: TILED,
-    entries: &[entry("main", BINDINGS)],
-};
-/// Every matmul kernel's bindings: C = A·B (+ BIAS).
+const TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
+/// A matmul kernel's bindings with a bias: C = A·B + BIAS.
 pub(crate) const BINDINGS: &[Binding] = &[read("A"), read("B"), read("BIAS"), write("C")];
+/// Without: C = A·B.
+pub(crate) const NO_BIAS: &[Binding] = &[read("A"), read("B"), write("C")];
 
 /// Rows and columns of C one register-blocked thread computes.
 const RB_M: usize = 8;
@@ -40,21 +36,31 @@ pub struct RegBlockVariant {
     pub va: bool,
     /// B is read with vec4 loads (needs N, or K when transposed, to be a multiple of 4).
     pub vb: bool,
+    /// Adds a bias `[N]` (else the bias is not bound).
+    pub bias: bool,
 }
 
 impl RegBlockVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<RegBlockVariant> {
         layout_flags()
-            .map(|(ta, tb, va, vb)| RegBlockVariant { ta, tb, va, vb })
+            .flat_map(|(ta, tb, va, vb)| {
+                [false, true].map(|bias| RegBlockVariant {
+                    ta,
+                    tb,
+                    va,
+                    vb,
+                    bias,
+                })
+            })
             .collect()
     }
 
     /// Pipeline cache key.
     pub fn key(self) -> String {
         format!(
-            "matmul_regblock.ta{}tb{}va{}vb{}",
-            self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8
+            "matmul_regblock.ta{}tb{}va{}vb{}.bias{}",
+            self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8, self.bias as u8
         )
     }
 
@@ -209,12 +215,17 @@ impl RegBlockVariant {
             }
         }
         let (acc, store) = accumulators_and_stores("acc", RB_M, RB_N / 4);
-        fill_operands(REGBLOCK_TEMPLATE, self.va, self.vb)
-            .replace("{{SETUP}}", &setup)
-            .replace("{{ACC}}", &acc)
-            .replace("{{BODY}}", &body)
-            .replace("{{TAIL}}", &tail)
-            .replace("{{STORE}}", &store)
+        fill_matmul(
+            REGBLOCK_TEMPLATE,
+            (self.va, self.vb, self.bias),
+            &[
+                ("SETUP", &setup),
+                ("ACC", &acc),
+                ("BODY", &body),
+                ("TAIL", &tail),
+                ("STORE", &store),
+            ],
+        )
     }
 }
 
@@ -231,7 +242,7 @@ pub(crate) fn accumulators_and_stores(prefix: &str, rows: usize, cols4: usize) -
         for j in 0..cols4 {
             let _ = writeln!(
                 store,
-                "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, has_bias, {prefix}{i}_{j});",
+                "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, {prefix}{i}_{j});",
                 j * 4
             );
         }
@@ -240,9 +251,13 @@ pub(crate) fn accumulators_and_stores(prefix: &str, rows: usize, cols4: usize) -
     (acc, store)
 }
 
-/// A matmul template with its operand slots filled: A's and B's element types (vec4 or f32)
-/// and their scalar loaders `la`/`lb`.
-pub(crate) fn fill_operands(template: &str, va: bool, vb: bool) -> String {
+/// A register-blocked or subgroup matmul template filled: A's and B's element types (vec4 or
+/// f32) and their scalar loaders `la`/`lb` (`va`, `vb`), the bias term (`bias`), then `slots`.
+pub(crate) fn fill_matmul(
+    template: &str,
+    (va, vb, bias): (bool, bool, bool),
+    slots: &[(&str, &str)],
+) -> String {
     let elem = |v: bool| if v { "vec4<f32>" } else { "f32" };
     let load = |v: bool, name: &str| {
         if v {
@@ -251,11 +266,30 @@ pub(crate) fn fill_operands(template: &str, va: bool, vb: bool) -> String {
             format!("return {name}[i];")
         }
     };
-    template
-        .replace("{{A_ELEM}}", elem(va))
-        .replace("{{B_ELEM}}", elem(vb))
-        .replace("{{LA}}", &load(va, "A"))
-        .replace("{{LB}}", &load(vb, "B"))
+    let (la, lb) = (load(va, "A"), load(vb, "B"));
+    let mut all = vec![
+        ("A_ELEM", elem(va)),
+        ("B_ELEM", elem(vb)),
+        ("LA", la.as_str()),
+        ("LB", lb.as_str()),
+        ("BIAS", if bias { "BIAS[col + l]" } else { "0.0" }),
+    ];
+    all.extend_from_slice(slots);
+    fill(template, &all)
+}
+
+/// The tiled family's source (`shaders/matmul_tiled.wgsl`, a template) with or without the bias term (the layouts are override constants).
+pub fn tiled_source(bias: bool) -> String {
+    fill(TILED, &[("BIAS", if bias { "BIAS[n]" } else { "0.0" })])
+}
+
+/// The bindings of a matmul kernel with or without a bias.
+pub(crate) fn bindings(bias: bool) -> &'static [Binding] {
+    if bias {
+        BINDINGS
+    } else {
+        NO_BIAS
+    }
 }
 
 /// Every (ta, tb, va, vb) combination of a generated matmul variant.
@@ -268,20 +302,16 @@ fn generated_pipeline(
     dev: &Device,
     key: &str,
     label: &'static str,
+    (bias, constants): (bool, &[(&'static str, f64)]),
     source: impl FnOnce() -> String,
 ) -> Result<std::sync::Arc<crate::device::Pipeline>> {
     dev.pipeline(key, || KernelSource {
         label,
         source: source().into(),
         entry: "main",
-        constants: &[],
-        bindings: BINDINGS,
+        constants,
+        bindings: bindings(bias),
     })
-}
-
-/// The WGSL of the tiled family (override constants `TA`, `TB`), for validation tests.
-pub fn tiled_source() -> &'static str {
-    TILED
 }
 
 crate::kernel_params! {
@@ -294,8 +324,6 @@ crate::kernel_params! {
         n: u32,
         /// The inner dimension.
         k: u32,
-        /// 1: add the bias row.
-        has_bias: u32,
         /// Elements between A's matrices (0: shared).
         a_batch_stride: u32,
         /// Elements between B's matrices.
@@ -330,14 +358,15 @@ fn dispatch_matmul(
         m: m as u32,
         n: n as u32,
         k: k as u32,
-        has_bias: bias.is_some() as u32,
         a_batch_stride: strides[0] as u32,
         b_batch_stride: strides[1] as u32,
         c_batch_stride: strides[2] as u32,
         sm: 0,
     };
-    let bias_arg = bias.map_or_else(|| dev.unused(false), Tensor::arg);
-    let args = [a.arg(), b.arg(), bias_arg, c.arg()];
+    let has_bias = bias.is_some();
+    let mut args = vec![a.arg(), b.arg()];
+    args.extend(bias.map(Tensor::arg));
+    args.push(c.arg());
     // The subgroup kernel's 64×32 blocks waste most of their work on small outputs: there the
     // default choice falls back to the register-blocked kernel (a forced choice is kept).
     let strategy = match dev.matmul_strategy() {
@@ -353,8 +382,17 @@ fn dispatch_matmul(
     let vb = (if tb { k } else { n }).is_multiple_of(4) && strides[1].is_multiple_of(4);
     match strategy {
         MatmulStrategy::RegisterBlocked => {
-            let v = RegBlockVariant { ta, tb, va, vb };
-            let pipe = generated_pipeline(dev, &v.key(), "matmul_regblock", || v.source())?;
+            let v = RegBlockVariant {
+                ta,
+                tb,
+                va,
+                vb,
+                bias: has_bias,
+            };
+            let pipe =
+                generated_pipeline(dev, &v.key(), "matmul_regblock", (has_bias, &[]), || {
+                    v.source()
+                })?;
             let groups = [
                 m.div_ceil(RB_M * 8) as u32,
                 n.div_ceil(RB_N * 8) as u32,
@@ -373,15 +411,30 @@ fn dispatch_matmul(
                     ),
                 ));
             }
-            let v = SubgroupVariant { ta, tb, va, vb };
-            let pipe = generated_pipeline(dev, &v.key(), "matmul_subgroup", || v.source())?;
+            let v = SubgroupVariant {
+                ta,
+                tb,
+                va,
+                vb,
+                bias: has_bias,
+            };
+            let pipe =
+                generated_pipeline(dev, &v.key(), "matmul_subgroup", (has_bias, &[]), || {
+                    v.source()
+                })?;
             let (sm, groups) = SubgroupVariant::grid(m, n, batch);
             params.sm = sm;
             dev.dispatch(&pipe, &params, &args, groups)
         }
         MatmulStrategy::Tiled => {
             let consts = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
-            let pipe = kernel(dev, &TILED_KERNELS, "main", &consts)?;
+            let key = format!(
+                "matmul_tiled.bias{}.ta{}tb{}",
+                has_bias as u8, ta as u8, tb as u8
+            );
+            let pipe = generated_pipeline(dev, &key, "matmul_tiled", (has_bias, &consts), || {
+                tiled_source(has_bias)
+            })?;
             dev.dispatch(
                 &pipe,
                 &params,

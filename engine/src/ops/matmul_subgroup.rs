@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::ops::matmul::{accumulators_and_stores, fill_operands, layout_flags};
+use crate::ops::matmul::{accumulators_and_stores, fill_matmul, layout_flags};
 
 const TEMPLATE: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
 
@@ -30,6 +30,8 @@ pub struct SubgroupVariant {
     pub va: bool,
     /// B is read with vec4 loads (needs N, or K when transposed, to be a multiple of 4).
     pub vb: bool,
+    /// Adds a bias `[N]` (else the bias is not bound).
+    pub bias: bool,
 }
 
 /// The subgroup grid of a 64-invocation workgroup (`sm` subgroups along M, 8/`sm` along N) that
@@ -73,15 +75,23 @@ impl SubgroupVariant {
     /// Every variant, for shader validation tests.
     pub fn all() -> Vec<SubgroupVariant> {
         layout_flags()
-            .map(|(ta, tb, va, vb)| SubgroupVariant { ta, tb, va, vb })
+            .flat_map(|(ta, tb, va, vb)| {
+                [false, true].map(|bias| SubgroupVariant {
+                    ta,
+                    tb,
+                    va,
+                    vb,
+                    bias,
+                })
+            })
             .collect()
     }
 
     /// Pipeline cache key.
     pub fn key(self) -> String {
         format!(
-            "matmul_subgroup.ta{}tb{}va{}vb{}",
-            self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8
+            "matmul_subgroup.ta{}tb{}va{}vb{}.bias{}",
+            self.ta as u8, self.tb as u8, self.va as u8, self.vb as u8, self.bias as u8
         )
     }
 
@@ -234,13 +244,18 @@ impl SubgroupVariant {
             }
         }
         let (acc, store) = accumulators_and_stores("c", SG_M, LANES);
-        fill_operands(TEMPLATE, self.va, self.vb)
-            .replace("{{TM}}", &SG_M.to_string())
-            .replace("{{TN}}", &SG_N.to_string())
-            .replace("{{SETUP}}", &setup)
-            .replace("{{ACC}}", &acc)
-            .replace("{{BODY}}", &body)
-            .replace("{{TAIL}}", &tail)
-            .replace("{{STORE}}", &store)
+        fill_matmul(
+            TEMPLATE,
+            (self.va, self.vb, self.bias),
+            &[
+                ("TM", &SG_M.to_string()),
+                ("TN", &SG_N.to_string()),
+                ("SETUP", &setup),
+                ("ACC", &acc),
+                ("BODY", &body),
+                ("TAIL", &tail),
+                ("STORE", &store),
+            ],
+        )
     }
 }

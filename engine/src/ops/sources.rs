@@ -77,7 +77,6 @@ pub const STATIC_KERNELS: &[&StaticKernel] = &[
     &crate::ops::elementwise::KERNELS,
     &crate::ops::layout::KERNELS,
     &crate::ops::loss::KERNELS,
-    &crate::ops::matmul::TILED_KERNELS,
     &crate::ops::norm::KERNELS,
     &crate::optim::KERNELS,
     &crate::ops::reduce::KERNELS,
@@ -99,12 +98,20 @@ pub fn generated_kernels() -> Vec<KernelFile> {
             entries,
         })
     };
-    let matmul = || vec![entry("main", crate::ops::matmul::BINDINGS)];
+    let matmul = |bias| vec![entry("main", crate::ops::matmul::bindings(bias))];
+    for bias in [false, true] {
+        let source = crate::ops::matmul::tiled_source(bias);
+        push(
+            format!("matmul_tiled.bias{}", bias as u8),
+            source,
+            matmul(bias),
+        );
+    }
     for v in RegBlockVariant::all() {
-        push(v.key(), v.source(), matmul());
+        push(v.key(), v.source(), matmul(v.bias));
     }
     for v in SubgroupVariant::all() {
-        push(v.key(), v.source(), matmul());
+        push(v.key(), v.source(), matmul(v.bias));
     }
     for v in ConvRegBlockVariant::all() {
         let gradient = crate::ops::conv::GRADIENT;

@@ -1,0 +1,266 @@
+// Register-blocked batched matmul, the variant for CPU adapters (lavapipe): no workgroup memory;
+// each thread computes an 8×16 block of C = op(A)·op(B) (+ bias) in 32 vec4 accumulators,
+// loading straight from storage buffers with vec4 loads where the layout allows.
+// This file is a template: engine/src/ops/matmul.rs fills the {{...}} slots with the fully
+// unrolled loads and FMAs of one variant (A/B transposed or not, vec4 or scalar loads).
+//
+// Element (m, k) of op(A) lives at a_off + m·K + k, or a_off + k·M + m when A is transposed;
+// element (k, n) of op(B) at b_off + k·N + n, or b_off + n·K + k when B is transposed.
+// Rows and columns past the edge are clamped on load (no branch in the k loop) and skipped on store.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    sm: u32, // matmul_subgroup: its 8 subgroups form an SM × (8/SM) grid of blocks; else unused
+}
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+
+// Scalar loads of A and B by element index (for the k tail).
+fn la(i: u32) -> f32 { return A[i]; }
+fn lb(i: u32) -> f32 { return B[i]; }
+
+// Stores 4 consecutive columns of one row, skipping columns ≥ N.
+// The BIAS slot is BIAS[col + l] in the variants with a bias, else 0.0 (BIAS unbound).
+fn store4(base: u32, col: u32, n: u32, v: vec4<f32>) {
+    for (var l = 0u; l < 4u; l++) {
+        if (col + l < n) {
+            C[base + col + l] = v[l] + BIAS[col + l];
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    let M = params.m;
+    let N = params.n;
+    let K = params.k;
+    let a_off = params.a_batch_stride * g.z;
+    let b_off = params.b_batch_stride * g.z;
+    let c_off = params.c_batch_stride * g.z;
+    let m0 = g.x * 8u;
+    let n0 = g.y * 16u;
+    if (m0 >= M || n0 >= N) { return; }
+        let am0 = a_off + min(m0 + 0u, M - 1u) * K;
+        let am1 = a_off + min(m0 + 1u, M - 1u) * K;
+        let am2 = a_off + min(m0 + 2u, M - 1u) * K;
+        let am3 = a_off + min(m0 + 3u, M - 1u) * K;
+        let am4 = a_off + min(m0 + 4u, M - 1u) * K;
+        let am5 = a_off + min(m0 + 5u, M - 1u) * K;
+        let am6 = a_off + min(m0 + 6u, M - 1u) * K;
+        let am7 = a_off + min(m0 + 7u, M - 1u) * K;
+        let bn0 = b_off + min(n0 + 0u, N - 1u);
+        let bn1 = b_off + min(n0 + 1u, N - 1u);
+        let bn2 = b_off + min(n0 + 2u, N - 1u);
+        let bn3 = b_off + min(n0 + 3u, N - 1u);
+        let bn4 = b_off + min(n0 + 4u, N - 1u);
+        let bn5 = b_off + min(n0 + 5u, N - 1u);
+        let bn6 = b_off + min(n0 + 6u, N - 1u);
+        let bn7 = b_off + min(n0 + 7u, N - 1u);
+        let bn8 = b_off + min(n0 + 8u, N - 1u);
+        let bn9 = b_off + min(n0 + 9u, N - 1u);
+        let bn10 = b_off + min(n0 + 10u, N - 1u);
+        let bn11 = b_off + min(n0 + 11u, N - 1u);
+        let bn12 = b_off + min(n0 + 12u, N - 1u);
+        let bn13 = b_off + min(n0 + 13u, N - 1u);
+        let bn14 = b_off + min(n0 + 14u, N - 1u);
+        let bn15 = b_off + min(n0 + 15u, N - 1u);
+
+    var acc0_0 = vec4<f32>(0.0);
+    var acc0_1 = vec4<f32>(0.0);
+    var acc0_2 = vec4<f32>(0.0);
+    var acc0_3 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0);
+    var acc1_1 = vec4<f32>(0.0);
+    var acc1_2 = vec4<f32>(0.0);
+    var acc1_3 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0);
+    var acc2_1 = vec4<f32>(0.0);
+    var acc2_2 = vec4<f32>(0.0);
+    var acc2_3 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0);
+    var acc3_1 = vec4<f32>(0.0);
+    var acc3_2 = vec4<f32>(0.0);
+    var acc3_3 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0);
+    var acc4_1 = vec4<f32>(0.0);
+    var acc4_2 = vec4<f32>(0.0);
+    var acc4_3 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0);
+    var acc5_1 = vec4<f32>(0.0);
+    var acc5_2 = vec4<f32>(0.0);
+    var acc5_3 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0);
+    var acc6_1 = vec4<f32>(0.0);
+    var acc6_2 = vec4<f32>(0.0);
+    var acc6_3 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0);
+    var acc7_1 = vec4<f32>(0.0);
+    var acc7_2 = vec4<f32>(0.0);
+    var acc7_3 = vec4<f32>(0.0);
+
+    let k4 = K / 4u;
+    for (var kc = 0u; kc < k4; kc++) {
+        let k = kc * 4u;
+        let a0 = vec4<f32>(A[am0 + k], A[am0 + k + 1u], A[am0 + k + 2u], A[am0 + k + 3u]);
+        let a1 = vec4<f32>(A[am1 + k], A[am1 + k + 1u], A[am1 + k + 2u], A[am1 + k + 3u]);
+        let a2 = vec4<f32>(A[am2 + k], A[am2 + k + 1u], A[am2 + k + 2u], A[am2 + k + 3u]);
+        let a3 = vec4<f32>(A[am3 + k], A[am3 + k + 1u], A[am3 + k + 2u], A[am3 + k + 3u]);
+        let a4 = vec4<f32>(A[am4 + k], A[am4 + k + 1u], A[am4 + k + 2u], A[am4 + k + 3u]);
+        let a5 = vec4<f32>(A[am5 + k], A[am5 + k + 1u], A[am5 + k + 2u], A[am5 + k + 3u]);
+        let a6 = vec4<f32>(A[am6 + k], A[am6 + k + 1u], A[am6 + k + 2u], A[am6 + k + 3u]);
+        let a7 = vec4<f32>(A[am7 + k], A[am7 + k + 1u], A[am7 + k + 2u], A[am7 + k + 3u]);
+        let b0_0 = vec4<f32>(B[(k + 0u) * N + bn0], B[(k + 0u) * N + bn1], B[(k + 0u) * N + bn2], B[(k + 0u) * N + bn3]);
+        let b0_1 = vec4<f32>(B[(k + 0u) * N + bn4], B[(k + 0u) * N + bn5], B[(k + 0u) * N + bn6], B[(k + 0u) * N + bn7]);
+        let b0_2 = vec4<f32>(B[(k + 0u) * N + bn8], B[(k + 0u) * N + bn9], B[(k + 0u) * N + bn10], B[(k + 0u) * N + bn11]);
+        let b0_3 = vec4<f32>(B[(k + 0u) * N + bn12], B[(k + 0u) * N + bn13], B[(k + 0u) * N + bn14], B[(k + 0u) * N + bn15]);
+        let b1_0 = vec4<f32>(B[(k + 1u) * N + bn0], B[(k + 1u) * N + bn1], B[(k + 1u) * N + bn2], B[(k + 1u) * N + bn3]);
+        let b1_1 = vec4<f32>(B[(k + 1u) * N + bn4], B[(k + 1u) * N + bn5], B[(k + 1u) * N + bn6], B[(k + 1u) * N + bn7]);
+        let b1_2 = vec4<f32>(B[(k + 1u) * N + bn8], B[(k + 1u) * N + bn9], B[(k + 1u) * N + bn10], B[(k + 1u) * N + bn11]);
+        let b1_3 = vec4<f32>(B[(k + 1u) * N + bn12], B[(k + 1u) * N + bn13], B[(k + 1u) * N + bn14], B[(k + 1u) * N + bn15]);
+        let b2_0 = vec4<f32>(B[(k + 2u) * N + bn0], B[(k + 2u) * N + bn1], B[(k + 2u) * N + bn2], B[(k + 2u) * N + bn3]);
+        let b2_1 = vec4<f32>(B[(k + 2u) * N + bn4], B[(k + 2u) * N + bn5], B[(k + 2u) * N + bn6], B[(k + 2u) * N + bn7]);
+        let b2_2 = vec4<f32>(B[(k + 2u) * N + bn8], B[(k + 2u) * N + bn9], B[(k + 2u) * N + bn10], B[(k + 2u) * N + bn11]);
+        let b2_3 = vec4<f32>(B[(k + 2u) * N + bn12], B[(k + 2u) * N + bn13], B[(k + 2u) * N + bn14], B[(k + 2u) * N + bn15]);
+        let b3_0 = vec4<f32>(B[(k + 3u) * N + bn0], B[(k + 3u) * N + bn1], B[(k + 3u) * N + bn2], B[(k + 3u) * N + bn3]);
+        let b3_1 = vec4<f32>(B[(k + 3u) * N + bn4], B[(k + 3u) * N + bn5], B[(k + 3u) * N + bn6], B[(k + 3u) * N + bn7]);
+        let b3_2 = vec4<f32>(B[(k + 3u) * N + bn8], B[(k + 3u) * N + bn9], B[(k + 3u) * N + bn10], B[(k + 3u) * N + bn11]);
+        let b3_3 = vec4<f32>(B[(k + 3u) * N + bn12], B[(k + 3u) * N + bn13], B[(k + 3u) * N + bn14], B[(k + 3u) * N + bn15]);
+        acc0_0 += a0.x * b0_0 + a0.y * b1_0 + a0.z * b2_0 + a0.w * b3_0;
+        acc0_1 += a0.x * b0_1 + a0.y * b1_1 + a0.z * b2_1 + a0.w * b3_1;
+        acc0_2 += a0.x * b0_2 + a0.y * b1_2 + a0.z * b2_2 + a0.w * b3_2;
+        acc0_3 += a0.x * b0_3 + a0.y * b1_3 + a0.z * b2_3 + a0.w * b3_3;
+        acc1_0 += a1.x * b0_0 + a1.y * b1_0 + a1.z * b2_0 + a1.w * b3_0;
+        acc1_1 += a1.x * b0_1 + a1.y * b1_1 + a1.z * b2_1 + a1.w * b3_1;
+        acc1_2 += a1.x * b0_2 + a1.y * b1_2 + a1.z * b2_2 + a1.w * b3_2;
+        acc1_3 += a1.x * b0_3 + a1.y * b1_3 + a1.z * b2_3 + a1.w * b3_3;
+        acc2_0 += a2.x * b0_0 + a2.y * b1_0 + a2.z * b2_0 + a2.w * b3_0;
+        acc2_1 += a2.x * b0_1 + a2.y * b1_1 + a2.z * b2_1 + a2.w * b3_1;
+        acc2_2 += a2.x * b0_2 + a2.y * b1_2 + a2.z * b2_2 + a2.w * b3_2;
+        acc2_3 += a2.x * b0_3 + a2.y * b1_3 + a2.z * b2_3 + a2.w * b3_3;
+        acc3_0 += a3.x * b0_0 + a3.y * b1_0 + a3.z * b2_0 + a3.w * b3_0;
+        acc3_1 += a3.x * b0_1 + a3.y * b1_1 + a3.z * b2_1 + a3.w * b3_1;
+        acc3_2 += a3.x * b0_2 + a3.y * b1_2 + a3.z * b2_2 + a3.w * b3_2;
+        acc3_3 += a3.x * b0_3 + a3.y * b1_3 + a3.z * b2_3 + a3.w * b3_3;
+        acc4_0 += a4.x * b0_0 + a4.y * b1_0 + a4.z * b2_0 + a4.w * b3_0;
+        acc4_1 += a4.x * b0_1 + a4.y * b1_1 + a4.z * b2_1 + a4.w * b3_1;
+        acc4_2 += a4.x * b0_2 + a4.y * b1_2 + a4.z * b2_2 + a4.w * b3_2;
+        acc4_3 += a4.x * b0_3 + a4.y * b1_3 + a4.z * b2_3 + a4.w * b3_3;
+        acc5_0 += a5.x * b0_0 + a5.y * b1_0 + a5.z * b2_0 + a5.w * b3_0;
+        acc5_1 += a5.x * b0_1 + a5.y * b1_1 + a5.z * b2_1 + a5.w * b3_1;
+        acc5_2 += a5.x * b0_2 + a5.y * b1_2 + a5.z * b2_2 + a5.w * b3_2;
+        acc5_3 += a5.x * b0_3 + a5.y * b1_3 + a5.z * b2_3 + a5.w * b3_3;
+        acc6_0 += a6.x * b0_0 + a6.y * b1_0 + a6.z * b2_0 + a6.w * b3_0;
+        acc6_1 += a6.x * b0_1 + a6.y * b1_1 + a6.z * b2_1 + a6.w * b3_1;
+        acc6_2 += a6.x * b0_2 + a6.y * b1_2 + a6.z * b2_2 + a6.w * b3_2;
+        acc6_3 += a6.x * b0_3 + a6.y * b1_3 + a6.z * b2_3 + a6.w * b3_3;
+        acc7_0 += a7.x * b0_0 + a7.y * b1_0 + a7.z * b2_0 + a7.w * b3_0;
+        acc7_1 += a7.x * b0_1 + a7.y * b1_1 + a7.z * b2_1 + a7.w * b3_1;
+        acc7_2 += a7.x * b0_2 + a7.y * b1_2 + a7.z * b2_2 + a7.w * b3_2;
+        acc7_3 += a7.x * b0_3 + a7.y * b1_3 + a7.z * b2_3 + a7.w * b3_3;
+
+    }
+    for (var k = k4 * 4u; k < K; k++) {
+        let s0 = la(am0 + k);
+        let s1 = la(am1 + k);
+        let s2 = la(am2 + k);
+        let s3 = la(am3 + k);
+        let s4 = la(am4 + k);
+        let s5 = la(am5 + k);
+        let s6 = la(am6 + k);
+        let s7 = la(am7 + k);
+        let t0 = vec4<f32>(lb(k * N + bn0), lb(k * N + bn1), lb(k * N + bn2), lb(k * N + bn3));
+        let t1 = vec4<f32>(lb(k * N + bn4), lb(k * N + bn5), lb(k * N + bn6), lb(k * N + bn7));
+        let t2 = vec4<f32>(lb(k * N + bn8), lb(k * N + bn9), lb(k * N + bn10), lb(k * N + bn11));
+        let t3 = vec4<f32>(lb(k * N + bn12), lb(k * N + bn13), lb(k * N + bn14), lb(k * N + bn15));
+        acc0_0 = fma(vec4<f32>(s0), t0, acc0_0);
+        acc0_1 = fma(vec4<f32>(s0), t1, acc0_1);
+        acc0_2 = fma(vec4<f32>(s0), t2, acc0_2);
+        acc0_3 = fma(vec4<f32>(s0), t3, acc0_3);
+        acc1_0 = fma(vec4<f32>(s1), t0, acc1_0);
+        acc1_1 = fma(vec4<f32>(s1), t1, acc1_1);
+        acc1_2 = fma(vec4<f32>(s1), t2, acc1_2);
+        acc1_3 = fma(vec4<f32>(s1), t3, acc1_3);
+        acc2_0 = fma(vec4<f32>(s2), t0, acc2_0);
+        acc2_1 = fma(vec4<f32>(s2), t1, acc2_1);
+        acc2_2 = fma(vec4<f32>(s2), t2, acc2_2);
+        acc2_3 = fma(vec4<f32>(s2), t3, acc2_3);
+        acc3_0 = fma(vec4<f32>(s3), t0, acc3_0);
+        acc3_1 = fma(vec4<f32>(s3), t1, acc3_1);
+        acc3_2 = fma(vec4<f32>(s3), t2, acc3_2);
+        acc3_3 = fma(vec4<f32>(s3), t3, acc3_3);
+        acc4_0 = fma(vec4<f32>(s4), t0, acc4_0);
+        acc4_1 = fma(vec4<f32>(s4), t1, acc4_1);
+        acc4_2 = fma(vec4<f32>(s4), t2, acc4_2);
+        acc4_3 = fma(vec4<f32>(s4), t3, acc4_3);
+        acc5_0 = fma(vec4<f32>(s5), t0, acc5_0);
+        acc5_1 = fma(vec4<f32>(s5), t1, acc5_1);
+        acc5_2 = fma(vec4<f32>(s5), t2, acc5_2);
+        acc5_3 = fma(vec4<f32>(s5), t3, acc5_3);
+        acc6_0 = fma(vec4<f32>(s6), t0, acc6_0);
+        acc6_1 = fma(vec4<f32>(s6), t1, acc6_1);
+        acc6_2 = fma(vec4<f32>(s6), t2, acc6_2);
+        acc6_3 = fma(vec4<f32>(s6), t3, acc6_3);
+        acc7_0 = fma(vec4<f32>(s7), t0, acc7_0);
+        acc7_1 = fma(vec4<f32>(s7), t1, acc7_1);
+        acc7_2 = fma(vec4<f32>(s7), t2, acc7_2);
+        acc7_3 = fma(vec4<f32>(s7), t3, acc7_3);
+
+    }
+    if (m0 + 0u < M) {
+        store4(c_off + (m0 + 0u) * N, n0 + 0u, N, acc0_0);
+        store4(c_off + (m0 + 0u) * N, n0 + 4u, N, acc0_1);
+        store4(c_off + (m0 + 0u) * N, n0 + 8u, N, acc0_2);
+        store4(c_off + (m0 + 0u) * N, n0 + 12u, N, acc0_3);
+    }
+    if (m0 + 1u < M) {
+        store4(c_off + (m0 + 1u) * N, n0 + 0u, N, acc1_0);
+        store4(c_off + (m0 + 1u) * N, n0 + 4u, N, acc1_1);
+        store4(c_off + (m0 + 1u) * N, n0 + 8u, N, acc1_2);
+        store4(c_off + (m0 + 1u) * N, n0 + 12u, N, acc1_3);
+    }
+    if (m0 + 2u < M) {
+        store4(c_off + (m0 + 2u) * N, n0 + 0u, N, acc2_0);
+        store4(c_off + (m0 + 2u) * N, n0 + 4u, N, acc2_1);
+        store4(c_off + (m0 + 2u) * N, n0 + 8u, N, acc2_2);
+        store4(c_off + (m0 + 2u) * N, n0 + 12u, N, acc2_3);
+    }
+    if (m0 + 3u < M) {
+        store4(c_off + (m0 + 3u) * N, n0 + 0u, N, acc3_0);
+        store4(c_off + (m0 + 3u) * N, n0 + 4u, N, acc3_1);
+        store4(c_off + (m0 + 3u) * N, n0 + 8u, N, acc3_2);
+        store4(c_off + (m0 + 3u) * N, n0 + 12u, N, acc3_3);
+    }
+    if (m0 + 4u < M) {
+        store4(c_off + (m0 + 4u) * N, n0 + 0u, N, acc4_0);
+        store4(c_off + (m0 + 4u) * N, n0 + 4u, N, acc4_1);
+        store4(c_off + (m0 + 4u) * N, n0 + 8u, N, acc4_2);
+        store4(c_off + (m0 + 4u) * N, n0 + 12u, N, acc4_3);
+    }
+    if (m0 + 5u < M) {
+        store4(c_off + (m0 + 5u) * N, n0 + 0u, N, acc5_0);
+        store4(c_off + (m0 + 5u) * N, n0 + 4u, N, acc5_1);
+        store4(c_off + (m0 + 5u) * N, n0 + 8u, N, acc5_2);
+        store4(c_off + (m0 + 5u) * N, n0 + 12u, N, acc5_3);
+    }
+    if (m0 + 6u < M) {
+        store4(c_off + (m0 + 6u) * N, n0 + 0u, N, acc6_0);
+        store4(c_off + (m0 + 6u) * N, n0 + 4u, N, acc6_1);
+        store4(c_off + (m0 + 6u) * N, n0 + 8u, N, acc6_2);
+        store4(c_off + (m0 + 6u) * N, n0 + 12u, N, acc6_3);
+    }
+    if (m0 + 7u < M) {
+        store4(c_off + (m0 + 7u) * N, n0 + 0u, N, acc7_0);
+        store4(c_off + (m0 + 7u) * N, n0 + 4u, N, acc7_1);
+        store4(c_off + (m0 + 7u) * N, n0 + 8u, N, acc7_2);
+        store4(c_off + (m0 + 7u) * N, n0 + 12u, N, acc7_3);
+    }
+
+}
