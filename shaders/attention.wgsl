@@ -2,15 +2,16 @@
 // (streaming) softmax: the seq×seq score matrix is never written to memory. The backward
 // recomputes the scores from the saved log-sum-exp (FlashAttention-2 style) in three kernels:
 // Δ_i = dO_i·O_i, then dQ (one thread per query) and dK, dV (one thread per key), no atomics.
-// Template: the Rust side replaces HEAD_DIM by the head dimension so rows live in registers, and
-// QUERIES_PER_THREAD by how many query rows one forward thread carries (fewer for wide heads:
-// large private arrays spill, and broke lavapipe at 4×64).
+// A template (engine/src/ops/attention.rs fills its slots): HEAD_DIM is the head dimension, so
+// rows live in registers; QUERIES_PER_THREAD how many query rows one forward thread carries
+// (fewer for wide heads: large private arrays spill, and broke lavapipe at 4×64); VEC_FORWARD
+// the vec4 forward of shaders/attention_vec.wgsl where the head dimension is a multiple of 4.
 
 struct AttentionParams { bh: u32, seq: u32, scale: f32 } // batch·heads, sequence length, score scale
 @group(0) @binding(0) var<uniform> params: AttentionParams;
 
-const D: u32 = HEAD_DIM;
-const TQ: u32 = QUERIES_PER_THREAD; // each K/V row loaded in the forward serves TQ queries
+const D: u32 = {{HEAD_DIM}}u;
+const TQ: u32 = {{QUERIES_PER_THREAD}}u; // each K/V row loaded in the forward serves TQ queries
 
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
@@ -146,3 +147,5 @@ fn attention_backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
         bout[total * D + r * D + d] = dv[d];
     }
 }
+
+{{VEC_FORWARD}}

@@ -68,6 +68,7 @@ fn every_compiled_shader_file_is_listed_or_a_template() {
     // of every source. Every other file of shaders/ must be in STATIC_KERNELS so the dump has it.
     let templates = [
         "attention.wgsl",
+        "attention_vec.wgsl",
         "matmul_regblock.wgsl",
         "matmul_tiled.wgsl",
         "matmul_subgroup.wgsl",

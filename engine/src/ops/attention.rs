@@ -1,17 +1,19 @@
 //! Fused multi-head scaled-dot-product attention over `[B, H, S, D]` with an online softmax
 //! (the S×S scores never reach memory) and recomputing backward kernels.
-//! Kernels: `shaders/attention.wgsl` (a template specialised per head dimension);
+//! Kernels: `shaders/attention.wgsl` and `shaders/attention_vec.wgsl` (templates specialised per head dimension);
 //! CPU reference: `cpu::attention`, `cpu::attention_backward`.
 
 use crate::device::{Binding, Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, EntryPoint};
+use crate::ops::template::fill;
 use crate::ops::{check_f32, grid};
 use crate::tensor::{DType, Tensor};
 use std::sync::Arc;
 
 const TEMPLATE: &str = include_str!("../../../shaders/attention.wgsl");
-/// The entry points of `shaders/attention.wgsl` (and the generated `attention_forward_vec`) and
+const VEC_TEMPLATE: &str = include_str!("../../../shaders/attention_vec.wgsl");
+/// The entry points of `shaders/attention.wgsl` (and `attention_vec.wgsl`'s `attention_forward_vec`) and
 /// the storage bindings each uses, in dispatch order.
 pub(crate) const ENTRIES: &[EntryPoint] = &[
     entry(
@@ -75,14 +77,19 @@ pub fn vec_queries_per_thread(d: usize, cpu_adapter: bool) -> usize {
 /// rows held in named vec4 registers and every loop over `d` unrolled (loops indexing private
 /// arrays keep them in memory on CPU adapters).
 pub fn attention_source(d: usize, vec_tq: usize) -> String {
-    let tq = queries_per_thread(d);
-    let mut src = TEMPLATE
-        .replace("HEAD_DIM", &format!("{d}u"))
-        .replace("QUERIES_PER_THREAD", &format!("{tq}u"));
-    if d.is_multiple_of(4) {
-        src.push_str(&vec_forward(d / 4, vec_tq));
-    }
-    src
+    let vec = if d.is_multiple_of(4) {
+        vec_forward(d / 4, vec_tq)
+    } else {
+        String::new()
+    };
+    fill(
+        TEMPLATE,
+        &[
+            ("HEAD_DIM", &d.to_string()),
+            ("QUERIES_PER_THREAD", &queries_per_thread(d).to_string()),
+            ("VEC_FORWARD", &vec),
+        ],
+    )
 }
 
 /// The unrolled forward for head dim 4·`dv`, `tq` queries per thread.
@@ -133,26 +140,8 @@ fn vec_forward(dv: usize, tq: usize) -> String {
         line(format!("    lse[bh * s + i0 + {t}u] = m{t} + log(l{t});"));
         line("}".into());
     }
-    format!(
-        "
-@group(0) @binding(1) var<storage, read> qv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> kv: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> vv: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> ov: array<vec4<f32>>;
-
-// Generated: the forward with rows in named vec4 registers (see attention.rs).
-@compute @workgroup_size(64)
-fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{
-    let s = params.seq;
-    let blocks = (s + {tq}u - 1u) / {tq}u;
-    let tid = thread_id(wid, nwg, lid);
-    if (tid >= params.bh * blocks) {{ return; }}
-    let bh = tid / blocks;
-    let i0 = (tid % blocks) * {tq}u;
-    let base = bh * s * D;
-{b}}}
-"
-    )
+    b.pop();
+    fill(VEC_TEMPLATE, &[("TQ", &tq.to_string()), ("BODY", &b)])
 }
 
 fn pipeline(dev: &Device, d: usize, entry: &'static str) -> Result<Arc<Pipeline>> {

@@ -2,9 +2,10 @@
 // (streaming) softmax: the seq×seq score matrix is never written to memory. The backward
 // recomputes the scores from the saved log-sum-exp (FlashAttention-2 style) in three kernels:
 // Δ_i = dO_i·O_i, then dQ (one thread per query) and dK, dV (one thread per key), no atomics.
-// Template: the Rust side replaces 32u by the head dimension so rows live in registers, and
-// 2u by how many query rows one forward thread carries (fewer for wide heads:
-// large private arrays spill, and broke lavapipe at 4×64).
+// A template (engine/src/ops/attention.rs fills its slots): HEAD_DIM is the head dimension, so
+// rows live in registers; QUERIES_PER_THREAD how many query rows one forward thread carries
+// (fewer for wide heads: large private arrays spill, and broke lavapipe at 4×64); VEC_FORWARD
+// the vec4 forward of shaders/attention_vec.wgsl where the head dimension is a multiple of 4.
 
 struct AttentionParams { bh: u32, seq: u32, scale: f32 } // batch·heads, sequence length, score scale
 @group(0) @binding(0) var<uniform> params: AttentionParams;
@@ -147,12 +148,15 @@ fn attention_backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     }
 }
 
+// The attention forward with rows in named vec4 registers and every loop over the head dimension
+// unrolled (loops indexing private arrays keep them in memory on CPU adapters), TQ query rows
+// per thread. Appended to attention.wgsl (whose D, params and lse it uses) when D is a multiple
+// of 4; a template: engine/src/ops/attention.rs fills TQ and the unrolled BODY.
 @group(0) @binding(1) var<storage, read> qv: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> kv: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> vv: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> ov: array<vec4<f32>>;
 
-// Generated: the forward with rows in named vec4 registers (see attention.rs).
 @compute @workgroup_size(64)
 fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = params.seq;
@@ -886,3 +890,4 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
         lse[bh * s + i0 + 15u] = m15 + log(l15);
     }
 }
+
