@@ -655,7 +655,7 @@ fn kernels_dump_writes_every_source_as_compiled() {
     let listing = ok(&strings(&["kernels"]));
     assert_eq!(listing.lines().count(), kernels.len(), "{listing}");
     assert!(
-        listing.contains("generated  matmul_regblock.ta0tb1va1vb0.wgsl"),
+        listing.contains("generated  matmul_regblock.ta0tb1va1vb0.bias1.wgsl"),
         "{listing}"
     );
     // A path that cannot be a directory is a clear error naming it.
