@@ -23,8 +23,8 @@ use mtdiff_model::{HeadOutput, ModalityKind, MtDiffusion, Observation, SamplerCo
 use serde::Serialize;
 
 use crate::checkpoint;
-use crate::classifier::{argmax, frechet_distance, Classifier, FEATURES};
-use crate::data::{edge_map, mask_patch, Example, Representation};
+use crate::classifier::{argmax, frechet_distance, Classifier, Outputs, FEATURES};
+use crate::data::{edge_map, mask_patch, Dataset, Example, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::sample::{generate, SampleSet};
@@ -218,7 +218,6 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     )?;
     let task = model.task().clone();
     let shape = task.image_shape;
-    let per = shape.iter().product::<usize>();
     let n = args.n;
     let sampler = SamplerConfig {
         steps: args.steps.min(model.schedule().len()),
@@ -260,149 +259,24 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             "{n} generated vs {m} test images, {FEATURES}-d classifier features; lower is better"
         ),
     );
-    let big_t = model.schedule().len();
+    let ctx = Context {
+        dev: &dev,
+        model: &model,
+        net: &net,
+        test: test.as_ref(),
+        repr: &repr,
+        sampler: &sampler,
+        test_ex: &test_ex,
+        test_images: &test_images,
+        joint: &joint,
+        joint_out: &joint_out,
+        seed: args.seed,
+    };
     match task.preset {
-        Some(TaskPreset::ImageLabel) => {
-            let ModalityKind::Label { classes } = task.modalities[1].kind else {
-                return Err(Error::Usage("image-label task without a label".to_string()));
-            };
-            let probs = &joint.outputs[0].2;
-            let agree = (0..n)
-                .filter(|&k| {
-                    argmax(&probs[k * classes..(k + 1) * classes])
-                        == argmax(&joint_out.logits[k * classes..(k + 1) * classes])
-                })
-                .count();
-            report.push(
-                "label agreement (joint)",
-                agree as f64 / n as f64,
-                format!(
-                    "generated label = classifier(generated image), N = {n}; chance {:.2}",
-                    1.0 / classes as f64
-                ),
-            );
-            let mut hist = vec![0usize; classes];
-            for k in 0..n {
-                hist[argmax(&probs[k * classes..(k + 1) * classes])] += 1;
-            }
-            report.push(
-                "generated label histogram min/max",
-                *hist.iter().min().unwrap_or(&0) as f64
-                    / (*hist.iter().max().unwrap_or(&1)).max(1) as f64,
-                format!("counts {hist:?}; 1 = perfectly uniform"),
-            );
-            let cond = generate_chunked(&model, n, &sampler, |start, b| {
-                let y: Vec<u32> = (start..start + b).map(|k| (k % classes) as u32).collect();
-                let mut g = vec![None; task.modalities.len()];
-                g[1] = Some(Observation::Label(Tensor::from_u32(&dev, &y, &[b])?));
-                Ok(g)
-            })?;
-            let cond_out = net.run(&cond.images, n, shape)?;
-            let hits: Vec<bool> = (0..n)
-                .map(|k| argmax(&cond_out.logits[k * classes..(k + 1) * classes]) == k % classes)
-                .collect();
-            let hit = hits.iter().filter(|&&h| h).count();
-            let per_class = per_class_accuracy(&hits, classes);
-            let per_class_text: Vec<String> = per_class
-                .iter()
-                .enumerate()
-                .map(|(c, a)| format!("{} {a:.2}", test.class_name(c)))
-                .collect();
-            report.push(
-                "class accuracy (label given)",
-                hit as f64 / n as f64,
-                match model.embedded_label() {
-                    Some(_) => format!(
-                        "classifier(image generated given label k) = k, N = {n}, guidance {} at \
-                         t/T in [{}, {}]",
-                        sampler.guidance, sampler.guidance_interval.0, sampler.guidance_interval.1
-                    ),
-                    None => format!("classifier(image generated given label k) = k, N = {n}"),
-                },
-            );
-            report.push(
-                "worst class accuracy (label given)",
-                per_class.iter().copied().fold(f64::INFINITY, f64::min),
-                format!("per class: {}", per_class_text.join(", ")),
-            );
-            for frac in [0.05, 0.1, 0.2] {
-                let t = ((frac * big_t as f64) as usize).min(big_t - 1);
-                let acc = head_accuracy(&dev, &model, &test_ex, t, classes, args.seed)?;
-                report.push(
-                    &format!("label head accuracy, t = {frac}T"),
-                    acc,
-                    format!("real test images noised to t = {t}, N = {m}"),
-                );
-            }
-        }
-        Some(TaskPreset::MaskedImage) => {
-            for ratio in [0.25, 0.5] {
-                masked_metrics(&dev, &model, &test_ex, ratio, &sampler, &mut report)?;
-            }
-        }
-        Some(TaskPreset::Transition) => {
-            let second = &joint.outputs[0].2;
-            let edges: Vec<f32> = joint
-                .images
-                .chunks(per)
-                .flat_map(|x| edge_map(x, shape))
-                .collect();
-            report.push(
-                "pair consistency (joint), MSE",
-                mse(&edges, second),
-                format!(
-                    "MSE(edges(x̂1), x̂2), N = {n}; random pairing: {:.4}",
-                    mse(&edges, &shifted(second, per))
-                ),
-            );
-            let cond = generate_chunked(&model, m, &sampler, |start, b| {
-                let x = &test_images[start * per..(start + b) * per];
-                Ok(vec![
-                    Some(Observation::Image(Tensor::from_slice(
-                        &dev,
-                        x,
-                        &model.sample_dims(b),
-                    )?)),
-                    None,
-                ])
-            })?;
-            let truth: Vec<f32> = test_images
-                .chunks(per)
-                .flat_map(|x| edge_map(x, shape))
-                .collect();
-            let gen2 = &cond.outputs[0].2;
-            report.push(
-                "x1 → x2 on test images, MSE",
-                mse(gen2, &truth),
-                format!(
-                    "vs the true edge map, N = {m}; random pairing: {:.4}",
-                    mse(gen2, &shifted(&truth, per))
-                ),
-            );
-        }
-        Some(TaskPreset::ImageRepresentation) => {
-            let d = repr.dim();
-            let r_gen = &joint.outputs[0].2;
-            report.push(
-                "representation consistency (joint), MSE",
-                mse(r_gen, &joint_out.repr),
-                format!(
-                    "MSE(r̂, judge's regression of x̂) per entry, N = {n}; random pairing: {:.4}",
-                    mse(r_gen, &shifted(&joint_out.repr, d))
-                ),
-            );
-            let t = (0.05 * big_t as f64) as usize;
-            let truth: Vec<f32> = test_ex.iter().flat_map(|e| repr.of(e)).collect();
-            let pred = head_values(&dev, &model, &test_ex, t, args.seed)?;
-            report.push(
-                "representation head on test images, MSE",
-                mse(&pred, &truth),
-                format!(
-                    "t = {t}, N = {m}; predicting 0: {:.4}",
-                    mse(&vec![0.0; truth.len()], &truth)
-                ),
-            );
-        }
+        Some(TaskPreset::ImageLabel) => image_label(&ctx, &mut report)?,
+        Some(TaskPreset::MaskedImage) => masked_image(&ctx, &mut report)?,
+        Some(TaskPreset::Transition) => transition(&ctx, &mut report)?,
+        Some(TaskPreset::ImageRepresentation) => image_representation(&ctx, &mut report)?,
         _ => {}
     }
     let out = args
@@ -417,6 +291,240 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     )?;
     crate::train::print_kernel_times(&dev);
     Ok(report)
+}
+
+/// What every task's metrics are computed from: the model and the judge, the test set, the
+/// joint samples and the judge's view of both.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    dev: &'a Device,
+    model: &'a MtDiffusion,
+    net: &'a Classifier,
+    test: &'a dyn Dataset,
+    repr: &'a Representation,
+    sampler: &'a SamplerConfig,
+    /// The first `m` test examples and their images.
+    test_ex: &'a [Example],
+    test_images: &'a [f32],
+    /// `n` joint samples and the judge's outputs on their images.
+    joint: &'a SampleSet,
+    joint_out: &'a Outputs,
+    seed: u64,
+}
+
+impl Context<'_> {
+    /// Joint samples.
+    fn n(&self) -> usize {
+        self.joint.n
+    }
+    /// Test examples.
+    fn m(&self) -> usize {
+        self.test_ex.len()
+    }
+    /// The image shape [C, H, W].
+    fn shape(&self) -> [usize; 3] {
+        self.model.task().image_shape
+    }
+    /// Values per image.
+    fn per(&self) -> usize {
+        self.shape().iter().product()
+    }
+}
+
+/// Image-label: the generated labels against the judge, class accuracy given the label, the
+/// label head on noised test images.
+fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
+    let Context {
+        dev,
+        model,
+        net,
+        test,
+        sampler,
+        test_ex,
+        joint,
+        joint_out,
+        ..
+    } = *ctx;
+    let (n, m, shape, seed) = (ctx.n(), ctx.m(), ctx.shape(), ctx.seed);
+    let task = model.task();
+    let big_t = model.schedule().len();
+    let ModalityKind::Label { classes } = task.modalities[1].kind else {
+        return Err(Error::Usage("image-label task without a label".to_string()));
+    };
+    let probs = &joint.outputs[0].2;
+    let agree = (0..n)
+        .filter(|&k| {
+            argmax(&probs[k * classes..(k + 1) * classes])
+                == argmax(&joint_out.logits[k * classes..(k + 1) * classes])
+        })
+        .count();
+    report.push(
+        "label agreement (joint)",
+        agree as f64 / n as f64,
+        format!(
+            "generated label = classifier(generated image), N = {n}; chance {:.2}",
+            1.0 / classes as f64
+        ),
+    );
+    let mut hist = vec![0usize; classes];
+    for k in 0..n {
+        hist[argmax(&probs[k * classes..(k + 1) * classes])] += 1;
+    }
+    report.push(
+        "generated label histogram min/max",
+        *hist.iter().min().unwrap_or(&0) as f64 / (*hist.iter().max().unwrap_or(&1)).max(1) as f64,
+        format!("counts {hist:?}; 1 = perfectly uniform"),
+    );
+    let cond = generate_chunked(model, n, sampler, |start, b| {
+        let y: Vec<u32> = (start..start + b).map(|k| (k % classes) as u32).collect();
+        let mut g = vec![None; task.modalities.len()];
+        g[1] = Some(Observation::Label(Tensor::from_u32(dev, &y, &[b])?));
+        Ok(g)
+    })?;
+    let cond_out = net.run(&cond.images, n, shape)?;
+    let hits: Vec<bool> = (0..n)
+        .map(|k| argmax(&cond_out.logits[k * classes..(k + 1) * classes]) == k % classes)
+        .collect();
+    let hit = hits.iter().filter(|&&h| h).count();
+    let per_class = per_class_accuracy(&hits, classes);
+    let per_class_text: Vec<String> = per_class
+        .iter()
+        .enumerate()
+        .map(|(c, a)| format!("{} {a:.2}", test.class_name(c)))
+        .collect();
+    report.push(
+        "class accuracy (label given)",
+        hit as f64 / n as f64,
+        match model.embedded_label() {
+            Some(_) => format!(
+                "classifier(image generated given label k) = k, N = {n}, guidance {} at \
+                 t/T in [{}, {}]",
+                sampler.guidance, sampler.guidance_interval.0, sampler.guidance_interval.1
+            ),
+            None => format!("classifier(image generated given label k) = k, N = {n}"),
+        },
+    );
+    report.push(
+        "worst class accuracy (label given)",
+        per_class.iter().copied().fold(f64::INFINITY, f64::min),
+        format!("per class: {}", per_class_text.join(", ")),
+    );
+    for frac in [0.05, 0.1, 0.2] {
+        let t = ((frac * big_t as f64) as usize).min(big_t - 1);
+        let acc = head_accuracy(dev, model, test_ex, t, classes, seed)?;
+        report.push(
+            &format!("label head accuracy, t = {frac}T"),
+            acc,
+            format!("real test images noised to t = {t}, N = {m}"),
+        );
+    }
+    Ok(())
+}
+
+/// Masked-image: inpainting quality at two mask ratios.
+fn masked_image(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
+    let Context {
+        dev,
+        model,
+        sampler,
+        test_ex,
+        ..
+    } = *ctx;
+    for ratio in [0.25, 0.5] {
+        masked_metrics(dev, model, test_ex, ratio, sampler, report)?;
+    }
+    Ok(())
+}
+
+/// Transition: the joint pairs' consistency (x₂ against the edges of x₁) and x₁ → x₂ on test
+/// images.
+fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
+    let Context {
+        dev,
+        model,
+        sampler,
+        test_images,
+        joint,
+        ..
+    } = *ctx;
+    let (n, m, shape, per) = (ctx.n(), ctx.m(), ctx.shape(), ctx.per());
+    let second = &joint.outputs[0].2;
+    let edges: Vec<f32> = joint
+        .images
+        .chunks(per)
+        .flat_map(|x| edge_map(x, shape))
+        .collect();
+    report.push(
+        "pair consistency (joint), MSE",
+        mse(&edges, second),
+        format!(
+            "MSE(edges(x̂1), x̂2), N = {n}; random pairing: {:.4}",
+            mse(&edges, &shifted(second, per))
+        ),
+    );
+    let cond = generate_chunked(model, m, sampler, |start, b| {
+        let x = &test_images[start * per..(start + b) * per];
+        Ok(vec![
+            Some(Observation::Image(Tensor::from_slice(
+                dev,
+                x,
+                &model.sample_dims(b),
+            )?)),
+            None,
+        ])
+    })?;
+    let truth: Vec<f32> = test_images
+        .chunks(per)
+        .flat_map(|x| edge_map(x, shape))
+        .collect();
+    let gen2 = &cond.outputs[0].2;
+    report.push(
+        "x1 → x2 on test images, MSE",
+        mse(gen2, &truth),
+        format!(
+            "vs the true edge map, N = {m}; random pairing: {:.4}",
+            mse(gen2, &shifted(&truth, per))
+        ),
+    );
+    Ok(())
+}
+
+/// Image-representation: the joint representations against the judge's regression, and the
+/// representation head on noised test images.
+fn image_representation(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
+    let Context {
+        dev,
+        model,
+        repr,
+        test_ex,
+        joint,
+        joint_out,
+        ..
+    } = *ctx;
+    let (n, m, seed) = (ctx.n(), ctx.m(), ctx.seed);
+    let big_t = model.schedule().len();
+    let d = repr.dim();
+    let r_gen = &joint.outputs[0].2;
+    report.push(
+        "representation consistency (joint), MSE",
+        mse(r_gen, &joint_out.repr),
+        format!(
+            "MSE(r̂, judge's regression of x̂) per entry, N = {n}; random pairing: {:.4}",
+            mse(r_gen, &shifted(&joint_out.repr, d))
+        ),
+    );
+    let t = (0.05 * big_t as f64) as usize;
+    let truth: Vec<f32> = test_ex.iter().flat_map(|e| repr.of(e)).collect();
+    let pred = head_values(dev, model, test_ex, t, seed)?;
+    report.push(
+        "representation head on test images, MSE",
+        mse(&pred, &truth),
+        format!(
+            "t = {t}, N = {m}; predicting 0: {:.4}",
+            mse(&vec![0.0; truth.len()], &truth)
+        ),
+    );
+    Ok(())
 }
 
 /// The label head's accuracy on `examples` noised to timestep `t`.
