@@ -142,7 +142,7 @@ impl Device {
                 layout,
                 label: format!("{}.{}", src.label, src.entry),
                 bindings: src.bindings.to_vec(),
-                slots: slots.clone(),
+                slots,
             }
         })?;
         let p = Arc::new(built);

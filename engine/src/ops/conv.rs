@@ -165,10 +165,7 @@ fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipelin
         source: v.source().into(),
         entry: "main",
         constants: &[],
-        bindings: match v.pass {
-            ConvPass::Forward => v.epilogue.forward_bindings(),
-            _ => GRADIENT,
-        },
+        bindings: v.bindings(),
     })
 }
 
@@ -184,11 +181,11 @@ fn regblock_pipeline(
         source: v.source().into(),
         entry,
         constants: &[],
-        bindings: if entry == "conv2d_forward" {
-            v.epilogue.forward_bindings()
-        } else {
-            GRADIENT
-        },
+        bindings: v
+            .entries()
+            .iter()
+            .find(|e| e.name == entry)
+            .map_or(&[], |e| e.bindings),
     })
 }
 

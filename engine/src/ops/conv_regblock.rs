@@ -6,7 +6,8 @@
 
 use std::fmt::Write;
 
-use crate::ops::conv::{Activation, Epilogue};
+use crate::ops::conv::{Activation, Epilogue, GRADIENT};
+use crate::ops::sources::{entry, EntryPoint};
 use crate::ops::template::fill;
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_regblock.wgsl");
@@ -33,6 +34,15 @@ impl ConvRegBlockVariant {
             .into_iter()
             .map(|epilogue| ConvRegBlockVariant { epilogue })
             .collect()
+    }
+
+    /// Its entry points and the bindings each uses: the forward's depend on the epilogue.
+    pub fn entries(self) -> [EntryPoint; 3] {
+        [
+            entry("conv2d_forward", self.epilogue.forward_bindings()),
+            entry("conv2d_backward_data", GRADIENT),
+            entry("conv2d_backward_weight", GRADIENT),
+        ]
     }
 
     /// Pipeline cache key prefix (the entry point follows).

@@ -91,6 +91,14 @@ impl ConvSubgroupVariant {
         }
     }
 
+    /// The bindings of its entry point `main`: the forward's depend on the epilogue.
+    pub(crate) fn bindings(self) -> &'static [crate::device::Binding] {
+        match self.pass {
+            ConvPass::Forward => self.epilogue.forward_bindings(),
+            _ => crate::ops::conv::GRADIENT,
+        }
+    }
+
     /// The kernel's label (in profiles and errors).
     pub fn label(self) -> &'static str {
         match self.pass {

@@ -5,7 +5,7 @@
 use crate::device::Binding;
 use crate::ops::attention::{attention_source, vec_queries_per_thread};
 use crate::ops::conv_regblock::ConvRegBlockVariant;
-use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
+use crate::ops::conv_subgroup::ConvSubgroupVariant;
 use crate::ops::matmul::RegBlockVariant;
 use crate::ops::matmul_subgroup::SubgroupVariant;
 
@@ -114,20 +114,10 @@ pub fn generated_kernels() -> Vec<KernelFile> {
         push(v.key(), v.source(), matmul(v.bias));
     }
     for v in ConvRegBlockVariant::all() {
-        let gradient = crate::ops::conv::GRADIENT;
-        let entries = vec![
-            entry("conv2d_forward", v.epilogue.forward_bindings()),
-            entry("conv2d_backward_data", gradient),
-            entry("conv2d_backward_weight", gradient),
-        ];
-        push(v.key(), v.source(), entries);
+        push(v.key(), v.source(), v.entries().to_vec());
     }
     for v in ConvSubgroupVariant::all() {
-        let bindings = match v.pass {
-            ConvPass::Forward => v.epilogue.forward_bindings(),
-            _ => crate::ops::conv::GRADIENT,
-        };
-        push(v.key(), v.source(), vec![entry("main", bindings)]);
+        push(v.key(), v.source(), vec![entry("main", v.bindings())]);
     }
     for &d in ATTENTION_HEAD_DIMS {
         let mut tqs = vec![
