@@ -146,7 +146,17 @@ fn main() {
         &f64s(&x),
         &f64s(&w),
         Some(&f64s(&b)),
-        (n, ci, hw, hw, co, k, k, stride, pad),
+        cpu::ConvDims {
+            n,
+            ci,
+            h: hw,
+            w: hw,
+            co,
+            kh: k,
+            kw: k,
+            stride,
+            pad,
+        },
     );
     let max_err = want
         .iter()

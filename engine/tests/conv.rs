@@ -6,8 +6,9 @@
 mod common;
 
 use common::{assert_close, device, device_profile, device_without_subgroup_kernels, f64s, rng};
+use mtdiff_engine::cpu::{self, ConvDims};
 use mtdiff_engine::ops::conv::Activation;
-use mtdiff_engine::{cpu, Device, KernelProfile, Tensor};
+use mtdiff_engine::{Device, KernelProfile, Tensor};
 use proptest::prelude::*;
 
 fn silu(z: f64) -> f64 {
@@ -15,7 +16,7 @@ fn silu(z: f64) -> f64 {
 }
 
 /// Checks one geometry on every conv kernel family this adapter runs.
-fn check(d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
+fn check(d: ConvDims, act: Activation, with_bias: bool, seed: u64) {
     for dev in conv_devices() {
         check_on(&dev, d, act, with_bias, seed);
     }
@@ -33,9 +34,19 @@ fn conv_devices() -> Vec<Device> {
     }
 }
 
-fn check_on(dev: &Device, d: cpu::ConvDims, act: Activation, with_bias: bool, seed: u64) {
+fn check_on(dev: &Device, d: ConvDims, act: Activation, with_bias: bool, seed: u64) {
     let dev = dev.clone();
-    let (n, ci, h, w, co, kh, kw, s, p) = d;
+    let ConvDims {
+        n,
+        ci,
+        h,
+        w,
+        co,
+        kh,
+        kw,
+        stride: s,
+        pad: p,
+    } = d;
     let mut r = rng(seed);
     let xs = r.vec_range(n * ci * h * w, -1.0, 1.0);
     let ws = r.vec_range(co * ci * kh * kw, -0.5, 0.5);
@@ -48,7 +59,7 @@ fn check_on(dev: &Device, d: cpu::ConvDims, act: Activation, with_bias: bool, se
         .with_grad();
     let b = Tensor::from_slice(&dev, &bs, &[co]).unwrap().with_grad();
     let y = x.conv2d(&wt, with_bias.then_some(&b), s, p, act).unwrap();
-    let (oh, ow) = ((h + 2 * p - kh) / s + 1, (w + 2 * p - kw) / s + 1);
+    let (oh, ow) = d.out_hw();
     assert_eq!(y.dims(), &[n, co, oh, ow]);
     let b64 = f64s(&bs);
     let z = cpu::conv2d(&f64s(&xs), &f64s(&ws), with_bias.then_some(&b64[..]), d);
@@ -121,32 +132,33 @@ fn check_on(dev: &Device, d: cpu::ConvDims, act: Activation, with_bias: bool, se
 
 #[test]
 fn conv2d_geometries() {
-    let cases: &[cpu::ConvDims] = &[
-        (1, 1, 1, 1, 1, 1, 1, 1, 0),
-        (2, 3, 7, 5, 5, 3, 3, 1, 1),
-        (1, 2, 9, 9, 9, 3, 3, 2, 1),
-        (3, 4, 6, 7, 3, 5, 5, 1, 2),
-        (2, 5, 8, 6, 7, 2, 3, 2, 0),
-        (2, 3, 5, 5, 4, 1, 1, 1, 0),
-        (1, 3, 5, 5, 4, 1, 1, 2, 1),
-        (2, 17, 14, 14, 9, 3, 3, 1, 1),
+    #[rustfmt::skip]
+    let cases: &[ConvDims] = &[
+        ConvDims { n: 1, ci: 1, h: 1, w: 1, co: 1, kh: 1, kw: 1, stride: 1, pad: 0 },
+        ConvDims { n: 2, ci: 3, h: 7, w: 5, co: 5, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 1, ci: 2, h: 9, w: 9, co: 9, kh: 3, kw: 3, stride: 2, pad: 1 },
+        ConvDims { n: 3, ci: 4, h: 6, w: 7, co: 3, kh: 5, kw: 5, stride: 1, pad: 2 },
+        ConvDims { n: 2, ci: 5, h: 8, w: 6, co: 7, kh: 2, kw: 3, stride: 2, pad: 0 },
+        ConvDims { n: 2, ci: 3, h: 5, w: 5, co: 4, kh: 1, kw: 1, stride: 1, pad: 0 },
+        ConvDims { n: 1, ci: 3, h: 5, w: 5, co: 4, kh: 1, kw: 1, stride: 2, pad: 1 },
+        ConvDims { n: 2, ci: 17, h: 14, w: 14, co: 9, kh: 3, kw: 3, stride: 1, pad: 1 },
         // More than 16 channels each way: the 32-channel subgroup kernels, and a ragged tail.
-        (2, 21, 6, 5, 37, 3, 3, 1, 1),
-        (1, 33, 7, 6, 18, 3, 3, 2, 1),
+        ConvDims { n: 2, ci: 21, h: 6, w: 5, co: 37, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 1, ci: 33, h: 7, w: 6, co: 18, kh: 3, kw: 3, stride: 2, pad: 1 },
         // Channels multiples of 4: the subgroup kernels read transposed weights as vec4s.
-        (2, 16, 6, 7, 32, 3, 3, 1, 1),
-        (1, 8, 9, 8, 12, 3, 3, 2, 1),
+        ConvDims { n: 2, ci: 16, h: 6, w: 7, co: 32, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 1, ci: 8, h: 9, w: 8, co: 12, kh: 3, kw: 3, stride: 2, pad: 1 },
         // Wide layers (over 32 channels, multiples of 4 or not).
-        (1, 36, 5, 6, 64, 3, 3, 1, 1),
-        (2, 40, 6, 6, 68, 3, 3, 2, 1),
+        ConvDims { n: 1, ci: 36, h: 5, w: 6, co: 64, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 2, ci: 40, h: 6, w: 6, co: 68, kh: 3, kw: 3, stride: 2, pad: 1 },
         // Rows a multiple of 8 with stride 1 and 3 taps wide: the row-blocked subgroup kernels
         // (forward when the output rows are, data gradient when the input rows are).
-        (2, 5, 6, 8, 7, 3, 3, 1, 1),
-        (1, 17, 5, 16, 36, 3, 3, 1, 1),
-        (3, 3, 4, 8, 16, 3, 3, 1, 1),
-        (2, 3, 5, 10, 4, 3, 3, 1, 0),
-        (1, 6, 4, 8, 9, 3, 3, 1, 2),
-        (1, 4, 3, 8, 20, 1, 3, 1, 1),
+        ConvDims { n: 2, ci: 5, h: 6, w: 8, co: 7, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 1, ci: 17, h: 5, w: 16, co: 36, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 3, ci: 3, h: 4, w: 8, co: 16, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 2, ci: 3, h: 5, w: 10, co: 4, kh: 3, kw: 3, stride: 1, pad: 0 },
+        ConvDims { n: 1, ci: 6, h: 4, w: 8, co: 9, kh: 3, kw: 3, stride: 1, pad: 2 },
+        ConvDims { n: 1, ci: 4, h: 3, w: 8, co: 20, kh: 1, kw: 3, stride: 1, pad: 1 },
     ];
     for (i, &d) in cases.iter().enumerate() {
         for act in [Activation::Identity, Activation::Silu] {
@@ -158,8 +170,27 @@ fn conv2d_geometries() {
 
 #[test]
 fn conv2d_reference_backward_matches_finite_differences() {
-    let d: cpu::ConvDims = (2, 2, 5, 4, 3, 3, 2, 2, 1);
-    let (n, ci, h, w, co, kh, kw, ..) = d;
+    let d = ConvDims {
+        n: 2,
+        ci: 2,
+        h: 5,
+        w: 4,
+        co: 3,
+        kh: 3,
+        kw: 2,
+        stride: 2,
+        pad: 1,
+    };
+    let ConvDims {
+        n,
+        ci,
+        h,
+        w,
+        co,
+        kh,
+        kw,
+        ..
+    } = d;
     let mut r = rng(3);
     let x: Vec<f64> = (0..n * ci * h * w).map(|_| r.range(-1.0, 1.0)).collect();
     let wt: Vec<f64> = (0..co * ci * kh * kw).map(|_| r.range(-1.0, 1.0)).collect();
@@ -219,6 +250,7 @@ proptest! {
     #[test]
     fn conv2d_random_geometry(n in 1usize..3, ci in 1usize..40, co in 1usize..40, h in 3usize..12, w in 3usize..12, k in 1usize..4, s in 1usize..3, p in 0usize..2, silu: bool, seed: u64) {
         let act = if silu { Activation::Silu } else { Activation::Identity };
-        check((n, ci, h, w, co, k, k, s, p), act, true, seed);
+        let d = ConvDims { n, ci, h, w, co, kh: k, kw: k, stride: s, pad: p };
+        check(d, act, true, seed);
     }
 }

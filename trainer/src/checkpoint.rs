@@ -15,8 +15,36 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
-/// A named tensor on the CPU: (name, shape, values).
-pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+/// A tensor on the CPU: its shape and f32 values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub values: Vec<f32>,
+}
+
+/// A named tensor on the CPU, as a safetensors file holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    /// The tensor's name in the file.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub values: Vec<f32>,
+}
+
+impl NamedTensor {
+    /// A named tensor of `shape` holding `values`.
+    pub fn new(name: impl Into<String>, shape: &[usize], values: Vec<f32>) -> NamedTensor {
+        NamedTensor {
+            name: name.into(),
+            shape: shape.to_vec(),
+            values,
+        }
+    }
+}
 
 /// Format tag stored in every checkpoint.
 pub const FORMAT: &str = "mtdiff-checkpoint-v1";
@@ -61,13 +89,13 @@ pub struct Checkpoint {
     pub path: PathBuf,
     /// Its metadata.
     pub meta: Meta,
-    /// name → (shape, values).
-    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// Its tensors by name.
+    pub tensors: HashMap<String, HostTensor>,
 }
 
 impl Checkpoint {
     /// A tensor by name, or an error naming it.
-    pub fn tensor(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {
+    pub fn tensor(&self, name: &str) -> Result<&HostTensor> {
         self.tensors.get(name).ok_or_else(|| Error::Checkpoint {
             path: self.path.clone(),
             message: format!("has no tensor {name} (written by another version or model?)"),
@@ -87,14 +115,14 @@ pub fn encode(
 ) -> std::result::Result<Vec<u8>, safetensors::SafeTensorError> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
-        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .map(|t| t.values.iter().flat_map(|x| x.to_le_bytes()).collect())
         .collect();
     let views = tensors
         .iter()
         .zip(&bytes)
-        .map(|((n, s, _), b)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                .map(|v| (n.clone(), v))
+        .map(|(t, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), b)
+                .map(|v| (t.name.clone(), v))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     safetensors::serialize(views, metadata)
@@ -165,7 +193,13 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
                 view.dtype()
             )));
         }
-        tensors.insert(name, (view.shape().to_vec(), f32_values(&view)));
+        tensors.insert(
+            name,
+            HostTensor {
+                shape: view.shape().to_vec(),
+                values: f32_values(&view),
+            },
+        );
     }
     Ok(Checkpoint {
         path: path.to_path_buf(),

@@ -13,6 +13,7 @@ use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{no_grad, Device, Tensor};
 use mtdiff_model::nn::{Linear, ParamStore};
 
+use crate::checkpoint::{self, NamedTensor};
 use crate::data::{Dataset, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
@@ -200,10 +201,10 @@ impl Classifier {
             .params
             .named()
             .iter()
-            .map(|(n, t)| Ok((n.clone(), t.dims().to_vec(), t.to_vec()?)))
+            .map(|(n, t)| Ok(NamedTensor::new(n.clone(), t.dims(), t.to_vec()?)))
             .collect::<Result<Vec<_>>>()?;
         let meta = HashMap::from([("test_accuracy".to_string(), self.test_accuracy.to_string())]);
-        crate::checkpoint::encode(&tensors, Some(meta))
+        checkpoint::encode(&tensors, Some(meta))
             .map_err(|e| Error::Usage(format!("classifier serialisation: {e}")))
     }
 
@@ -214,7 +215,7 @@ impl Classifier {
             if v.shape() != p.dims() {
                 return Err(format!("{name}: shape"));
             }
-            let vals = crate::checkpoint::f32_values(&v);
+            let vals = checkpoint::f32_values(&v);
             let t = Tensor::from_slice(p.device(), &vals, p.dims()).map_err(|e| e.to_string())?;
             p.assign(&t).map_err(|e| e.to_string())?;
         }

@@ -134,8 +134,8 @@ fn generate_chunked(
             all.outputs = s.outputs;
         } else {
             for (dst, src) in all.outputs.iter_mut().zip(s.outputs) {
-                dst.1[0] += src.1[0];
-                dst.2.extend(src.2);
+                dst.shape[0] += src.shape[0];
+                dst.values.extend(src.values);
             }
         }
         all.n += b;
@@ -351,7 +351,7 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
     let ModalityKind::Label { classes } = task.modalities[1].kind else {
         return Err(Error::Usage("image-label task without a label".to_string()));
     };
-    let probs = &joint.outputs[0].2;
+    let probs = &joint.outputs[0].values;
     let agree = (0..n)
         .filter(|&k| {
             argmax(&probs[k * classes..(k + 1) * classes])
@@ -448,7 +448,7 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         ..
     } = *ctx;
     let (n, m, shape, per) = (ctx.n(), ctx.m(), ctx.shape(), ctx.per());
-    let second = &joint.outputs[0].2;
+    let second = &joint.outputs[0].values;
     let edges: Vec<f32> = joint
         .images
         .chunks(per)
@@ -477,7 +477,7 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         .chunks(per)
         .flat_map(|x| edge_map(x, shape))
         .collect();
-    let gen2 = &cond.outputs[0].2;
+    let gen2 = &cond.outputs[0].values;
     report.push(
         "x1 → x2 on test images, MSE",
         mse(gen2, &truth),
@@ -504,7 +504,7 @@ fn image_representation(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()
     let (n, m, seed) = (ctx.n(), ctx.m(), ctx.seed);
     let big_t = model.schedule().len();
     let d = repr.dim();
-    let r_gen = &joint.outputs[0].2;
+    let r_gen = &joint.outputs[0].values;
     report.push(
         "representation consistency (joint), MSE",
         mse(r_gen, &joint_out.repr),

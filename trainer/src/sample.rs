@@ -132,7 +132,7 @@ pub fn generate(
             let t = match o {
                 Sampled::Image(t) | Sampled::Probs(t) | Sampled::Vector(t) => t,
             };
-            outputs.push((name, t.dims().to_vec(), t.to_vec()?));
+            outputs.push(NamedTensor::new(name, t.dims(), t.to_vec()?));
         }
     }
     Ok(SampleSet {
@@ -168,8 +168,8 @@ fn sample_labels(
     let name = &task.modalities[i].name;
     Ok(s.outputs
         .iter()
-        .find(|(n, dims, _)| n == name && dims.len() == 2)
-        .map(|(_, dims, probs)| probs.chunks(dims[1]).map(argmax).collect()))
+        .find(|o| &o.name == name && o.shape.len() == 2)
+        .map(|o| o.values.chunks(o.shape[1]).map(argmax).collect()))
 }
 
 /// The grid a training run writes: for image+label one row per class (the label given, its
@@ -208,7 +208,7 @@ pub fn training_grid(
             let n = 16;
             let s = generate(model, &vec![None; task.modalities.len()], n, &sampler)?;
             let per = shape.iter().product::<usize>();
-            let second = &s.outputs[0].2;
+            let second = &s.outputs[0].values;
             let mut pairs = Vec::with_capacity(2 * n * per);
             for k in 0..n {
                 pairs.extend_from_slice(&s.images[k * per..(k + 1) * per]);
@@ -284,12 +284,12 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let cols = (args.n as f64).sqrt().ceil() as usize;
     let mut grid_images = s.images.clone();
     let mut grid_n = s.n;
-    for (name, dims, values) in &s.outputs {
-        if dims.len() == 4 {
+    for o in &s.outputs {
+        if o.shape.len() == 4 {
             // A generated image modality: shown as extra rows below the main images.
-            grid_images.extend_from_slice(values);
+            grid_images.extend_from_slice(&o.values);
             grid_n += s.n;
-            println!("{name}: shown below the images in the grid");
+            println!("{}: shown below the images in the grid", o.name);
         }
     }
     // Each image captioned with its label's name (given or generated) where the task has one.
@@ -304,11 +304,16 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     write_grid(&out, &grid_images, grid_n, shape, cols, &captions)?;
     let mut records: Vec<serde_json::Map<String, serde_json::Value>> =
         (0..s.n).map(|_| serde_json::Map::new()).collect();
-    for (name, dims, values) in &s.outputs {
-        if dims.len() != 2 {
+    for NamedTensor {
+        name,
+        shape,
+        values,
+    } in &s.outputs
+    {
+        if shape.len() != 2 {
             continue;
         }
-        let w = dims[1];
+        let w = shape[1];
         let is_label = matches!(
             model.task().modalities[model.task().index_of(name)?].kind,
             ModalityKind::Label { .. }
@@ -337,14 +342,10 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             .as_bytes(),
     )?;
     if let Some(raw) = &args.raw {
-        let mut tensors = vec![(
-            "image".to_string(),
-            model.sample_dims(s.n).to_vec(),
-            s.images.clone(),
-        )];
-        for (name, dims, values) in &s.outputs {
-            tensors.push((name.clone(), dims.clone(), values.clone()));
-        }
+        let image = NamedTensor::new("image", &model.sample_dims(s.n), s.images.clone());
+        let tensors: Vec<NamedTensor> = std::iter::once(image)
+            .chain(s.outputs.iter().cloned())
+            .collect();
         write_raw(raw, &tensors)?;
     }
     Ok(out)

@@ -12,17 +12,27 @@ use crate::error::{Error, Result};
 pub fn collect(model: &MtDiffusion, opt: &AdamW, ema: Option<&Ema>) -> Result<Vec<NamedTensor>> {
     let mut out = Vec::new();
     for (i, (name, p)) in model.params().named().iter().enumerate() {
-        out.push((format!("param.{name}"), p.dims().to_vec(), p.to_vec()?));
+        let shape = p.dims();
+        out.push(NamedTensor::new(
+            format!("param.{name}"),
+            shape,
+            p.to_vec()?,
+        ));
         if let Some(e) = ema {
-            out.push((
-                format!("ema.{name}"),
-                p.dims().to_vec(),
-                e.shadows()[i].to_vec()?,
-            ));
+            let shadow = e.shadows()[i].to_vec()?;
+            out.push(NamedTensor::new(format!("ema.{name}"), shape, shadow));
         }
         if let Some((m, v)) = opt.moments(p) {
-            out.push((format!("adam_m.{name}"), p.dims().to_vec(), m.to_vec()?));
-            out.push((format!("adam_v.{name}"), p.dims().to_vec(), v.to_vec()?));
+            out.push(NamedTensor::new(
+                format!("adam_m.{name}"),
+                shape,
+                m.to_vec()?,
+            ));
+            out.push(NamedTensor::new(
+                format!("adam_v.{name}"),
+                shape,
+                v.to_vec()?,
+            ));
         }
     }
     Ok(out)
@@ -30,17 +40,18 @@ pub fn collect(model: &MtDiffusion, opt: &AdamW, ema: Option<&Ema>) -> Result<Ve
 
 /// Copies checkpoint tensor `key` into `dst`, checking the shape.
 fn put(ckpt: &Checkpoint, key: &str, dst: &Tensor) -> Result<()> {
-    let (shape, values) = ckpt.tensor(key)?;
-    if shape != dst.dims() {
+    let t = ckpt.tensor(key)?;
+    if t.shape != dst.dims() {
         return Err(Error::Checkpoint {
             path: ckpt.path.clone(),
             message: format!(
-                "{key} has shape {shape:?}, the model expects {:?} (another model config?)",
+                "{key} has shape {:?}, the model expects {:?} (another model config?)",
+                t.shape,
                 dst.dims()
             ),
         });
     }
-    dst.assign(&Tensor::from_slice(dst.device(), values, shape)?)?;
+    dst.assign(&Tensor::from_slice(dst.device(), &t.values, &t.shape)?)?;
     Ok(())
 }
 

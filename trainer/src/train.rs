@@ -13,11 +13,11 @@ use mtdiff_engine::ops::diffusion::randn;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
-use mtdiff_model::{LabelInput, MtDiffusion, TimestepSampler, TimestepSampling};
+use mtdiff_model::{LabelInput, MtDiffusion, Observation, TimestepSampler, TimestepSampling};
 
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
-use crate::data::{observations, Example, Representation};
+use crate::data::{observations, Dataset, Example, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, write_atomic};
 use crate::report::loss_plot_png;
@@ -106,60 +106,188 @@ fn truncate_metrics(path: &Path, upto: u64) -> Result<Vec<MetricsLine>> {
 }
 
 /// Trains according to `cfg`; `resume` continues from the run's newest checkpoint, `overwrite`
-/// starts over in a run directory that already has checkpoints.
+/// starts over in a run directory that already has checkpoints. The stages, in order: prepare
+/// the run, then per step build a batch and take the step; every `log_every` steps log the
+/// interval, checkpoint and sample when due; finally sample the last grid.
 pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSummary> {
-    cfg.validate()?;
-    let source = cfg.source()?;
-    let data = source.load(false)?;
-    let repr = Representation::fit(data.as_ref());
-    let model_cfg = cfg.model_config(data.as_ref(), &repr)?;
-    let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
-    let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
-    let run_dir = cfg.run_dir();
-    prepare_dir(&run_dir)?;
-    let existing = checkpoint::list(&run_dir);
-    if !existing.is_empty() && !resume {
-        if !overwrite {
-            return Err(Error::Usage(format!(
-                "{} already holds checkpoints; pass --resume to continue that run, --overwrite \
-                 to start it over, or choose another --name",
-                run_dir.display()
-            )));
+    let mut run = Run::prepare(cfg, resume, overwrite)?;
+    let progress = Progress::new(cfg.steps, run.start);
+    let mut interval = Interval::new();
+    let t0 = Instant::now();
+    for step in run.start..cfg.steps {
+        let dispatches_before = run.dev.dispatch_stats().dispatches;
+        let batch = run.batch(step)?;
+        let losses = run.step(step, &batch)?;
+        interval.push(
+            losses,
+            run.dev.dispatch_stats().dispatches - dispatches_before,
+        );
+        let done = step + 1;
+        if done % cfg.log_every == 0 || done == cfg.steps {
+            if let Err(e) = run.log(&mut interval, &progress) {
+                progress.finish();
+                return Err(e);
+            }
+            if done % cfg.ckpt_every == 0 || done == cfg.steps {
+                run.checkpoint(done)?;
+            }
+            if cfg.sample_every > 0 && done % cfg.sample_every == 0 && done != cfg.steps {
+                run.sample_grid(done)?;
+            }
         }
-        for (_, p) in &existing {
-            std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+        progress.tick(done);
+    }
+    progress.finish();
+    let seconds = t0.elapsed().as_secs_f64();
+    run.finish(seconds)
+}
+
+/// Everything a training run holds between steps.
+struct Run<'a> {
+    cfg: &'a TrainConfig,
+    data: Box<dyn Dataset>,
+    repr: Representation,
+    class_names: Vec<String>,
+    plot_title: String,
+    run_dir: PathBuf,
+    metrics_path: PathBuf,
+    dev: Device,
+    model: MtDiffusion,
+    params: Vec<Tensor>,
+    opt: AdamW,
+    ema: Option<Ema>,
+    timesteps: TimestepSampler,
+    /// The step this process starts at (0, or the resumed checkpoint's).
+    start: u64,
+    /// The metrics lines so far (for the loss plot).
+    history: Vec<MetricsLine>,
+    /// The newest checkpoint written or resumed from.
+    last_ckpt: Option<PathBuf>,
+    /// Mean loss of the last interval this process logged (NaN before the first).
+    final_loss: f64,
+    /// Test hook [`FAULT_NAN_ENV`]: the step whose loss becomes NaN.
+    fault_step: Option<u64>,
+}
+
+/// One step's inputs: observations, timesteps, noise and (where embedded) labels.
+struct Batch {
+    obs: Vec<Observation>,
+    t: Tensor,
+    noise: Tensor,
+    labels: Option<LabelInput>,
+}
+
+/// One step's losses, still on the GPU.
+struct StepLosses {
+    /// 1-based count of steps done after this one.
+    step: u64,
+    /// The total loss.
+    total: Tensor,
+    /// The ε-MSE, then each head's loss.
+    terms: Vec<Tensor>,
+    /// The heads' modality names, in `terms` order after the ε-MSE.
+    head_names: Vec<String>,
+}
+
+/// The steps since the last log line, their losses unread.
+struct Interval {
+    steps: Vec<StepLosses>,
+    started: Instant,
+    dispatches: u64,
+}
+
+impl Interval {
+    fn new() -> Interval {
+        Interval {
+            steps: Vec::new(),
+            started: Instant::now(),
+            dispatches: 0,
         }
-        let _ = std::fs::remove_file(run_dir.join("metrics.jsonl"));
     }
-    let dev = Device::new(DeviceOptions::default())?;
-    if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
-        eprintln!("{note}");
+
+    fn push(&mut self, losses: StepLosses, dispatches: u64) {
+        self.steps.push(losses);
+        self.dispatches += dispatches;
     }
-    let model = MtDiffusion::new(&dev, &model_cfg)?;
-    let params = model.params().tensors();
-    let mut opt = AdamW::new(AdamWConfig {
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        max_grad_norm: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip),
-        ..AdamWConfig::default()
-    });
-    let mut ema = if cfg.ema > 0.0 {
-        Some(Ema::new(&params, cfg.ema)?)
-    } else {
-        None
-    };
-    let mut start = 0u64;
-    let metrics_path = run_dir.join("metrics.jsonl");
-    let mut history = Vec::new();
-    if resume {
-        let Some((_, path)) = checkpoint::list(&run_dir).pop() else {
+}
+
+impl<'a> Run<'a> {
+    /// Prepares the run: the data, the run directory (refusing or clearing old checkpoints),
+    /// the device, model, optimizer and EMA, and on `resume` their state from the newest
+    /// checkpoint.
+    fn prepare(cfg: &'a TrainConfig, resume: bool, overwrite: bool) -> Result<Run<'a>> {
+        cfg.validate()?;
+        let data = cfg.source()?.load(false)?;
+        let repr = Representation::fit(data.as_ref());
+        let model_cfg = cfg.model_config(data.as_ref(), &repr)?;
+        let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
+        let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
+        let run_dir = cfg.run_dir();
+        prepare_dir(&run_dir)?;
+        clear_or_refuse_existing(&run_dir, resume, overwrite)?;
+        let dev = Device::new(DeviceOptions::default())?;
+        if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
+            eprintln!("{note}");
+        }
+        let model = MtDiffusion::new(&dev, &model_cfg)?;
+        let params = model.params().tensors();
+        let opt = AdamW::new(AdamWConfig {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            max_grad_norm: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip),
+            ..AdamWConfig::default()
+        });
+        let ema = if cfg.ema > 0.0 {
+            Some(Ema::new(&params, cfg.ema)?)
+        } else {
+            None
+        };
+        let sampling = TimestepSampling::parse(&cfg.timestep_sampling)?;
+        let timesteps = TimestepSampler::new(sampling, model.schedule());
+        let metrics_path = run_dir.join("metrics.jsonl");
+        let mut run = Run {
+            cfg,
+            data,
+            repr,
+            class_names,
+            plot_title,
+            run_dir,
+            metrics_path,
+            dev,
+            model,
+            params,
+            opt,
+            ema,
+            timesteps,
+            start: 0,
+            history: Vec::new(),
+            last_ckpt: None,
+            final_loss: f64::NAN,
+            fault_step: std::env::var(FAULT_NAN_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        };
+        if resume {
+            run.resume()?;
+        } else {
+            let _ = std::fs::remove_file(&run.metrics_path);
+        }
+        let config_path = run.run_dir.join("config.toml");
+        std::fs::write(&config_path, toml::to_string(cfg).unwrap_or_default())
+            .map_err(|e| Error::io(&config_path, e))?;
+        Ok(run)
+    }
+
+    /// Restores model, optimizer, EMA, step and metrics from the run's newest checkpoint.
+    fn resume(&mut self) -> Result<()> {
+        let Some((_, path)) = checkpoint::list(&self.run_dir).pop() else {
             return Err(Error::Checkpoint {
-                path: run_dir.clone(),
+                path: self.run_dir.clone(),
                 message: "--resume: no checkpoint to resume from (run without --resume)".into(),
             });
         };
         let ckpt = checkpoint::load(&path)?;
-        if ckpt.meta.model != *model.config() {
+        if ckpt.meta.model != *self.model.config() {
             return Err(Error::Checkpoint {
                 path,
                 message: "is from a different model configuration (task, data shape, U-Net or \
@@ -168,180 +296,199 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
                     .into(),
             });
         }
-        state::restore_training(&model, &mut opt, ema.as_ref(), &ckpt)?;
-        start = ckpt.meta.step;
-        if ckpt.meta.train.steps != cfg.steps && cfg.lr_schedule == "cosine" {
+        state::restore_training(&self.model, &mut self.opt, self.ema.as_ref(), &ckpt)?;
+        self.start = ckpt.meta.step;
+        if ckpt.meta.train.steps != self.cfg.steps && self.cfg.lr_schedule == "cosine" {
             println!(
                 "note: --steps {} differs from the run's {}: the cosine learning-rate schedule is \
                  recomputed for the new length (resuming with the same --steps continues exactly)",
-                cfg.steps, ckpt.meta.train.steps
+                self.cfg.steps, ckpt.meta.train.steps
             );
         }
-        history = truncate_metrics(&metrics_path, start)?;
-        println!("resumed from {} at step {start}", ckpt.path.display());
-    } else {
-        let _ = std::fs::remove_file(&metrics_path);
+        self.history = truncate_metrics(&self.metrics_path, self.start)?;
+        println!(
+            "resumed from {} at step {}",
+            ckpt.path.display(),
+            self.start
+        );
+        self.last_ckpt = Some(ckpt.path);
+        Ok(())
     }
-    std::fs::write(
-        run_dir.join("config.toml"),
-        toml::to_string(cfg).unwrap_or_default(),
-    )
-    .map_err(|e| Error::io(run_dir.join("config.toml"), e))?;
 
-    let fault_step: Option<u64> = std::env::var(FAULT_NAN_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok());
-    let dims = model.sample_dims(cfg.batch);
-    let sampling = TimestepSampling::parse(&cfg.timestep_sampling)?;
-    let timesteps = TimestepSampler::new(sampling, model.schedule());
-    let progress = Progress::new(cfg.steps, start);
-    let mut pending: Vec<(u64, Tensor, Vec<Tensor>)> = Vec::new();
-    let mut last_ckpt = checkpoint::list(&run_dir).pop().map(|(_, p)| p);
-    let mut final_loss = f64::NAN;
-    let t0 = Instant::now();
-    let mut interval_start = Instant::now();
-    let mut interval_steps = 0u64;
-    let mut interval_dispatches = 0u64;
-    for step in start..cfg.steps {
-        let step_start_dispatches = dev.dispatch_stats().dispatches;
+    /// Step `step`'s batch: examples, masks, timesteps and label dropout from the CPU generator
+    /// of (seed, step), in that order, and noise from the GPU stream of (seed, step).
+    fn batch(&self, step: u64) -> Result<Batch> {
+        let (cfg, dev) = (self.cfg, &self.dev);
         let mut rng = step_rng(cfg.seed, step);
-        let indices: Vec<usize> = (0..cfg.batch).map(|_| rng.below(data.len())).collect();
-        let examples: Vec<Example> = indices.iter().map(|&i| data.example(i)).collect();
-        let obs = observations(
-            &dev,
-            model.task(),
-            &examples,
-            &repr,
-            &mut rng,
-            cfg.mask_ratio,
-        )?;
+        let indices: Vec<usize> = (0..cfg.batch).map(|_| rng.below(self.data.len())).collect();
+        let examples: Vec<Example> = indices.iter().map(|&i| self.data.example(i)).collect();
+        let task = self.model.task();
+        let obs = observations(dev, task, &examples, &self.repr, &mut rng, cfg.mask_ratio)?;
         let ts: Vec<u32> = (0..cfg.batch)
-            .map(|_| timesteps.sample(&mut rng) as u32)
+            .map(|_| self.timesteps.sample(&mut rng) as u32)
             .collect();
-        let t = Tensor::from_u32(&dev, &ts, &[cfg.batch])?;
-        let noise = randn(&dev, &dims, cfg.seed, step)?;
-        let labels = model.embedded_label().map(|_| LabelInput {
+        let t = Tensor::from_u32(dev, &ts, &[cfg.batch])?;
+        let noise = randn(dev, &self.model.sample_dims(cfg.batch), cfg.seed, step)?;
+        let labels = self.model.embedded_label().map(|_| LabelInput {
             labels: examples.iter().map(|e| e.label).collect(),
             shown: examples
                 .iter()
                 .map(|_| rng.uniform() >= cfg.label_drop)
                 .collect(),
         });
-        let terms = model.loss_given(&obs, &t, &noise, labels.as_ref())?;
+        Ok(Batch {
+            obs,
+            t,
+            noise,
+            labels,
+        })
+    }
+
+    /// Records one training step: the loss, its backward pass, AdamW and the EMA update. Reads
+    /// nothing back.
+    fn step(&mut self, step: u64, batch: &Batch) -> Result<StepLosses> {
+        let cfg = self.cfg;
+        let terms =
+            self.model
+                .loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
         let mut total = terms.total;
-        if fault_step == Some(step + 1) {
+        if self.fault_step == Some(step + 1) {
             total = total.mul_scalar(f32::NAN)?;
         }
         let grads = total.backward()?;
-        opt.config.lr = cfg.lr_at(step);
-        opt.step(&params, &grads)?;
-        if let Some(e) = ema.as_mut() {
+        self.opt.config.lr = cfg.lr_at(step);
+        self.opt.step(&self.params, &grads)?;
+        if let Some(e) = self.ema.as_mut() {
             e.decay = cfg.ema_at(step);
-            e.update(&params)?;
+            e.update(&self.params)?;
         }
-        pending.push((
-            step + 1,
-            total.detach(),
-            std::iter::once(terms.eps.detach())
+        Ok(StepLosses {
+            step: step + 1,
+            total: total.detach(),
+            terms: std::iter::once(terms.eps.detach())
                 .chain(terms.heads.iter().map(|(_, l)| l.detach()))
                 .collect(),
-        ));
-        interval_steps += 1;
-        interval_dispatches += dev.dispatch_stats().dispatches - step_start_dispatches;
-        let done = step + 1;
-        if done % cfg.log_every == 0 || done == cfg.steps {
-            let rows = read_interval(&pending)?;
-            let names: Vec<String> = terms.heads.iter().map(|(n, _)| n.clone()).collect();
-            let line = interval_metrics(&pending, &rows, &names, opt.config.lr);
-            let secs = interval_start.elapsed().as_secs_f64();
-            let line = MetricsLine {
-                img_per_s: (interval_steps * cfg.batch as u64) as f64 / secs.max(1e-9),
-                dispatches_per_step: interval_dispatches as f64 / interval_steps.max(1) as f64,
-                ..line
-            };
-            if let Err(step_bad) = first_bad(&pending, &rows) {
-                let keep = last_ckpt
-                    .as_ref()
-                    .map(|p| format!("the last good checkpoint is {}", p.display()))
-                    .unwrap_or_else(|| "no checkpoint was written yet".to_string());
-                progress.finish();
-                return Err(Error::Diverged(format!(
-                    "the loss became NaN or infinite at step {step_bad}; stopped. {keep}. Lower \
-                     --lr, keep --grad-clip on, or resume from that checkpoint with --resume"
-                )));
-            }
-            pending.clear();
-            final_loss = line.loss;
-            append_metrics(&metrics_path, &line)?;
-            history.push(line.clone());
-            if let Ok(png) = loss_plot_png(&history, &plot_title) {
-                write_atomic(&run_dir.join("loss.png"), &png)?;
-            }
-            progress.log(&line, cfg.steps);
-            interval_start = Instant::now();
-            interval_steps = 0;
-            interval_dispatches = 0;
-            if done % cfg.ckpt_every == 0 || done == cfg.steps {
-                let meta = Meta {
-                    format: checkpoint::FORMAT.to_string(),
-                    model: model.config().clone(),
-                    train: cfg.clone(),
-                    step: done,
-                    adam_step: opt.steps(),
-                    rng: RngState {
-                        seed: cfg.seed,
-                        next_step: done,
-                    },
-                    dataset: data.name(),
-                    class_names: class_names.clone(),
-                };
-                let path = checkpoint::path_for(&run_dir, done);
-                checkpoint::save(&path, &meta, &state::collect(&model, &opt, ema.as_ref())?)?;
-                checkpoint::prune(&run_dir, cfg.keep)?;
-                last_ckpt = Some(path);
-            }
-            if cfg.sample_every > 0 && done % cfg.sample_every == 0 && done != cfg.steps {
-                state::with_ema(&model, ema.as_ref(), || {
-                    sample::training_grid(
-                        &model,
-                        cfg,
-                        &class_names,
-                        &run_dir.join(format!("samples_{done:08}.png")),
-                    )
-                })?;
-            }
+            head_names: terms.heads.iter().map(|(n, _)| n.clone()).collect(),
+        })
+    }
+
+    /// Reads the interval's losses back, stops on a non-finite one, and writes the metrics line,
+    /// the loss plot and the progress; starts the next interval.
+    fn log(&mut self, interval: &mut Interval, progress: &Progress) -> Result<()> {
+        let rows = read_interval(&interval.steps)?;
+        if let Some(step_bad) = first_bad(&interval.steps, &rows) {
+            let keep = self
+                .last_ckpt
+                .as_ref()
+                .map(|p| format!("the last good checkpoint is {}", p.display()))
+                .unwrap_or_else(|| "no checkpoint was written yet".to_string());
+            return Err(Error::Diverged(format!(
+                "the loss became NaN or infinite at step {step_bad}; stopped. {keep}. Lower \
+                 --lr, keep --grad-clip on, or resume from that checkpoint with --resume"
+            )));
         }
-        progress.tick(done);
+        let n = interval.steps.len() as u64;
+        let secs = interval.started.elapsed().as_secs_f64();
+        let line = MetricsLine {
+            img_per_s: (n * self.cfg.batch as u64) as f64 / secs.max(1e-9),
+            dispatches_per_step: interval.dispatches as f64 / n.max(1) as f64,
+            ..interval_metrics(&interval.steps, &rows, self.opt.config.lr)
+        };
+        self.final_loss = line.loss;
+        append_metrics(&self.metrics_path, &line)?;
+        self.history.push(line.clone());
+        if let Ok(png) = loss_plot_png(&self.history, &self.plot_title) {
+            write_atomic(&self.run_dir.join("loss.png"), &png)?;
+        }
+        progress.log(&line, self.cfg.steps);
+        *interval = Interval::new();
+        Ok(())
     }
-    progress.finish();
-    let seconds = t0.elapsed().as_secs_f64();
-    print_kernel_times(&dev);
-    let checkpoint = last_ckpt.ok_or_else(|| Error::Usage("no steps were run".to_string()))?;
-    if start < cfg.steps {
-        state::with_ema(&model, ema.as_ref(), || {
+
+    /// Writes the checkpoint of step `done` and prunes old ones.
+    fn checkpoint(&mut self, done: u64) -> Result<()> {
+        let meta = Meta {
+            format: checkpoint::FORMAT.to_string(),
+            model: self.model.config().clone(),
+            train: self.cfg.clone(),
+            step: done,
+            adam_step: self.opt.steps(),
+            rng: RngState {
+                seed: self.cfg.seed,
+                next_step: done,
+            },
+            dataset: self.data.name(),
+            class_names: self.class_names.clone(),
+        };
+        let path = checkpoint::path_for(&self.run_dir, done);
+        let tensors = state::collect(&self.model, &self.opt, self.ema.as_ref())?;
+        checkpoint::save(&path, &meta, &tensors)?;
+        checkpoint::prune(&self.run_dir, self.cfg.keep)?;
+        self.last_ckpt = Some(path);
+        Ok(())
+    }
+
+    /// Writes the sample grid of step `done` (`samples_<step>.png`), with the EMA weights.
+    fn sample_grid(&self, done: u64) -> Result<()> {
+        state::with_ema(&self.model, self.ema.as_ref(), || {
             sample::training_grid(
-                &model,
-                cfg,
-                &class_names,
-                &run_dir.join(format!("samples_{:08}.png", cfg.steps)),
+                &self.model,
+                self.cfg,
+                &self.class_names,
+                &self.run_dir.join(format!("samples_{done:08}.png")),
             )
-        })?;
+        })
     }
-    Ok(TrainSummary {
-        run_dir,
-        checkpoint,
-        steps_run: cfg.steps.saturating_sub(start),
-        final_loss,
-        seconds,
-    })
+
+    /// After the last step: the kernel profile, the final grid (when this process trained),
+    /// and the summary.
+    fn finish(self, seconds: f64) -> Result<TrainSummary> {
+        print_kernel_times(&self.dev);
+        let checkpoint = self
+            .last_ckpt
+            .clone()
+            .ok_or_else(|| Error::Usage("no steps were run".to_string()))?;
+        let steps = self.cfg.steps;
+        if self.start < steps {
+            self.sample_grid(steps)?;
+        }
+        Ok(TrainSummary {
+            run_dir: self.run_dir,
+            checkpoint,
+            steps_run: steps.saturating_sub(self.start),
+            final_loss: self.final_loss,
+            seconds,
+        })
+    }
 }
 
-/// Reads the interval's losses back in one transfer; the mean of each term.
-fn read_interval(pending: &[(u64, Tensor, Vec<Tensor>)]) -> Result<Vec<Vec<f32>>> {
+/// Refuses to start over in a run directory that holds checkpoints unless `resume` or
+/// `overwrite`; with `overwrite`, deletes them and the metrics.
+fn clear_or_refuse_existing(run_dir: &Path, resume: bool, overwrite: bool) -> Result<()> {
+    let existing = checkpoint::list(run_dir);
+    if existing.is_empty() || resume {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(Error::Usage(format!(
+            "{} already holds checkpoints; pass --resume to continue that run, --overwrite \
+             to start it over, or choose another --name",
+            run_dir.display()
+        )));
+    }
+    for (_, p) in &existing {
+        std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+    }
+    let _ = std::fs::remove_file(run_dir.join("metrics.jsonl"));
+    Ok(())
+}
+
+/// Reads the interval's losses back in one transfer: per step, the total then each term.
+fn read_interval(pending: &[StepLosses]) -> Result<Vec<Vec<f32>>> {
     let mut all: Vec<&Tensor> = Vec::new();
-    for (_, total, terms) in pending {
-        all.push(total);
-        all.extend(terms.iter());
+    for s in pending {
+        all.push(&s.total);
+        all.extend(s.terms.iter());
     }
     let flat: Vec<Tensor> = all
         .iter()
@@ -353,30 +500,22 @@ fn read_interval(pending: &[(u64, Tensor, Vec<Tensor>)]) -> Result<Vec<Vec<f32>>
     Ok(values.chunks(per.max(1)).map(|c| c.to_vec()).collect())
 }
 
-/// The first step whose loss is not finite, as Err(step); Ok(()) when all are.
-fn first_bad(
-    pending: &[(u64, Tensor, Vec<Tensor>)],
-    rows: &[Vec<f32>],
-) -> std::result::Result<(), u64> {
-    for ((step, _, _), row) in pending.iter().zip(rows) {
-        if !row[0].is_finite() {
-            return Err(*step);
-        }
-    }
-    Ok(())
+/// The first step whose total loss is not finite, if any.
+fn first_bad(pending: &[StepLosses], rows: &[Vec<f32>]) -> Option<u64> {
+    pending
+        .iter()
+        .zip(rows)
+        .find(|(_, row)| !row[0].is_finite())
+        .map(|(s, _)| s.step)
 }
 
 /// The metrics of an interval (means; non-finite values stay non-finite).
-fn interval_metrics(
-    pending: &[(u64, Tensor, Vec<Tensor>)],
-    rows: &[Vec<f32>],
-    head_names: &[String],
-    lr: f32,
-) -> MetricsLine {
+fn interval_metrics(pending: &[StepLosses], rows: &[Vec<f32>], lr: f32) -> MetricsLine {
     let n = rows.len().max(1) as f64;
     let mean = |k: usize| rows.iter().map(|r| r[k] as f64).sum::<f64>() / n;
+    let head_names: &[String] = pending.last().map(|s| &s.head_names[..]).unwrap_or(&[]);
     MetricsLine {
-        step: pending.last().map(|p| p.0).unwrap_or(0),
+        step: pending.last().map(|s| s.step).unwrap_or(0),
         loss: mean(0),
         eps: mean(1),
         heads: head_names

@@ -1,27 +1,53 @@
 //! 2-D convolution: the f64 reference of `ops::conv`.
 
-/// The geometry of a convolution for the reference: (n, ci, h, w, co, kh, kw, stride, pad).
-pub type ConvDims = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-);
+/// The geometry of a convolution for the reference (NCHW input, [Co, Ci, KH, KW] weights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvDims {
+    /// Batch.
+    pub n: usize,
+    /// Input channels.
+    pub ci: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub co: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Zero padding (both axes, both sides).
+    pub pad: usize,
+}
 
-fn conv_out(d: ConvDims) -> (usize, usize) {
-    let (_, _, h, w, _, kh, kw, s, p) = d;
-    ((h + 2 * p - kh) / s + 1, (w + 2 * p - kw) / s + 1)
+impl ConvDims {
+    /// The output's (height, width).
+    pub fn out_hw(&self) -> (usize, usize) {
+        let (s, p) = (self.stride, self.pad);
+        (
+            (self.h + 2 * p - self.kh) / s + 1,
+            (self.w + 2 * p - self.kw) / s + 1,
+        )
+    }
 }
 
 /// Calls `f(n, co, oy, ox, input index, weight index)` for every in-range tap of a convolution.
 fn conv_taps(d: ConvDims, mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
-    let (n, ci, h, w, co, kh, kw, s, p) = d;
-    let (oh, ow) = conv_out(d);
+    let ConvDims {
+        n,
+        ci,
+        h,
+        w,
+        co,
+        kh,
+        kw,
+        stride: s,
+        pad: p,
+    } = d;
+    let (oh, ow) = d.out_hw();
     for b in 0..n {
         for o in 0..co {
             for y in 0..oh {
@@ -48,8 +74,8 @@ fn conv_taps(d: ConvDims, mut f: impl FnMut(usize, usize, usize, usize, usize, u
 
 /// Convolution (NCHW, weights [Co, Ci, KH, KW]) plus bias.
 pub fn conv2d(x: &[f64], wt: &[f64], bias: Option<&[f64]>, d: ConvDims) -> Vec<f64> {
-    let (n, _, _, _, co, ..) = d;
-    let (oh, ow) = conv_out(d);
+    let (n, co) = (d.n, d.co);
+    let (oh, ow) = d.out_hw();
     let mut y = vec![0.0; n * co * oh * ow];
     conv_taps(d, |b, o, oy, ox, xi, wi| {
         y[((b * co + o) * oh + oy) * ow + ox] += x[xi] * wt[wi]
@@ -64,8 +90,8 @@ pub fn conv2d(x: &[f64], wt: &[f64], bias: Option<&[f64]>, d: ConvDims) -> Vec<f
 
 /// Gradients (input, weight) of `conv2d` for output gradient `g`.
 pub fn conv2d_backward(x: &[f64], wt: &[f64], g: &[f64], d: ConvDims) -> (Vec<f64>, Vec<f64>) {
-    let (_, _, _, _, co, ..) = d;
-    let (oh, ow) = conv_out(d);
+    let co = d.co;
+    let (oh, ow) = d.out_hw();
     let mut dx = vec![0.0; x.len()];
     let mut dw = vec![0.0; wt.len()];
     conv_taps(d, |b, o, oy, ox, xi, wi| {

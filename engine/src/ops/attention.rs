@@ -62,8 +62,8 @@ fn queries_per_thread(d: usize) -> usize {
 }
 
 /// Query rows per thread of the vec4 forward. Each K/V row loaded serves this many queries:
-/// on CPU adapters loads are the cost, so many (16 at D = 32: 3.4 → 9.1 GFLOP/s on lavapipe);
-/// on GPUs registers are, so few.
+/// on CPU adapters loads are the cost, so many (16 at D = 32); on GPUs registers are, so few
+/// (docs/experiments.md, "Kernel choices recorded in the code before").
 pub fn vec_queries_per_thread(d: usize, cpu_adapter: bool) -> usize {
     if cpu_adapter {
         (512 / d.max(1)).clamp(1, 16)

@@ -224,9 +224,8 @@ fn run(
             _ => None,
         };
         // Row-blocked when a lane's 8 pixels share a row and the kernel is 3 taps wide, except
-        // the 32-channel forward, which it did not speed up. Main job, kernel time relative to
-        // the (unchanged) weight gradient in alternating runs: forward 1.00 → 0.90, data
-        // gradient 0.90 → 0.81; with the 32-channel forward row-blocked too, forward 1.02.
+        // the 32-channel forward, which it did not speed up (docs/experiments.md, "Row-blocked
+        // conv kernels").
         let row = match pass {
             ConvPass::Forward => g.ow,
             _ => g.w,
@@ -393,8 +392,8 @@ impl Tensor {
             (w + 2 * padding - kw) / stride + 1,
         );
         // On CPU adapters the conv kernels beat this batched matmul on the U-Net's 1×1 convs
-        // (its M is Co, often too small for the matmul's blocks): main job's 1×1 convs, 20
-        // training steps, 18.8 s → 16.4 s of kernel time.
+        // (its M is Co, often too small for the matmul's blocks; docs/experiments.md, "Kernel
+        // choices recorded in the code before").
         let pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0;
         if pointwise
             && act == Activation::Identity

@@ -96,8 +96,8 @@ impl SubgroupVariant {
     }
 
     /// Whether an M×N output fills the kernel's blocks well enough (one subgroup block of 64
-    /// rows, one of 32 columns) for it to beat the register-blocked kernel: measured on the main
-    /// job's small matmuls (M = 32), it took 2.6× as long.
+    /// rows, one of 32 columns) for it to beat the register-blocked kernel (docs/experiments.md,
+    /// "Kernel choices recorded in the code before").
     pub fn fills_blocks(m: usize, n: usize) -> bool {
         m >= LANES * SG_M && n >= SG_N
     }
