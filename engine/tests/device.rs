@@ -60,6 +60,47 @@ fn flushes_every_n_dispatches() {
 }
 
 #[test]
+fn the_precompiler_compiles_every_new_kernel_on_cpu_adapters_and_changes_no_result() {
+    let plain = device();
+    let dev = Device::new(DeviceOptions {
+        precompile: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut r = rng(11);
+    let (a, b) = (
+        r.vec_range(37 * 29, -1.0, 1.0),
+        r.vec_range(29 * 13, -1.0, 1.0),
+    );
+    let bias = r.vec_range(13, -1.0, 1.0);
+    let run = |d: &Device| {
+        let x = Tensor::from_slice(d, &a, &[37, 29]).unwrap();
+        let w = Tensor::from_slice(d, &b, &[29, 13]).unwrap();
+        let c = Tensor::from_slice(d, &bias, &[13]).unwrap();
+        let y = x.matmul(&w).unwrap().add(&c).unwrap().exp().unwrap();
+        y.sum(&[0], false).unwrap().to_vec().unwrap()
+    };
+    assert_eq!(run(&dev), run(&plain), "same kernels, same bits");
+    let cpu = dev.info().device_type == wgpu::DeviceType::Cpu;
+    let built = dev.pipeline_count() as u64;
+    // The helper works through its queue on its own thread: wait for it (bounded).
+    let start = std::time::Instant::now();
+    while cpu && dev.precompiled_kernels() < built && start.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let expected = if cpu { built } else { 0 };
+    assert_eq!(
+        dev.precompiled_kernels(),
+        expected,
+        "{} pipelines built on a {:?} adapter",
+        built,
+        dev.info().device_type
+    );
+    assert_eq!(plain.precompiled_kernels(), 0, "off by default");
+    drop(dev); // stops and joins the helper thread
+}
+
+#[test]
 fn pipelines_are_built_once() {
     let dev = Device::new(DeviceOptions::default()).unwrap();
     let x = Tensor::from_slice(&dev, &[1.0; 10], &[10]).unwrap();

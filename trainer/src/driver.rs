@@ -1,6 +1,18 @@
-//! Advice about the adapter's driver, printed by `mtdiff info` and at the start of `train`.
+//! The device the commands train, sample and evaluate on, and advice about the adapter's driver
+//! (printed by `mtdiff info` and at the start of `train`).
 
-use mtdiff_engine::DeviceInfo;
+use mtdiff_engine::{Device, DeviceInfo, DeviceOptions};
+
+use crate::error::Result;
+
+/// The device of `train`, `sample` and `eval`: the engine's defaults with the precompiler on (on a
+/// CPU adapter a run builds its kernels in bulk, and compiling them is most of its first step).
+pub fn open_device() -> Result<Device> {
+    Ok(Device::new(DeviceOptions {
+        precompile: true,
+        ..DeviceOptions::default()
+    })?)
+}
 
 /// The oldest Mesa whose lavapipe the README recommends (Debian 12 backports, Ubuntu 24.04 and
 /// Debian 13 ship one at least this new).

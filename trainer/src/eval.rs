@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use mtdiff_engine::ops::diffusion::randn;
 use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::{Device, Tensor};
 use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{HeadOutput, ModalityKind, MtDiffusion, Observation, SamplerConfig, TaskPreset};
 use serde::Serialize;
@@ -197,7 +197,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     }
     let path = checkpoint::resolve(&args.checkpoint)?;
     let ckpt = checkpoint::load(&path)?;
-    let dev = Device::new(DeviceOptions::default())?;
+    let dev = crate::driver::open_device()?;
     let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
     let source = ckpt.meta.train.source()?;
     let train = source.load(false)?;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::{Device, Tensor};
 use mtdiff_model::{
     ModalityKind, MtDiffusion, Observation, Sampled, SamplerConfig, SamplerKind, TaskPreset,
 };
@@ -270,7 +270,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     }
     let path = checkpoint::resolve(&args.checkpoint)?;
     let ckpt = checkpoint::load(&path)?;
-    let dev = Device::new(DeviceOptions::default())?;
+    let dev = crate::driver::open_device()?;
     let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
     let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
     let sampler = sampler_for(&ckpt, &args.sampler, args.guidance, args.guidance_interval);

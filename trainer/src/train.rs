@@ -12,7 +12,7 @@ use std::time::Instant;
 use mtdiff_engine::ops::diffusion::randn;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::{Device, Tensor};
 use mtdiff_model::{LabelInput, MtDiffusion, Observation, TimestepSampler, TimestepSampling};
 
 use crate::checkpoint::{self, Meta, RngState};
@@ -225,7 +225,7 @@ impl<'a> Run<'a> {
         let run_dir = cfg.run_dir();
         prepare_dir(&run_dir)?;
         clear_or_refuse_existing(&run_dir, resume, overwrite)?;
-        let dev = Device::new(DeviceOptions::default())?;
+        let dev = crate::driver::open_device()?;
         if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
             eprintln!("{note}");
         }

@@ -8,6 +8,7 @@
 mod adapter;
 mod buffers;
 mod pipeline;
+mod precompile;
 mod recorder;
 
 pub use adapter::DeviceInfo;
@@ -54,7 +55,10 @@ pub enum KernelProfile {
 /// Knobs of a [`Device`]; `Default` is right for most uses.
 #[derive(Clone, Debug)]
 pub struct DeviceOptions {
-    /// Submit the pending encoder after this many recorded dispatches.
+    /// Submit the pending encoder after this many recorded dispatches. Large enough that a
+    /// training step is recorded whole before its first submit: lavapipe makes pipeline creation
+    /// wait while its queue runs, so a kernel first used late in the step would otherwise be
+    /// built (and handed to the precompiler) only after the earlier ones had compiled.
     pub flush_every: usize,
     /// Submit after this many pending uploads (each one a staging copy in the encoder).
     pub max_pending_uploads: usize,
@@ -73,12 +77,19 @@ pub struct DeviceOptions {
     /// Use the subgroup kernels (matmul, conv2d) where the adapter allows them: a CPU kernel
     /// profile and 8-lane subgroups. Tests turn it off to exercise the other kernels there too.
     pub subgroup_kernels: bool,
+    /// On CPU adapters, compile each new kernel ahead of its first run on a second device and
+    /// thread (lavapipe compiles a kernel at its first run, one at a time on its queue thread;
+    /// Mesa's disk cache passes the helper's work on). Worth it where a program builds many
+    /// kernels before they run, as the first training step does (`mtdiff` turns it on); off by
+    /// default. `Device::new` also reads the environment variable `MTDIFF_PRECOMPILE` (`1` on,
+    /// `0` off); it never applies to a device from [`Device::from_wgpu`].
+    pub precompile: bool,
 }
 
 impl Default for DeviceOptions {
     fn default() -> Self {
         DeviceOptions {
-            flush_every: 48,
+            flush_every: 512,
             max_pending_uploads: 64,
             max_pending_upload_bytes: 64 << 20,
             pool_cache_limit_bytes: 2 << 30,
@@ -86,6 +97,7 @@ impl Default for DeviceOptions {
             profile: None,
             time_kernels: false,
             subgroup_kernels: true,
+            precompile: false,
         }
     }
 }
@@ -113,6 +125,8 @@ pub struct DispatchStats {
 }
 
 pub(crate) struct Inner {
+    /// Dropped first: its thread stops before the device goes.
+    precompiler: Option<precompile::Precompiler>,
     pub(crate) wgpu: wgpu::Device,
     pub(crate) queue: wgpu::Queue,
     info: DeviceInfo,
@@ -160,6 +174,11 @@ impl Device {
         if std::env::var("MTDIFF_SUBGROUP_KERNELS").is_ok_and(|v| v == "0") {
             options.subgroup_kernels = false;
         }
+        match std::env::var("MTDIFF_PRECOMPILE").as_deref() {
+            Ok("0") => options.precompile = false,
+            Ok("1") => options.precompile = true,
+            _ => {}
+        }
         let adapter = adapter::choose_adapter()?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -173,7 +192,10 @@ impl Device {
             adapter: info.name.clone(),
             reason: e.to_string(),
         })?;
-        let dev = Self::build(device, queue, Some(info), options);
+        let precompiler = (options.precompile && info.device_type == wgpu::DeviceType::Cpu)
+            .then(|| precompile::Precompiler::start(&adapter, device.features(), device.limits()))
+            .flatten();
+        let dev = Self::build(device, queue, Some(info), options, precompiler);
         // Our own device: errors outside our scopes are stored and reported at the next flush,
         // never panicked on; a loss is remembered and reported by every later call.
         let lost = dev.inner.lost.clone();
@@ -193,7 +215,7 @@ impl Device {
     /// installs no error handler and no device-lost callback on it; its own errors are caught in
     /// error scopes per call.
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue, options: DeviceOptions) -> Device {
-        Self::build(device, queue, None, options)
+        Self::build(device, queue, None, options, None)
     }
 
     fn build(
@@ -201,6 +223,7 @@ impl Device {
         queue: wgpu::Queue,
         adapter_info: Option<wgpu::AdapterInfo>,
         options: DeviceOptions,
+        precompiler: Option<precompile::Precompiler>,
     ) -> Device {
         let ai = adapter_info.unwrap_or_else(|| device.adapter_info());
         let limits = device.limits();
@@ -235,6 +258,7 @@ impl Device {
         };
         Device {
             inner: Arc::new(Inner {
+                precompiler,
                 wgpu: device,
                 queue,
                 info,
@@ -328,6 +352,12 @@ impl Device {
     /// Destroys every cached (free) pooled buffer.
     pub fn release_cached_buffers(&self) {
         lock(&self.inner.pool).release_cached();
+    }
+
+    /// Kernels the precompiler (see [`DeviceOptions::precompile`]) has compiled and run so far;
+    /// 0 without one.
+    pub fn precompiled_kernels(&self) -> u64 {
+        self.inner.precompiler.as_ref().map_or(0, |p| p.done())
     }
 
     /// Counters of dispatches, submits and readbacks.

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::precompile::PrecompileJob;
 use super::{lock, Device};
 use crate::error::{Error, Result};
 use crate::reflect;
@@ -66,6 +67,69 @@ pub(crate) struct KernelSource<'a> {
     pub bindings: &'a [Binding],
 }
 
+/// Builds the compute pipeline and bind group layout of `src` (its WGSL `source` with the prelude,
+/// each declared binding at its `slots` number) on `d`.
+pub(super) fn build(
+    d: &wgpu::Device,
+    src: &KernelSource<'_>,
+    source: &str,
+    slots: &[u32],
+) -> (wgpu::ComputePipeline, wgpu::BindGroupLayout) {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = std::iter::once(wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    })
+    .chain(
+        src.bindings
+            .iter()
+            .zip(slots)
+            .map(|(b, &slot)| wgpu::BindGroupLayoutEntry {
+                binding: slot,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: b.access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }),
+    )
+    .collect();
+    let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(src.label),
+        entries: &entries,
+    });
+    let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(src.label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(src.label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(src.label),
+        layout: Some(&pl),
+        module: &module,
+        entry_point: Some(src.entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: src.constants,
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    });
+    (pipeline, layout)
+}
+
 impl Device {
     /// The cached pipeline for `key`, built from `make()` on first use.
     pub(crate) fn pipeline<'a>(
@@ -85,66 +149,30 @@ impl Device {
                     message,
                 }
             })?;
-        let d = &self.inner.wgpu;
         let built = self.scoped(src.label, 0, || {
-            let entries: Vec<wgpu::BindGroupLayoutEntry> =
-                std::iter::once(wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                })
-                .chain(src.bindings.iter().zip(&slots).map(|(b, &slot)| {
-                    wgpu::BindGroupLayoutEntry {
-                        binding: slot,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Storage {
-                                read_only: b.access == Access::Read,
-                            },
-                            has_dynamic_offset: false,
-                            min_binding_size: None,
-                        },
-                        count: None,
-                    }
-                }))
-                .collect();
-            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(src.label),
-                entries: &entries,
-            });
-            let pl = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(src.label),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(src.label),
-                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-            });
-            let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(src.label),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(src.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: src.constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+            let (pipeline, layout) = build(&self.inner.wgpu, &src, &source, &slots);
             Pipeline {
                 pipeline,
                 layout,
                 label: format!("{}.{}", src.label, src.entry),
                 bindings: src.bindings.to_vec(),
-                slots,
+                slots: slots.clone(),
             }
         })?;
+        if let Some(pre) = &self.inner.precompiler {
+            pre.submit(PrecompileJob {
+                label: built.label.clone(),
+                source,
+                entry: src.entry.to_string(),
+                constants: src
+                    .constants
+                    .iter()
+                    .map(|&(k, v)| (k.to_string(), v))
+                    .collect(),
+                bindings: src.bindings.to_vec(),
+                slots,
+            });
+        }
         let p = Arc::new(built);
         lock(&self.inner.pipelines).insert(key.to_string(), p.clone());
         Ok(p)

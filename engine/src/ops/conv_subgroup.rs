@@ -186,7 +186,23 @@ impl ConvSubgroupVariant {
         } else {
             general_loop(w, &k, self.vw);
         }
-        // Epilogue.
+        // Epilogue. The forward's bias of the subgroup's channels, loaded once (clamped past Co).
+        let with_bias = k.fwd && self.epilogue.bias;
+        if with_bias {
+            for qq in 0..k.q {
+                let ch = |l: usize| format!("bias[min(n0 + {}u, c.co - 1u)]", 4 * qq + l);
+                w(
+                    1,
+                    format!(
+                        "let bias{qq} = vec4<f32>({}, {}, {}, {});",
+                        ch(0),
+                        ch(1),
+                        ch(2),
+                        ch(3)
+                    ),
+                );
+            }
+        }
         for i in 0..PIX {
             w(1, format!("if (r0 + {i}u < npix) {{"));
             let img = if k.fwd { "ohw" } else { "hw" };
@@ -194,14 +210,17 @@ impl ConvSubgroupVariant {
             for qq in 0..k.q {
                 for l in 0..4 {
                     let ch = format!("n0 + {}u", 4 * qq + l);
-                    let v = format!("c{i}_{qq}.{}", ["x", "y", "z", "w"][l]);
+                    let e = ["x", "y", "z", "w"][l];
+                    let v = if with_bias {
+                        format!("c{i}_{qq}.{e} + bias{qq}.{e}")
+                    } else {
+                        format!("c{i}_{qq}.{e}")
+                    };
                     w(2, format!("if ({ch} < {}) {{", k.outc));
                     if k.fwd {
                         w(
                             3,
-                            format!(
-                                "store_forward((img{i} * c.co + {ch}) * ohw + rr{i}, {ch}, {v});"
-                            ),
+                            format!("store_forward((img{i} * c.co + {ch}) * ohw + rr{i}, {v});"),
                         );
                     } else {
                         w(
@@ -219,11 +238,6 @@ impl ConvSubgroupVariant {
 
     /// The template filled with this variant's element type, widths, body and epilogue.
     fn fill(self, q: usize, body: &str) -> String {
-        let bias = if self.epilogue.bias {
-            "bias[co]"
-        } else {
-            "0.0"
-        };
         let store = match self.epilogue.act {
             Activation::Silu => "    pre[o] = z;\n    dst[o] = silu(z);",
             Activation::Identity => "    dst[o] = z;",
@@ -235,10 +249,7 @@ impl ConvSubgroupVariant {
                 ("TN", &self.tn.to_string()),
                 ("Q", &q.to_string()),
                 ("BODY", body),
-                (
-                    "STORE_FORWARD",
-                    &format!("    let z = acc + {bias};\n{store}"),
-                ),
+                ("STORE_FORWARD", store),
             ],
         )
     }

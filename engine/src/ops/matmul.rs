@@ -214,7 +214,7 @@ impl RegBlockVariant {
                 );
             }
         }
-        let (acc, store) = accumulators_and_stores("acc", RB_M, RB_N / 4);
+        let (acc, store) = accumulators_and_stores("acc", RB_M, RB_N / 4, self.bias);
         fill_matmul(
             REGBLOCK_TEMPLATE,
             (self.va, self.vb, self.bias),
@@ -230,20 +230,50 @@ impl RegBlockVariant {
 }
 
 /// The declarations of `rows` × `cols4` named vec4 accumulators `{prefix}{i}_{j}` (zero) and
-/// their stores into rows m0 + i < M, columns n0 + 4j (the register-blocked and subgroup
+/// their stores into rows m0 + i < M, columns n0 + 4j, plus the bias of column group j
+/// (`bias{j}`, loaded once before the stores) when `bias` (the register-blocked and subgroup
 /// templates' `{{ACC}}` and `{{STORE}}`).
-pub(crate) fn accumulators_and_stores(prefix: &str, rows: usize, cols4: usize) -> (String, String) {
+pub(crate) fn accumulators_and_stores(
+    prefix: &str,
+    rows: usize,
+    cols4: usize,
+    bias: bool,
+) -> (String, String) {
     let (mut acc, mut store) = (String::new(), String::new());
     for i in 0..rows {
         for j in 0..cols4 {
             let _ = writeln!(acc, "    var {prefix}{i}_{j} = vec4<f32>(0.0);");
         }
+    }
+    // The bias of the block's columns, loaded once (clamped past N) and added to every row.
+    let term = |j: usize| {
+        if bias {
+            format!(" + bias{j}")
+        } else {
+            String::new()
+        }
+    };
+    if bias {
+        for j in 0..cols4 {
+            let c = j * 4;
+            let _ = writeln!(
+                store,
+                "    let bias{j} = vec4<f32>(lbias(n0 + {c}u, N), lbias(n0 + {}u, N), \
+                 lbias(n0 + {}u, N), lbias(n0 + {}u, N));",
+                c + 1,
+                c + 2,
+                c + 3
+            );
+        }
+    }
+    for i in 0..rows {
         let _ = writeln!(store, "    if (m0 + {i}u < M) {{");
         for j in 0..cols4 {
             let _ = writeln!(
                 store,
-                "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, {prefix}{i}_{j});",
-                j * 4
+                "        store4(c_off + (m0 + {i}u) * N, n0 + {}u, N, {prefix}{i}_{j}{});",
+                j * 4,
+                term(j)
             );
         }
         let _ = writeln!(store, "    }}");
@@ -272,7 +302,14 @@ pub(crate) fn fill_matmul(
         ("B_ELEM", elem(vb)),
         ("LA", la.as_str()),
         ("LB", lb.as_str()),
-        ("BIAS", if bias { "BIAS[col + l]" } else { "0.0" }),
+        (
+            "BIAS",
+            if bias {
+                "fn lbias(i: u32, n: u32) -> f32 { return BIAS[min(i, n - 1u)]; }"
+            } else {
+                ""
+            },
+        ),
     ];
     all.extend_from_slice(slots);
     fill(template, &all)

@@ -243,7 +243,7 @@ impl SubgroupVariant {
                 );
             }
         }
-        let (acc, store) = accumulators_and_stores("c", SG_M, LANES);
+        let (acc, store) = accumulators_and_stores("c", SG_M, LANES, self.bias);
         fill_matmul(
             TEMPLATE,
             (self.va, self.vb, self.bias),

@@ -46,10 +46,9 @@ fn conv() -> Conv {
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 
-// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
-// keeping the pre-activation, or not).
-fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + 0.0;
+// Writes one output value z (the bias already added, where the variant has one) of the forward
+// pass: SiLU keeping the pre-activation, or z as it is.
+fn store_forward(o: u32, z: f32) {
     dst[o] = z;
 }
 

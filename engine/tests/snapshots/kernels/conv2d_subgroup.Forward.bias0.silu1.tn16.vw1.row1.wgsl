@@ -46,10 +46,9 @@ fn conv() -> Conv {
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 
-// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
-// keeping the pre-activation, or not).
-fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + 0.0;
+// Writes one output value z (the bias already added, where the variant has one) of the forward
+// pass: SiLU keeping the pre-activation, or z as it is.
+fn store_forward(o: u32, z: f32) {
     pre[o] = z;
     dst[o] = silu(z);
 }
@@ -400,409 +399,409 @@ fn main(
     if (r0 + 0u < npix) {
         let img0 = (r0 + 0u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img0 * c.co + n0 + 0u) * ohw + rr0, n0 + 0u, c0_0.x);
+            store_forward((img0 * c.co + n0 + 0u) * ohw + rr0, c0_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img0 * c.co + n0 + 1u) * ohw + rr0, n0 + 1u, c0_0.y);
+            store_forward((img0 * c.co + n0 + 1u) * ohw + rr0, c0_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img0 * c.co + n0 + 2u) * ohw + rr0, n0 + 2u, c0_0.z);
+            store_forward((img0 * c.co + n0 + 2u) * ohw + rr0, c0_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img0 * c.co + n0 + 3u) * ohw + rr0, n0 + 3u, c0_0.w);
+            store_forward((img0 * c.co + n0 + 3u) * ohw + rr0, c0_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img0 * c.co + n0 + 4u) * ohw + rr0, n0 + 4u, c0_1.x);
+            store_forward((img0 * c.co + n0 + 4u) * ohw + rr0, c0_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img0 * c.co + n0 + 5u) * ohw + rr0, n0 + 5u, c0_1.y);
+            store_forward((img0 * c.co + n0 + 5u) * ohw + rr0, c0_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img0 * c.co + n0 + 6u) * ohw + rr0, n0 + 6u, c0_1.z);
+            store_forward((img0 * c.co + n0 + 6u) * ohw + rr0, c0_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img0 * c.co + n0 + 7u) * ohw + rr0, n0 + 7u, c0_1.w);
+            store_forward((img0 * c.co + n0 + 7u) * ohw + rr0, c0_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img0 * c.co + n0 + 8u) * ohw + rr0, n0 + 8u, c0_2.x);
+            store_forward((img0 * c.co + n0 + 8u) * ohw + rr0, c0_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img0 * c.co + n0 + 9u) * ohw + rr0, n0 + 9u, c0_2.y);
+            store_forward((img0 * c.co + n0 + 9u) * ohw + rr0, c0_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img0 * c.co + n0 + 10u) * ohw + rr0, n0 + 10u, c0_2.z);
+            store_forward((img0 * c.co + n0 + 10u) * ohw + rr0, c0_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img0 * c.co + n0 + 11u) * ohw + rr0, n0 + 11u, c0_2.w);
+            store_forward((img0 * c.co + n0 + 11u) * ohw + rr0, c0_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img0 * c.co + n0 + 12u) * ohw + rr0, n0 + 12u, c0_3.x);
+            store_forward((img0 * c.co + n0 + 12u) * ohw + rr0, c0_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img0 * c.co + n0 + 13u) * ohw + rr0, n0 + 13u, c0_3.y);
+            store_forward((img0 * c.co + n0 + 13u) * ohw + rr0, c0_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img0 * c.co + n0 + 14u) * ohw + rr0, n0 + 14u, c0_3.z);
+            store_forward((img0 * c.co + n0 + 14u) * ohw + rr0, c0_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img0 * c.co + n0 + 15u) * ohw + rr0, n0 + 15u, c0_3.w);
+            store_forward((img0 * c.co + n0 + 15u) * ohw + rr0, c0_3.w);
         }
     }
     if (r0 + 1u < npix) {
         let img1 = (r0 + 1u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img1 * c.co + n0 + 0u) * ohw + rr1, n0 + 0u, c1_0.x);
+            store_forward((img1 * c.co + n0 + 0u) * ohw + rr1, c1_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img1 * c.co + n0 + 1u) * ohw + rr1, n0 + 1u, c1_0.y);
+            store_forward((img1 * c.co + n0 + 1u) * ohw + rr1, c1_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img1 * c.co + n0 + 2u) * ohw + rr1, n0 + 2u, c1_0.z);
+            store_forward((img1 * c.co + n0 + 2u) * ohw + rr1, c1_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img1 * c.co + n0 + 3u) * ohw + rr1, n0 + 3u, c1_0.w);
+            store_forward((img1 * c.co + n0 + 3u) * ohw + rr1, c1_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img1 * c.co + n0 + 4u) * ohw + rr1, n0 + 4u, c1_1.x);
+            store_forward((img1 * c.co + n0 + 4u) * ohw + rr1, c1_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img1 * c.co + n0 + 5u) * ohw + rr1, n0 + 5u, c1_1.y);
+            store_forward((img1 * c.co + n0 + 5u) * ohw + rr1, c1_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img1 * c.co + n0 + 6u) * ohw + rr1, n0 + 6u, c1_1.z);
+            store_forward((img1 * c.co + n0 + 6u) * ohw + rr1, c1_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img1 * c.co + n0 + 7u) * ohw + rr1, n0 + 7u, c1_1.w);
+            store_forward((img1 * c.co + n0 + 7u) * ohw + rr1, c1_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img1 * c.co + n0 + 8u) * ohw + rr1, n0 + 8u, c1_2.x);
+            store_forward((img1 * c.co + n0 + 8u) * ohw + rr1, c1_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img1 * c.co + n0 + 9u) * ohw + rr1, n0 + 9u, c1_2.y);
+            store_forward((img1 * c.co + n0 + 9u) * ohw + rr1, c1_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img1 * c.co + n0 + 10u) * ohw + rr1, n0 + 10u, c1_2.z);
+            store_forward((img1 * c.co + n0 + 10u) * ohw + rr1, c1_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img1 * c.co + n0 + 11u) * ohw + rr1, n0 + 11u, c1_2.w);
+            store_forward((img1 * c.co + n0 + 11u) * ohw + rr1, c1_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img1 * c.co + n0 + 12u) * ohw + rr1, n0 + 12u, c1_3.x);
+            store_forward((img1 * c.co + n0 + 12u) * ohw + rr1, c1_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img1 * c.co + n0 + 13u) * ohw + rr1, n0 + 13u, c1_3.y);
+            store_forward((img1 * c.co + n0 + 13u) * ohw + rr1, c1_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img1 * c.co + n0 + 14u) * ohw + rr1, n0 + 14u, c1_3.z);
+            store_forward((img1 * c.co + n0 + 14u) * ohw + rr1, c1_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img1 * c.co + n0 + 15u) * ohw + rr1, n0 + 15u, c1_3.w);
+            store_forward((img1 * c.co + n0 + 15u) * ohw + rr1, c1_3.w);
         }
     }
     if (r0 + 2u < npix) {
         let img2 = (r0 + 2u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img2 * c.co + n0 + 0u) * ohw + rr2, n0 + 0u, c2_0.x);
+            store_forward((img2 * c.co + n0 + 0u) * ohw + rr2, c2_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img2 * c.co + n0 + 1u) * ohw + rr2, n0 + 1u, c2_0.y);
+            store_forward((img2 * c.co + n0 + 1u) * ohw + rr2, c2_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img2 * c.co + n0 + 2u) * ohw + rr2, n0 + 2u, c2_0.z);
+            store_forward((img2 * c.co + n0 + 2u) * ohw + rr2, c2_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img2 * c.co + n0 + 3u) * ohw + rr2, n0 + 3u, c2_0.w);
+            store_forward((img2 * c.co + n0 + 3u) * ohw + rr2, c2_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img2 * c.co + n0 + 4u) * ohw + rr2, n0 + 4u, c2_1.x);
+            store_forward((img2 * c.co + n0 + 4u) * ohw + rr2, c2_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img2 * c.co + n0 + 5u) * ohw + rr2, n0 + 5u, c2_1.y);
+            store_forward((img2 * c.co + n0 + 5u) * ohw + rr2, c2_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img2 * c.co + n0 + 6u) * ohw + rr2, n0 + 6u, c2_1.z);
+            store_forward((img2 * c.co + n0 + 6u) * ohw + rr2, c2_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img2 * c.co + n0 + 7u) * ohw + rr2, n0 + 7u, c2_1.w);
+            store_forward((img2 * c.co + n0 + 7u) * ohw + rr2, c2_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img2 * c.co + n0 + 8u) * ohw + rr2, n0 + 8u, c2_2.x);
+            store_forward((img2 * c.co + n0 + 8u) * ohw + rr2, c2_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img2 * c.co + n0 + 9u) * ohw + rr2, n0 + 9u, c2_2.y);
+            store_forward((img2 * c.co + n0 + 9u) * ohw + rr2, c2_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img2 * c.co + n0 + 10u) * ohw + rr2, n0 + 10u, c2_2.z);
+            store_forward((img2 * c.co + n0 + 10u) * ohw + rr2, c2_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img2 * c.co + n0 + 11u) * ohw + rr2, n0 + 11u, c2_2.w);
+            store_forward((img2 * c.co + n0 + 11u) * ohw + rr2, c2_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img2 * c.co + n0 + 12u) * ohw + rr2, n0 + 12u, c2_3.x);
+            store_forward((img2 * c.co + n0 + 12u) * ohw + rr2, c2_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img2 * c.co + n0 + 13u) * ohw + rr2, n0 + 13u, c2_3.y);
+            store_forward((img2 * c.co + n0 + 13u) * ohw + rr2, c2_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img2 * c.co + n0 + 14u) * ohw + rr2, n0 + 14u, c2_3.z);
+            store_forward((img2 * c.co + n0 + 14u) * ohw + rr2, c2_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img2 * c.co + n0 + 15u) * ohw + rr2, n0 + 15u, c2_3.w);
+            store_forward((img2 * c.co + n0 + 15u) * ohw + rr2, c2_3.w);
         }
     }
     if (r0 + 3u < npix) {
         let img3 = (r0 + 3u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img3 * c.co + n0 + 0u) * ohw + rr3, n0 + 0u, c3_0.x);
+            store_forward((img3 * c.co + n0 + 0u) * ohw + rr3, c3_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img3 * c.co + n0 + 1u) * ohw + rr3, n0 + 1u, c3_0.y);
+            store_forward((img3 * c.co + n0 + 1u) * ohw + rr3, c3_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img3 * c.co + n0 + 2u) * ohw + rr3, n0 + 2u, c3_0.z);
+            store_forward((img3 * c.co + n0 + 2u) * ohw + rr3, c3_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img3 * c.co + n0 + 3u) * ohw + rr3, n0 + 3u, c3_0.w);
+            store_forward((img3 * c.co + n0 + 3u) * ohw + rr3, c3_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img3 * c.co + n0 + 4u) * ohw + rr3, n0 + 4u, c3_1.x);
+            store_forward((img3 * c.co + n0 + 4u) * ohw + rr3, c3_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img3 * c.co + n0 + 5u) * ohw + rr3, n0 + 5u, c3_1.y);
+            store_forward((img3 * c.co + n0 + 5u) * ohw + rr3, c3_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img3 * c.co + n0 + 6u) * ohw + rr3, n0 + 6u, c3_1.z);
+            store_forward((img3 * c.co + n0 + 6u) * ohw + rr3, c3_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img3 * c.co + n0 + 7u) * ohw + rr3, n0 + 7u, c3_1.w);
+            store_forward((img3 * c.co + n0 + 7u) * ohw + rr3, c3_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img3 * c.co + n0 + 8u) * ohw + rr3, n0 + 8u, c3_2.x);
+            store_forward((img3 * c.co + n0 + 8u) * ohw + rr3, c3_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img3 * c.co + n0 + 9u) * ohw + rr3, n0 + 9u, c3_2.y);
+            store_forward((img3 * c.co + n0 + 9u) * ohw + rr3, c3_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img3 * c.co + n0 + 10u) * ohw + rr3, n0 + 10u, c3_2.z);
+            store_forward((img3 * c.co + n0 + 10u) * ohw + rr3, c3_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img3 * c.co + n0 + 11u) * ohw + rr3, n0 + 11u, c3_2.w);
+            store_forward((img3 * c.co + n0 + 11u) * ohw + rr3, c3_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img3 * c.co + n0 + 12u) * ohw + rr3, n0 + 12u, c3_3.x);
+            store_forward((img3 * c.co + n0 + 12u) * ohw + rr3, c3_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img3 * c.co + n0 + 13u) * ohw + rr3, n0 + 13u, c3_3.y);
+            store_forward((img3 * c.co + n0 + 13u) * ohw + rr3, c3_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img3 * c.co + n0 + 14u) * ohw + rr3, n0 + 14u, c3_3.z);
+            store_forward((img3 * c.co + n0 + 14u) * ohw + rr3, c3_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img3 * c.co + n0 + 15u) * ohw + rr3, n0 + 15u, c3_3.w);
+            store_forward((img3 * c.co + n0 + 15u) * ohw + rr3, c3_3.w);
         }
     }
     if (r0 + 4u < npix) {
         let img4 = (r0 + 4u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img4 * c.co + n0 + 0u) * ohw + rr4, n0 + 0u, c4_0.x);
+            store_forward((img4 * c.co + n0 + 0u) * ohw + rr4, c4_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img4 * c.co + n0 + 1u) * ohw + rr4, n0 + 1u, c4_0.y);
+            store_forward((img4 * c.co + n0 + 1u) * ohw + rr4, c4_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img4 * c.co + n0 + 2u) * ohw + rr4, n0 + 2u, c4_0.z);
+            store_forward((img4 * c.co + n0 + 2u) * ohw + rr4, c4_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img4 * c.co + n0 + 3u) * ohw + rr4, n0 + 3u, c4_0.w);
+            store_forward((img4 * c.co + n0 + 3u) * ohw + rr4, c4_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img4 * c.co + n0 + 4u) * ohw + rr4, n0 + 4u, c4_1.x);
+            store_forward((img4 * c.co + n0 + 4u) * ohw + rr4, c4_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img4 * c.co + n0 + 5u) * ohw + rr4, n0 + 5u, c4_1.y);
+            store_forward((img4 * c.co + n0 + 5u) * ohw + rr4, c4_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img4 * c.co + n0 + 6u) * ohw + rr4, n0 + 6u, c4_1.z);
+            store_forward((img4 * c.co + n0 + 6u) * ohw + rr4, c4_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img4 * c.co + n0 + 7u) * ohw + rr4, n0 + 7u, c4_1.w);
+            store_forward((img4 * c.co + n0 + 7u) * ohw + rr4, c4_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img4 * c.co + n0 + 8u) * ohw + rr4, n0 + 8u, c4_2.x);
+            store_forward((img4 * c.co + n0 + 8u) * ohw + rr4, c4_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img4 * c.co + n0 + 9u) * ohw + rr4, n0 + 9u, c4_2.y);
+            store_forward((img4 * c.co + n0 + 9u) * ohw + rr4, c4_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img4 * c.co + n0 + 10u) * ohw + rr4, n0 + 10u, c4_2.z);
+            store_forward((img4 * c.co + n0 + 10u) * ohw + rr4, c4_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img4 * c.co + n0 + 11u) * ohw + rr4, n0 + 11u, c4_2.w);
+            store_forward((img4 * c.co + n0 + 11u) * ohw + rr4, c4_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img4 * c.co + n0 + 12u) * ohw + rr4, n0 + 12u, c4_3.x);
+            store_forward((img4 * c.co + n0 + 12u) * ohw + rr4, c4_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img4 * c.co + n0 + 13u) * ohw + rr4, n0 + 13u, c4_3.y);
+            store_forward((img4 * c.co + n0 + 13u) * ohw + rr4, c4_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img4 * c.co + n0 + 14u) * ohw + rr4, n0 + 14u, c4_3.z);
+            store_forward((img4 * c.co + n0 + 14u) * ohw + rr4, c4_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img4 * c.co + n0 + 15u) * ohw + rr4, n0 + 15u, c4_3.w);
+            store_forward((img4 * c.co + n0 + 15u) * ohw + rr4, c4_3.w);
         }
     }
     if (r0 + 5u < npix) {
         let img5 = (r0 + 5u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img5 * c.co + n0 + 0u) * ohw + rr5, n0 + 0u, c5_0.x);
+            store_forward((img5 * c.co + n0 + 0u) * ohw + rr5, c5_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img5 * c.co + n0 + 1u) * ohw + rr5, n0 + 1u, c5_0.y);
+            store_forward((img5 * c.co + n0 + 1u) * ohw + rr5, c5_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img5 * c.co + n0 + 2u) * ohw + rr5, n0 + 2u, c5_0.z);
+            store_forward((img5 * c.co + n0 + 2u) * ohw + rr5, c5_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img5 * c.co + n0 + 3u) * ohw + rr5, n0 + 3u, c5_0.w);
+            store_forward((img5 * c.co + n0 + 3u) * ohw + rr5, c5_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img5 * c.co + n0 + 4u) * ohw + rr5, n0 + 4u, c5_1.x);
+            store_forward((img5 * c.co + n0 + 4u) * ohw + rr5, c5_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img5 * c.co + n0 + 5u) * ohw + rr5, n0 + 5u, c5_1.y);
+            store_forward((img5 * c.co + n0 + 5u) * ohw + rr5, c5_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img5 * c.co + n0 + 6u) * ohw + rr5, n0 + 6u, c5_1.z);
+            store_forward((img5 * c.co + n0 + 6u) * ohw + rr5, c5_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img5 * c.co + n0 + 7u) * ohw + rr5, n0 + 7u, c5_1.w);
+            store_forward((img5 * c.co + n0 + 7u) * ohw + rr5, c5_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img5 * c.co + n0 + 8u) * ohw + rr5, n0 + 8u, c5_2.x);
+            store_forward((img5 * c.co + n0 + 8u) * ohw + rr5, c5_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img5 * c.co + n0 + 9u) * ohw + rr5, n0 + 9u, c5_2.y);
+            store_forward((img5 * c.co + n0 + 9u) * ohw + rr5, c5_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img5 * c.co + n0 + 10u) * ohw + rr5, n0 + 10u, c5_2.z);
+            store_forward((img5 * c.co + n0 + 10u) * ohw + rr5, c5_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img5 * c.co + n0 + 11u) * ohw + rr5, n0 + 11u, c5_2.w);
+            store_forward((img5 * c.co + n0 + 11u) * ohw + rr5, c5_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img5 * c.co + n0 + 12u) * ohw + rr5, n0 + 12u, c5_3.x);
+            store_forward((img5 * c.co + n0 + 12u) * ohw + rr5, c5_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img5 * c.co + n0 + 13u) * ohw + rr5, n0 + 13u, c5_3.y);
+            store_forward((img5 * c.co + n0 + 13u) * ohw + rr5, c5_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img5 * c.co + n0 + 14u) * ohw + rr5, n0 + 14u, c5_3.z);
+            store_forward((img5 * c.co + n0 + 14u) * ohw + rr5, c5_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img5 * c.co + n0 + 15u) * ohw + rr5, n0 + 15u, c5_3.w);
+            store_forward((img5 * c.co + n0 + 15u) * ohw + rr5, c5_3.w);
         }
     }
     if (r0 + 6u < npix) {
         let img6 = (r0 + 6u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img6 * c.co + n0 + 0u) * ohw + rr6, n0 + 0u, c6_0.x);
+            store_forward((img6 * c.co + n0 + 0u) * ohw + rr6, c6_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img6 * c.co + n0 + 1u) * ohw + rr6, n0 + 1u, c6_0.y);
+            store_forward((img6 * c.co + n0 + 1u) * ohw + rr6, c6_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img6 * c.co + n0 + 2u) * ohw + rr6, n0 + 2u, c6_0.z);
+            store_forward((img6 * c.co + n0 + 2u) * ohw + rr6, c6_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img6 * c.co + n0 + 3u) * ohw + rr6, n0 + 3u, c6_0.w);
+            store_forward((img6 * c.co + n0 + 3u) * ohw + rr6, c6_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img6 * c.co + n0 + 4u) * ohw + rr6, n0 + 4u, c6_1.x);
+            store_forward((img6 * c.co + n0 + 4u) * ohw + rr6, c6_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img6 * c.co + n0 + 5u) * ohw + rr6, n0 + 5u, c6_1.y);
+            store_forward((img6 * c.co + n0 + 5u) * ohw + rr6, c6_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img6 * c.co + n0 + 6u) * ohw + rr6, n0 + 6u, c6_1.z);
+            store_forward((img6 * c.co + n0 + 6u) * ohw + rr6, c6_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img6 * c.co + n0 + 7u) * ohw + rr6, n0 + 7u, c6_1.w);
+            store_forward((img6 * c.co + n0 + 7u) * ohw + rr6, c6_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img6 * c.co + n0 + 8u) * ohw + rr6, n0 + 8u, c6_2.x);
+            store_forward((img6 * c.co + n0 + 8u) * ohw + rr6, c6_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img6 * c.co + n0 + 9u) * ohw + rr6, n0 + 9u, c6_2.y);
+            store_forward((img6 * c.co + n0 + 9u) * ohw + rr6, c6_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img6 * c.co + n0 + 10u) * ohw + rr6, n0 + 10u, c6_2.z);
+            store_forward((img6 * c.co + n0 + 10u) * ohw + rr6, c6_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img6 * c.co + n0 + 11u) * ohw + rr6, n0 + 11u, c6_2.w);
+            store_forward((img6 * c.co + n0 + 11u) * ohw + rr6, c6_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img6 * c.co + n0 + 12u) * ohw + rr6, n0 + 12u, c6_3.x);
+            store_forward((img6 * c.co + n0 + 12u) * ohw + rr6, c6_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img6 * c.co + n0 + 13u) * ohw + rr6, n0 + 13u, c6_3.y);
+            store_forward((img6 * c.co + n0 + 13u) * ohw + rr6, c6_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img6 * c.co + n0 + 14u) * ohw + rr6, n0 + 14u, c6_3.z);
+            store_forward((img6 * c.co + n0 + 14u) * ohw + rr6, c6_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img6 * c.co + n0 + 15u) * ohw + rr6, n0 + 15u, c6_3.w);
+            store_forward((img6 * c.co + n0 + 15u) * ohw + rr6, c6_3.w);
         }
     }
     if (r0 + 7u < npix) {
         let img7 = (r0 + 7u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img7 * c.co + n0 + 0u) * ohw + rr7, n0 + 0u, c7_0.x);
+            store_forward((img7 * c.co + n0 + 0u) * ohw + rr7, c7_0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img7 * c.co + n0 + 1u) * ohw + rr7, n0 + 1u, c7_0.y);
+            store_forward((img7 * c.co + n0 + 1u) * ohw + rr7, c7_0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img7 * c.co + n0 + 2u) * ohw + rr7, n0 + 2u, c7_0.z);
+            store_forward((img7 * c.co + n0 + 2u) * ohw + rr7, c7_0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img7 * c.co + n0 + 3u) * ohw + rr7, n0 + 3u, c7_0.w);
+            store_forward((img7 * c.co + n0 + 3u) * ohw + rr7, c7_0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img7 * c.co + n0 + 4u) * ohw + rr7, n0 + 4u, c7_1.x);
+            store_forward((img7 * c.co + n0 + 4u) * ohw + rr7, c7_1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img7 * c.co + n0 + 5u) * ohw + rr7, n0 + 5u, c7_1.y);
+            store_forward((img7 * c.co + n0 + 5u) * ohw + rr7, c7_1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img7 * c.co + n0 + 6u) * ohw + rr7, n0 + 6u, c7_1.z);
+            store_forward((img7 * c.co + n0 + 6u) * ohw + rr7, c7_1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img7 * c.co + n0 + 7u) * ohw + rr7, n0 + 7u, c7_1.w);
+            store_forward((img7 * c.co + n0 + 7u) * ohw + rr7, c7_1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img7 * c.co + n0 + 8u) * ohw + rr7, n0 + 8u, c7_2.x);
+            store_forward((img7 * c.co + n0 + 8u) * ohw + rr7, c7_2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img7 * c.co + n0 + 9u) * ohw + rr7, n0 + 9u, c7_2.y);
+            store_forward((img7 * c.co + n0 + 9u) * ohw + rr7, c7_2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img7 * c.co + n0 + 10u) * ohw + rr7, n0 + 10u, c7_2.z);
+            store_forward((img7 * c.co + n0 + 10u) * ohw + rr7, c7_2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img7 * c.co + n0 + 11u) * ohw + rr7, n0 + 11u, c7_2.w);
+            store_forward((img7 * c.co + n0 + 11u) * ohw + rr7, c7_2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img7 * c.co + n0 + 12u) * ohw + rr7, n0 + 12u, c7_3.x);
+            store_forward((img7 * c.co + n0 + 12u) * ohw + rr7, c7_3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img7 * c.co + n0 + 13u) * ohw + rr7, n0 + 13u, c7_3.y);
+            store_forward((img7 * c.co + n0 + 13u) * ohw + rr7, c7_3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img7 * c.co + n0 + 14u) * ohw + rr7, n0 + 14u, c7_3.z);
+            store_forward((img7 * c.co + n0 + 14u) * ohw + rr7, c7_3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img7 * c.co + n0 + 15u) * ohw + rr7, n0 + 15u, c7_3.w);
+            store_forward((img7 * c.co + n0 + 15u) * ohw + rr7, c7_3.w);
         }
     }
 

@@ -46,10 +46,9 @@ fn conv() -> Conv {
 fn in_range(v: i32, n: u32) -> bool { return v >= 0 && v < i32(n); }
 
 
-// Writes one output value of the forward pass: the variant's epilogue (bias or not, then SiLU
-// keeping the pre-activation, or not).
-fn store_forward(o: u32, co: u32, acc: f32) {
-    let z = acc + bias[co];
+// Writes one output value z (the bias already added, where the variant has one) of the forward
+// pass: SiLU keeping the pre-activation, or z as it is.
+fn store_forward(o: u32, z: f32) {
     dst[o] = z;
 }
 
@@ -416,796 +415,804 @@ fn main(
             c7_7 = fma(vec4<f32>(x9_0), b0_2_7, c7_7);
         }
     }
+    let bias0 = vec4<f32>(bias[min(n0 + 0u, c.co - 1u)], bias[min(n0 + 1u, c.co - 1u)], bias[min(n0 + 2u, c.co - 1u)], bias[min(n0 + 3u, c.co - 1u)]);
+    let bias1 = vec4<f32>(bias[min(n0 + 4u, c.co - 1u)], bias[min(n0 + 5u, c.co - 1u)], bias[min(n0 + 6u, c.co - 1u)], bias[min(n0 + 7u, c.co - 1u)]);
+    let bias2 = vec4<f32>(bias[min(n0 + 8u, c.co - 1u)], bias[min(n0 + 9u, c.co - 1u)], bias[min(n0 + 10u, c.co - 1u)], bias[min(n0 + 11u, c.co - 1u)]);
+    let bias3 = vec4<f32>(bias[min(n0 + 12u, c.co - 1u)], bias[min(n0 + 13u, c.co - 1u)], bias[min(n0 + 14u, c.co - 1u)], bias[min(n0 + 15u, c.co - 1u)]);
+    let bias4 = vec4<f32>(bias[min(n0 + 16u, c.co - 1u)], bias[min(n0 + 17u, c.co - 1u)], bias[min(n0 + 18u, c.co - 1u)], bias[min(n0 + 19u, c.co - 1u)]);
+    let bias5 = vec4<f32>(bias[min(n0 + 20u, c.co - 1u)], bias[min(n0 + 21u, c.co - 1u)], bias[min(n0 + 22u, c.co - 1u)], bias[min(n0 + 23u, c.co - 1u)]);
+    let bias6 = vec4<f32>(bias[min(n0 + 24u, c.co - 1u)], bias[min(n0 + 25u, c.co - 1u)], bias[min(n0 + 26u, c.co - 1u)], bias[min(n0 + 27u, c.co - 1u)]);
+    let bias7 = vec4<f32>(bias[min(n0 + 28u, c.co - 1u)], bias[min(n0 + 29u, c.co - 1u)], bias[min(n0 + 30u, c.co - 1u)], bias[min(n0 + 31u, c.co - 1u)]);
     if (r0 + 0u < npix) {
         let img0 = (r0 + 0u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img0 * c.co + n0 + 0u) * ohw + rr0, n0 + 0u, c0_0.x);
+            store_forward((img0 * c.co + n0 + 0u) * ohw + rr0, c0_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img0 * c.co + n0 + 1u) * ohw + rr0, n0 + 1u, c0_0.y);
+            store_forward((img0 * c.co + n0 + 1u) * ohw + rr0, c0_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img0 * c.co + n0 + 2u) * ohw + rr0, n0 + 2u, c0_0.z);
+            store_forward((img0 * c.co + n0 + 2u) * ohw + rr0, c0_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img0 * c.co + n0 + 3u) * ohw + rr0, n0 + 3u, c0_0.w);
+            store_forward((img0 * c.co + n0 + 3u) * ohw + rr0, c0_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img0 * c.co + n0 + 4u) * ohw + rr0, n0 + 4u, c0_1.x);
+            store_forward((img0 * c.co + n0 + 4u) * ohw + rr0, c0_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img0 * c.co + n0 + 5u) * ohw + rr0, n0 + 5u, c0_1.y);
+            store_forward((img0 * c.co + n0 + 5u) * ohw + rr0, c0_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img0 * c.co + n0 + 6u) * ohw + rr0, n0 + 6u, c0_1.z);
+            store_forward((img0 * c.co + n0 + 6u) * ohw + rr0, c0_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img0 * c.co + n0 + 7u) * ohw + rr0, n0 + 7u, c0_1.w);
+            store_forward((img0 * c.co + n0 + 7u) * ohw + rr0, c0_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img0 * c.co + n0 + 8u) * ohw + rr0, n0 + 8u, c0_2.x);
+            store_forward((img0 * c.co + n0 + 8u) * ohw + rr0, c0_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img0 * c.co + n0 + 9u) * ohw + rr0, n0 + 9u, c0_2.y);
+            store_forward((img0 * c.co + n0 + 9u) * ohw + rr0, c0_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img0 * c.co + n0 + 10u) * ohw + rr0, n0 + 10u, c0_2.z);
+            store_forward((img0 * c.co + n0 + 10u) * ohw + rr0, c0_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img0 * c.co + n0 + 11u) * ohw + rr0, n0 + 11u, c0_2.w);
+            store_forward((img0 * c.co + n0 + 11u) * ohw + rr0, c0_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img0 * c.co + n0 + 12u) * ohw + rr0, n0 + 12u, c0_3.x);
+            store_forward((img0 * c.co + n0 + 12u) * ohw + rr0, c0_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img0 * c.co + n0 + 13u) * ohw + rr0, n0 + 13u, c0_3.y);
+            store_forward((img0 * c.co + n0 + 13u) * ohw + rr0, c0_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img0 * c.co + n0 + 14u) * ohw + rr0, n0 + 14u, c0_3.z);
+            store_forward((img0 * c.co + n0 + 14u) * ohw + rr0, c0_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img0 * c.co + n0 + 15u) * ohw + rr0, n0 + 15u, c0_3.w);
+            store_forward((img0 * c.co + n0 + 15u) * ohw + rr0, c0_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img0 * c.co + n0 + 16u) * ohw + rr0, n0 + 16u, c0_4.x);
+            store_forward((img0 * c.co + n0 + 16u) * ohw + rr0, c0_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img0 * c.co + n0 + 17u) * ohw + rr0, n0 + 17u, c0_4.y);
+            store_forward((img0 * c.co + n0 + 17u) * ohw + rr0, c0_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img0 * c.co + n0 + 18u) * ohw + rr0, n0 + 18u, c0_4.z);
+            store_forward((img0 * c.co + n0 + 18u) * ohw + rr0, c0_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img0 * c.co + n0 + 19u) * ohw + rr0, n0 + 19u, c0_4.w);
+            store_forward((img0 * c.co + n0 + 19u) * ohw + rr0, c0_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img0 * c.co + n0 + 20u) * ohw + rr0, n0 + 20u, c0_5.x);
+            store_forward((img0 * c.co + n0 + 20u) * ohw + rr0, c0_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img0 * c.co + n0 + 21u) * ohw + rr0, n0 + 21u, c0_5.y);
+            store_forward((img0 * c.co + n0 + 21u) * ohw + rr0, c0_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img0 * c.co + n0 + 22u) * ohw + rr0, n0 + 22u, c0_5.z);
+            store_forward((img0 * c.co + n0 + 22u) * ohw + rr0, c0_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img0 * c.co + n0 + 23u) * ohw + rr0, n0 + 23u, c0_5.w);
+            store_forward((img0 * c.co + n0 + 23u) * ohw + rr0, c0_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img0 * c.co + n0 + 24u) * ohw + rr0, n0 + 24u, c0_6.x);
+            store_forward((img0 * c.co + n0 + 24u) * ohw + rr0, c0_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img0 * c.co + n0 + 25u) * ohw + rr0, n0 + 25u, c0_6.y);
+            store_forward((img0 * c.co + n0 + 25u) * ohw + rr0, c0_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img0 * c.co + n0 + 26u) * ohw + rr0, n0 + 26u, c0_6.z);
+            store_forward((img0 * c.co + n0 + 26u) * ohw + rr0, c0_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img0 * c.co + n0 + 27u) * ohw + rr0, n0 + 27u, c0_6.w);
+            store_forward((img0 * c.co + n0 + 27u) * ohw + rr0, c0_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img0 * c.co + n0 + 28u) * ohw + rr0, n0 + 28u, c0_7.x);
+            store_forward((img0 * c.co + n0 + 28u) * ohw + rr0, c0_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img0 * c.co + n0 + 29u) * ohw + rr0, n0 + 29u, c0_7.y);
+            store_forward((img0 * c.co + n0 + 29u) * ohw + rr0, c0_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img0 * c.co + n0 + 30u) * ohw + rr0, n0 + 30u, c0_7.z);
+            store_forward((img0 * c.co + n0 + 30u) * ohw + rr0, c0_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img0 * c.co + n0 + 31u) * ohw + rr0, n0 + 31u, c0_7.w);
+            store_forward((img0 * c.co + n0 + 31u) * ohw + rr0, c0_7.w + bias7.w);
         }
     }
     if (r0 + 1u < npix) {
         let img1 = (r0 + 1u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img1 * c.co + n0 + 0u) * ohw + rr1, n0 + 0u, c1_0.x);
+            store_forward((img1 * c.co + n0 + 0u) * ohw + rr1, c1_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img1 * c.co + n0 + 1u) * ohw + rr1, n0 + 1u, c1_0.y);
+            store_forward((img1 * c.co + n0 + 1u) * ohw + rr1, c1_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img1 * c.co + n0 + 2u) * ohw + rr1, n0 + 2u, c1_0.z);
+            store_forward((img1 * c.co + n0 + 2u) * ohw + rr1, c1_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img1 * c.co + n0 + 3u) * ohw + rr1, n0 + 3u, c1_0.w);
+            store_forward((img1 * c.co + n0 + 3u) * ohw + rr1, c1_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img1 * c.co + n0 + 4u) * ohw + rr1, n0 + 4u, c1_1.x);
+            store_forward((img1 * c.co + n0 + 4u) * ohw + rr1, c1_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img1 * c.co + n0 + 5u) * ohw + rr1, n0 + 5u, c1_1.y);
+            store_forward((img1 * c.co + n0 + 5u) * ohw + rr1, c1_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img1 * c.co + n0 + 6u) * ohw + rr1, n0 + 6u, c1_1.z);
+            store_forward((img1 * c.co + n0 + 6u) * ohw + rr1, c1_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img1 * c.co + n0 + 7u) * ohw + rr1, n0 + 7u, c1_1.w);
+            store_forward((img1 * c.co + n0 + 7u) * ohw + rr1, c1_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img1 * c.co + n0 + 8u) * ohw + rr1, n0 + 8u, c1_2.x);
+            store_forward((img1 * c.co + n0 + 8u) * ohw + rr1, c1_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img1 * c.co + n0 + 9u) * ohw + rr1, n0 + 9u, c1_2.y);
+            store_forward((img1 * c.co + n0 + 9u) * ohw + rr1, c1_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img1 * c.co + n0 + 10u) * ohw + rr1, n0 + 10u, c1_2.z);
+            store_forward((img1 * c.co + n0 + 10u) * ohw + rr1, c1_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img1 * c.co + n0 + 11u) * ohw + rr1, n0 + 11u, c1_2.w);
+            store_forward((img1 * c.co + n0 + 11u) * ohw + rr1, c1_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img1 * c.co + n0 + 12u) * ohw + rr1, n0 + 12u, c1_3.x);
+            store_forward((img1 * c.co + n0 + 12u) * ohw + rr1, c1_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img1 * c.co + n0 + 13u) * ohw + rr1, n0 + 13u, c1_3.y);
+            store_forward((img1 * c.co + n0 + 13u) * ohw + rr1, c1_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img1 * c.co + n0 + 14u) * ohw + rr1, n0 + 14u, c1_3.z);
+            store_forward((img1 * c.co + n0 + 14u) * ohw + rr1, c1_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img1 * c.co + n0 + 15u) * ohw + rr1, n0 + 15u, c1_3.w);
+            store_forward((img1 * c.co + n0 + 15u) * ohw + rr1, c1_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img1 * c.co + n0 + 16u) * ohw + rr1, n0 + 16u, c1_4.x);
+            store_forward((img1 * c.co + n0 + 16u) * ohw + rr1, c1_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img1 * c.co + n0 + 17u) * ohw + rr1, n0 + 17u, c1_4.y);
+            store_forward((img1 * c.co + n0 + 17u) * ohw + rr1, c1_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img1 * c.co + n0 + 18u) * ohw + rr1, n0 + 18u, c1_4.z);
+            store_forward((img1 * c.co + n0 + 18u) * ohw + rr1, c1_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img1 * c.co + n0 + 19u) * ohw + rr1, n0 + 19u, c1_4.w);
+            store_forward((img1 * c.co + n0 + 19u) * ohw + rr1, c1_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img1 * c.co + n0 + 20u) * ohw + rr1, n0 + 20u, c1_5.x);
+            store_forward((img1 * c.co + n0 + 20u) * ohw + rr1, c1_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img1 * c.co + n0 + 21u) * ohw + rr1, n0 + 21u, c1_5.y);
+            store_forward((img1 * c.co + n0 + 21u) * ohw + rr1, c1_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img1 * c.co + n0 + 22u) * ohw + rr1, n0 + 22u, c1_5.z);
+            store_forward((img1 * c.co + n0 + 22u) * ohw + rr1, c1_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img1 * c.co + n0 + 23u) * ohw + rr1, n0 + 23u, c1_5.w);
+            store_forward((img1 * c.co + n0 + 23u) * ohw + rr1, c1_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img1 * c.co + n0 + 24u) * ohw + rr1, n0 + 24u, c1_6.x);
+            store_forward((img1 * c.co + n0 + 24u) * ohw + rr1, c1_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img1 * c.co + n0 + 25u) * ohw + rr1, n0 + 25u, c1_6.y);
+            store_forward((img1 * c.co + n0 + 25u) * ohw + rr1, c1_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img1 * c.co + n0 + 26u) * ohw + rr1, n0 + 26u, c1_6.z);
+            store_forward((img1 * c.co + n0 + 26u) * ohw + rr1, c1_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img1 * c.co + n0 + 27u) * ohw + rr1, n0 + 27u, c1_6.w);
+            store_forward((img1 * c.co + n0 + 27u) * ohw + rr1, c1_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img1 * c.co + n0 + 28u) * ohw + rr1, n0 + 28u, c1_7.x);
+            store_forward((img1 * c.co + n0 + 28u) * ohw + rr1, c1_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img1 * c.co + n0 + 29u) * ohw + rr1, n0 + 29u, c1_7.y);
+            store_forward((img1 * c.co + n0 + 29u) * ohw + rr1, c1_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img1 * c.co + n0 + 30u) * ohw + rr1, n0 + 30u, c1_7.z);
+            store_forward((img1 * c.co + n0 + 30u) * ohw + rr1, c1_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img1 * c.co + n0 + 31u) * ohw + rr1, n0 + 31u, c1_7.w);
+            store_forward((img1 * c.co + n0 + 31u) * ohw + rr1, c1_7.w + bias7.w);
         }
     }
     if (r0 + 2u < npix) {
         let img2 = (r0 + 2u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img2 * c.co + n0 + 0u) * ohw + rr2, n0 + 0u, c2_0.x);
+            store_forward((img2 * c.co + n0 + 0u) * ohw + rr2, c2_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img2 * c.co + n0 + 1u) * ohw + rr2, n0 + 1u, c2_0.y);
+            store_forward((img2 * c.co + n0 + 1u) * ohw + rr2, c2_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img2 * c.co + n0 + 2u) * ohw + rr2, n0 + 2u, c2_0.z);
+            store_forward((img2 * c.co + n0 + 2u) * ohw + rr2, c2_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img2 * c.co + n0 + 3u) * ohw + rr2, n0 + 3u, c2_0.w);
+            store_forward((img2 * c.co + n0 + 3u) * ohw + rr2, c2_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img2 * c.co + n0 + 4u) * ohw + rr2, n0 + 4u, c2_1.x);
+            store_forward((img2 * c.co + n0 + 4u) * ohw + rr2, c2_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img2 * c.co + n0 + 5u) * ohw + rr2, n0 + 5u, c2_1.y);
+            store_forward((img2 * c.co + n0 + 5u) * ohw + rr2, c2_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img2 * c.co + n0 + 6u) * ohw + rr2, n0 + 6u, c2_1.z);
+            store_forward((img2 * c.co + n0 + 6u) * ohw + rr2, c2_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img2 * c.co + n0 + 7u) * ohw + rr2, n0 + 7u, c2_1.w);
+            store_forward((img2 * c.co + n0 + 7u) * ohw + rr2, c2_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img2 * c.co + n0 + 8u) * ohw + rr2, n0 + 8u, c2_2.x);
+            store_forward((img2 * c.co + n0 + 8u) * ohw + rr2, c2_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img2 * c.co + n0 + 9u) * ohw + rr2, n0 + 9u, c2_2.y);
+            store_forward((img2 * c.co + n0 + 9u) * ohw + rr2, c2_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img2 * c.co + n0 + 10u) * ohw + rr2, n0 + 10u, c2_2.z);
+            store_forward((img2 * c.co + n0 + 10u) * ohw + rr2, c2_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img2 * c.co + n0 + 11u) * ohw + rr2, n0 + 11u, c2_2.w);
+            store_forward((img2 * c.co + n0 + 11u) * ohw + rr2, c2_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img2 * c.co + n0 + 12u) * ohw + rr2, n0 + 12u, c2_3.x);
+            store_forward((img2 * c.co + n0 + 12u) * ohw + rr2, c2_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img2 * c.co + n0 + 13u) * ohw + rr2, n0 + 13u, c2_3.y);
+            store_forward((img2 * c.co + n0 + 13u) * ohw + rr2, c2_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img2 * c.co + n0 + 14u) * ohw + rr2, n0 + 14u, c2_3.z);
+            store_forward((img2 * c.co + n0 + 14u) * ohw + rr2, c2_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img2 * c.co + n0 + 15u) * ohw + rr2, n0 + 15u, c2_3.w);
+            store_forward((img2 * c.co + n0 + 15u) * ohw + rr2, c2_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img2 * c.co + n0 + 16u) * ohw + rr2, n0 + 16u, c2_4.x);
+            store_forward((img2 * c.co + n0 + 16u) * ohw + rr2, c2_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img2 * c.co + n0 + 17u) * ohw + rr2, n0 + 17u, c2_4.y);
+            store_forward((img2 * c.co + n0 + 17u) * ohw + rr2, c2_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img2 * c.co + n0 + 18u) * ohw + rr2, n0 + 18u, c2_4.z);
+            store_forward((img2 * c.co + n0 + 18u) * ohw + rr2, c2_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img2 * c.co + n0 + 19u) * ohw + rr2, n0 + 19u, c2_4.w);
+            store_forward((img2 * c.co + n0 + 19u) * ohw + rr2, c2_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img2 * c.co + n0 + 20u) * ohw + rr2, n0 + 20u, c2_5.x);
+            store_forward((img2 * c.co + n0 + 20u) * ohw + rr2, c2_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img2 * c.co + n0 + 21u) * ohw + rr2, n0 + 21u, c2_5.y);
+            store_forward((img2 * c.co + n0 + 21u) * ohw + rr2, c2_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img2 * c.co + n0 + 22u) * ohw + rr2, n0 + 22u, c2_5.z);
+            store_forward((img2 * c.co + n0 + 22u) * ohw + rr2, c2_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img2 * c.co + n0 + 23u) * ohw + rr2, n0 + 23u, c2_5.w);
+            store_forward((img2 * c.co + n0 + 23u) * ohw + rr2, c2_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img2 * c.co + n0 + 24u) * ohw + rr2, n0 + 24u, c2_6.x);
+            store_forward((img2 * c.co + n0 + 24u) * ohw + rr2, c2_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img2 * c.co + n0 + 25u) * ohw + rr2, n0 + 25u, c2_6.y);
+            store_forward((img2 * c.co + n0 + 25u) * ohw + rr2, c2_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img2 * c.co + n0 + 26u) * ohw + rr2, n0 + 26u, c2_6.z);
+            store_forward((img2 * c.co + n0 + 26u) * ohw + rr2, c2_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img2 * c.co + n0 + 27u) * ohw + rr2, n0 + 27u, c2_6.w);
+            store_forward((img2 * c.co + n0 + 27u) * ohw + rr2, c2_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img2 * c.co + n0 + 28u) * ohw + rr2, n0 + 28u, c2_7.x);
+            store_forward((img2 * c.co + n0 + 28u) * ohw + rr2, c2_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img2 * c.co + n0 + 29u) * ohw + rr2, n0 + 29u, c2_7.y);
+            store_forward((img2 * c.co + n0 + 29u) * ohw + rr2, c2_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img2 * c.co + n0 + 30u) * ohw + rr2, n0 + 30u, c2_7.z);
+            store_forward((img2 * c.co + n0 + 30u) * ohw + rr2, c2_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img2 * c.co + n0 + 31u) * ohw + rr2, n0 + 31u, c2_7.w);
+            store_forward((img2 * c.co + n0 + 31u) * ohw + rr2, c2_7.w + bias7.w);
         }
     }
     if (r0 + 3u < npix) {
         let img3 = (r0 + 3u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img3 * c.co + n0 + 0u) * ohw + rr3, n0 + 0u, c3_0.x);
+            store_forward((img3 * c.co + n0 + 0u) * ohw + rr3, c3_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img3 * c.co + n0 + 1u) * ohw + rr3, n0 + 1u, c3_0.y);
+            store_forward((img3 * c.co + n0 + 1u) * ohw + rr3, c3_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img3 * c.co + n0 + 2u) * ohw + rr3, n0 + 2u, c3_0.z);
+            store_forward((img3 * c.co + n0 + 2u) * ohw + rr3, c3_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img3 * c.co + n0 + 3u) * ohw + rr3, n0 + 3u, c3_0.w);
+            store_forward((img3 * c.co + n0 + 3u) * ohw + rr3, c3_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img3 * c.co + n0 + 4u) * ohw + rr3, n0 + 4u, c3_1.x);
+            store_forward((img3 * c.co + n0 + 4u) * ohw + rr3, c3_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img3 * c.co + n0 + 5u) * ohw + rr3, n0 + 5u, c3_1.y);
+            store_forward((img3 * c.co + n0 + 5u) * ohw + rr3, c3_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img3 * c.co + n0 + 6u) * ohw + rr3, n0 + 6u, c3_1.z);
+            store_forward((img3 * c.co + n0 + 6u) * ohw + rr3, c3_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img3 * c.co + n0 + 7u) * ohw + rr3, n0 + 7u, c3_1.w);
+            store_forward((img3 * c.co + n0 + 7u) * ohw + rr3, c3_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img3 * c.co + n0 + 8u) * ohw + rr3, n0 + 8u, c3_2.x);
+            store_forward((img3 * c.co + n0 + 8u) * ohw + rr3, c3_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img3 * c.co + n0 + 9u) * ohw + rr3, n0 + 9u, c3_2.y);
+            store_forward((img3 * c.co + n0 + 9u) * ohw + rr3, c3_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img3 * c.co + n0 + 10u) * ohw + rr3, n0 + 10u, c3_2.z);
+            store_forward((img3 * c.co + n0 + 10u) * ohw + rr3, c3_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img3 * c.co + n0 + 11u) * ohw + rr3, n0 + 11u, c3_2.w);
+            store_forward((img3 * c.co + n0 + 11u) * ohw + rr3, c3_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img3 * c.co + n0 + 12u) * ohw + rr3, n0 + 12u, c3_3.x);
+            store_forward((img3 * c.co + n0 + 12u) * ohw + rr3, c3_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img3 * c.co + n0 + 13u) * ohw + rr3, n0 + 13u, c3_3.y);
+            store_forward((img3 * c.co + n0 + 13u) * ohw + rr3, c3_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img3 * c.co + n0 + 14u) * ohw + rr3, n0 + 14u, c3_3.z);
+            store_forward((img3 * c.co + n0 + 14u) * ohw + rr3, c3_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img3 * c.co + n0 + 15u) * ohw + rr3, n0 + 15u, c3_3.w);
+            store_forward((img3 * c.co + n0 + 15u) * ohw + rr3, c3_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img3 * c.co + n0 + 16u) * ohw + rr3, n0 + 16u, c3_4.x);
+            store_forward((img3 * c.co + n0 + 16u) * ohw + rr3, c3_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img3 * c.co + n0 + 17u) * ohw + rr3, n0 + 17u, c3_4.y);
+            store_forward((img3 * c.co + n0 + 17u) * ohw + rr3, c3_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img3 * c.co + n0 + 18u) * ohw + rr3, n0 + 18u, c3_4.z);
+            store_forward((img3 * c.co + n0 + 18u) * ohw + rr3, c3_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img3 * c.co + n0 + 19u) * ohw + rr3, n0 + 19u, c3_4.w);
+            store_forward((img3 * c.co + n0 + 19u) * ohw + rr3, c3_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img3 * c.co + n0 + 20u) * ohw + rr3, n0 + 20u, c3_5.x);
+            store_forward((img3 * c.co + n0 + 20u) * ohw + rr3, c3_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img3 * c.co + n0 + 21u) * ohw + rr3, n0 + 21u, c3_5.y);
+            store_forward((img3 * c.co + n0 + 21u) * ohw + rr3, c3_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img3 * c.co + n0 + 22u) * ohw + rr3, n0 + 22u, c3_5.z);
+            store_forward((img3 * c.co + n0 + 22u) * ohw + rr3, c3_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img3 * c.co + n0 + 23u) * ohw + rr3, n0 + 23u, c3_5.w);
+            store_forward((img3 * c.co + n0 + 23u) * ohw + rr3, c3_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img3 * c.co + n0 + 24u) * ohw + rr3, n0 + 24u, c3_6.x);
+            store_forward((img3 * c.co + n0 + 24u) * ohw + rr3, c3_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img3 * c.co + n0 + 25u) * ohw + rr3, n0 + 25u, c3_6.y);
+            store_forward((img3 * c.co + n0 + 25u) * ohw + rr3, c3_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img3 * c.co + n0 + 26u) * ohw + rr3, n0 + 26u, c3_6.z);
+            store_forward((img3 * c.co + n0 + 26u) * ohw + rr3, c3_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img3 * c.co + n0 + 27u) * ohw + rr3, n0 + 27u, c3_6.w);
+            store_forward((img3 * c.co + n0 + 27u) * ohw + rr3, c3_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img3 * c.co + n0 + 28u) * ohw + rr3, n0 + 28u, c3_7.x);
+            store_forward((img3 * c.co + n0 + 28u) * ohw + rr3, c3_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img3 * c.co + n0 + 29u) * ohw + rr3, n0 + 29u, c3_7.y);
+            store_forward((img3 * c.co + n0 + 29u) * ohw + rr3, c3_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img3 * c.co + n0 + 30u) * ohw + rr3, n0 + 30u, c3_7.z);
+            store_forward((img3 * c.co + n0 + 30u) * ohw + rr3, c3_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img3 * c.co + n0 + 31u) * ohw + rr3, n0 + 31u, c3_7.w);
+            store_forward((img3 * c.co + n0 + 31u) * ohw + rr3, c3_7.w + bias7.w);
         }
     }
     if (r0 + 4u < npix) {
         let img4 = (r0 + 4u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img4 * c.co + n0 + 0u) * ohw + rr4, n0 + 0u, c4_0.x);
+            store_forward((img4 * c.co + n0 + 0u) * ohw + rr4, c4_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img4 * c.co + n0 + 1u) * ohw + rr4, n0 + 1u, c4_0.y);
+            store_forward((img4 * c.co + n0 + 1u) * ohw + rr4, c4_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img4 * c.co + n0 + 2u) * ohw + rr4, n0 + 2u, c4_0.z);
+            store_forward((img4 * c.co + n0 + 2u) * ohw + rr4, c4_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img4 * c.co + n0 + 3u) * ohw + rr4, n0 + 3u, c4_0.w);
+            store_forward((img4 * c.co + n0 + 3u) * ohw + rr4, c4_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img4 * c.co + n0 + 4u) * ohw + rr4, n0 + 4u, c4_1.x);
+            store_forward((img4 * c.co + n0 + 4u) * ohw + rr4, c4_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img4 * c.co + n0 + 5u) * ohw + rr4, n0 + 5u, c4_1.y);
+            store_forward((img4 * c.co + n0 + 5u) * ohw + rr4, c4_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img4 * c.co + n0 + 6u) * ohw + rr4, n0 + 6u, c4_1.z);
+            store_forward((img4 * c.co + n0 + 6u) * ohw + rr4, c4_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img4 * c.co + n0 + 7u) * ohw + rr4, n0 + 7u, c4_1.w);
+            store_forward((img4 * c.co + n0 + 7u) * ohw + rr4, c4_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img4 * c.co + n0 + 8u) * ohw + rr4, n0 + 8u, c4_2.x);
+            store_forward((img4 * c.co + n0 + 8u) * ohw + rr4, c4_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img4 * c.co + n0 + 9u) * ohw + rr4, n0 + 9u, c4_2.y);
+            store_forward((img4 * c.co + n0 + 9u) * ohw + rr4, c4_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img4 * c.co + n0 + 10u) * ohw + rr4, n0 + 10u, c4_2.z);
+            store_forward((img4 * c.co + n0 + 10u) * ohw + rr4, c4_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img4 * c.co + n0 + 11u) * ohw + rr4, n0 + 11u, c4_2.w);
+            store_forward((img4 * c.co + n0 + 11u) * ohw + rr4, c4_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img4 * c.co + n0 + 12u) * ohw + rr4, n0 + 12u, c4_3.x);
+            store_forward((img4 * c.co + n0 + 12u) * ohw + rr4, c4_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img4 * c.co + n0 + 13u) * ohw + rr4, n0 + 13u, c4_3.y);
+            store_forward((img4 * c.co + n0 + 13u) * ohw + rr4, c4_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img4 * c.co + n0 + 14u) * ohw + rr4, n0 + 14u, c4_3.z);
+            store_forward((img4 * c.co + n0 + 14u) * ohw + rr4, c4_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img4 * c.co + n0 + 15u) * ohw + rr4, n0 + 15u, c4_3.w);
+            store_forward((img4 * c.co + n0 + 15u) * ohw + rr4, c4_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img4 * c.co + n0 + 16u) * ohw + rr4, n0 + 16u, c4_4.x);
+            store_forward((img4 * c.co + n0 + 16u) * ohw + rr4, c4_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img4 * c.co + n0 + 17u) * ohw + rr4, n0 + 17u, c4_4.y);
+            store_forward((img4 * c.co + n0 + 17u) * ohw + rr4, c4_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img4 * c.co + n0 + 18u) * ohw + rr4, n0 + 18u, c4_4.z);
+            store_forward((img4 * c.co + n0 + 18u) * ohw + rr4, c4_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img4 * c.co + n0 + 19u) * ohw + rr4, n0 + 19u, c4_4.w);
+            store_forward((img4 * c.co + n0 + 19u) * ohw + rr4, c4_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img4 * c.co + n0 + 20u) * ohw + rr4, n0 + 20u, c4_5.x);
+            store_forward((img4 * c.co + n0 + 20u) * ohw + rr4, c4_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img4 * c.co + n0 + 21u) * ohw + rr4, n0 + 21u, c4_5.y);
+            store_forward((img4 * c.co + n0 + 21u) * ohw + rr4, c4_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img4 * c.co + n0 + 22u) * ohw + rr4, n0 + 22u, c4_5.z);
+            store_forward((img4 * c.co + n0 + 22u) * ohw + rr4, c4_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img4 * c.co + n0 + 23u) * ohw + rr4, n0 + 23u, c4_5.w);
+            store_forward((img4 * c.co + n0 + 23u) * ohw + rr4, c4_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img4 * c.co + n0 + 24u) * ohw + rr4, n0 + 24u, c4_6.x);
+            store_forward((img4 * c.co + n0 + 24u) * ohw + rr4, c4_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img4 * c.co + n0 + 25u) * ohw + rr4, n0 + 25u, c4_6.y);
+            store_forward((img4 * c.co + n0 + 25u) * ohw + rr4, c4_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img4 * c.co + n0 + 26u) * ohw + rr4, n0 + 26u, c4_6.z);
+            store_forward((img4 * c.co + n0 + 26u) * ohw + rr4, c4_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img4 * c.co + n0 + 27u) * ohw + rr4, n0 + 27u, c4_6.w);
+            store_forward((img4 * c.co + n0 + 27u) * ohw + rr4, c4_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img4 * c.co + n0 + 28u) * ohw + rr4, n0 + 28u, c4_7.x);
+            store_forward((img4 * c.co + n0 + 28u) * ohw + rr4, c4_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img4 * c.co + n0 + 29u) * ohw + rr4, n0 + 29u, c4_7.y);
+            store_forward((img4 * c.co + n0 + 29u) * ohw + rr4, c4_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img4 * c.co + n0 + 30u) * ohw + rr4, n0 + 30u, c4_7.z);
+            store_forward((img4 * c.co + n0 + 30u) * ohw + rr4, c4_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img4 * c.co + n0 + 31u) * ohw + rr4, n0 + 31u, c4_7.w);
+            store_forward((img4 * c.co + n0 + 31u) * ohw + rr4, c4_7.w + bias7.w);
         }
     }
     if (r0 + 5u < npix) {
         let img5 = (r0 + 5u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img5 * c.co + n0 + 0u) * ohw + rr5, n0 + 0u, c5_0.x);
+            store_forward((img5 * c.co + n0 + 0u) * ohw + rr5, c5_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img5 * c.co + n0 + 1u) * ohw + rr5, n0 + 1u, c5_0.y);
+            store_forward((img5 * c.co + n0 + 1u) * ohw + rr5, c5_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img5 * c.co + n0 + 2u) * ohw + rr5, n0 + 2u, c5_0.z);
+            store_forward((img5 * c.co + n0 + 2u) * ohw + rr5, c5_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img5 * c.co + n0 + 3u) * ohw + rr5, n0 + 3u, c5_0.w);
+            store_forward((img5 * c.co + n0 + 3u) * ohw + rr5, c5_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img5 * c.co + n0 + 4u) * ohw + rr5, n0 + 4u, c5_1.x);
+            store_forward((img5 * c.co + n0 + 4u) * ohw + rr5, c5_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img5 * c.co + n0 + 5u) * ohw + rr5, n0 + 5u, c5_1.y);
+            store_forward((img5 * c.co + n0 + 5u) * ohw + rr5, c5_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img5 * c.co + n0 + 6u) * ohw + rr5, n0 + 6u, c5_1.z);
+            store_forward((img5 * c.co + n0 + 6u) * ohw + rr5, c5_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img5 * c.co + n0 + 7u) * ohw + rr5, n0 + 7u, c5_1.w);
+            store_forward((img5 * c.co + n0 + 7u) * ohw + rr5, c5_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img5 * c.co + n0 + 8u) * ohw + rr5, n0 + 8u, c5_2.x);
+            store_forward((img5 * c.co + n0 + 8u) * ohw + rr5, c5_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img5 * c.co + n0 + 9u) * ohw + rr5, n0 + 9u, c5_2.y);
+            store_forward((img5 * c.co + n0 + 9u) * ohw + rr5, c5_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img5 * c.co + n0 + 10u) * ohw + rr5, n0 + 10u, c5_2.z);
+            store_forward((img5 * c.co + n0 + 10u) * ohw + rr5, c5_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img5 * c.co + n0 + 11u) * ohw + rr5, n0 + 11u, c5_2.w);
+            store_forward((img5 * c.co + n0 + 11u) * ohw + rr5, c5_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img5 * c.co + n0 + 12u) * ohw + rr5, n0 + 12u, c5_3.x);
+            store_forward((img5 * c.co + n0 + 12u) * ohw + rr5, c5_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img5 * c.co + n0 + 13u) * ohw + rr5, n0 + 13u, c5_3.y);
+            store_forward((img5 * c.co + n0 + 13u) * ohw + rr5, c5_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img5 * c.co + n0 + 14u) * ohw + rr5, n0 + 14u, c5_3.z);
+            store_forward((img5 * c.co + n0 + 14u) * ohw + rr5, c5_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img5 * c.co + n0 + 15u) * ohw + rr5, n0 + 15u, c5_3.w);
+            store_forward((img5 * c.co + n0 + 15u) * ohw + rr5, c5_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img5 * c.co + n0 + 16u) * ohw + rr5, n0 + 16u, c5_4.x);
+            store_forward((img5 * c.co + n0 + 16u) * ohw + rr5, c5_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img5 * c.co + n0 + 17u) * ohw + rr5, n0 + 17u, c5_4.y);
+            store_forward((img5 * c.co + n0 + 17u) * ohw + rr5, c5_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img5 * c.co + n0 + 18u) * ohw + rr5, n0 + 18u, c5_4.z);
+            store_forward((img5 * c.co + n0 + 18u) * ohw + rr5, c5_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img5 * c.co + n0 + 19u) * ohw + rr5, n0 + 19u, c5_4.w);
+            store_forward((img5 * c.co + n0 + 19u) * ohw + rr5, c5_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img5 * c.co + n0 + 20u) * ohw + rr5, n0 + 20u, c5_5.x);
+            store_forward((img5 * c.co + n0 + 20u) * ohw + rr5, c5_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img5 * c.co + n0 + 21u) * ohw + rr5, n0 + 21u, c5_5.y);
+            store_forward((img5 * c.co + n0 + 21u) * ohw + rr5, c5_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img5 * c.co + n0 + 22u) * ohw + rr5, n0 + 22u, c5_5.z);
+            store_forward((img5 * c.co + n0 + 22u) * ohw + rr5, c5_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img5 * c.co + n0 + 23u) * ohw + rr5, n0 + 23u, c5_5.w);
+            store_forward((img5 * c.co + n0 + 23u) * ohw + rr5, c5_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img5 * c.co + n0 + 24u) * ohw + rr5, n0 + 24u, c5_6.x);
+            store_forward((img5 * c.co + n0 + 24u) * ohw + rr5, c5_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img5 * c.co + n0 + 25u) * ohw + rr5, n0 + 25u, c5_6.y);
+            store_forward((img5 * c.co + n0 + 25u) * ohw + rr5, c5_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img5 * c.co + n0 + 26u) * ohw + rr5, n0 + 26u, c5_6.z);
+            store_forward((img5 * c.co + n0 + 26u) * ohw + rr5, c5_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img5 * c.co + n0 + 27u) * ohw + rr5, n0 + 27u, c5_6.w);
+            store_forward((img5 * c.co + n0 + 27u) * ohw + rr5, c5_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img5 * c.co + n0 + 28u) * ohw + rr5, n0 + 28u, c5_7.x);
+            store_forward((img5 * c.co + n0 + 28u) * ohw + rr5, c5_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img5 * c.co + n0 + 29u) * ohw + rr5, n0 + 29u, c5_7.y);
+            store_forward((img5 * c.co + n0 + 29u) * ohw + rr5, c5_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img5 * c.co + n0 + 30u) * ohw + rr5, n0 + 30u, c5_7.z);
+            store_forward((img5 * c.co + n0 + 30u) * ohw + rr5, c5_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img5 * c.co + n0 + 31u) * ohw + rr5, n0 + 31u, c5_7.w);
+            store_forward((img5 * c.co + n0 + 31u) * ohw + rr5, c5_7.w + bias7.w);
         }
     }
     if (r0 + 6u < npix) {
         let img6 = (r0 + 6u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img6 * c.co + n0 + 0u) * ohw + rr6, n0 + 0u, c6_0.x);
+            store_forward((img6 * c.co + n0 + 0u) * ohw + rr6, c6_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img6 * c.co + n0 + 1u) * ohw + rr6, n0 + 1u, c6_0.y);
+            store_forward((img6 * c.co + n0 + 1u) * ohw + rr6, c6_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img6 * c.co + n0 + 2u) * ohw + rr6, n0 + 2u, c6_0.z);
+            store_forward((img6 * c.co + n0 + 2u) * ohw + rr6, c6_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img6 * c.co + n0 + 3u) * ohw + rr6, n0 + 3u, c6_0.w);
+            store_forward((img6 * c.co + n0 + 3u) * ohw + rr6, c6_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img6 * c.co + n0 + 4u) * ohw + rr6, n0 + 4u, c6_1.x);
+            store_forward((img6 * c.co + n0 + 4u) * ohw + rr6, c6_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img6 * c.co + n0 + 5u) * ohw + rr6, n0 + 5u, c6_1.y);
+            store_forward((img6 * c.co + n0 + 5u) * ohw + rr6, c6_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img6 * c.co + n0 + 6u) * ohw + rr6, n0 + 6u, c6_1.z);
+            store_forward((img6 * c.co + n0 + 6u) * ohw + rr6, c6_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img6 * c.co + n0 + 7u) * ohw + rr6, n0 + 7u, c6_1.w);
+            store_forward((img6 * c.co + n0 + 7u) * ohw + rr6, c6_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img6 * c.co + n0 + 8u) * ohw + rr6, n0 + 8u, c6_2.x);
+            store_forward((img6 * c.co + n0 + 8u) * ohw + rr6, c6_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img6 * c.co + n0 + 9u) * ohw + rr6, n0 + 9u, c6_2.y);
+            store_forward((img6 * c.co + n0 + 9u) * ohw + rr6, c6_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img6 * c.co + n0 + 10u) * ohw + rr6, n0 + 10u, c6_2.z);
+            store_forward((img6 * c.co + n0 + 10u) * ohw + rr6, c6_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img6 * c.co + n0 + 11u) * ohw + rr6, n0 + 11u, c6_2.w);
+            store_forward((img6 * c.co + n0 + 11u) * ohw + rr6, c6_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img6 * c.co + n0 + 12u) * ohw + rr6, n0 + 12u, c6_3.x);
+            store_forward((img6 * c.co + n0 + 12u) * ohw + rr6, c6_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img6 * c.co + n0 + 13u) * ohw + rr6, n0 + 13u, c6_3.y);
+            store_forward((img6 * c.co + n0 + 13u) * ohw + rr6, c6_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img6 * c.co + n0 + 14u) * ohw + rr6, n0 + 14u, c6_3.z);
+            store_forward((img6 * c.co + n0 + 14u) * ohw + rr6, c6_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img6 * c.co + n0 + 15u) * ohw + rr6, n0 + 15u, c6_3.w);
+            store_forward((img6 * c.co + n0 + 15u) * ohw + rr6, c6_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img6 * c.co + n0 + 16u) * ohw + rr6, n0 + 16u, c6_4.x);
+            store_forward((img6 * c.co + n0 + 16u) * ohw + rr6, c6_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img6 * c.co + n0 + 17u) * ohw + rr6, n0 + 17u, c6_4.y);
+            store_forward((img6 * c.co + n0 + 17u) * ohw + rr6, c6_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img6 * c.co + n0 + 18u) * ohw + rr6, n0 + 18u, c6_4.z);
+            store_forward((img6 * c.co + n0 + 18u) * ohw + rr6, c6_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img6 * c.co + n0 + 19u) * ohw + rr6, n0 + 19u, c6_4.w);
+            store_forward((img6 * c.co + n0 + 19u) * ohw + rr6, c6_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img6 * c.co + n0 + 20u) * ohw + rr6, n0 + 20u, c6_5.x);
+            store_forward((img6 * c.co + n0 + 20u) * ohw + rr6, c6_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img6 * c.co + n0 + 21u) * ohw + rr6, n0 + 21u, c6_5.y);
+            store_forward((img6 * c.co + n0 + 21u) * ohw + rr6, c6_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img6 * c.co + n0 + 22u) * ohw + rr6, n0 + 22u, c6_5.z);
+            store_forward((img6 * c.co + n0 + 22u) * ohw + rr6, c6_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img6 * c.co + n0 + 23u) * ohw + rr6, n0 + 23u, c6_5.w);
+            store_forward((img6 * c.co + n0 + 23u) * ohw + rr6, c6_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img6 * c.co + n0 + 24u) * ohw + rr6, n0 + 24u, c6_6.x);
+            store_forward((img6 * c.co + n0 + 24u) * ohw + rr6, c6_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img6 * c.co + n0 + 25u) * ohw + rr6, n0 + 25u, c6_6.y);
+            store_forward((img6 * c.co + n0 + 25u) * ohw + rr6, c6_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img6 * c.co + n0 + 26u) * ohw + rr6, n0 + 26u, c6_6.z);
+            store_forward((img6 * c.co + n0 + 26u) * ohw + rr6, c6_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img6 * c.co + n0 + 27u) * ohw + rr6, n0 + 27u, c6_6.w);
+            store_forward((img6 * c.co + n0 + 27u) * ohw + rr6, c6_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img6 * c.co + n0 + 28u) * ohw + rr6, n0 + 28u, c6_7.x);
+            store_forward((img6 * c.co + n0 + 28u) * ohw + rr6, c6_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img6 * c.co + n0 + 29u) * ohw + rr6, n0 + 29u, c6_7.y);
+            store_forward((img6 * c.co + n0 + 29u) * ohw + rr6, c6_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img6 * c.co + n0 + 30u) * ohw + rr6, n0 + 30u, c6_7.z);
+            store_forward((img6 * c.co + n0 + 30u) * ohw + rr6, c6_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img6 * c.co + n0 + 31u) * ohw + rr6, n0 + 31u, c6_7.w);
+            store_forward((img6 * c.co + n0 + 31u) * ohw + rr6, c6_7.w + bias7.w);
         }
     }
     if (r0 + 7u < npix) {
         let img7 = (r0 + 7u) / ohw;
         if (n0 + 0u < c.co) {
-            store_forward((img7 * c.co + n0 + 0u) * ohw + rr7, n0 + 0u, c7_0.x);
+            store_forward((img7 * c.co + n0 + 0u) * ohw + rr7, c7_0.x + bias0.x);
         }
         if (n0 + 1u < c.co) {
-            store_forward((img7 * c.co + n0 + 1u) * ohw + rr7, n0 + 1u, c7_0.y);
+            store_forward((img7 * c.co + n0 + 1u) * ohw + rr7, c7_0.y + bias0.y);
         }
         if (n0 + 2u < c.co) {
-            store_forward((img7 * c.co + n0 + 2u) * ohw + rr7, n0 + 2u, c7_0.z);
+            store_forward((img7 * c.co + n0 + 2u) * ohw + rr7, c7_0.z + bias0.z);
         }
         if (n0 + 3u < c.co) {
-            store_forward((img7 * c.co + n0 + 3u) * ohw + rr7, n0 + 3u, c7_0.w);
+            store_forward((img7 * c.co + n0 + 3u) * ohw + rr7, c7_0.w + bias0.w);
         }
         if (n0 + 4u < c.co) {
-            store_forward((img7 * c.co + n0 + 4u) * ohw + rr7, n0 + 4u, c7_1.x);
+            store_forward((img7 * c.co + n0 + 4u) * ohw + rr7, c7_1.x + bias1.x);
         }
         if (n0 + 5u < c.co) {
-            store_forward((img7 * c.co + n0 + 5u) * ohw + rr7, n0 + 5u, c7_1.y);
+            store_forward((img7 * c.co + n0 + 5u) * ohw + rr7, c7_1.y + bias1.y);
         }
         if (n0 + 6u < c.co) {
-            store_forward((img7 * c.co + n0 + 6u) * ohw + rr7, n0 + 6u, c7_1.z);
+            store_forward((img7 * c.co + n0 + 6u) * ohw + rr7, c7_1.z + bias1.z);
         }
         if (n0 + 7u < c.co) {
-            store_forward((img7 * c.co + n0 + 7u) * ohw + rr7, n0 + 7u, c7_1.w);
+            store_forward((img7 * c.co + n0 + 7u) * ohw + rr7, c7_1.w + bias1.w);
         }
         if (n0 + 8u < c.co) {
-            store_forward((img7 * c.co + n0 + 8u) * ohw + rr7, n0 + 8u, c7_2.x);
+            store_forward((img7 * c.co + n0 + 8u) * ohw + rr7, c7_2.x + bias2.x);
         }
         if (n0 + 9u < c.co) {
-            store_forward((img7 * c.co + n0 + 9u) * ohw + rr7, n0 + 9u, c7_2.y);
+            store_forward((img7 * c.co + n0 + 9u) * ohw + rr7, c7_2.y + bias2.y);
         }
         if (n0 + 10u < c.co) {
-            store_forward((img7 * c.co + n0 + 10u) * ohw + rr7, n0 + 10u, c7_2.z);
+            store_forward((img7 * c.co + n0 + 10u) * ohw + rr7, c7_2.z + bias2.z);
         }
         if (n0 + 11u < c.co) {
-            store_forward((img7 * c.co + n0 + 11u) * ohw + rr7, n0 + 11u, c7_2.w);
+            store_forward((img7 * c.co + n0 + 11u) * ohw + rr7, c7_2.w + bias2.w);
         }
         if (n0 + 12u < c.co) {
-            store_forward((img7 * c.co + n0 + 12u) * ohw + rr7, n0 + 12u, c7_3.x);
+            store_forward((img7 * c.co + n0 + 12u) * ohw + rr7, c7_3.x + bias3.x);
         }
         if (n0 + 13u < c.co) {
-            store_forward((img7 * c.co + n0 + 13u) * ohw + rr7, n0 + 13u, c7_3.y);
+            store_forward((img7 * c.co + n0 + 13u) * ohw + rr7, c7_3.y + bias3.y);
         }
         if (n0 + 14u < c.co) {
-            store_forward((img7 * c.co + n0 + 14u) * ohw + rr7, n0 + 14u, c7_3.z);
+            store_forward((img7 * c.co + n0 + 14u) * ohw + rr7, c7_3.z + bias3.z);
         }
         if (n0 + 15u < c.co) {
-            store_forward((img7 * c.co + n0 + 15u) * ohw + rr7, n0 + 15u, c7_3.w);
+            store_forward((img7 * c.co + n0 + 15u) * ohw + rr7, c7_3.w + bias3.w);
         }
         if (n0 + 16u < c.co) {
-            store_forward((img7 * c.co + n0 + 16u) * ohw + rr7, n0 + 16u, c7_4.x);
+            store_forward((img7 * c.co + n0 + 16u) * ohw + rr7, c7_4.x + bias4.x);
         }
         if (n0 + 17u < c.co) {
-            store_forward((img7 * c.co + n0 + 17u) * ohw + rr7, n0 + 17u, c7_4.y);
+            store_forward((img7 * c.co + n0 + 17u) * ohw + rr7, c7_4.y + bias4.y);
         }
         if (n0 + 18u < c.co) {
-            store_forward((img7 * c.co + n0 + 18u) * ohw + rr7, n0 + 18u, c7_4.z);
+            store_forward((img7 * c.co + n0 + 18u) * ohw + rr7, c7_4.z + bias4.z);
         }
         if (n0 + 19u < c.co) {
-            store_forward((img7 * c.co + n0 + 19u) * ohw + rr7, n0 + 19u, c7_4.w);
+            store_forward((img7 * c.co + n0 + 19u) * ohw + rr7, c7_4.w + bias4.w);
         }
         if (n0 + 20u < c.co) {
-            store_forward((img7 * c.co + n0 + 20u) * ohw + rr7, n0 + 20u, c7_5.x);
+            store_forward((img7 * c.co + n0 + 20u) * ohw + rr7, c7_5.x + bias5.x);
         }
         if (n0 + 21u < c.co) {
-            store_forward((img7 * c.co + n0 + 21u) * ohw + rr7, n0 + 21u, c7_5.y);
+            store_forward((img7 * c.co + n0 + 21u) * ohw + rr7, c7_5.y + bias5.y);
         }
         if (n0 + 22u < c.co) {
-            store_forward((img7 * c.co + n0 + 22u) * ohw + rr7, n0 + 22u, c7_5.z);
+            store_forward((img7 * c.co + n0 + 22u) * ohw + rr7, c7_5.z + bias5.z);
         }
         if (n0 + 23u < c.co) {
-            store_forward((img7 * c.co + n0 + 23u) * ohw + rr7, n0 + 23u, c7_5.w);
+            store_forward((img7 * c.co + n0 + 23u) * ohw + rr7, c7_5.w + bias5.w);
         }
         if (n0 + 24u < c.co) {
-            store_forward((img7 * c.co + n0 + 24u) * ohw + rr7, n0 + 24u, c7_6.x);
+            store_forward((img7 * c.co + n0 + 24u) * ohw + rr7, c7_6.x + bias6.x);
         }
         if (n0 + 25u < c.co) {
-            store_forward((img7 * c.co + n0 + 25u) * ohw + rr7, n0 + 25u, c7_6.y);
+            store_forward((img7 * c.co + n0 + 25u) * ohw + rr7, c7_6.y + bias6.y);
         }
         if (n0 + 26u < c.co) {
-            store_forward((img7 * c.co + n0 + 26u) * ohw + rr7, n0 + 26u, c7_6.z);
+            store_forward((img7 * c.co + n0 + 26u) * ohw + rr7, c7_6.z + bias6.z);
         }
         if (n0 + 27u < c.co) {
-            store_forward((img7 * c.co + n0 + 27u) * ohw + rr7, n0 + 27u, c7_6.w);
+            store_forward((img7 * c.co + n0 + 27u) * ohw + rr7, c7_6.w + bias6.w);
         }
         if (n0 + 28u < c.co) {
-            store_forward((img7 * c.co + n0 + 28u) * ohw + rr7, n0 + 28u, c7_7.x);
+            store_forward((img7 * c.co + n0 + 28u) * ohw + rr7, c7_7.x + bias7.x);
         }
         if (n0 + 29u < c.co) {
-            store_forward((img7 * c.co + n0 + 29u) * ohw + rr7, n0 + 29u, c7_7.y);
+            store_forward((img7 * c.co + n0 + 29u) * ohw + rr7, c7_7.y + bias7.y);
         }
         if (n0 + 30u < c.co) {
-            store_forward((img7 * c.co + n0 + 30u) * ohw + rr7, n0 + 30u, c7_7.z);
+            store_forward((img7 * c.co + n0 + 30u) * ohw + rr7, c7_7.z + bias7.z);
         }
         if (n0 + 31u < c.co) {
-            store_forward((img7 * c.co + n0 + 31u) * ohw + rr7, n0 + 31u, c7_7.w);
+            store_forward((img7 * c.co + n0 + 31u) * ohw + rr7, c7_7.w + bias7.w);
         }
     }
 

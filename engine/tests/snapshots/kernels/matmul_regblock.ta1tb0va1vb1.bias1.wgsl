@@ -28,14 +28,17 @@ fn la(i: u32) -> f32 { return A[i >> 2u][i & 3u]; }
 fn lb(i: u32) -> f32 { return B[i >> 2u][i & 3u]; }
 
 // Stores 4 consecutive columns of one row, skipping columns ≥ N.
-// The BIAS slot is BIAS[col + l] in the variants with a bias, else 0.0 (BIAS unbound).
 fn store4(base: u32, col: u32, n: u32, v: vec4<f32>) {
     for (var l = 0u; l < 4u; l++) {
         if (col + l < n) {
-            C[base + col + l] = v[l] + BIAS[col + l];
+            C[base + col + l] = v[l];
         }
     }
 }
+
+// The variants with a bias load it here, once per column of the block (BIAS is unbound in the
+// others): lbias(i, N) is BIAS[i], clamped past the last column.
+fn lbias(i: u32, n: u32) -> f32 { return BIAS[min(i, n - 1u)]; }
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {
@@ -228,53 +231,57 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
         acc7_3 = fma(vec4<f32>(s7), t3, acc7_3);
 
     }
+    let bias0 = vec4<f32>(lbias(n0 + 0u, N), lbias(n0 + 1u, N), lbias(n0 + 2u, N), lbias(n0 + 3u, N));
+    let bias1 = vec4<f32>(lbias(n0 + 4u, N), lbias(n0 + 5u, N), lbias(n0 + 6u, N), lbias(n0 + 7u, N));
+    let bias2 = vec4<f32>(lbias(n0 + 8u, N), lbias(n0 + 9u, N), lbias(n0 + 10u, N), lbias(n0 + 11u, N));
+    let bias3 = vec4<f32>(lbias(n0 + 12u, N), lbias(n0 + 13u, N), lbias(n0 + 14u, N), lbias(n0 + 15u, N));
     if (m0 + 0u < M) {
-        store4(c_off + (m0 + 0u) * N, n0 + 0u, N, acc0_0);
-        store4(c_off + (m0 + 0u) * N, n0 + 4u, N, acc0_1);
-        store4(c_off + (m0 + 0u) * N, n0 + 8u, N, acc0_2);
-        store4(c_off + (m0 + 0u) * N, n0 + 12u, N, acc0_3);
+        store4(c_off + (m0 + 0u) * N, n0 + 0u, N, acc0_0 + bias0);
+        store4(c_off + (m0 + 0u) * N, n0 + 4u, N, acc0_1 + bias1);
+        store4(c_off + (m0 + 0u) * N, n0 + 8u, N, acc0_2 + bias2);
+        store4(c_off + (m0 + 0u) * N, n0 + 12u, N, acc0_3 + bias3);
     }
     if (m0 + 1u < M) {
-        store4(c_off + (m0 + 1u) * N, n0 + 0u, N, acc1_0);
-        store4(c_off + (m0 + 1u) * N, n0 + 4u, N, acc1_1);
-        store4(c_off + (m0 + 1u) * N, n0 + 8u, N, acc1_2);
-        store4(c_off + (m0 + 1u) * N, n0 + 12u, N, acc1_3);
+        store4(c_off + (m0 + 1u) * N, n0 + 0u, N, acc1_0 + bias0);
+        store4(c_off + (m0 + 1u) * N, n0 + 4u, N, acc1_1 + bias1);
+        store4(c_off + (m0 + 1u) * N, n0 + 8u, N, acc1_2 + bias2);
+        store4(c_off + (m0 + 1u) * N, n0 + 12u, N, acc1_3 + bias3);
     }
     if (m0 + 2u < M) {
-        store4(c_off + (m0 + 2u) * N, n0 + 0u, N, acc2_0);
-        store4(c_off + (m0 + 2u) * N, n0 + 4u, N, acc2_1);
-        store4(c_off + (m0 + 2u) * N, n0 + 8u, N, acc2_2);
-        store4(c_off + (m0 + 2u) * N, n0 + 12u, N, acc2_3);
+        store4(c_off + (m0 + 2u) * N, n0 + 0u, N, acc2_0 + bias0);
+        store4(c_off + (m0 + 2u) * N, n0 + 4u, N, acc2_1 + bias1);
+        store4(c_off + (m0 + 2u) * N, n0 + 8u, N, acc2_2 + bias2);
+        store4(c_off + (m0 + 2u) * N, n0 + 12u, N, acc2_3 + bias3);
     }
     if (m0 + 3u < M) {
-        store4(c_off + (m0 + 3u) * N, n0 + 0u, N, acc3_0);
-        store4(c_off + (m0 + 3u) * N, n0 + 4u, N, acc3_1);
-        store4(c_off + (m0 + 3u) * N, n0 + 8u, N, acc3_2);
-        store4(c_off + (m0 + 3u) * N, n0 + 12u, N, acc3_3);
+        store4(c_off + (m0 + 3u) * N, n0 + 0u, N, acc3_0 + bias0);
+        store4(c_off + (m0 + 3u) * N, n0 + 4u, N, acc3_1 + bias1);
+        store4(c_off + (m0 + 3u) * N, n0 + 8u, N, acc3_2 + bias2);
+        store4(c_off + (m0 + 3u) * N, n0 + 12u, N, acc3_3 + bias3);
     }
     if (m0 + 4u < M) {
-        store4(c_off + (m0 + 4u) * N, n0 + 0u, N, acc4_0);
-        store4(c_off + (m0 + 4u) * N, n0 + 4u, N, acc4_1);
-        store4(c_off + (m0 + 4u) * N, n0 + 8u, N, acc4_2);
-        store4(c_off + (m0 + 4u) * N, n0 + 12u, N, acc4_3);
+        store4(c_off + (m0 + 4u) * N, n0 + 0u, N, acc4_0 + bias0);
+        store4(c_off + (m0 + 4u) * N, n0 + 4u, N, acc4_1 + bias1);
+        store4(c_off + (m0 + 4u) * N, n0 + 8u, N, acc4_2 + bias2);
+        store4(c_off + (m0 + 4u) * N, n0 + 12u, N, acc4_3 + bias3);
     }
     if (m0 + 5u < M) {
-        store4(c_off + (m0 + 5u) * N, n0 + 0u, N, acc5_0);
-        store4(c_off + (m0 + 5u) * N, n0 + 4u, N, acc5_1);
-        store4(c_off + (m0 + 5u) * N, n0 + 8u, N, acc5_2);
-        store4(c_off + (m0 + 5u) * N, n0 + 12u, N, acc5_3);
+        store4(c_off + (m0 + 5u) * N, n0 + 0u, N, acc5_0 + bias0);
+        store4(c_off + (m0 + 5u) * N, n0 + 4u, N, acc5_1 + bias1);
+        store4(c_off + (m0 + 5u) * N, n0 + 8u, N, acc5_2 + bias2);
+        store4(c_off + (m0 + 5u) * N, n0 + 12u, N, acc5_3 + bias3);
     }
     if (m0 + 6u < M) {
-        store4(c_off + (m0 + 6u) * N, n0 + 0u, N, acc6_0);
-        store4(c_off + (m0 + 6u) * N, n0 + 4u, N, acc6_1);
-        store4(c_off + (m0 + 6u) * N, n0 + 8u, N, acc6_2);
-        store4(c_off + (m0 + 6u) * N, n0 + 12u, N, acc6_3);
+        store4(c_off + (m0 + 6u) * N, n0 + 0u, N, acc6_0 + bias0);
+        store4(c_off + (m0 + 6u) * N, n0 + 4u, N, acc6_1 + bias1);
+        store4(c_off + (m0 + 6u) * N, n0 + 8u, N, acc6_2 + bias2);
+        store4(c_off + (m0 + 6u) * N, n0 + 12u, N, acc6_3 + bias3);
     }
     if (m0 + 7u < M) {
-        store4(c_off + (m0 + 7u) * N, n0 + 0u, N, acc7_0);
-        store4(c_off + (m0 + 7u) * N, n0 + 4u, N, acc7_1);
-        store4(c_off + (m0 + 7u) * N, n0 + 8u, N, acc7_2);
-        store4(c_off + (m0 + 7u) * N, n0 + 12u, N, acc7_3);
+        store4(c_off + (m0 + 7u) * N, n0 + 0u, N, acc7_0 + bias0);
+        store4(c_off + (m0 + 7u) * N, n0 + 4u, N, acc7_1 + bias1);
+        store4(c_off + (m0 + 7u) * N, n0 + 8u, N, acc7_2 + bias2);
+        store4(c_off + (m0 + 7u) * N, n0 + 12u, N, acc7_3 + bias3);
     }
 
 }

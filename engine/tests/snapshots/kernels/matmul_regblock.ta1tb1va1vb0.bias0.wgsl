@@ -28,14 +28,17 @@ fn la(i: u32) -> f32 { return A[i >> 2u][i & 3u]; }
 fn lb(i: u32) -> f32 { return B[i]; }
 
 // Stores 4 consecutive columns of one row, skipping columns ≥ N.
-// The BIAS slot is BIAS[col + l] in the variants with a bias, else 0.0 (BIAS unbound).
 fn store4(base: u32, col: u32, n: u32, v: vec4<f32>) {
     for (var l = 0u; l < 4u; l++) {
         if (col + l < n) {
-            C[base + col + l] = v[l] + 0.0;
+            C[base + col + l] = v[l];
         }
     }
 }
+
+// The variants with a bias load it here, once per column of the block (BIAS is unbound in the
+// others): lbias(i, N) is BIAS[i], clamped past the last column.
+
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) g: vec3<u32>) {

@@ -35,14 +35,17 @@ fn la(i: u32) -> f32 { return A[i]; }
 fn lb(i: u32) -> f32 { return B[i >> 2u][i & 3u]; }
 
 // Stores 4 consecutive columns of one row, skipping columns ≥ N.
-// The BIAS slot is BIAS[col + l] in the variants with a bias, else 0.0 (BIAS unbound).
 fn store4(base: u32, col: u32, n: u32, v: vec4<f32>) {
     for (var l = 0u; l < 4u; l++) {
         if (col + l < n) {
-            C[base + col + l] = v[l] + BIAS[col + l];
+            C[base + col + l] = v[l];
         }
     }
 }
+
+// The variants with a bias load it here, once per column of the block (BIAS is unbound in the
+// others): lbias(i, N) is BIAS[i], clamped past the last column.
+fn lbias(i: u32, n: u32) -> f32 { return BIAS[min(i, n - 1u)]; }
 
 // 64 invocations = 8 subgroups of 8 lanes; subgroup s of workgroup (x, y) owns rows
 // ((x·SM + s % SM)·8 + lane)·TM .. +TM and columns (y·(8/SM) + s / SM)·TN .. +TN.
@@ -532,85 +535,93 @@ fn main(
         c7_7 = fma(vec4<f32>(s7), b7, c7_7);
 
     }
+    let bias0 = vec4<f32>(lbias(n0 + 0u, N), lbias(n0 + 1u, N), lbias(n0 + 2u, N), lbias(n0 + 3u, N));
+    let bias1 = vec4<f32>(lbias(n0 + 4u, N), lbias(n0 + 5u, N), lbias(n0 + 6u, N), lbias(n0 + 7u, N));
+    let bias2 = vec4<f32>(lbias(n0 + 8u, N), lbias(n0 + 9u, N), lbias(n0 + 10u, N), lbias(n0 + 11u, N));
+    let bias3 = vec4<f32>(lbias(n0 + 12u, N), lbias(n0 + 13u, N), lbias(n0 + 14u, N), lbias(n0 + 15u, N));
+    let bias4 = vec4<f32>(lbias(n0 + 16u, N), lbias(n0 + 17u, N), lbias(n0 + 18u, N), lbias(n0 + 19u, N));
+    let bias5 = vec4<f32>(lbias(n0 + 20u, N), lbias(n0 + 21u, N), lbias(n0 + 22u, N), lbias(n0 + 23u, N));
+    let bias6 = vec4<f32>(lbias(n0 + 24u, N), lbias(n0 + 25u, N), lbias(n0 + 26u, N), lbias(n0 + 27u, N));
+    let bias7 = vec4<f32>(lbias(n0 + 28u, N), lbias(n0 + 29u, N), lbias(n0 + 30u, N), lbias(n0 + 31u, N));
     if (m0 + 0u < M) {
-        store4(c_off + (m0 + 0u) * N, n0 + 0u, N, c0_0);
-        store4(c_off + (m0 + 0u) * N, n0 + 4u, N, c0_1);
-        store4(c_off + (m0 + 0u) * N, n0 + 8u, N, c0_2);
-        store4(c_off + (m0 + 0u) * N, n0 + 12u, N, c0_3);
-        store4(c_off + (m0 + 0u) * N, n0 + 16u, N, c0_4);
-        store4(c_off + (m0 + 0u) * N, n0 + 20u, N, c0_5);
-        store4(c_off + (m0 + 0u) * N, n0 + 24u, N, c0_6);
-        store4(c_off + (m0 + 0u) * N, n0 + 28u, N, c0_7);
+        store4(c_off + (m0 + 0u) * N, n0 + 0u, N, c0_0 + bias0);
+        store4(c_off + (m0 + 0u) * N, n0 + 4u, N, c0_1 + bias1);
+        store4(c_off + (m0 + 0u) * N, n0 + 8u, N, c0_2 + bias2);
+        store4(c_off + (m0 + 0u) * N, n0 + 12u, N, c0_3 + bias3);
+        store4(c_off + (m0 + 0u) * N, n0 + 16u, N, c0_4 + bias4);
+        store4(c_off + (m0 + 0u) * N, n0 + 20u, N, c0_5 + bias5);
+        store4(c_off + (m0 + 0u) * N, n0 + 24u, N, c0_6 + bias6);
+        store4(c_off + (m0 + 0u) * N, n0 + 28u, N, c0_7 + bias7);
     }
     if (m0 + 1u < M) {
-        store4(c_off + (m0 + 1u) * N, n0 + 0u, N, c1_0);
-        store4(c_off + (m0 + 1u) * N, n0 + 4u, N, c1_1);
-        store4(c_off + (m0 + 1u) * N, n0 + 8u, N, c1_2);
-        store4(c_off + (m0 + 1u) * N, n0 + 12u, N, c1_3);
-        store4(c_off + (m0 + 1u) * N, n0 + 16u, N, c1_4);
-        store4(c_off + (m0 + 1u) * N, n0 + 20u, N, c1_5);
-        store4(c_off + (m0 + 1u) * N, n0 + 24u, N, c1_6);
-        store4(c_off + (m0 + 1u) * N, n0 + 28u, N, c1_7);
+        store4(c_off + (m0 + 1u) * N, n0 + 0u, N, c1_0 + bias0);
+        store4(c_off + (m0 + 1u) * N, n0 + 4u, N, c1_1 + bias1);
+        store4(c_off + (m0 + 1u) * N, n0 + 8u, N, c1_2 + bias2);
+        store4(c_off + (m0 + 1u) * N, n0 + 12u, N, c1_3 + bias3);
+        store4(c_off + (m0 + 1u) * N, n0 + 16u, N, c1_4 + bias4);
+        store4(c_off + (m0 + 1u) * N, n0 + 20u, N, c1_5 + bias5);
+        store4(c_off + (m0 + 1u) * N, n0 + 24u, N, c1_6 + bias6);
+        store4(c_off + (m0 + 1u) * N, n0 + 28u, N, c1_7 + bias7);
     }
     if (m0 + 2u < M) {
-        store4(c_off + (m0 + 2u) * N, n0 + 0u, N, c2_0);
-        store4(c_off + (m0 + 2u) * N, n0 + 4u, N, c2_1);
-        store4(c_off + (m0 + 2u) * N, n0 + 8u, N, c2_2);
-        store4(c_off + (m0 + 2u) * N, n0 + 12u, N, c2_3);
-        store4(c_off + (m0 + 2u) * N, n0 + 16u, N, c2_4);
-        store4(c_off + (m0 + 2u) * N, n0 + 20u, N, c2_5);
-        store4(c_off + (m0 + 2u) * N, n0 + 24u, N, c2_6);
-        store4(c_off + (m0 + 2u) * N, n0 + 28u, N, c2_7);
+        store4(c_off + (m0 + 2u) * N, n0 + 0u, N, c2_0 + bias0);
+        store4(c_off + (m0 + 2u) * N, n0 + 4u, N, c2_1 + bias1);
+        store4(c_off + (m0 + 2u) * N, n0 + 8u, N, c2_2 + bias2);
+        store4(c_off + (m0 + 2u) * N, n0 + 12u, N, c2_3 + bias3);
+        store4(c_off + (m0 + 2u) * N, n0 + 16u, N, c2_4 + bias4);
+        store4(c_off + (m0 + 2u) * N, n0 + 20u, N, c2_5 + bias5);
+        store4(c_off + (m0 + 2u) * N, n0 + 24u, N, c2_6 + bias6);
+        store4(c_off + (m0 + 2u) * N, n0 + 28u, N, c2_7 + bias7);
     }
     if (m0 + 3u < M) {
-        store4(c_off + (m0 + 3u) * N, n0 + 0u, N, c3_0);
-        store4(c_off + (m0 + 3u) * N, n0 + 4u, N, c3_1);
-        store4(c_off + (m0 + 3u) * N, n0 + 8u, N, c3_2);
-        store4(c_off + (m0 + 3u) * N, n0 + 12u, N, c3_3);
-        store4(c_off + (m0 + 3u) * N, n0 + 16u, N, c3_4);
-        store4(c_off + (m0 + 3u) * N, n0 + 20u, N, c3_5);
-        store4(c_off + (m0 + 3u) * N, n0 + 24u, N, c3_6);
-        store4(c_off + (m0 + 3u) * N, n0 + 28u, N, c3_7);
+        store4(c_off + (m0 + 3u) * N, n0 + 0u, N, c3_0 + bias0);
+        store4(c_off + (m0 + 3u) * N, n0 + 4u, N, c3_1 + bias1);
+        store4(c_off + (m0 + 3u) * N, n0 + 8u, N, c3_2 + bias2);
+        store4(c_off + (m0 + 3u) * N, n0 + 12u, N, c3_3 + bias3);
+        store4(c_off + (m0 + 3u) * N, n0 + 16u, N, c3_4 + bias4);
+        store4(c_off + (m0 + 3u) * N, n0 + 20u, N, c3_5 + bias5);
+        store4(c_off + (m0 + 3u) * N, n0 + 24u, N, c3_6 + bias6);
+        store4(c_off + (m0 + 3u) * N, n0 + 28u, N, c3_7 + bias7);
     }
     if (m0 + 4u < M) {
-        store4(c_off + (m0 + 4u) * N, n0 + 0u, N, c4_0);
-        store4(c_off + (m0 + 4u) * N, n0 + 4u, N, c4_1);
-        store4(c_off + (m0 + 4u) * N, n0 + 8u, N, c4_2);
-        store4(c_off + (m0 + 4u) * N, n0 + 12u, N, c4_3);
-        store4(c_off + (m0 + 4u) * N, n0 + 16u, N, c4_4);
-        store4(c_off + (m0 + 4u) * N, n0 + 20u, N, c4_5);
-        store4(c_off + (m0 + 4u) * N, n0 + 24u, N, c4_6);
-        store4(c_off + (m0 + 4u) * N, n0 + 28u, N, c4_7);
+        store4(c_off + (m0 + 4u) * N, n0 + 0u, N, c4_0 + bias0);
+        store4(c_off + (m0 + 4u) * N, n0 + 4u, N, c4_1 + bias1);
+        store4(c_off + (m0 + 4u) * N, n0 + 8u, N, c4_2 + bias2);
+        store4(c_off + (m0 + 4u) * N, n0 + 12u, N, c4_3 + bias3);
+        store4(c_off + (m0 + 4u) * N, n0 + 16u, N, c4_4 + bias4);
+        store4(c_off + (m0 + 4u) * N, n0 + 20u, N, c4_5 + bias5);
+        store4(c_off + (m0 + 4u) * N, n0 + 24u, N, c4_6 + bias6);
+        store4(c_off + (m0 + 4u) * N, n0 + 28u, N, c4_7 + bias7);
     }
     if (m0 + 5u < M) {
-        store4(c_off + (m0 + 5u) * N, n0 + 0u, N, c5_0);
-        store4(c_off + (m0 + 5u) * N, n0 + 4u, N, c5_1);
-        store4(c_off + (m0 + 5u) * N, n0 + 8u, N, c5_2);
-        store4(c_off + (m0 + 5u) * N, n0 + 12u, N, c5_3);
-        store4(c_off + (m0 + 5u) * N, n0 + 16u, N, c5_4);
-        store4(c_off + (m0 + 5u) * N, n0 + 20u, N, c5_5);
-        store4(c_off + (m0 + 5u) * N, n0 + 24u, N, c5_6);
-        store4(c_off + (m0 + 5u) * N, n0 + 28u, N, c5_7);
+        store4(c_off + (m0 + 5u) * N, n0 + 0u, N, c5_0 + bias0);
+        store4(c_off + (m0 + 5u) * N, n0 + 4u, N, c5_1 + bias1);
+        store4(c_off + (m0 + 5u) * N, n0 + 8u, N, c5_2 + bias2);
+        store4(c_off + (m0 + 5u) * N, n0 + 12u, N, c5_3 + bias3);
+        store4(c_off + (m0 + 5u) * N, n0 + 16u, N, c5_4 + bias4);
+        store4(c_off + (m0 + 5u) * N, n0 + 20u, N, c5_5 + bias5);
+        store4(c_off + (m0 + 5u) * N, n0 + 24u, N, c5_6 + bias6);
+        store4(c_off + (m0 + 5u) * N, n0 + 28u, N, c5_7 + bias7);
     }
     if (m0 + 6u < M) {
-        store4(c_off + (m0 + 6u) * N, n0 + 0u, N, c6_0);
-        store4(c_off + (m0 + 6u) * N, n0 + 4u, N, c6_1);
-        store4(c_off + (m0 + 6u) * N, n0 + 8u, N, c6_2);
-        store4(c_off + (m0 + 6u) * N, n0 + 12u, N, c6_3);
-        store4(c_off + (m0 + 6u) * N, n0 + 16u, N, c6_4);
-        store4(c_off + (m0 + 6u) * N, n0 + 20u, N, c6_5);
-        store4(c_off + (m0 + 6u) * N, n0 + 24u, N, c6_6);
-        store4(c_off + (m0 + 6u) * N, n0 + 28u, N, c6_7);
+        store4(c_off + (m0 + 6u) * N, n0 + 0u, N, c6_0 + bias0);
+        store4(c_off + (m0 + 6u) * N, n0 + 4u, N, c6_1 + bias1);
+        store4(c_off + (m0 + 6u) * N, n0 + 8u, N, c6_2 + bias2);
+        store4(c_off + (m0 + 6u) * N, n0 + 12u, N, c6_3 + bias3);
+        store4(c_off + (m0 + 6u) * N, n0 + 16u, N, c6_4 + bias4);
+        store4(c_off + (m0 + 6u) * N, n0 + 20u, N, c6_5 + bias5);
+        store4(c_off + (m0 + 6u) * N, n0 + 24u, N, c6_6 + bias6);
+        store4(c_off + (m0 + 6u) * N, n0 + 28u, N, c6_7 + bias7);
     }
     if (m0 + 7u < M) {
-        store4(c_off + (m0 + 7u) * N, n0 + 0u, N, c7_0);
-        store4(c_off + (m0 + 7u) * N, n0 + 4u, N, c7_1);
-        store4(c_off + (m0 + 7u) * N, n0 + 8u, N, c7_2);
-        store4(c_off + (m0 + 7u) * N, n0 + 12u, N, c7_3);
-        store4(c_off + (m0 + 7u) * N, n0 + 16u, N, c7_4);
-        store4(c_off + (m0 + 7u) * N, n0 + 20u, N, c7_5);
-        store4(c_off + (m0 + 7u) * N, n0 + 24u, N, c7_6);
-        store4(c_off + (m0 + 7u) * N, n0 + 28u, N, c7_7);
+        store4(c_off + (m0 + 7u) * N, n0 + 0u, N, c7_0 + bias0);
+        store4(c_off + (m0 + 7u) * N, n0 + 4u, N, c7_1 + bias1);
+        store4(c_off + (m0 + 7u) * N, n0 + 8u, N, c7_2 + bias2);
+        store4(c_off + (m0 + 7u) * N, n0 + 12u, N, c7_3 + bias3);
+        store4(c_off + (m0 + 7u) * N, n0 + 16u, N, c7_4 + bias4);
+        store4(c_off + (m0 + 7u) * N, n0 + 20u, N, c7_5 + bias5);
+        store4(c_off + (m0 + 7u) * N, n0 + 24u, N, c7_6 + bias6);
+        store4(c_off + (m0 + 7u) * N, n0 + 28u, N, c7_7 + bias7);
     }
 
 }
