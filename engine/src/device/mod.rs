@@ -82,7 +82,8 @@ pub struct DeviceOptions {
     /// Mesa's disk cache passes the helper's work on). Worth it where a program builds many
     /// kernels before they run, as the first training step does (`mtdiff` turns it on); off by
     /// default. `Device::new` also reads the environment variable `MTDIFF_PRECOMPILE` (`1` on,
-    /// `0` off); it never applies to a device from [`Device::from_wgpu`].
+    /// `0` off), and starts no precompiler while `MESA_SHADER_CACHE_DISABLE` is set (nothing
+    /// could pass its work on); it never applies to a device from [`Device::from_wgpu`].
     pub precompile: bool,
 }
 
@@ -192,7 +193,12 @@ impl Device {
             adapter: info.name.clone(),
             reason: e.to_string(),
         })?;
-        let precompiler = (options.precompile && info.device_type == wgpu::DeviceType::Cpu)
+        // The helper hands its work over through Mesa's shader cache: without one it cannot help.
+        let mesa_cache_off = std::env::var("MESA_SHADER_CACHE_DISABLE")
+            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        let precompiler = (options.precompile
+            && info.device_type == wgpu::DeviceType::Cpu
+            && !mesa_cache_off)
             .then(|| precompile::Precompiler::start(&adapter, device.features(), device.limits()))
             .flatten();
         let dev = Self::build(device, queue, Some(info), options, precompiler);

@@ -8,8 +8,9 @@
 //! that kernel. Jobs are taken newest first, so the helper works from the far end of the
 //! pending command stream while the queue thread compiles from its near end.
 //!
-//! Nothing depends on it for correctness: without Mesa's disk cache (`MESA_SHADER_CACHE_DISABLE`)
-//! both devices compile, and the results are the same.
+//! Nothing depends on it for correctness: the helper's device computes nothing the engine reads.
+//! Without Mesa's disk cache it could not pass its work on, so `Device::new` does not start it
+//! while `MESA_SHADER_CACHE_DISABLE` is set.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
