@@ -67,12 +67,11 @@ pub(crate) struct KernelSource<'a> {
     pub bindings: &'a [Binding],
 }
 
-/// Builds the compute pipeline and bind group layout of `src` (its WGSL `source` with the prelude,
-/// each declared binding at its `slots` number) on `d`.
+/// Builds the compute pipeline and bind group layout of `src` (its source with the prelude in
+/// front, each declared binding at its `slots` number) on `d`.
 pub(super) fn build(
     d: &wgpu::Device,
     src: &KernelSource<'_>,
-    source: &str,
     slots: &[u32],
 ) -> (wgpu::ComputePipeline, wgpu::BindGroupLayout) {
     let entries: Vec<wgpu::BindGroupLayoutEntry> = std::iter::once(wgpu::BindGroupLayoutEntry {
@@ -114,7 +113,7 @@ pub(super) fn build(
     });
     let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(src.label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
+        source: wgpu::ShaderSource::Wgsl(src.source.as_ref().into()),
     });
     let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(src.label),
@@ -140,17 +139,17 @@ impl Device {
         if let Some(p) = lock(&self.inner.pipelines).get(key) {
             return Ok(p.clone());
         }
-        let src = make();
-        let source = crate::ops::with_prelude(&src.source);
+        let mut src = make();
+        src.source = Cow::Owned(crate::ops::with_prelude(&src.source));
         let slots =
-            reflect::binding_slots(&source, src.entry, src.bindings).map_err(|message| {
+            reflect::binding_slots(&src.source, src.entry, src.bindings).map_err(|message| {
                 Error::Validation {
                     context: format!("{}.{}", src.label, src.entry),
                     message,
                 }
             })?;
         let built = self.scoped(src.label, 0, || {
-            let (pipeline, layout) = build(&self.inner.wgpu, &src, &source, &slots);
+            let (pipeline, layout) = build(&self.inner.wgpu, &src, &slots);
             Pipeline {
                 pipeline,
                 layout,
@@ -161,8 +160,8 @@ impl Device {
         })?;
         if let Some(pre) = &self.inner.precompiler {
             pre.submit(PrecompileJob {
-                label: built.label.clone(),
-                source,
+                label: src.label.to_string(),
+                source: src.source.into_owned(),
                 entry: src.entry.to_string(),
                 constants: src
                     .constants

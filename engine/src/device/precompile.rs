@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use super::lock;
 use super::pipeline::{build, Binding, KernelSource};
 
-/// One pipeline to compile: everything [`build`] needs, owned.
+/// One pipeline to compile: everything [`build`] needs, owned (`source` with the prelude).
 pub(crate) struct PrecompileJob {
     pub label: String,
     pub source: String,
@@ -135,7 +135,7 @@ fn run(device: &wgpu::Device, queue: &wgpu::Queue, shared: &(Mutex<Queue>, Condv
             constants: &constants,
             bindings: &job.bindings,
         };
-        let (pipeline, layout) = build(device, &src, &job.source, &job.slots);
+        let (pipeline, layout) = build(device, &src, &job.slots);
         let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry {
             binding: 0,
             resource: params.as_entire_binding(),

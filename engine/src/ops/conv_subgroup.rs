@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use crate::ops::conv::{Activation, Epilogue};
 use crate::ops::matmul_subgroup::{block_grid, subgroup_grid};
-use crate::ops::template::fill;
+use crate::ops::template::{fill, vec4_of};
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_subgroup.wgsl");
 
@@ -190,17 +190,8 @@ impl ConvSubgroupVariant {
         let with_bias = k.fwd && self.epilogue.bias;
         if with_bias {
             for qq in 0..k.q {
-                let ch = |l: usize| format!("bias[min(n0 + {}u, c.co - 1u)]", 4 * qq + l);
-                w(
-                    1,
-                    format!(
-                        "let bias{qq} = vec4<f32>({}, {}, {}, {});",
-                        ch(0),
-                        ch(1),
-                        ch(2),
-                        ch(3)
-                    ),
-                );
+                let v = vec4_of(|l| format!("bias[min(n0 + {}u, c.co - 1u)]", 4 * qq + l));
+                w(1, format!("let bias{qq} = {v};"));
             }
         }
         for i in 0..PIX {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ops::check_f32;
 use crate::ops::matmul_subgroup::SubgroupVariant;
 use crate::ops::sources::{read, write};
-use crate::ops::template::fill;
+use crate::ops::template::{fill, vec4_of};
 use crate::tensor::{DType, Tensor};
 
 const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
@@ -255,15 +255,8 @@ pub(crate) fn accumulators_and_stores(
     };
     if bias {
         for j in 0..cols4 {
-            let c = j * 4;
-            let _ = writeln!(
-                store,
-                "    let bias{j} = vec4<f32>(lbias(n0 + {c}u, N), lbias(n0 + {}u, N), \
-                 lbias(n0 + {}u, N), lbias(n0 + {}u, N));",
-                c + 1,
-                c + 2,
-                c + 3
-            );
+            let v = vec4_of(|l| format!("lbias(n0 + {}u, N)", 4 * j + l));
+            let _ = writeln!(store, "    let bias{j} = {v};");
         }
     }
     for i in 0..rows {

@@ -37,6 +37,11 @@ pub fn fill(template: &str, slots: &[(&str, &str)]) -> String {
     out
 }
 
+/// The WGSL expression `vec4<f32>(e(0), e(1), e(2), e(3))`, for emitters that gather four lanes.
+pub(crate) fn vec4_of(e: impl Fn(usize) -> String) -> String {
+    format!("vec4<f32>({}, {}, {}, {})", e(0), e(1), e(2), e(3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::fill;
