@@ -162,12 +162,23 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+    decode(&bytes, path)
+}
+
+/// Decodes and checks a checkpoint's bytes (`path` names it in errors): a safetensors file with
+/// our metadata and f32 tensors only. The tensors are copied out of `bytes`, never sized by what
+/// a header claims (safetensors checks every offset against the buffer first).
+pub fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let err = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
         err(format!(
             "corrupt or truncated ({e}); delete it and use an earlier checkpoint"
         ))
     })?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| err(format!("corrupt header ({e})")))?;
     let json = header
         .metadata()

@@ -157,7 +157,12 @@ impl TrainConfig {
     /// Reads a TOML file; unknown keys are errors.
     pub fn from_toml(path: &Path) -> Result<TrainConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| {
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses a run config's TOML text (`path` names it in errors); unknown keys are errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<TrainConfig> {
+        toml::from_str(text).map_err(|e| {
             Error::Usage(format!(
                 "{}: {e}(see README for the keys of a run.toml)",
                 path.display()

@@ -5,6 +5,7 @@ pub mod data;
 pub mod driver;
 pub mod error;
 pub mod fsutil;
+pub mod fuzzing;
 pub mod report;
 
 pub use error::{Error, Result};

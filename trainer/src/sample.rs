@@ -20,13 +20,71 @@ use crate::state;
 
 /// Reads an image file into the model's [C, H, W] layout in [−1, 1] (resized, grey or RGB).
 pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
-    let img = image::open(path)
-        .map_err(|e| Error::Usage(format!("{}: cannot read image ({e})", path.display())))?;
-    Ok(crate::data::image_to_chw(&img, shape))
+    crate::data::load_image_file(path, shape)
+        .map_err(|e| Error::Usage(e.to_string().trim_start_matches("dataset: ").to_string()))
 }
 
-/// One `--given NAME=VALUE` (VALUE: a class index or comma list for labels, an image path for
-/// image modalities, comma-separated floats for vectors).
+/// A `--given` value as parsed on the host, before anything goes to the device.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GivenValue {
+    /// Class indices (one per sample, repeated cyclically).
+    Labels(Vec<u32>),
+    /// One vector for every sample.
+    Vector(Vec<f32>),
+    /// An image file (also the masked image's file; its mask comes from `--mask`).
+    Image(PathBuf),
+}
+
+/// Splits one `--given NAME=VALUE`.
+pub fn split_given(g: &str) -> Result<(&str, &str)> {
+    g.split_once('=')
+        .ok_or_else(|| Error::Usage(format!("--given {g:?}: write NAME=VALUE, e.g. label=3")))
+}
+
+/// Parses the VALUE of `--given NAME=VALUE` for a modality of `kind`: a class index or comma
+/// list for labels, comma-separated floats for vectors, an image path for image modalities.
+pub fn parse_given_value(kind: &ModalityKind, name: &str, value: &str) -> Result<GivenValue> {
+    Ok(match *kind {
+        ModalityKind::Label { classes } => GivenValue::Labels(
+            value
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&y| (y as usize) < classes)
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--given {name}={value}: labels are integers in 0..{classes}"
+                            ))
+                        })
+                })
+                .collect::<Result<_>>()?,
+        ),
+        ModalityKind::Vector { dim } => {
+            let v: Vec<f32> = value
+                .split(',')
+                .map(|s| s.trim().parse::<f32>().ok().filter(|x| x.is_finite()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    Error::Usage(format!("--given {name}: a comma list of finite numbers"))
+                })?;
+            if v.len() != dim {
+                return Err(Error::Usage(format!(
+                    "--given {name}: {} numbers, the model's vectors have {dim}",
+                    v.len()
+                )));
+            }
+            GivenValue::Vector(v)
+        }
+        ModalityKind::Image | ModalityKind::SecondImage | ModalityKind::MaskedImage => {
+            GivenValue::Image(PathBuf::from(value))
+        }
+    })
+}
+
+/// The `--given NAME=VALUE` observations of `n` samples, uploaded (VALUE: see
+/// [`parse_given_value`]).
 pub fn parse_given(
     dev: &Device,
     model: &MtDiffusion,
@@ -39,56 +97,26 @@ pub fn parse_given(
     let dims = model.sample_dims(n);
     let mut out: Vec<Option<Observation>> = vec![None; task.modalities.len()];
     for g in given {
-        let (name, value) = g.split_once('=').ok_or_else(|| {
-            Error::Usage(format!("--given {g:?}: write NAME=VALUE, e.g. label=3"))
-        })?;
+        let (name, value) = split_given(g)?;
         let i = task.index_of(name)?;
         let repeat = |v: Vec<f32>| -> Vec<f32> { (0..n).flat_map(|_| v.iter().copied()).collect() };
-        let obs = match task.modalities[i].kind {
-            ModalityKind::Label { classes } => {
-                let ys: Vec<u32> = value
-                    .split(',')
-                    .map(|s| {
-                        s.trim()
-                            .parse::<u32>()
-                            .ok()
-                            .filter(|&y| (y as usize) < classes)
-                            .ok_or_else(|| {
-                                Error::Usage(format!(
-                                    "--given {name}={value}: labels are integers in 0..{classes}"
-                                ))
-                            })
-                    })
-                    .collect::<Result<_>>()?;
+        let kind = &task.modalities[i].kind;
+        let obs = match (parse_given_value(kind, name, value)?, kind) {
+            (GivenValue::Labels(ys), _) => {
                 let y: Vec<u32> = (0..n).map(|k| ys[k % ys.len()]).collect();
                 Observation::Label(Tensor::from_u32(dev, &y, &[n])?)
             }
-            ModalityKind::Vector { dim } => {
-                let v: Vec<f32> = value
-                    .split(',')
-                    .map(|s| s.trim().parse::<f32>())
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| {
-                        Error::Usage(format!("--given {name}: a comma list of numbers"))
-                    })?;
-                if v.len() != dim {
-                    return Err(Error::Usage(format!(
-                        "--given {name}: {} numbers, the model's vectors have {dim}",
-                        v.len()
-                    )));
-                }
+            (GivenValue::Vector(v), _) => {
+                let dim = v.len();
                 Observation::Vector(Tensor::from_slice(dev, &repeat(v), &[n, dim])?)
             }
-            ModalityKind::Image | ModalityKind::SecondImage => Observation::Image(
-                Tensor::from_slice(dev, &repeat(load_image(Path::new(value), shape)?), &dims)?,
-            ),
-            ModalityKind::MaskedImage => {
+            (GivenValue::Image(path), ModalityKind::MaskedImage) => {
                 let mask_path = mask.ok_or_else(|| {
                     Error::Usage(format!(
                         "--given {name}=… needs --mask MASK.png (white = visible)"
                     ))
                 })?;
-                let img = load_image(Path::new(value), shape)?;
+                let img = load_image(&path, shape)?;
                 let m1 = load_image(mask_path, [1, shape[1], shape[2]])?;
                 let m: Vec<f32> = m1
                     .iter()
@@ -101,6 +129,11 @@ pub fn parse_given(
                     mask: Tensor::from_slice(dev, &repeat(m), &[n, 1, shape[1], shape[2]])?,
                 }
             }
+            (GivenValue::Image(path), _) => Observation::Image(Tensor::from_slice(
+                dev,
+                &repeat(load_image(&path, shape)?),
+                &dims,
+            )?),
         };
         out[i] = Some(obs);
     }

@@ -58,10 +58,7 @@ impl ImageFolder {
                 if (j % 10 == 9) != test {
                     continue;
                 }
-                let img = image::open(f).map_err(|e| {
-                    Error::Data(format!("{}: cannot decode image ({e})", f.display()))
-                })?;
-                let data = super::image_to_chw(&img, [channels, size, size]);
+                let data = super::load_image_file(f, [channels, size, size])?;
                 images.push((data, k as u32));
             }
         }

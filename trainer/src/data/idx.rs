@@ -61,23 +61,54 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     )))
 }
 
-/// The file's bytes, decompressed if it starts with the gzip magic.
+/// The most bytes an IDX file may hold, decompressed: 1 GiB, over 1.3 million 28×28 images (the
+/// full MNIST training file is 47 MB). A larger file, or a gzip stream that inflates past it, is
+/// refused before the memory is allocated.
+pub const MAX_FILE_BYTES: usize = 1 << 30;
+
+/// The file's bytes, decompressed if it starts with the gzip magic; at most [`MAX_FILE_BYTES`].
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::Data(format!(
-                    "{}: corrupt or truncated gzip ({e}); download the file again",
-                    path.display()
-                ))
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if size > MAX_FILE_BYTES as u64 {
+        return Err(too_large(path, MAX_FILE_BYTES));
     }
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    inflate(&raw, path, MAX_FILE_BYTES)
+}
+
+fn too_large(path: &Path, cap: usize) -> Error {
+    Error::Data(format!(
+        "{}: more than {cap} bytes (decompressed); an IDX file this large is not MNIST-sized: \
+         use a folder dataset or split the file",
+        path.display()
+    ))
+}
+
+/// `raw` as it is, or gunzipped if it starts with the gzip magic; refused past `cap` bytes (a
+/// gzip bomb stops at the cap, it does not allocate what its stream claims).
+pub fn inflate(raw: &[u8], path: &Path, cap: usize) -> Result<Vec<u8>> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        if raw.len() > cap {
+            return Err(too_large(path, cap));
+        }
+        return Ok(raw.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw)
+        .take(cap as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::Data(format!(
+                "{}: corrupt or truncated gzip ({e}); download the file again",
+                path.display()
+            ))
+        })?;
+    if out.len() > cap {
+        return Err(too_large(path, cap));
+    }
+    Ok(out)
 }
 
 fn be_u32(b: &[u8], at: usize) -> u32 {
@@ -104,8 +135,13 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, V
         be_u32(bytes, 8) as usize,
         be_u32(bytes, 12) as usize,
     );
-    let want = 16 + n * r * c;
-    if bytes.len() != want || r == 0 || c == 0 {
+    // Checked: three u32 counts multiply past any usize.
+    let want = n
+        .checked_mul(r)
+        .and_then(|v| v.checked_mul(c))
+        .and_then(|v| v.checked_add(16));
+    if want != Some(bytes.len()) || r == 0 || c == 0 {
+        let want = want.map_or_else(|| "more than 2^64".to_string(), |w| w.to_string());
         return Err(bad(format!(
             "header says {n} images of {r}×{c} ({want} bytes), the file has {} bytes (truncated?)",
             bytes.len()

@@ -134,6 +134,36 @@ impl DataSource {
     }
 }
 
+/// The most memory one image file may decode into: 256 MiB (an 8192×8192 RGBA image). A file
+/// whose header claims more is refused before the pixels are allocated.
+pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
+/// Decodes an image file's bytes (format guessed from its content) and resizes it to `shape`
+/// (see [`image_to_chw`]); refuses images that would need more than `max_alloc` bytes.
+pub fn decode_image(bytes: &[u8], shape: [usize; 3], max_alloc: u64) -> Result<Vec<f32>> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Data(format!("cannot read the image ({e})")))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_alloc);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| Error::Data(e.to_string()))?;
+    Ok(image_to_chw(&img, shape))
+}
+
+/// Reads and decodes an image file (see [`decode_image`], at most [`MAX_IMAGE_BYTES`]); the error
+/// names the file.
+pub fn load_image_file(path: &std::path::Path, shape: [usize; 3]) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_image(&bytes, shape, MAX_IMAGE_BYTES).map_err(|e| {
+        Error::Data(format!(
+            "{}: cannot decode image ({})",
+            path.display(),
+            e.to_string().trim_start_matches("dataset: ")
+        ))
+    })
+}
+
 /// An image resized to `shape` = [C, H, W] (C = 1: grey, else RGB channels, repeated past 3),
 /// as CHW values in [−1, 1].
 pub fn image_to_chw(img: &image::DynamicImage, shape: [usize; 3]) -> Vec<f32> {
