@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_as;
 
 /// A tensor on the CPU: its shape and f32 values.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,7 +146,23 @@ pub fn save(path: &Path, meta: &Meta, tensors: &[NamedTensor]) -> Result<()> {
         serde_json::to_string(meta).map_err(|e| err(format!("cannot serialise metadata: {e}")))?;
     let header = HashMap::from([("mtdiff".to_string(), json)]);
     let data = encode(tensors, Some(header)).map_err(|e| err(format!("cannot serialise: {e}")))?;
-    write_atomic(path, &data)
+    write_atomic_as(path, &data, Some("checkpoint")).map_err(|e| match e {
+        Error::Io { source, .. } if crate::error::is_disk_full(&source) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let kept = match list(dir).last() {
+                Some((_, newest)) => format!(
+                    "the earlier checkpoints are intact (newest: {})",
+                    newest.display()
+                ),
+                None => "no earlier checkpoint exists".to_string(),
+            };
+            err(format!(
+                "not written: {source}. The disk is full or a file-size limit (ulimit -f) was \
+                 hit; {kept}. Free space, then continue with --resume"
+            ))
+        }
+        e => e,
+    })
 }
 
 /// Reads and checks a checkpoint: a truncated or corrupt file, or one without our metadata, is

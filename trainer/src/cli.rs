@@ -450,12 +450,23 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Parses the process arguments, runs the command, prints any error; the process exit code.
 pub fn main() -> ExitCode {
+    ignore_file_size_signal();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A write past a file-size limit (`ulimit -f`) raises SIGXFSZ, which kills the process without
+/// a word; ignored, the write fails with EFBIG instead and the error says what happened.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

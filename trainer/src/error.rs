@@ -13,7 +13,7 @@ pub enum Error {
     #[error(transparent)]
     Model(#[from] mtdiff_model::Error),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", disk_full_hint(source))]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -34,6 +34,19 @@ pub enum Error {
     /// A flag or configuration value is invalid.
     #[error("{0}")]
     Usage(String),
+    /// The GPU device was lost in the middle of a run (driver reset, GPU gone).
+    #[error(
+        "the GPU device was lost ({reason}); {state}. Check the GPU and its driver (e.g. dmesg), \
+         then {then}"
+    )]
+    DeviceLost {
+        /// What the driver said.
+        reason: String,
+        /// What is safe on disk: the last good checkpoint, or that there is none.
+        state: String,
+        /// The way on, e.g. "continue with --resume".
+        then: String,
+    },
     /// Training diverged.
     #[error("{0}")]
     Diverged(String),
@@ -46,6 +59,42 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// A device loss told as such ([`Error::DeviceLost`], with `on_disk` saying what is safe on disk
+/// and the way on); other errors as they are.
+pub fn explain_device_loss(e: Error, on_disk: impl FnOnce() -> (String, String)) -> Error {
+    match e {
+        Error::Engine(mtdiff_engine::Error::DeviceLost(reason))
+        | Error::Model(mtdiff_model::Error::Engine(mtdiff_engine::Error::DeviceLost(reason))) => {
+            let (state, then) = on_disk();
+            Error::DeviceLost {
+                reason,
+                state,
+                then,
+            }
+        }
+        e => e,
+    }
+}
+
+/// True when an I/O error says the disk is full, a quota or a file-size limit was hit.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull
+            | std::io::ErrorKind::FileTooLarge
+            | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+fn disk_full_hint(e: &std::io::Error) -> &'static str {
+    if is_disk_full(e) {
+        " (the disk is full or a file-size limit, ulimit -f, was hit: free space, then continue \
+         with --resume; checkpoints are written whole or not at all)"
+    } else {
+        ""
     }
 }
 

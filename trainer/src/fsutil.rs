@@ -16,13 +16,29 @@ pub fn temp_path(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` atomically (see the module docs).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_as(path, bytes, None)
+}
+
+/// [`write_atomic`], passing the fault points `kill-in-KIND-write`, `kill-before-KIND-rename` and
+/// `kill-after-KIND-rename` of [`crate::faults`] when `kind` is given.
+pub fn write_atomic_as(path: &Path, bytes: &[u8], kind: Option<&str>) -> Result<()> {
+    let point = |at: &str| {
+        if let Some(kind) = kind {
+            crate::faults::kill_point(&at.replace("KIND", kind));
+        }
+    };
     let tmp = temp_path(path);
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        f.write_all(head)?;
+        point("kill-in-KIND-write");
+        f.write_all(tail)?;
         f.sync_all()?;
         drop(f);
+        point("kill-before-KIND-rename");
         std::fs::rename(&tmp, path)?;
+        point("kill-after-KIND-rename");
         if let Some(dir) = path.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")

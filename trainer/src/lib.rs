@@ -4,6 +4,7 @@
 pub mod data;
 pub mod driver;
 pub mod error;
+pub mod faults;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod report;

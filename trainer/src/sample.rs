@@ -307,7 +307,20 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
     let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
     let sampler = sampler_for(&ckpt, &args.sampler, args.guidance, args.guidance_interval);
-    let s = generate(&model, &given, args.n, &sampler)?;
+    if crate::faults::hit("lose-device") {
+        dev.wgpu_device().destroy();
+    }
+    let s = generate(&model, &given, args.n, &sampler).map_err(|e| {
+        crate::error::explain_device_loss(e, || {
+            (
+                format!(
+                    "nothing was written and the checkpoint {} is untouched",
+                    path.display()
+                ),
+                "run the command again".to_string(),
+            )
+        })
+    })?;
     let out = args.out.clone().unwrap_or_else(|| {
         path.parent()
             .unwrap_or(Path::new("."))

@@ -112,9 +112,25 @@ fn truncate_metrics(path: &Path, upto: u64) -> Result<Vec<MetricsLine>> {
 pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSummary> {
     let mut run = Run::prepare(cfg, resume, overwrite)?;
     let progress = Progress::new(cfg.steps, run.start);
-    let mut interval = Interval::new();
     let t0 = Instant::now();
+    let trained = train_steps(&mut run, &progress);
+    progress.finish();
+    if let Err(e) = trained {
+        return Err(run.explain_device_loss(e));
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    run.finish(seconds)
+}
+
+/// The training loop: steps from the run's start to the configured count, logging,
+/// checkpointing and sampling when due.
+fn train_steps(run: &mut Run<'_>, progress: &Progress) -> Result<()> {
+    let cfg = run.cfg;
+    let mut interval = Interval::new();
     for step in run.start..cfg.steps {
+        if crate::faults::hit("lose-device") {
+            run.dev.wgpu_device().destroy();
+        }
         let dispatches_before = run.dev.dispatch_stats().dispatches;
         let batch = run.batch(step)?;
         let losses = run.step(step, &batch)?;
@@ -124,10 +140,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         );
         let done = step + 1;
         if done % cfg.log_every == 0 || done == cfg.steps {
-            if let Err(e) = run.log(&mut interval, &progress) {
-                progress.finish();
-                return Err(e);
-            }
+            run.log(&mut interval, progress)?;
             if done % cfg.ckpt_every == 0 || done == cfg.steps {
                 run.checkpoint(done)?;
             }
@@ -137,9 +150,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
         }
         progress.tick(done);
     }
-    progress.finish();
-    let seconds = t0.elapsed().as_secs_f64();
-    run.finish(seconds)
+    Ok(())
 }
 
 /// Everything a training run holds between steps.
@@ -212,6 +223,26 @@ impl Interval {
 }
 
 impl<'a> Run<'a> {
+    /// A device loss during training, told as such: what happened, the last good checkpoint and
+    /// the way on; other errors as they are.
+    fn explain_device_loss(&self, e: Error) -> Error {
+        crate::error::explain_device_loss(e, || {
+            let then = match self.last_ckpt {
+                Some(_) => "continue with --resume",
+                None => "start the run again (--overwrite)",
+            };
+            (self.last_good_checkpoint(), then.to_string())
+        })
+    }
+
+    /// "the last good checkpoint is …", or that none exists yet.
+    fn last_good_checkpoint(&self) -> String {
+        self.last_ckpt
+            .as_ref()
+            .map(|p| format!("the last good checkpoint is {}", p.display()))
+            .unwrap_or_else(|| "no checkpoint was written yet".to_string())
+    }
+
     /// Prepares the run: the data, the run directory (refusing or clearing old checkpoints),
     /// the device, model, optimizer and EMA, and on `resume` their state from the newest
     /// checkpoint.
@@ -377,11 +408,7 @@ impl<'a> Run<'a> {
     fn log(&mut self, interval: &mut Interval, progress: &Progress) -> Result<()> {
         let rows = read_interval(&interval.steps)?;
         if let Some(step_bad) = first_bad(&interval.steps, &rows) {
-            let keep = self
-                .last_ckpt
-                .as_ref()
-                .map(|p| format!("the last good checkpoint is {}", p.display()))
-                .unwrap_or_else(|| "no checkpoint was written yet".to_string());
+            let keep = self.last_good_checkpoint();
             return Err(Error::Diverged(format!(
                 "the loss became NaN or infinite at step {step_bad}; stopped. {keep}. Lower \
                  --lr, keep --grad-clip on, or resume from that checkpoint with --resume"

@@ -206,7 +206,12 @@ impl Device {
         // never panicked on; a loss is remembered and reported by every later call.
         let lost = dev.inner.lost.clone();
         dev.inner.wgpu.set_device_lost_callback(move |reason, msg| {
-            *lock(&lost) = Some(format!("{reason:?}: {msg}"));
+            let msg = if msg.is_empty() {
+                String::new()
+            } else {
+                format!(": {msg}")
+            };
+            *lock(&lost) = Some(format!("{reason:?}{msg}"));
         });
         let uncaptured = dev.inner.uncaptured.clone();
         dev.inner
@@ -395,10 +400,7 @@ impl Device {
             return Err(Error::DeviceLost(reason));
         }
         if let Some(msg) = lock(&self.inner.uncaptured).take() {
-            return Err(Error::Validation {
-                context: "an earlier GPU call".into(),
-                message: msg,
-            });
+            return Err(self.call_failed("an earlier GPU call", msg));
         }
         Ok(())
     }
@@ -423,11 +425,34 @@ impl Device {
             });
         }
         if let Some(e) = v {
-            return Err(Error::Validation {
-                context: context.to_string(),
-                message: e.to_string(),
-            });
+            return Err(self.call_failed(context, e.to_string()));
         }
         Ok(out)
+    }
+
+    /// The error of a failed wgpu call: [`Error::DeviceLost`] when the device is gone (on a lost
+    /// device every call fails, its buffers being invalid), else a validation error.
+    pub(crate) fn call_failed(&self, context: &str, message: String) -> Error {
+        match self.lost_reason() {
+            Some(reason) => Error::DeviceLost(reason),
+            None => Error::Validation {
+                context: context.to_string(),
+                message,
+            },
+        }
+    }
+
+    /// Why the device was lost, if it was: the device-lost callback's report. A destroyed
+    /// device reports only once its queue has drained, so this waits for that (up to 10 s; only
+    /// failed calls ask).
+    fn lost_reason(&self) -> Option<String> {
+        if let Some(r) = lock(&self.inner.lost).clone() {
+            return Some(r);
+        }
+        let _ = self.inner.wgpu.poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(std::time::Duration::from_secs(10)),
+        });
+        lock(&self.inner.lost).clone()
     }
 }

@@ -250,10 +250,7 @@ impl Device {
         {
             let mut view = staging
                 .get_mapped_range_mut(..)
-                .map_err(|e| Error::Validation {
-                    context: "upload".into(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| self.call_failed("upload", e.to_string()))?;
             view.slice(..data.len()).copy_from_slice(data);
         }
         staging.unmap();
