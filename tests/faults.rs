@@ -51,6 +51,15 @@ fn tiny(out: &Path, steps: u64) -> Vec<String> {
     .collect()
 }
 
+/// `args` with `flag` set to `value` (replaced where present).
+fn set(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args[i + 1] = value.to_string(),
+        None => args.extend([flag.to_string(), value.to_string()]),
+    }
+    args
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -215,4 +224,64 @@ fn a_checkpoint_write_on_a_full_disk_keeps_the_earlier_checkpoints() {
     let so = succeeds(bin().args(&resume));
     assert!(so.contains("at step 8"), "{so}");
     assert_eq!(all_checkpoints_load(&run), vec![8, 12]);
+}
+
+#[test]
+fn inputs_that_cannot_fit_fail_with_the_way_out_before_any_long_work() {
+    let out = scratch("too-large");
+    // A batch whose step does not fit the device's memory budget (300 MiB here).
+    let start = std::time::Instant::now();
+    let e = fails(
+        bin()
+            .args(set(
+                set(tiny(&out, 2), "--batch", "1024"),
+                "--data",
+                "glyphs:16",
+            ))
+            .env("MTDIFF_MEMORY_BUDGET_MB", "300"),
+    );
+    assert!(
+        e.contains("out of GPU memory") && e.contains("lower --batch (now 1024)"),
+        "{e}"
+    );
+    // More samples at once than fit.
+    succeeds(bin().args(tiny(&out, 2)).arg("--overwrite"));
+    let e = fails(
+        bin()
+            .args(["sample", "--ckpt"])
+            .arg(out.join("r"))
+            .args(["--n", "200000", "--steps", "2", "--out"])
+            .arg(out.join("s.png"))
+            .env("MTDIFF_MEMORY_BUDGET_MB", "300"),
+    );
+    assert!(
+        e.contains("out of GPU memory") && e.contains("lower --n"),
+        "{e}"
+    );
+    // A folder whose images, at the size asked for, cannot fit in memory: refused before any
+    // image is decoded.
+    let folder = out.join("folder");
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(folder.join(class)).unwrap();
+        for i in 0..3 {
+            image::RgbImage::from_pixel(4, 4, image::Rgb([i * 80, 20, 200]))
+                .save(folder.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let data = format!("folder:{}", folder.display());
+    let e = fails(bin().args(set(tiny(&out, 2), "--data", &data)).args([
+        "--overwrite",
+        "--image-size",
+        "60000",
+    ]));
+    assert!(
+        e.contains("take") && e.contains("MiB as f32") && e.contains("lower --image-size"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(120),
+        "the refusals came late: {:?}",
+        start.elapsed()
+    );
 }

@@ -47,6 +47,14 @@ pub enum Error {
         /// The way on, e.g. "continue with --resume".
         then: String,
     },
+    /// The run, or the samples asked for, do not fit the device's memory.
+    #[error("{message}. {advice}")]
+    OutOfMemory {
+        /// The engine's report.
+        message: String,
+        /// What to lower.
+        advice: String,
+    },
     /// Training diverged.
     #[error("{0}")]
     Diverged(String),
@@ -73,6 +81,21 @@ pub fn explain_device_loss(e: Error, on_disk: impl FnOnce() -> (String, String))
                 reason,
                 state,
                 then,
+            }
+        }
+        e => e,
+    }
+}
+
+/// An out-of-memory error told with the way out (`advice`: the flags to lower); other errors as
+/// they are.
+pub fn explain_out_of_memory(e: Error, advice: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::Engine(e @ mtdiff_engine::Error::OutOfMemory { .. })
+        | Error::Model(mtdiff_model::Error::Engine(e @ mtdiff_engine::Error::OutOfMemory { .. })) => {
+            Error::OutOfMemory {
+                message: e.to_string(),
+                advice: advice(),
             }
         }
         e => e,

@@ -311,6 +311,12 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         dev.wgpu_device().destroy();
     }
     let s = generate(&model, &given, args.n, &sampler).map_err(|e| {
+        let e = crate::error::explain_out_of_memory(e, || {
+            format!(
+                "The {} samples do not fit this device at once: lower --n",
+                args.n
+            )
+        });
         crate::error::explain_device_loss(e, || {
             (
                 format!(

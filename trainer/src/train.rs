@@ -110,12 +110,27 @@ fn truncate_metrics(path: &Path, upto: u64) -> Result<Vec<MetricsLine>> {
 /// the run, then per step build a batch and take the step; every `log_every` steps log the
 /// interval, checkpoint and sample when due; finally sample the last grid.
 pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSummary> {
-    let mut run = Run::prepare(cfg, resume, overwrite)?;
+    let too_large = || {
+        format!(
+            "The run does not fit this device: lower --batch (now {}) or the model \
+             (--unet-channels {}, --res-blocks {}, --attn-levels)",
+            cfg.batch,
+            cfg.unet_channels
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            cfg.res_blocks
+        )
+    };
+    let mut run = Run::prepare(cfg, resume, overwrite)
+        .map_err(|e| crate::error::explain_out_of_memory(e, too_large))?;
     let progress = Progress::new(cfg.steps, run.start);
     let t0 = Instant::now();
     let trained = train_steps(&mut run, &progress);
     progress.finish();
     if let Err(e) = trained {
+        let e = crate::error::explain_out_of_memory(e, too_large);
         return Err(run.explain_device_loss(e));
     }
     let seconds = t0.elapsed().as_secs_f64();

@@ -51,6 +51,7 @@ impl Device {
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
+        self.check_budget(class)?;
         let buf = match self.create_buffer("mtdiff.tensor", class, usage) {
             Ok(b) => b,
             Err(Error::OutOfMemory { .. }) => {
@@ -62,6 +63,26 @@ impl Device {
         };
         lock(&self.inner.pool).created(class);
         Ok((buf, class))
+    }
+
+    /// Refuses a new buffer of `bytes` that would take the pool past the memory budget, after
+    /// freeing the cached buffers once.
+    fn check_budget(&self, bytes: u64) -> Result<()> {
+        let Some((budget, source)) = &self.inner.memory_budget else {
+            return Ok(());
+        };
+        let over = |pool: &crate::pool::Pool| pool.stats().live_bytes + bytes > *budget;
+        if over(&lock(&self.inner.pool)) {
+            self.release_cached_buffers();
+        }
+        let held = lock(&self.inner.pool).stats().live_bytes;
+        if held + bytes > *budget {
+            return Err(Error::OutOfMemory {
+                bytes,
+                reason: format!("{held} bytes are held and the budget is {budget} bytes: {source}"),
+            });
+        }
+        Ok(())
     }
 
     /// Forgets a pooled buffer that an application now owns ([`Tensor::into_wgpu_buffer`]).

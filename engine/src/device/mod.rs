@@ -85,6 +85,13 @@ pub struct DeviceOptions {
     /// `0` off), and starts no precompiler while `MESA_SHADER_CACHE_DISABLE` is set (nothing
     /// could pass its work on); it never applies to a device from [`Device::from_wgpu`].
     pub precompile: bool,
+    /// The most bytes of pooled tensor buffers this device may hold at once; an allocation past
+    /// it fails with [`Error::OutOfMemory`] instead of running the host out of memory. `None`:
+    /// on CPU adapters (whose "GPU memory" is the host's, where an over-allocation ends in the
+    /// kernel's out-of-memory killer rather than an error) 80 % of the memory available when the
+    /// device is opened (`MemAvailable` on Linux); on GPUs no budget of ours, the driver's
+    /// refusal is the error. `MTDIFF_MEMORY_BUDGET_MB` overrides it.
+    pub memory_budget_bytes: Option<u64>,
 }
 
 impl Default for DeviceOptions {
@@ -99,8 +106,43 @@ impl Default for DeviceOptions {
             time_kernels: false,
             subgroup_kernels: true,
             precompile: false,
+            memory_budget_bytes: None,
         }
     }
+}
+
+/// The budget of pooled buffer bytes (see [`DeviceOptions::memory_budget_bytes`]) and where it
+/// comes from.
+fn memory_budget(options: &DeviceOptions, device_type: wgpu::DeviceType) -> Option<(u64, String)> {
+    if let Some(mb) = std::env::var("MTDIFF_MEMORY_BUDGET_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Some((mb << 20, "MTDIFF_MEMORY_BUDGET_MB".to_string()));
+    }
+    if let Some(bytes) = options.memory_budget_bytes {
+        return Some((bytes, "DeviceOptions::memory_budget_bytes".to_string()));
+    }
+    if device_type != wgpu::DeviceType::Cpu {
+        return None;
+    }
+    let available = host_memory_available()?;
+    Some((
+        available / 5 * 4,
+        format!(
+            "80 % of the {} MiB of host memory available when the device was opened (a CPU \
+             adapter's memory is the host's)",
+            available >> 20
+        ),
+    ))
+}
+
+/// The host's available memory (`MemAvailable` of /proc/meminfo), where the system tells it.
+pub fn host_memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Accumulated wall time of one kernel under [`DeviceOptions::time_kernels`].
@@ -136,6 +178,8 @@ pub(crate) struct Inner {
     recorder: Mutex<Recorder>,
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     pub(crate) pool: Mutex<Pool>,
+    /// The budget of pooled buffer bytes, with what it was derived from.
+    pub(crate) memory_budget: Option<(u64, String)>,
     lost: Arc<Mutex<Option<String>>>,
     uncaptured: Arc<Mutex<Option<String>>>,
     dispatches: AtomicU64,
@@ -259,6 +303,7 @@ impl Device {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let memory_budget = memory_budget(&options, info.device_type);
         let recorder = Recorder {
             encoder: None,
             params: vec![0u8; (slot_bytes as usize) * flush_every],
@@ -281,6 +326,7 @@ impl Device {
                 recorder: Mutex::new(recorder),
                 pipelines: Mutex::new(HashMap::new()),
                 pool: Mutex::new(Pool::default()),
+                memory_budget,
                 lost: Arc::new(Mutex::new(None)),
                 uncaptured: Arc::new(Mutex::new(None)),
                 dispatches: AtomicU64::new(0),

@@ -35,7 +35,8 @@ impl ImageFolder {
         }
         let class_dirs: Vec<_> = read_dir(dir)?.into_iter().filter(|p| p.is_dir()).collect();
         let mut classes = Vec::new();
-        let mut images = Vec::new();
+        // (class, file) of this split, listed before anything is decoded.
+        let mut files = Vec::new();
         for (k, cd) in class_dirs.iter().enumerate() {
             classes.push(
                 cd.file_name()
@@ -43,7 +44,7 @@ impl ImageFolder {
                     .to_string_lossy()
                     .to_string(),
             );
-            let files: Vec<_> = read_dir(cd)?
+            let images: Vec<_> = read_dir(cd)?
                 .into_iter()
                 .filter(|p| {
                     p.extension().is_some_and(|e| {
@@ -54,13 +55,17 @@ impl ImageFolder {
                     })
                 })
                 .collect();
-            for (j, f) in files.iter().enumerate() {
-                if (j % 10 == 9) != test {
-                    continue;
+            for (j, f) in images.into_iter().enumerate() {
+                if (j % 10 == 9) == test {
+                    files.push((k as u32, f));
                 }
-                let data = super::load_image_file(f, [channels, size, size])?;
-                images.push((data, k as u32));
             }
+        }
+        check_fits_in_memory(dir, files.len(), [channels, size, size])?;
+        let mut images = Vec::with_capacity(files.len());
+        for (k, f) in &files {
+            let data = super::load_image_file(f, [channels, size, size])?;
+            images.push((data, *k));
         }
         if images.is_empty() {
             return Err(Error::Data(format!(
@@ -93,6 +98,31 @@ impl ImageFolder {
     pub fn class_names(&self) -> &[String] {
         &self.classes
     }
+}
+
+/// Refuses a folder whose decoded images (f32, `shape` each) would not fit in 80 % of the host
+/// memory available now, before any is decoded.
+fn check_fits_in_memory(dir: &Path, count: usize, shape: [usize; 3]) -> Result<()> {
+    let Some(available) = mtdiff_engine::host_memory_available() else {
+        return Ok(());
+    };
+    let need = (count as u128) * (shape.iter().product::<usize>() as u128) * 4;
+    let room = available as u128 / 5 * 4;
+    if need > room {
+        return Err(Error::Data(format!(
+            "{}: {count} images of {}×{}×{} take {} MiB as f32, more than the {} MiB of memory \
+             available (this loader holds the whole split in memory): lower --image-size (now \
+             {}) or use a folder with fewer images",
+            dir.display(),
+            shape[0],
+            shape[1],
+            shape[2],
+            need >> 20,
+            room >> 20,
+            shape[1]
+        )));
+    }
+    Ok(())
 }
 
 impl Dataset for ImageFolder {
