@@ -244,6 +244,13 @@ fn inputs_that_cannot_fit_fail_with_the_way_out_before_any_long_work() {
         e.contains("out of GPU memory") && e.contains("lower --batch (now 1024)"),
         "{e}"
     );
+    // A model whose parameters cannot exist (10¹¹ floats in one conv): refused before the host
+    // makes their initial values.
+    let e = fails(bin().args(set(tiny(&out, 2), "--unet-channels", "100000,100000")));
+    assert!(
+        e.contains("out of GPU memory") && e.contains("--unet-channels 100000,100000"),
+        "{e}"
+    );
     // More samples at once than fit.
     succeeds(bin().args(tiny(&out, 2)).arg("--overwrite"));
     let e = fails(

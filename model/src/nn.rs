@@ -60,9 +60,21 @@ impl ParamStore {
         &self.device
     }
 
+    /// The element count of `shape`, once the device has said a tensor of it fits (before its
+    /// values are made on the host: a configuration of 10⁵ channels must be an error, not a
+    /// host allocation of 10¹¹ floats).
+    fn checked_len(&self, shape: &[usize]) -> Result<usize> {
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let bytes = n
+            .and_then(|n| n.checked_mul(4))
+            .map_or(u64::MAX, |b| b as u64);
+        self.device.check_tensor_bytes(bytes)?;
+        Ok(n.unwrap_or(0))
+    }
+
     /// A parameter U(±bound) of `shape` named `name`.
     pub fn uniform(&mut self, name: &str, shape: &[usize], bound: f64) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = self.checked_len(shape)?;
         let data = self.rng.vec_range(n, -bound, bound);
         let t = self.make(&data, shape)?;
         self.insert(name, t)
@@ -80,6 +92,7 @@ impl ParamStore {
         dim: usize,
         norm: f64,
     ) -> Result<Tensor> {
+        self.checked_len(&[rows, dim])?;
         let classes = rows.saturating_sub(1);
         let mut basis: Vec<Vec<f64>> = Vec::with_capacity(rows);
         for _ in 0..classes {
@@ -106,7 +119,7 @@ impl ParamStore {
 
     /// A parameter filled with `value`.
     pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
+        let n = self.checked_len(shape)?;
         let t = self.make(&vec![value; n], shape)?;
         self.insert(name, t)
     }

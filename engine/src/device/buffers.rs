@@ -4,6 +4,14 @@ use super::{lock, Device};
 use crate::error::{Error, Result};
 
 impl Device {
+    /// Checks, before anything is allocated on the host or the device, that a tensor of `bytes`
+    /// fits this device: one storage binding, one buffer, and the memory budget with what is
+    /// held now. Callers that build large host data for a tensor ask first.
+    pub fn check_tensor_bytes(&self, bytes: u64) -> Result<()> {
+        self.check_limits(bytes, wgpu::BufferUsages::STORAGE)?;
+        self.check_budget(crate::pool::size_class(bytes))
+    }
+
     /// Creates a raw buffer, turning limits and driver refusals into `Err`.
     pub(crate) fn create_buffer(
         &self,
@@ -11,6 +19,19 @@ impl Device {
         bytes: u64,
         usage: wgpu::BufferUsages,
     ) -> Result<wgpu::Buffer> {
+        self.check_limits(bytes, usage)?;
+        self.scoped(label, bytes, || {
+            self.inner.wgpu.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// Refuses a buffer beyond the adapter's size limits.
+    fn check_limits(&self, bytes: u64, usage: wgpu::BufferUsages) -> Result<()> {
         let limits = &self.inner.info.limits;
         if bytes > limits.max_buffer_size {
             return Err(Error::OutOfMemory {
@@ -32,14 +53,7 @@ impl Device {
                 ),
             });
         }
-        self.scoped(label, bytes, || {
-            self.inner.wgpu.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage,
-                mapped_at_creation: false,
-            })
-        })
+        Ok(())
     }
 
     /// A pooled storage buffer of at least `bytes` bytes.
