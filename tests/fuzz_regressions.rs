@@ -146,3 +146,37 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn the_seeds_are_valid_inputs_so_the_fuzzers_start_inside_the_parsers() {
+    let seeds = fuzz_dir().join("seeds");
+    let read = |t: &str, f: &str| std::fs::read(seeds.join(t).join(f)).unwrap();
+    let p = Path::new("seed");
+    for f in ["images3.idx", "images3.idx.gz"] {
+        let bytes = mtdiff::data::idx::inflate(&read("idx", f), p, fuzzing::IDX_CAP).unwrap();
+        let (n, r, c, _) = mtdiff::data::idx::parse_images(&bytes, p).unwrap();
+        assert_eq!((n, r, c), (3, 28, 28));
+    }
+    for f in ["labels3.idx", "labels3.idx.gz"] {
+        let bytes = mtdiff::data::idx::inflate(&read("idx", f), p, fuzzing::IDX_CAP).unwrap();
+        assert_eq!(mtdiff::data::idx::parse_labels(&bytes, p).unwrap().len(), 3);
+    }
+    for f in ["grey.png", "rgb.png", "rgba.png", "palette.png"] {
+        let img = mtdiff::data::decode_image(&read("image", f), [3, 8, 8], fuzzing::IMAGE_CAP);
+        assert_eq!(img.unwrap().len(), 3 * 8 * 8, "{f}");
+    }
+    let ckpt = mtdiff::checkpoint::decode(&read("checkpoint", "small.safetensors"), p).unwrap();
+    assert_eq!(ckpt.tensor("param.a").unwrap().shape, vec![2, 3]);
+    ckpt.meta.train.validate().unwrap();
+    for f in ["main_job.toml", "tiny.toml"] {
+        let text = String::from_utf8(read("config", f)).unwrap();
+        let cfg = mtdiff::config::TrainConfig::from_toml_str(&text, p).unwrap();
+        cfg.validate().unwrap();
+    }
+    let labels = mtdiff_model::ModalityKind::Label { classes: 10 };
+    let (name, value) = mtdiff::sample::split_given("label=0,1,2,9").unwrap();
+    assert_eq!(
+        mtdiff::sample::parse_given_value(&labels, name, value).unwrap(),
+        mtdiff::sample::GivenValue::Labels(vec![0, 1, 2, 9])
+    );
+}
