@@ -278,3 +278,86 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
         Ok(path.to_path_buf())
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// The metadata of a real checkpoint (the fuzz seed's).
+    fn real_meta() -> Meta {
+        let seed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/checkpoint/small.safetensors");
+        decode(&std::fs::read(&seed).unwrap(), &seed).unwrap().meta
+    }
+
+    const CHILD: &str = "MTDIFF_FSIZE_TEST_DIR";
+
+    /// Under a file-size limit (`ulimit -f`), a checkpoint write that passes it is an error
+    /// naming the limit and the intact earlier checkpoint, and leaves no temporary file. The
+    /// limit is set in a child process (this test binary run again), so the other tests' files
+    /// are not limited; lavapipe cannot run under such a limit (its memory is memfd files), so
+    /// the CLI-level test of a full disk uses a small tmpfs instead.
+    #[test]
+    fn a_write_past_a_file_size_limit_keeps_the_earlier_checkpoints() {
+        if let Some(dir) = std::env::var_os(CHILD) {
+            let dir = PathBuf::from(dir);
+            let meta = real_meta();
+            let small = [NamedTensor::new("param.a", &[4], vec![1.0; 4])];
+            save(&path_for(&dir, 1), &meta, &small).unwrap();
+            // SAFETY: setrlimit and signal on this single-purpose child process.
+            unsafe {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let limit = libc::rlimit {
+                    rlim_cur: 64 << 10,
+                    rlim_max: 64 << 10,
+                };
+                assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &limit), 0);
+            }
+            let big = [NamedTensor::new("param.a", &[65536], vec![1.0; 65536])];
+            let e = save(&path_for(&dir, 2), &meta, &big)
+                .expect_err("a 256 kB file under a 64 kB limit")
+                .to_string();
+            println!("CHILD-ERROR {e}");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("mtdiff-fsize-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "checkpoint::tests::a_write_past_a_file_size_limit_keeps_the_earlier_checkpoints",
+                "--nocapture",
+            ])
+            .env(CHILD, &dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let e = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("CHILD-ERROR "))
+            .unwrap_or_else(|| panic!("the child wrote no error:\n{stdout}"));
+        assert!(
+            e.contains("ckpt_00000002.safetensors: not written")
+                && e.contains("File too large")
+                && e.contains("file-size limit")
+                && e.contains("newest:")
+                && e.contains("ckpt_00000001.safetensors"),
+            "{e}"
+        );
+        assert_eq!(list(&dir).len(), 1);
+        load(&path_for(&dir, 1)).unwrap();
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, vec!["ckpt_00000001.safetensors".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
