@@ -4,8 +4,14 @@
 use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, DeviceOptions, Tensor};
 
-/// The default device, or a panic naming the missing driver.
+/// The default device, or a panic naming the missing driver; on lavapipe with the worker
+/// threads `mtdiff` uses (`use_more_software_rasterizer_threads`).
 pub fn device() -> Device {
+    // SAFETY: each bench creates its device first, before the engine or the driver start a
+    // thread (criterion runs the benches on the main thread).
+    unsafe {
+        mtdiff_engine::use_more_software_rasterizer_threads();
+    }
     Device::new(DeviceOptions::default()).expect("a wgpu adapter (install mesa-vulkan-drivers)")
 }
 

@@ -399,6 +399,13 @@ fn run(cli: Cli) -> Result<()> {
                 MatmulStrategy::Subgroup => "subgroup-blocked (CPU adapter, 8-lane subgroups)",
             };
             println!("matmul kernels: {family}");
+            if dev.info().is_lavapipe() {
+                let threads = std::env::var("LP_NUM_THREADS").unwrap_or_default();
+                println!(
+                    "lavapipe worker threads: {threads} (LP_NUM_THREADS; mtdiff sets twice the \
+                     CPU count unless it is set)"
+                );
+            }
         }
         Command::Kernels { dump } => {
             let kernels = mtdiff_engine::ops::sources::all_kernels();
@@ -451,6 +458,10 @@ fn run(cli: Cli) -> Result<()> {
 /// Parses the process arguments, runs the command, prints any error; the process exit code.
 pub fn main() -> ExitCode {
     ignore_file_size_signal();
+    // SAFETY: the first thing the program does, before any thread exists.
+    unsafe {
+        mtdiff_engine::use_more_software_rasterizer_threads();
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -40,6 +40,29 @@ impl DeviceInfo {
     }
 }
 
+/// On Mesa's software drivers (llvmpipe, lavapipe), sets `LP_NUM_THREADS` to twice the number
+/// of CPUs unless the environment already sets it, and returns the value in force. llvmpipe runs
+/// a dispatch's workgroups on one worker thread per CPU by default; the host's own threads (the
+/// program's, the Vulkan queue's) share those cores, and a worker that loses its core for a
+/// moment holds up the end of every dispatch. With twice as many workers the main job trained
+/// ~11 % faster on a 2-core VM, with bit-identical results (docs/experiments.md). Other drivers
+/// ignore the variable.
+///
+/// # Safety
+///
+/// Call before any other thread exists (first thing in `main`): setting an environment
+/// variable races with reads of the environment from other threads.
+pub unsafe fn use_more_software_rasterizer_threads() -> String {
+    const VAR: &str = "LP_NUM_THREADS";
+    if let Ok(v) = std::env::var(VAR) {
+        return v;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let v = (2 * cpus).to_string();
+    std::env::set_var(VAR, &v);
+    v
+}
+
 /// (major, minor) after "Mesa " in a driver version string.
 fn parse_mesa_version(driver_info: &str) -> Option<(u32, u32)> {
     let rest = &driver_info[driver_info.find("Mesa ")? + 5..];

@@ -11,7 +11,7 @@ mod pipeline;
 mod precompile;
 mod recorder;
 
-pub use adapter::DeviceInfo;
+pub use adapter::{use_more_software_rasterizer_threads, DeviceInfo};
 pub use pipeline::{Access, Binding};
 pub(crate) use pipeline::{KernelSource, Pipeline};
 pub(crate) use recorder::BufferArg;
