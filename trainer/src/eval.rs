@@ -27,7 +27,7 @@ use crate::classifier::{argmax, frechet_distance, Classifier, Outputs, FEATURES}
 use crate::data::{edge_map, mask_patch, Dataset, Example, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use crate::sample::{generate, SampleSet};
+use crate::sample::SampleSet;
 use crate::state;
 
 /// Options of `mtdiff eval`.
@@ -109,39 +109,8 @@ impl EvalReport {
     }
 }
 
-/// Generates `n` samples in chunks of at most 100 (each chunk with its own seed); `given(start,
-/// len)` builds the observations of a chunk.
-fn generate_chunked(
-    model: &MtDiffusion,
-    n: usize,
-    cfg: &SamplerConfig,
-    mut given: impl FnMut(usize, usize) -> Result<Vec<Option<Observation>>>,
-) -> Result<SampleSet> {
-    let mut all = SampleSet {
-        images: Vec::new(),
-        outputs: Vec::new(),
-        n: 0,
-    };
-    for (k, start) in (0..n).step_by(100).enumerate() {
-        let b = (n - start).min(100);
-        let c = SamplerConfig {
-            seed: cfg.seed.wrapping_add(k as u64 * 7919),
-            ..cfg.clone()
-        };
-        let s = generate(model, &given(start, b)?, b, &c)?;
-        all.images.extend(s.images);
-        if all.outputs.is_empty() {
-            all.outputs = s.outputs;
-        } else {
-            for (dst, src) in all.outputs.iter_mut().zip(s.outputs) {
-                dst.shape[0] += src.shape[0];
-                dst.values.extend(src.values);
-            }
-        }
-        all.n += b;
-    }
-    Ok(all)
-}
+/// Samples per chunk of the eval's sampling (its seeds, and so its numbers, depend on it).
+const EVAL_CHUNK: usize = 100;
 
 fn images_of(examples: &[Example]) -> Vec<f32> {
     examples
@@ -250,7 +219,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let test_images = images_of(&test_ex);
     let test_out = net.run(&test_images, m, shape)?;
     let none = |_: usize, _: usize| Ok(vec![None; task.modalities.len()]);
-    let joint = generate_chunked(&model, n, &sampler, none)?;
+    let joint = crate::sample::generate_chunked(EVAL_CHUNK, &model, n, &sampler, none)?;
     let joint_out = net.run(&joint.images, n, shape)?;
     report.push(
         "FID-lite (joint samples)",
@@ -375,7 +344,7 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         *hist.iter().min().unwrap_or(&0) as f64 / (*hist.iter().max().unwrap_or(&1)).max(1) as f64,
         format!("counts {hist:?}; 1 = perfectly uniform"),
     );
-    let cond = generate_chunked(model, n, sampler, |start, b| {
+    let cond = crate::sample::generate_chunked(EVAL_CHUNK, model, n, sampler, |start, b| {
         let y: Vec<u32> = (start..start + b).map(|k| (k % classes) as u32).collect();
         let mut g = vec![None; task.modalities.len()];
         g[1] = Some(Observation::Label(Tensor::from_u32(dev, &y, &[b])?));
@@ -462,7 +431,7 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
             mse(&edges, &shifted(second, per))
         ),
     );
-    let cond = generate_chunked(model, m, sampler, |start, b| {
+    let cond = crate::sample::generate_chunked(EVAL_CHUNK, model, m, sampler, |start, b| {
         let x = &test_images[start * per..(start + b) * per];
         Ok(vec![
             Some(Observation::Image(Tensor::from_slice(
@@ -604,7 +573,7 @@ fn masked_metrics(
         .collect();
     let k = model.task().modalities.len();
     let per = c * h * w;
-    let restored = generate_chunked(model, n, sampler, |start, b| {
+    let restored = crate::sample::generate_chunked(EVAL_CHUNK, model, n, sampler, |start, b| {
         let mut g = vec![None; k];
         g[1] = Some(Observation::Masked {
             image: Tensor::from_slice(

@@ -83,15 +83,16 @@ pub fn parse_given_value(kind: &ModalityKind, name: &str, value: &str) -> Result
     })
 }
 
-/// The `--given NAME=VALUE` observations of `n` samples, uploaded (VALUE: see
-/// [`parse_given_value`]).
+/// The `--given NAME=VALUE` observations of samples `samples` (a label list is cycled over the
+/// sample indices), uploaded (VALUE: see [`parse_given_value`]).
 pub fn parse_given(
     dev: &Device,
     model: &MtDiffusion,
     given: &[String],
     mask: Option<&Path>,
-    n: usize,
+    samples: std::ops::Range<usize>,
 ) -> Result<Vec<Option<Observation>>> {
+    let n = samples.len();
     let task = model.task();
     let shape = task.image_shape;
     let dims = model.sample_dims(n);
@@ -103,7 +104,7 @@ pub fn parse_given(
         let kind = &task.modalities[i].kind;
         let obs = match (parse_given_value(kind, name, value)?, kind) {
             (GivenValue::Labels(ys), _) => {
-                let y: Vec<u32> = (0..n).map(|k| ys[k % ys.len()]).collect();
+                let y: Vec<u32> = samples.clone().map(|k| ys[k % ys.len()]).collect();
                 Observation::Label(Tensor::from_u32(dev, &y, &[n])?)
             }
             (GivenValue::Vector(v), _) => {
@@ -150,7 +151,35 @@ pub struct SampleSet {
     pub n: usize,
 }
 
-/// Runs the sampler in batches of at most 64 and reads the results back.
+/// Refuses `n` samples whose results (every modality at most an image's size, f32, plus the
+/// grid) would not fit in 80 % of the host memory available now, before any sampling.
+fn check_samples_fit_in_memory(model: &MtDiffusion, n: usize) -> Result<()> {
+    let Some(available) = mtdiff_engine::host_memory_available() else {
+        return Ok(());
+    };
+    let task = model.task();
+    let per_sample = 4
+        * task.image_shape.iter().product::<usize>() as u128
+        * (task.modalities.len() as u128 + 1);
+    let need = n as u128 * per_sample;
+    let room = available as u128 / 5 * 4;
+    if need > room {
+        return Err(Error::Usage(format!(
+            "--n {n}: the samples would take {} MiB of memory, more than the {} MiB available: \
+             lower --n (at most about {}), or run several times with different --seed",
+            need >> 20,
+            room >> 20,
+            room / per_sample
+        )));
+    }
+    Ok(())
+}
+
+/// Samples per chunk of `mtdiff sample`: any `--n` runs, in chunks of this many (memory grows
+/// with the chunk, not with `--n`).
+pub const SAMPLE_CHUNK: usize = 64;
+
+/// Runs the sampler on one batch of `n` and reads the results back.
 pub fn generate(
     model: &MtDiffusion,
     given: &[Option<Observation>],
@@ -175,6 +204,42 @@ pub fn generate(
     })
 }
 
+/// Generates `n` samples in chunks of at most `chunk` (chunk k with seed `cfg.seed + 7919·k`, so
+/// `n ≤ chunk` gives what one [`generate`] call gives); `given(start, len)` builds the
+/// observations of a chunk.
+pub fn generate_chunked(
+    chunk: usize,
+    model: &MtDiffusion,
+    n: usize,
+    cfg: &SamplerConfig,
+    mut given: impl FnMut(usize, usize) -> Result<Vec<Option<Observation>>>,
+) -> Result<SampleSet> {
+    let mut all = SampleSet {
+        images: Vec::new(),
+        outputs: Vec::new(),
+        n: 0,
+    };
+    for (k, start) in (0..n).step_by(chunk.max(1)).enumerate() {
+        let b = (n - start).min(chunk.max(1));
+        let c = SamplerConfig {
+            seed: cfg.seed.wrapping_add(k as u64 * 7919),
+            ..cfg.clone()
+        };
+        let s = generate(model, &given(start, b)?, b, &c)?;
+        all.images.extend(s.images);
+        if all.outputs.is_empty() {
+            all.outputs = s.outputs;
+        } else {
+            for (dst, src) in all.outputs.iter_mut().zip(s.outputs) {
+                dst.shape[0] += src.shape[0];
+                dst.values.extend(src.values);
+            }
+        }
+        all.n += b;
+    }
+    Ok(all)
+}
+
 /// Name of class `k`: the dataset's, or the index where the checkpoint has no names.
 fn class_label(names: &[String], k: usize) -> String {
     names.get(k).cloned().unwrap_or_else(|| k.to_string())
@@ -184,7 +249,7 @@ fn class_label(names: &[String], k: usize) -> String {
 /// generated one (the most probable class).
 fn sample_labels(
     model: &MtDiffusion,
-    given: &[Option<Observation>],
+    given: &[String],
     s: &SampleSet,
 ) -> Result<Option<Vec<usize>>> {
     let task = model.task();
@@ -195,10 +260,15 @@ fn sample_labels(
     else {
         return Ok(None);
     };
-    if let Some(Observation::Label(y)) = &given[i] {
-        return Ok(Some(y.to_vec_u32()?.iter().map(|&k| k as usize).collect()));
-    }
     let name = &task.modalities[i].name;
+    for g in given {
+        let (n, value) = split_given(g)?;
+        if n == name {
+            if let GivenValue::Labels(ys) = parse_given_value(&task.modalities[i].kind, n, value)? {
+                return Ok(Some((0..s.n).map(|k| ys[k % ys.len()] as usize).collect()));
+            }
+        }
+    }
     Ok(s.outputs
         .iter()
         .find(|o| &o.name == name && o.shape.len() == 2)
@@ -305,16 +375,27 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let ckpt = checkpoint::load(&path)?;
     let dev = crate::driver::open_device()?;
     let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
-    let given = parse_given(&dev, &model, &args.given, args.mask.as_deref(), args.n)?;
+    check_samples_fit_in_memory(&model, args.n)?;
+    // Checked once for all chunks, before any sampling.
+    parse_given(&dev, &model, &args.given, args.mask.as_deref(), 0..1)?;
     let sampler = sampler_for(&ckpt, &args.sampler, args.guidance, args.guidance_interval);
     if crate::faults::hit("lose-device") {
         dev.wgpu_device().destroy();
     }
-    let s = generate(&model, &given, args.n, &sampler).map_err(|e| {
+    let s = generate_chunked(SAMPLE_CHUNK, &model, args.n, &sampler, |start, b| {
+        parse_given(
+            &dev,
+            &model,
+            &args.given,
+            args.mask.as_deref(),
+            start..start + b,
+        )
+    })
+    .map_err(|e| {
         let e = crate::error::explain_out_of_memory(e, || {
             format!(
-                "The {} samples do not fit this device at once: lower --n",
-                args.n
+                "Not even one chunk of {SAMPLE_CHUNK} samples fits this device: sample from a \
+                 smaller model, or on an adapter with more memory"
             )
         });
         crate::error::explain_device_loss(e, || {
@@ -345,7 +426,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
         }
     }
     // Each image captioned with its label's name (given or generated) where the task has one.
-    let captions = match sample_labels(&model, &given, &s)? {
+    let captions = match sample_labels(&model, &args.given, &s)? {
         Some(ks) => GridLabels::Cells(
             ks.iter()
                 .map(|&k| class_label(&ckpt.meta.class_names, k))
