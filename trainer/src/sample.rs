@@ -20,8 +20,10 @@ use crate::state;
 
 /// Reads an image file into the model's [C, H, W] layout in [−1, 1] (resized, grey or RGB).
 pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>> {
-    crate::data::load_image_file(path, shape)
-        .map_err(|e| Error::Usage(e.to_string().trim_start_matches("dataset: ").to_string()))
+    crate::data::load_image_file(path, shape).map_err(|e| match e {
+        Error::Data(m) => Error::Usage(m),
+        e => e,
+    })
 }
 
 /// A `--given` value as parsed on the host, before anything goes to the device.
@@ -33,6 +35,12 @@ pub enum GivenValue {
     Vector(Vec<f32>),
     /// An image file (also the masked image's file; its mask comes from `--mask`).
     Image(PathBuf),
+}
+
+/// The labels of samples `samples` when `--given` lists `ys`: the list repeated over the sample
+/// indices.
+fn cycled(ys: &[u32], samples: std::ops::Range<usize>) -> Vec<u32> {
+    samples.map(|k| ys[k % ys.len()]).collect()
 }
 
 /// Splits one `--given NAME=VALUE`.
@@ -104,7 +112,7 @@ pub fn parse_given(
         let kind = &task.modalities[i].kind;
         let obs = match (parse_given_value(kind, name, value)?, kind) {
             (GivenValue::Labels(ys), _) => {
-                let y: Vec<u32> = samples.clone().map(|k| ys[k % ys.len()]).collect();
+                let y = cycled(&ys, samples.clone());
                 Observation::Label(Tensor::from_u32(dev, &y, &[n])?)
             }
             (GivenValue::Vector(v), _) => {
@@ -154,7 +162,7 @@ pub struct SampleSet {
 /// Refuses `n` samples whose results (every modality at most an image's size, f32, plus the
 /// grid) would not fit in 80 % of the host memory available now, before any sampling.
 fn check_samples_fit_in_memory(model: &MtDiffusion, n: usize) -> Result<()> {
-    let Some(available) = mtdiff_engine::host_memory_available() else {
+    let Some(room) = mtdiff_engine::host_memory_room() else {
         return Ok(());
     };
     let task = model.task();
@@ -162,7 +170,7 @@ fn check_samples_fit_in_memory(model: &MtDiffusion, n: usize) -> Result<()> {
         * task.image_shape.iter().product::<usize>() as u128
         * (task.modalities.len() as u128 + 1);
     let need = n as u128 * per_sample;
-    let room = available as u128 / 5 * 4;
+    let room = room as u128;
     if need > room {
         return Err(Error::Usage(format!(
             "--n {n}: the samples would take {} MiB of memory, more than the {} MiB available: \
@@ -219,8 +227,9 @@ pub fn generate_chunked(
         outputs: Vec::new(),
         n: 0,
     };
-    for (k, start) in (0..n).step_by(chunk.max(1)).enumerate() {
-        let b = (n - start).min(chunk.max(1));
+    let chunk = chunk.max(1);
+    for (k, start) in (0..n).step_by(chunk).enumerate() {
+        let b = (n - start).min(chunk);
         let c = SamplerConfig {
             seed: cfg.seed.wrapping_add(k as u64 * 7919),
             ..cfg.clone()
@@ -265,7 +274,12 @@ fn sample_labels(
         let (n, value) = split_given(g)?;
         if n == name {
             if let GivenValue::Labels(ys) = parse_given_value(&task.modalities[i].kind, n, value)? {
-                return Ok(Some((0..s.n).map(|k| ys[k % ys.len()] as usize).collect()));
+                return Ok(Some(
+                    cycled(&ys, 0..s.n)
+                        .into_iter()
+                        .map(|y| y as usize)
+                        .collect(),
+                ));
             }
         }
     }

@@ -85,11 +85,11 @@ impl Device {
         let Some((budget, source)) = &self.inner.memory_budget else {
             return Ok(());
         };
-        let over = |pool: &crate::pool::Pool| pool.stats().live_bytes + bytes > *budget;
-        if over(&lock(&self.inner.pool)) {
+        let held = || lock(&self.inner.pool).stats().live_bytes;
+        if held() + bytes > *budget {
             self.release_cached_buffers();
         }
-        let held = lock(&self.inner.pool).stats().live_bytes;
+        let held = held();
         if held + bytes > *budget {
             return Err(Error::OutOfMemory {
                 bytes,

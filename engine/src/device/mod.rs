@@ -126,19 +126,26 @@ fn memory_budget(options: &DeviceOptions, device_type: wgpu::DeviceType) -> Opti
     if device_type != wgpu::DeviceType::Cpu {
         return None;
     }
-    let available = host_memory_available()?;
+    let room = host_memory_room()?;
     Some((
-        available / 5 * 4,
+        room,
         format!(
-            "80 % of the {} MiB of host memory available when the device was opened (a CPU \
+            "80 % of the host memory available when the device was opened, {} MiB (a CPU \
              adapter's memory is the host's)",
-            available >> 20
+            room >> 20
         ),
     ))
 }
 
+/// What a program may plan to hold in host memory: 80 % of what is available now
+/// (`MemAvailable` of /proc/meminfo), where the system tells it. The engine's budget on CPU
+/// adapters and the trainer's up-front checks (datasets, samples) all use it.
+pub fn host_memory_room() -> Option<u64> {
+    host_memory_available().map(|a| a / 5 * 4)
+}
+
 /// The host's available memory (`MemAvailable` of /proc/meminfo), where the system tells it.
-pub fn host_memory_available() -> Option<u64> {
+fn host_memory_available() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -103,11 +103,11 @@ impl ImageFolder {
 /// Refuses a folder whose decoded images (f32, `shape` each) would not fit in 80 % of the host
 /// memory available now, before any is decoded.
 fn check_fits_in_memory(dir: &Path, count: usize, shape: [usize; 3]) -> Result<()> {
-    let Some(available) = mtdiff_engine::host_memory_available() else {
+    let Some(room) = mtdiff_engine::host_memory_room() else {
         return Ok(());
     };
     let need = (count as u128) * (shape.iter().product::<usize>() as u128) * 4;
-    let room = available as u128 / 5 * 4;
+    let room = room as u128;
     if need > room {
         return Err(Error::Data(format!(
             "{}: {count} images of {}×{}×{} take {} MiB as f32, more than the {} MiB of memory \

@@ -155,12 +155,9 @@ pub fn decode_image(bytes: &[u8], shape: [usize; 3], max_alloc: u64) -> Result<V
 /// names the file.
 pub fn load_image_file(path: &std::path::Path, shape: [usize; 3]) -> Result<Vec<f32>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_image(&bytes, shape, MAX_IMAGE_BYTES).map_err(|e| {
-        Error::Data(format!(
-            "{}: cannot decode image ({})",
-            path.display(),
-            e.to_string().trim_start_matches("dataset: ")
-        ))
+    decode_image(&bytes, shape, MAX_IMAGE_BYTES).map_err(|e| match e {
+        Error::Data(m) => Error::Data(format!("{}: cannot decode image ({m})", path.display())),
+        e => e,
     })
 }
 
