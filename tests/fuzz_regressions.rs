@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mtdiff::fuzzing::{self, CappedAlloc, TARGETS};
 
@@ -27,8 +28,21 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Panics seen by the hook [`count_panics`] installs: the loaders catch a third-party decoder's
+/// panic and turn it into an error (as they should in a run), so the replay counts them instead.
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        default(info);
+    }));
+}
+
 #[test]
 fn every_seed_and_saved_crash_input_runs_through_its_target_without_a_panic() {
+    count_panics();
     let mut ran = 0;
     for target in &TARGETS {
         let seeds = files(&fuzz_dir().join("seeds").join(target.name));
@@ -47,7 +61,15 @@ fn every_seed_and_saved_crash_input_runs_through_its_target_without_a_panic() {
                 f.display()
             );
             let bytes = std::fs::read(f).unwrap();
+            let before = PANICS.load(Ordering::SeqCst);
             (target.run)(&bytes);
+            assert_eq!(
+                PANICS.load(Ordering::SeqCst),
+                before,
+                "fuzz target {} panicked on {} (caught or not)",
+                target.name,
+                f.display()
+            );
             ran += 1;
         }
     }

@@ -10,6 +10,7 @@
 pub mod folder;
 pub mod glyphs;
 pub mod idx;
+mod image_file;
 
 use std::path::PathBuf;
 
@@ -19,6 +20,8 @@ use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{ModalityKind, Observation, TaskConfig};
 
 use crate::error::{Error, Result};
+
+pub use image_file::{decode_image, image_to_chw, load_image_file, MAX_IMAGE_BYTES};
 
 /// One example: an image in [−1, 1] (CHW), its class, and its generative factors if known.
 #[derive(Clone, Debug)]
@@ -132,55 +135,6 @@ impl DataSource {
             } => Box::new(folder::ImageFolder::load(dir, *size, *channels, test)?),
         })
     }
-}
-
-/// The most memory one image file may decode into: 256 MiB (an 8192×8192 RGBA image). A file
-/// whose header claims more is refused before the pixels are allocated.
-pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
-
-/// Decodes an image file's bytes (format guessed from its content) and resizes it to `shape`
-/// (see [`image_to_chw`]); refuses images that would need more than `max_alloc` bytes.
-pub fn decode_image(bytes: &[u8], shape: [usize; 3], max_alloc: u64) -> Result<Vec<f32>> {
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Data(format!("cannot read the image ({e})")))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(max_alloc);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| Error::Data(e.to_string()))?;
-    Ok(image_to_chw(&img, shape))
-}
-
-/// Reads and decodes an image file (see [`decode_image`], at most [`MAX_IMAGE_BYTES`]); the error
-/// names the file.
-pub fn load_image_file(path: &std::path::Path, shape: [usize; 3]) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_image(&bytes, shape, MAX_IMAGE_BYTES).map_err(|e| match e {
-        Error::Data(m) => Error::Data(format!("{}: cannot decode image ({m})", path.display())),
-        e => e,
-    })
-}
-
-/// An image resized to `shape` = [C, H, W] (C = 1: grey, else RGB channels, repeated past 3),
-/// as CHW values in [−1, 1].
-pub fn image_to_chw(img: &image::DynamicImage, shape: [usize; 3]) -> Vec<f32> {
-    let [c, h, w] = shape;
-    let img = img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
-    if c == 1 {
-        return img
-            .to_luma8()
-            .pixels()
-            .map(|p| p.0[0] as f32 / 127.5 - 1.0)
-            .collect();
-    }
-    let rgb = img.to_rgb8();
-    let mut out = vec![0.0; c * h * w];
-    for (i, p) in rgb.pixels().enumerate() {
-        for k in 0..c {
-            out[k * h * w + i] = p.0[k.min(2)] as f32 / 127.5 - 1.0;
-        }
-    }
-    out
 }
 
 /// Dimensions of the representation vector for datasets without generative factors.
