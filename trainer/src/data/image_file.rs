@@ -57,7 +57,7 @@ fn check_png_palette(bytes: &[u8]) -> Result<()> {
     while rest.len() >= 8 {
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         let kind = &rest[4..8];
-        if kind == b"PLTE" && len % 3 != 0 {
+        if kind == b"PLTE" && !len.is_multiple_of(3) {
             return Err(Error::Data(format!(
                 "corrupt PNG: its palette (PLTE chunk) has {len} bytes, not a multiple of 3 \
                  (one R, G, B triple per entry); re-encode the image or remove it"
