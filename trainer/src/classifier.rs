@@ -14,6 +14,9 @@ use mtdiff_engine::{no_grad, Device, Tensor};
 use mtdiff_model::nn::{Linear, ParamStore};
 
 use crate::checkpoint::{self, NamedTensor};
+use crate::data::pipeline::{
+    default_workers, examples_in_parallel, BadImages, DEFAULT_MAX_BAD_IMAGES,
+};
 use crate::data::{Dataset, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
@@ -129,9 +132,10 @@ impl Classifier {
             ..AdamWConfig::default()
         });
         let mut rng = CpuRng::new(0xE7A1);
+        let bad = BadImages::new(DEFAULT_MAX_BAD_IMAGES);
         for _ in 0..steps {
             let idx: Vec<usize> = (0..BATCH).map(|_| rng.below(train.len())).collect();
-            let ex: Vec<_> = idx.iter().map(|&i| train.example(i)).collect();
+            let ex = examples_in_parallel(train, &idx, &bad, default_workers())?;
             let x: Vec<f32> = ex.iter().flat_map(|e| e.image.iter().copied()).collect();
             let y: Vec<u32> = ex.iter().map(|e| e.label).collect();
             let r: Vec<f32> = ex.iter().flat_map(|e| repr.of(e)).collect();
@@ -146,7 +150,8 @@ impl Classifier {
             opt.step(&params, &grads)?;
         }
         let n = test.len().min(2000);
-        let ex: Vec<_> = (0..n).map(|i| test.example(i)).collect();
+        let all: Vec<usize> = (0..n).collect();
+        let ex = examples_in_parallel(test, &all, &bad, default_workers())?;
         let x: Vec<f32> = ex.iter().flat_map(|e| e.image.iter().copied()).collect();
         let out = self.run(&x, n, shape)?;
         let k = test.classes();

@@ -28,6 +28,9 @@ enum Command {
     Sample(SampleCli),
     /// Evaluate a checkpoint with the metrics of its task; prints a table and writes JSON.
     Eval(EvalCli),
+    /// Run only the input pipeline (the batches training would read) and report images/s, CPU
+    /// use and peak memory.
+    Data(DataCli),
     /// Print the adapter, backend, limits and features the engine would use.
     Info,
     /// List every kernel source the engine compiles; with --dump, write them as compiled.
@@ -71,15 +74,23 @@ struct TrainArgs {
     /// image-label, masked-image, transition, image-representation or ddpm [default: image-label].
     #[arg(long)]
     task: Option<String>,
-    /// glyphs, glyphs:SIZE, mnist:DIR (MNIST/Fashion IDX) or folder:DIR [default: glyphs].
+    /// glyphs, glyphs:SIZE, mnist:DIR (MNIST/Fashion IDX), folder:DIR (a subfolder per class,
+    /// or DIR/labels.csv) or shards:PATH (WebDataset-style .tar shards) [default: glyphs].
     #[arg(long)]
     data: Option<String>,
-    /// Side folder images are resized to [default: 32].
+    /// Side folder and shard images are resized to [default: 32].
     #[arg(long)]
     image_size: Option<usize>,
-    /// Channels of folder images, 1 or 3 [default: 3].
+    /// Channels of folder and shard images, 1 or 3 [default: 3].
     #[arg(long)]
     channels: Option<usize>,
+    /// Threads decoding batches ahead of the step; 0: one per logical CPU [default: 0].
+    #[arg(long)]
+    data_workers: Option<usize>,
+    /// Unreadable or corrupt images skipped (each with a warning) before the run stops
+    /// [default: 100].
+    #[arg(long)]
+    max_bad_images: Option<usize>,
     /// U-Net channels per level, comma separated [default: 16,32,32].
     #[arg(long, value_delimiter = ',')]
     unet_channels: Option<Vec<usize>>,
@@ -199,6 +210,8 @@ impl TrainArgs {
             data,
             image_size,
             channels,
+            data_workers,
+            max_bad_images,
             unet_channels,
             res_blocks,
             attn_levels,
@@ -316,6 +329,38 @@ struct EvalCli {
     no_ema: bool,
 }
 
+/// Flags of `data`.
+#[derive(Args, Debug)]
+struct DataCli {
+    /// glyphs, glyphs:SIZE, mnist:DIR, folder:DIR or shards:PATH (as for train).
+    #[arg(long, default_value = "glyphs")]
+    data: String,
+    /// Side folder and shard images are resized to.
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    /// Channels of folder and shard images, 1 or 3.
+    #[arg(long, default_value_t = 3)]
+    channels: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Batches to decode.
+    #[arg(long, default_value_t = 40)]
+    batches: u64,
+    /// Decoding threads; 0: one per logical CPU.
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+    /// Seed of the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Read the test split.
+    #[arg(long)]
+    test: bool,
+    /// Unreadable or corrupt images skipped before it stops.
+    #[arg(long, default_value_t = crate::data::pipeline::DEFAULT_MAX_BAD_IMAGES)]
+    max_bad_images: usize,
+}
+
 fn mtdiff_classifier_steps() -> usize {
     crate::classifier::TRAIN_STEPS
 }
@@ -386,6 +431,27 @@ fn run(cli: Cli) -> Result<()> {
                 no_ema: a.no_ema,
             })?;
             println!("{}", report.table());
+        }
+        Command::Data(a) => {
+            if a.batch == 0 || a.batches == 0 {
+                return Err(Error::Usage(
+                    "--batch and --batches must be at least 1".to_string(),
+                ));
+            }
+            let workers = match a.workers {
+                0 => crate::data::pipeline::default_workers(),
+                n => n,
+            };
+            let m = crate::data::measure::measure(&crate::data::measure::MeasureArgs {
+                source: crate::data::DataSource::parse(&a.data, a.image_size, a.channels)?,
+                test: a.test,
+                batch: a.batch,
+                batches: a.batches,
+                workers,
+                seed: a.seed,
+                max_bad_images: a.max_bad_images,
+            })?;
+            println!("{}", m.report(workers));
         }
         Command::Info => {
             let dev = Device::new(DeviceOptions::default())?;

@@ -21,12 +21,17 @@ pub struct TrainConfig {
     pub out_dir: PathBuf,
     /// Task preset: image-label, masked-image, transition, image-representation, ddpm.
     pub task: String,
-    /// Data: glyphs, glyphs:SIZE, mnist:DIR, folder:DIR.
+    /// Data: glyphs, glyphs:SIZE, mnist:DIR, folder:DIR, shards:PATH.
     pub data: String,
-    /// Side images of a folder dataset are resized to.
+    /// Side images of a folder or shard dataset are resized to.
     pub image_size: usize,
-    /// Channels of a folder dataset (1 or 3).
+    /// Channels of a folder or shard dataset (1 or 3).
     pub channels: usize,
+    /// Threads decoding batches ahead of the step (0: one per logical CPU); never changes the
+    /// data a step sees.
+    pub data_workers: usize,
+    /// Distinct unreadable or corrupt images a run skips (each with a warning) before it stops.
+    pub max_bad_images: usize,
     /// U-Net channels per level.
     pub unet_channels: Vec<usize>,
     /// Residual blocks per U-Net level.
@@ -117,6 +122,8 @@ impl Default for TrainConfig {
             data: "glyphs".to_string(),
             image_size: 32,
             channels: 3,
+            data_workers: 0,
+            max_bad_images: crate::data::pipeline::DEFAULT_MAX_BAD_IMAGES,
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
             attn_levels: Vec::new(),

@@ -24,6 +24,9 @@ use serde::Serialize;
 
 use crate::checkpoint;
 use crate::classifier::{argmax, frechet_distance, Classifier, Outputs, FEATURES};
+use crate::data::pipeline::{
+    default_workers, examples_in_parallel, BadImages, DEFAULT_MAX_BAD_IMAGES,
+};
 use crate::data::{edge_map, mask_patch, Dataset, Example, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
@@ -171,7 +174,7 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let source = ckpt.meta.train.source()?;
     let train = source.load(false)?;
     let test = source.load(true)?;
-    let repr = Representation::fit(train.as_ref());
+    let repr = Representation::fit(train.as_ref())?;
     let run_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let cache = run_dir
         .parent()
@@ -215,7 +218,9 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         ),
     );
     let m = n.min(test.len());
-    let test_ex: Vec<Example> = (0..m).map(|i| test.example(i)).collect();
+    let bad = BadImages::new(DEFAULT_MAX_BAD_IMAGES);
+    let all: Vec<usize> = (0..m).collect();
+    let test_ex = examples_in_parallel(test.as_ref(), &all, &bad, default_workers())?;
     let test_images = images_of(&test_ex);
     let test_out = net.run(&test_images, m, shape)?;
     let none = |_: usize, _: usize| Ok(vec![None; task.modalities.len()]);

@@ -7,6 +7,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mtdiff_engine::ops::diffusion::randn;
@@ -17,7 +18,10 @@ use mtdiff_model::{LabelInput, MtDiffusion, Observation, TimestepSampler, Timest
 
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
-use crate::data::{observations, Dataset, Example, Representation};
+use crate::data::pipeline::{
+    batch_indices, check_queue_fits, default_workers, BadImages, Prefetcher,
+};
+use crate::data::{observations, Dataset, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, write_atomic};
 use crate::report::loss_plot_png;
@@ -142,6 +146,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
 fn train_steps(run: &mut Run<'_>, progress: &Progress) -> Result<()> {
     let cfg = run.cfg;
     let mut interval = Interval::new();
+    run.start_batches()?;
     for step in run.start..cfg.steps {
         if crate::faults::hit("lose-device") {
             run.dev.wgpu_device().destroy();
@@ -168,10 +173,23 @@ fn train_steps(run: &mut Run<'_>, progress: &Progress) -> Result<()> {
     Ok(())
 }
 
+/// The data worker threads of `cfg`.
+fn data_workers(cfg: &TrainConfig) -> usize {
+    match cfg.data_workers {
+        0 => default_workers(),
+        n => n,
+    }
+}
+
 /// Everything a training run holds between steps.
 struct Run<'a> {
     cfg: &'a TrainConfig,
-    data: Box<dyn Dataset>,
+    data: Arc<dyn Dataset>,
+    /// Unreadable images skipped so far.
+    bad: Arc<BadImages>,
+    /// The batches of the steps to come, decoded ahead on worker threads (started by
+    /// [`Run::start_batches`] once the first step is known).
+    batches: Option<Prefetcher>,
     repr: Representation,
     class_names: Vec<String>,
     plot_title: String,
@@ -263,8 +281,9 @@ impl<'a> Run<'a> {
     /// checkpoint.
     fn prepare(cfg: &'a TrainConfig, resume: bool, overwrite: bool) -> Result<Run<'a>> {
         cfg.validate()?;
-        let data = cfg.source()?.load(false)?;
-        let repr = Representation::fit(data.as_ref());
+        let data: Arc<dyn Dataset> = Arc::from(cfg.source()?.load(false)?);
+        check_queue_fits(data.image_shape(), cfg.batch, data_workers(cfg))?;
+        let repr = Representation::fit(data.as_ref())?;
         let model_cfg = cfg.model_config(data.as_ref(), &repr)?;
         let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
         let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
@@ -294,6 +313,8 @@ impl<'a> Run<'a> {
         let mut run = Run {
             cfg,
             data,
+            bad: Arc::new(BadImages::new(cfg.max_bad_images)),
+            batches: None,
             repr,
             class_names,
             plot_title,
@@ -361,13 +382,38 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Starts the data workers on the steps this process runs.
+    fn start_batches(&mut self) -> Result<()> {
+        let (seed, batch, len) = (self.cfg.seed, self.cfg.batch, self.data.len());
+        let workers = data_workers(self.cfg);
+        self.batches = Some(Prefetcher::start(
+            self.data.clone(),
+            self.bad.clone(),
+            move |step| batch_indices(&mut step_rng(seed, step), batch, len),
+            self.start..self.cfg.steps,
+            workers,
+        )?);
+        Ok(())
+    }
+
     /// Step `step`'s batch: examples, masks, timesteps and label dropout from the CPU generator
-    /// of (seed, step), in that order, and noise from the GPU stream of (seed, step).
-    fn batch(&self, step: u64) -> Result<Batch> {
+    /// of (seed, step), in that order, and noise from the GPU stream of (seed, step). The
+    /// examples come decoded from the data workers, which drew the same indices.
+    fn batch(&mut self, step: u64) -> Result<Batch> {
+        let ready = match self.batches.as_mut() {
+            Some(b) => b.next_batch()?,
+            None => return Err(Error::Data("the data pipeline was not started".into())),
+        };
         let (cfg, dev) = (self.cfg, &self.dev);
         let mut rng = step_rng(cfg.seed, step);
-        let indices: Vec<usize> = (0..cfg.batch).map(|_| rng.below(self.data.len())).collect();
-        let examples: Vec<Example> = indices.iter().map(|&i| self.data.example(i)).collect();
+        let indices = batch_indices(&mut rng, cfg.batch, self.data.len());
+        if ready.step != step || ready.indices != indices {
+            return Err(Error::Data(format!(
+                "internal error: the data pipeline's batch for step {} is not step {step}'s draw",
+                ready.step
+            )));
+        }
+        let examples = ready.examples;
         let task = self.model.task();
         let obs = observations(dev, task, &examples, &self.repr, &mut rng, cfg.mask_ratio)?;
         let ts: Vec<u32> = (0..cfg.batch)

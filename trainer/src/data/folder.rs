@@ -1,84 +1,104 @@
-//! An image folder with one subfolder per class (`DIR/<class>/*.png|jpg…`), decoded with the
-//! `image` crate and resized to the model's size. Classes are the subfolder names in sorted
-//! order; every 10th image of a class (sorted by name) is held out as the test split.
+//! Image folders, read lazily: listed at start-up, each image decoded (and resized to the model's
+//! size) only when a batch needs it, on the pipeline's worker threads.
+//!
+//! Two layouts:
+//! - one subfolder per class, `DIR/<class>/*.png|jpg|jpeg`; classes are the subfolder names in
+//!   sorted order;
+//! - a flat folder with a labels file, `DIR/labels.csv`, one `FILE,CLASS` line per image (FILE
+//!   relative to DIR; `#` lines and a `file,label` header are skipped); classes are the CLASS
+//!   values, numerically when all are integers (then class k is the number k), else sorted.
+//!
+//! The test split holds the images whose relative path hashes into 1 of 10 buckets
+//! ([`super::in_test_split`]), so adding files never moves an image between splits.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
-use super::{Dataset, Example};
+use super::{in_test_split, Dataset, Example};
 use crate::error::{Error, Result};
 
-/// Decoded images of one split.
+/// The labels file of a flat folder.
+pub const LABELS_FILE: &str = "labels.csv";
+
+/// The image file extensions a folder dataset reads.
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// One split of an image folder: file names and labels, no pixels.
 pub struct ImageFolder {
     name: String,
+    root: PathBuf,
     shape: [usize; 3],
     classes: Vec<String>,
-    images: Vec<(Vec<f32>, u32)>,
+    files: FileList,
+}
+
+/// Relative file names in one string (a few dozen bytes per image, not a `PathBuf` each) and
+/// their labels.
+#[derive(Default)]
+struct FileList {
+    names: String,
+    ends: Vec<usize>,
+    labels: Vec<u32>,
+}
+
+impl FileList {
+    fn push(&mut self, name: &str, label: u32) {
+        self.names.push_str(name);
+        self.ends.push(self.names.len());
+        self.labels.push(label);
+    }
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+    fn name(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.names[start..self.ends[i]]
+    }
+}
+
+fn is_image(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .collect();
+    v.sort_by_key(|e| e.file_name());
+    Ok(v)
 }
 
 impl ImageFolder {
-    /// Loads `dir`, resizing to `size`×`size` with `channels` (1: grey, 3: RGB); `test` picks the
-    /// held-out split.
+    /// Lists `dir` (either layout) for the train or `test` split, images to be resized to
+    /// `size`×`size` with `channels` (1: grey, 3: RGB). Decodes nothing.
     pub fn load(dir: &Path, size: usize, channels: usize, test: bool) -> Result<ImageFolder> {
-        let read_dir = |p: &Path| {
-            let mut v: Vec<_> = std::fs::read_dir(p)
-                .map_err(|e| Error::io(p, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            v.sort();
-            Ok::<_, Error>(v)
-        };
         if !dir.is_dir() {
             return Err(Error::Data(format!(
-                "{}: no such directory (an image folder holds one subfolder of images per class)",
+                "{}: no such directory (an image folder holds one subfolder of images per class, \
+                 or images and a {LABELS_FILE})",
                 dir.display()
             )));
         }
-        let class_dirs: Vec<_> = read_dir(dir)?.into_iter().filter(|p| p.is_dir()).collect();
-        let mut classes = Vec::new();
-        // (class, file) of this split, listed before anything is decoded.
-        let mut files = Vec::new();
-        for (k, cd) in class_dirs.iter().enumerate() {
-            classes.push(
-                cd.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string(),
-            );
-            let images: Vec<_> = read_dir(cd)?
-                .into_iter()
-                .filter(|p| {
-                    p.extension().is_some_and(|e| {
-                        matches!(
-                            e.to_string_lossy().to_lowercase().as_str(),
-                            "png" | "jpg" | "jpeg" | "bmp" | "gif"
-                        )
-                    })
-                })
-                .collect();
-            for (j, f) in images.into_iter().enumerate() {
-                if (j % 10 == 9) == test {
-                    files.push((k as u32, f));
-                }
-            }
-        }
-        check_fits_in_memory(dir, files.len(), [channels, size, size])?;
-        let mut images = Vec::with_capacity(files.len());
-        for (k, f) in &files {
-            let data = super::load_image_file(f, [channels, size, size])?;
-            images.push((data, *k));
-        }
-        if images.is_empty() {
+        let labels_file = dir.join(LABELS_FILE);
+        let (classes, files) = if labels_file.is_file() {
+            list_flat(&labels_file, test)?
+        } else {
+            list_class_folders(dir, test)?
+        };
+        if files.len() == 0 {
             return Err(Error::Data(format!(
-                "{}: no images found for the {} split (expected DIR/<class>/*.png or .jpg; \
-                 {} class folders seen)",
+                "{}: no images found for the {} split (expected DIR/<class>/*.png or .jpg, or \
+                 images listed in DIR/{LABELS_FILE}; {} classes seen)",
                 dir.display(),
                 if test { "test" } else { "train" },
-                class_dirs.len()
+                classes.len()
             )));
         }
         if classes.len() < 2 {
             return Err(Error::Data(format!(
-                "{}: needs at least 2 class subfolders, found {}",
+                "{}: needs at least 2 classes, found {}",
                 dir.display(),
                 classes.len()
             )));
@@ -88,41 +108,100 @@ impl ImageFolder {
                 "folder-{}",
                 dir.file_name().unwrap_or_default().to_string_lossy()
             ),
+            root: dir.to_path_buf(),
             shape: [channels, size, size],
             classes,
-            images,
+            files,
         })
     }
 
-    /// Class names (subfolder names).
+    /// Class names.
     pub fn class_names(&self) -> &[String] {
         &self.classes
     }
 }
 
-/// Refuses a folder whose decoded images (f32, `shape` each) would not fit in 80 % of the host
-/// memory available now, before any is decoded.
-fn check_fits_in_memory(dir: &Path, count: usize, shape: [usize; 3]) -> Result<()> {
-    let Some(room) = mtdiff_engine::host_memory_room() else {
-        return Ok(());
-    };
-    let need = (count as u128) * (shape.iter().product::<usize>() as u128) * 4;
-    let room = room as u128;
-    if need > room {
-        return Err(Error::Data(format!(
-            "{}: {count} images of {}×{}×{} take {} MiB as f32, more than the {} MiB of memory \
-             available (this loader holds the whole split in memory): lower --image-size (now \
-             {}) or use a folder with fewer images",
-            dir.display(),
-            shape[0],
-            shape[1],
-            shape[2],
-            need >> 20,
-            room >> 20,
-            shape[1]
-        )));
+/// Classes from the subfolder names, images from each subfolder.
+fn list_class_folders(dir: &Path, test: bool) -> Result<(Vec<String>, FileList)> {
+    let mut classes = Vec::new();
+    let mut files = FileList::default();
+    for class_dir in sorted_entries(dir)? {
+        if !class_dir.path().is_dir() {
+            continue;
+        }
+        let class = class_dir.file_name().to_string_lossy().to_string();
+        let k = classes.len() as u32;
+        for f in sorted_entries(&class_dir.path())? {
+            let name = format!("{class}/{}", f.file_name().to_string_lossy());
+            if is_image(&name) && in_test_split(&name) == test {
+                files.push(&name, k);
+            }
+        }
+        classes.push(class);
     }
-    Ok(())
+    Ok((classes, files))
+}
+
+/// Classes and images from `labels.csv`.
+fn list_flat(labels_file: &Path, test: bool) -> Result<(Vec<String>, FileList)> {
+    let text = std::fs::read_to_string(labels_file).map_err(|e| Error::io(labels_file, e))?;
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || (n == 0 && line == "file,label") {
+            continue;
+        }
+        let Some((file, class)) = line.rsplit_once(',') else {
+            return Err(Error::Data(format!(
+                "{}:{}: expected FILE,CLASS, got {line:?}",
+                labels_file.display(),
+                n + 1
+            )));
+        };
+        let (file, class) = (file.trim(), class.trim());
+        if file.is_empty() || class.is_empty() || Path::new(file).is_absolute() {
+            return Err(Error::Data(format!(
+                "{}:{}: expected FILE,CLASS with FILE relative to the folder, got {line:?}",
+                labels_file.display(),
+                n + 1
+            )));
+        }
+        rows.push((file, class));
+    }
+    let numeric: Option<Vec<u32>> = rows.iter().map(|(_, c)| c.parse().ok()).collect();
+    let classes: Vec<String> = match &numeric {
+        Some(ks) => {
+            let n = ks.iter().max().map_or(0, |&m| m as usize + 1);
+            if n > 1 << 20 {
+                return Err(Error::Data(format!(
+                    "{}: class numbers go up to {}; numeric classes must be 0..N with N at most \
+                     2^20",
+                    labels_file.display(),
+                    n - 1
+                )));
+            }
+            (0..n).map(|k| k.to_string()).collect()
+        }
+        None => rows
+            .iter()
+            .map(|(_, c)| c.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    let mut files = FileList::default();
+    for (i, (file, class)) in rows.iter().enumerate() {
+        let k = match &numeric {
+            Some(ks) => ks[i],
+            None => classes
+                .binary_search_by(|c| c.as_str().cmp(class))
+                .unwrap_or(0) as u32,
+        };
+        if in_test_split(file) == test {
+            files.push(file, k);
+        }
+    }
+    Ok((classes, files))
 }
 
 impl Dataset for ImageFolder {
@@ -130,7 +209,7 @@ impl Dataset for ImageFolder {
         self.name.clone()
     }
     fn len(&self) -> usize {
-        self.images.len()
+        self.files.len()
     }
     fn image_shape(&self) -> [usize; 3] {
         self.shape
@@ -144,12 +223,12 @@ impl Dataset for ImageFolder {
             .cloned()
             .unwrap_or_else(|| k.to_string())
     }
-    fn example(&self, i: usize) -> Example {
-        let (image, label) = self.images[i].clone();
-        Example {
+    fn example(&self, i: usize) -> Result<Example> {
+        let image = super::load_image_file(&self.root.join(self.files.name(i)), self.shape)?;
+        Ok(Example {
             image,
-            label,
+            label: self.files.labels[i],
             factors: None,
-        }
+        })
     }
 }

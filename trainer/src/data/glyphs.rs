@@ -6,6 +6,7 @@
 use mtdiff_engine::rng::CpuRng;
 
 use super::{Dataset, Example};
+use crate::error::Result;
 
 /// Class names, in label order.
 pub const CLASS_NAMES: [&str; 10] = [
@@ -142,7 +143,7 @@ impl Dataset for Glyphs {
             .get(k)
             .map_or_else(|| k.to_string(), |n| n.to_string())
     }
-    fn example(&self, i: usize) -> Example {
+    fn example(&self, i: usize) -> Result<Example> {
         let (class, f) = self.factors(i);
         let image = render(class, &f, self.size)
             .into_iter()
@@ -155,10 +156,10 @@ impl Dataset for Glyphs {
             standardise(f[3], WIDTH.0, WIDTH.1),
             standardise(f[4], -ANGLE, ANGLE),
         ];
-        Example {
+        Ok(Example {
             image,
             label: class as u32,
             factors: Some(factors),
-        }
+        })
     }
 }

@@ -238,16 +238,16 @@ impl Dataset for Idx {
             None => k.to_string(),
         }
     }
-    fn example(&self, i: usize) -> Example {
+    fn example(&self, i: usize) -> Result<Example> {
         let n = self.rows * self.cols;
-        Example {
+        Ok(Example {
             image: self.pixels[i * n..(i + 1) * n]
                 .iter()
                 .map(|&p| p as f32 / 127.5 - 1.0)
                 .collect(),
             label: self.labels[i] as u32,
             factors: None,
-        }
+        })
     }
 }
 
@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(train.name(), "mnist-train-2000");
         assert_eq!(train.class_name(7), "7");
         // The first training digit of MNIST is a 5.
-        assert_eq!(train.example(0).label, 5);
+        assert_eq!(train.example(0).unwrap().label, 5);
         let fashion = Idx::load(&vendored("fashion-mnist"), "t10k").unwrap();
         assert_eq!(fashion.class_name(0), "T-shirt/top");
         assert_eq!(fashion.class_name(9), "Ankle boot");

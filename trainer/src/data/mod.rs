@@ -11,6 +11,9 @@ pub mod folder;
 pub mod glyphs;
 pub mod idx;
 mod image_file;
+pub mod measure;
+pub mod pipeline;
+pub mod shards;
 
 use std::path::PathBuf;
 
@@ -52,8 +55,19 @@ pub trait Dataset: Send + Sync {
     fn class_name(&self, k: usize) -> String {
         k.to_string()
     }
-    /// Example `i` (< len).
-    fn example(&self, i: usize) -> Example;
+    /// Example `i` (< len); an error when a streamed image cannot be read or decoded (see
+    /// [`pipeline::fetch`], which skips such examples).
+    fn example(&self, i: usize) -> Result<Example>;
+}
+
+/// Whether the example named `key` (a file's path relative to its folder, or a shard member's
+/// key) belongs to the test split: 1 key in 10 by a fixed hash (64-bit FNV-1a), so a split does
+/// not change when files are added.
+pub fn in_test_split(key: &str) -> bool {
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    h % 10 == 9
 }
 
 /// Where the data comes from.
@@ -66,7 +80,16 @@ pub enum DataSource {
     },
     /// MNIST-style IDX files in a folder.
     Idx(PathBuf),
-    /// One subfolder of images per class.
+    /// WebDataset-style tar shards (a .tar file or a folder of them).
+    Shards {
+        /// The file or folder.
+        path: PathBuf,
+        /// Side the images are resized to.
+        size: usize,
+        /// 1 (grey) or 3 (RGB).
+        channels: usize,
+    },
+    /// Images in one subfolder per class, or in a flat folder with labels.csv.
     Folder {
         /// The root folder.
         dir: PathBuf,
@@ -78,8 +101,8 @@ pub enum DataSource {
 }
 
 impl DataSource {
-    /// Parses `glyphs`, `glyphs:SIZE`, `mnist:DIR` or `folder:DIR` (`folder_size` and
-    /// `folder_channels` apply to folders).
+    /// Parses `glyphs`, `glyphs:SIZE`, `mnist:DIR`, `folder:DIR` or `shards:PATH`
+    /// (`folder_size` and `folder_channels` apply to folders and shards).
     pub fn parse(spec: &str, folder_size: usize, folder_channels: usize) -> Result<DataSource> {
         let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
         match kind {
@@ -99,20 +122,34 @@ impl DataSource {
                 Ok(DataSource::Glyphs { size })
             }
             "mnist" | "idx" | "fashion" if !arg.is_empty() => Ok(DataSource::Idx(arg.into())),
-            "folder" if !arg.is_empty() => {
+            "folder" | "shards" if !arg.is_empty() => {
                 if folder_channels != 1 && folder_channels != 3 {
                     return Err(Error::Usage(format!(
                         "--channels must be 1 or 3, got {folder_channels}"
                     )));
                 }
-                Ok(DataSource::Folder {
-                    dir: arg.into(),
-                    size: folder_size,
-                    channels: folder_channels,
+                if !(4..=4096).contains(&folder_size) {
+                    return Err(Error::Usage(format!(
+                        "--image-size must be in 4..=4096, got {folder_size}"
+                    )));
+                }
+                let (size, channels) = (folder_size, folder_channels);
+                Ok(if kind == "folder" {
+                    DataSource::Folder {
+                        dir: arg.into(),
+                        size,
+                        channels,
+                    }
+                } else {
+                    DataSource::Shards {
+                        path: arg.into(),
+                        size,
+                        channels,
+                    }
                 })
             }
             _ => Err(Error::Usage(format!(
-                "--data {spec:?}: use glyphs, glyphs:SIZE, mnist:DIR or folder:DIR"
+                "--data {spec:?}: use glyphs, glyphs:SIZE, mnist:DIR, folder:DIR or shards:PATH"
             ))),
         }
     }
@@ -133,6 +170,11 @@ impl DataSource {
                 size,
                 channels,
             } => Box::new(folder::ImageFolder::load(dir, *size, *channels, test)?),
+            DataSource::Shards {
+                path,
+                size,
+                channels,
+            } => Box::new(shards::Shards::load(path, *size, *channels, test)?),
         })
     }
 }
@@ -150,13 +192,14 @@ pub struct Representation {
 impl Representation {
     /// Fits the representation for `data`: the factors if it has them, else a random
     /// projection (seed fixed) normalised on up to 1,000 examples.
-    pub fn fit(data: &dyn Dataset) -> Representation {
-        let first = data.example(0);
+    pub fn fit(data: &dyn Dataset) -> Result<Representation> {
+        let bad = pipeline::BadImages::new(pipeline::DEFAULT_MAX_BAD_IMAGES);
+        let first = pipeline::fetch(data, 0, &bad)?;
         if let Some(f) = &first.factors {
-            return Representation {
+            return Ok(Representation {
                 projection: None,
                 dim: f.len(),
-            };
+            });
         }
         let n: usize = first.image.len();
         let mut rng = CpuRng::new(0x2E97);
@@ -173,7 +216,11 @@ impl Representation {
                 .collect()
         };
         let m = data.len().min(1000);
-        let rows: Vec<Vec<f64>> = (0..m).map(|i| raw(&data.example(i).image)).collect();
+        let indices: Vec<usize> = (0..m).collect();
+        let rows: Vec<Vec<f64>> = pipeline::examples(data, &indices, &bad)?
+            .iter()
+            .map(|e| raw(&e.image))
+            .collect();
         let mean: Vec<f64> = (0..PROJECTION_DIM)
             .map(|d| rows.iter().map(|r| r[d]).sum::<f64>() / m as f64)
             .collect();
@@ -184,14 +231,14 @@ impl Representation {
                     .max(1e-6)
             })
             .collect();
-        Representation {
+        Ok(Representation {
             projection: Some((
                 p,
                 mean.iter().map(|&v| v as f32).collect(),
                 std.iter().map(|&v| v as f32).collect(),
             )),
             dim: PROJECTION_DIM,
-        }
+        })
     }
 
     /// Length of the vectors.

@@ -1,0 +1,251 @@
+//! The input pipeline: batches decoded on worker threads ahead of the step that needs them, in a
+//! bounded queue, in an order that is a function of (seed, step) alone.
+//!
+//! Step s's examples are `batch_indices(step_rng(seed, s))`: drawn with replacement, so neither
+//! the worker count, nor a resume, nor a data-parallel rank's share changes which examples a step
+//! sees. Worker w decodes the batches of steps start + w, start + w + W, …; each worker's queue
+//! holds at most [`READY_PER_WORKER`] finished batches, so at most W·(READY_PER_WORKER + 1)
+//! batches exist at once, whatever the dataset's size. An example that cannot be read or decoded
+//! is replaced by the next readable one (index + 1, + 2, … modulo the length), a deterministic
+//! choice, and counted in [`BadImages`]; past the limit the run stops with an error naming them.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use mtdiff_engine::rng::CpuRng;
+
+use super::{Dataset, Example};
+use crate::error::{Error, Result};
+
+/// Finished batches each worker may hold before it waits for the training loop.
+pub const READY_PER_WORKER: usize = 2;
+
+/// How many distinct unreadable images a run tolerates by default (`--max-bad-images`).
+pub const DEFAULT_MAX_BAD_IMAGES: usize = 100;
+
+/// The examples of one step's batch: indices drawn with replacement from `rng`, which then goes
+/// on to draw the step's masks, timesteps and label dropout.
+pub fn batch_indices(rng: &mut CpuRng, batch: usize, len: usize) -> Vec<usize> {
+    (0..batch).map(|_| rng.below(len)).collect()
+}
+
+/// The examples that could not be read or decoded, each counted once, with a limit.
+pub struct BadImages {
+    max: usize,
+    seen: Mutex<BTreeMap<usize, String>>,
+}
+
+impl BadImages {
+    /// Tolerates up to `max` distinct bad examples.
+    pub fn new(max: usize) -> BadImages {
+        BadImages {
+            max,
+            seen: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Number of distinct bad examples met so far.
+    pub fn count(&self) -> usize {
+        self.seen.lock().map_or(0, |s| s.len())
+    }
+
+    /// Records example `i`'s failure (printing a warning the first time); an error once more
+    /// than `max` distinct examples failed.
+    fn record(&self, i: usize, why: String) -> Result<()> {
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| Error::Data("a data worker stopped while recording a bad image".into()))?;
+        if !seen.contains_key(&i) {
+            eprintln!(
+                "warning: skipped an unreadable image ({why}); {} so far, --max-bad-images {}",
+                seen.len() + 1,
+                self.max
+            );
+            seen.insert(i, why);
+        }
+        if seen.len() > self.max {
+            let first: Vec<&str> = seen.values().take(3).map(String::as_str).collect();
+            return Err(Error::Data(format!(
+                "{} images could not be read or decoded, more than --max-bad-images {}; the \
+                 first: {}. Remove or re-encode them, or raise --max-bad-images",
+                seen.len(),
+                self.max,
+                first.join("; ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Example `i`, or the next readable one after it (modulo the length) when it is unreadable.
+pub fn fetch(data: &dyn Dataset, i: usize, bad: &BadImages) -> Result<Example> {
+    let n = data.len();
+    for k in 0..n {
+        let j = (i + k) % n;
+        match data.example(j) {
+            Ok(e) => return Ok(e),
+            Err(e @ (Error::Data(_) | Error::Io { .. })) => bad.record(j, e.to_string())?,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Data(format!(
+        "no example of {} could be read",
+        data.name()
+    )))
+}
+
+/// The examples at `indices` (see [`fetch`]), decoded on this thread.
+pub fn examples(data: &dyn Dataset, indices: &[usize], bad: &BadImages) -> Result<Vec<Example>> {
+    indices.iter().map(|&i| fetch(data, i, bad)).collect()
+}
+
+/// The examples at `indices` (see [`fetch`]), decoded on `workers` scoped threads, each taking
+/// a contiguous share; the same examples as [`examples`] in the same order.
+pub fn examples_in_parallel(
+    data: &dyn Dataset,
+    indices: &[usize],
+    bad: &BadImages,
+    workers: usize,
+) -> Result<Vec<Example>> {
+    let share = indices.len().div_ceil(workers.max(1)).max(1);
+    if share >= indices.len() {
+        return examples(data, indices, bad);
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = indices
+            .chunks(share)
+            .map(|part| s.spawn(move || examples(data, part, bad)))
+            .collect();
+        let mut out = Vec::with_capacity(indices.len());
+        for p in parts {
+            out.extend(
+                p.join()
+                    .map_err(|_| Error::Data("a data worker thread panicked".into()))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
+/// Refuses a pipeline whose batches in flight (W·([`READY_PER_WORKER`] + 1) of `batch` f32
+/// images of `shape`) would not fit in the host memory available now.
+pub fn check_queue_fits(shape: [usize; 3], batch: usize, workers: usize) -> Result<()> {
+    let Some(room) = mtdiff_engine::host_memory_room() else {
+        return Ok(());
+    };
+    let batches = (workers.max(1) * (READY_PER_WORKER + 1)) as u128;
+    let need = batches * batch as u128 * shape.iter().product::<usize>() as u128 * 4;
+    if need > room as u128 {
+        let [c, h, w] = shape;
+        return Err(Error::Data(format!(
+            "the data pipeline holds up to {batches} batches of {batch} images of {c}×{h}×{w} \
+             ({} MiB as f32), more than the {} MiB of memory available: lower --image-size \
+             (now {h}), --batch or --data-workers",
+            need >> 20,
+            room >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// Worker threads for decoding: the machine's logical CPUs (1 if unknown).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One step's batch as the workers deliver it.
+pub struct ReadyBatch {
+    /// The step.
+    pub step: u64,
+    /// The indices drawn for it (before replacing unreadable ones).
+    pub indices: Vec<usize>,
+    /// The decoded examples.
+    pub examples: Vec<Example>,
+}
+
+/// Worker threads decoding the batches of a range of steps ahead of the training loop.
+pub struct Prefetcher {
+    queues: Vec<Receiver<Result<ReadyBatch>>>,
+    workers: Vec<JoinHandle<()>>,
+    steps: Range<u64>,
+    next: u64,
+}
+
+impl Prefetcher {
+    /// Starts `workers` threads (at least 1) decoding the batches of `steps`; `plan(s)` gives
+    /// step s's indices.
+    pub fn start(
+        data: Arc<dyn Dataset>,
+        bad: Arc<BadImages>,
+        plan: impl Fn(u64) -> Vec<usize> + Send + Sync + 'static,
+        steps: Range<u64>,
+        workers: usize,
+    ) -> Result<Prefetcher> {
+        let workers = workers.max(1);
+        let plan = Arc::new(plan);
+        let mut queues = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = sync_channel(READY_PER_WORKER);
+            let (data, bad, plan, steps) = (data.clone(), bad.clone(), plan.clone(), steps.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("mtdiff-data-{w}"))
+                .spawn(move || {
+                    for step in steps.skip(w).step_by(workers) {
+                        let indices = plan(step);
+                        let ready =
+                            examples(data.as_ref(), &indices, &bad).map(|examples| ReadyBatch {
+                                step,
+                                indices,
+                                examples,
+                            });
+                        let failed = ready.is_err();
+                        // The loop is gone (finished or failed): stop quietly.
+                        if tx.send(ready).is_err() || failed {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Data(format!("cannot start a data worker thread: {e}")))?;
+            queues.push(rx);
+            handles.push(handle);
+        }
+        Ok(Prefetcher {
+            queues,
+            workers: handles,
+            next: steps.start,
+            steps,
+        })
+    }
+
+    /// The batch of the next step, waiting for it if the workers are behind.
+    pub fn next_batch(&mut self) -> Result<ReadyBatch> {
+        if !self.steps.contains(&self.next) {
+            return Err(Error::Data(format!(
+                "the data pipeline has no batch for step {} (it serves steps {:?})",
+                self.next, self.steps
+            )));
+        }
+        let w = ((self.next - self.steps.start) % self.queues.len() as u64) as usize;
+        let ready = self.queues[w]
+            .recv()
+            .map_err(|_| Error::Data("a data worker thread stopped unexpectedly".into()))??;
+        self.next += 1;
+        Ok(ready)
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        // Closing the queues makes every worker's next send fail, so each ends after the batch
+        // it is decoding.
+        self.queues.clear();
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
