@@ -663,3 +663,80 @@ fn kernels_dump_writes_every_source_as_compiled() {
     let err = fails(&strings(&["kernels", "--dump", file.to_str().unwrap()]));
     assert!(err.contains("norm.wgsl"), "{err}");
 }
+
+#[test]
+fn training_streams_an_image_folder_and_skips_unreadable_images() {
+    let out = scratch("folder-stream");
+    let folder = out.join("pictures");
+    for (k, class) in ["circle", "square"].iter().enumerate() {
+        std::fs::create_dir_all(folder.join(class)).unwrap();
+        for i in 0..12u8 {
+            let img = image::RgbImage::from_fn(10, 12, |x, y| {
+                let on = if k == 0 { (x + y) % 3 == 0 } else { x > 3 };
+                image::Rgb(if on {
+                    [200, i * 9, 30]
+                } else {
+                    [10, 20, i * 7]
+                })
+            });
+            let ext = if i % 2 == 0 { "png" } else { "jpg" };
+            img.save(folder.join(class).join(format!("{i}.{ext}")))
+                .unwrap();
+            // As many corrupt files as good ones, so the batches surely draw some.
+            std::fs::write(
+                folder.join(class).join(format!("bad{i}.png")),
+                b"\x89PNG junk",
+            )
+            .unwrap();
+        }
+    }
+    let data = format!("folder:{}", folder.display());
+    let args = set(
+        set(tiny(&out, "f", "image-label", 4), "--data", &data),
+        "--image-size",
+        "8",
+    );
+    let run = bin()
+        .args(&args)
+        .args(["--data-workers", "2"])
+        .output()
+        .unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert!(run.status.success(), "{so}\n{se}");
+    assert!(
+        se.contains("warning: skipped an unreadable image") && se.contains("bad"),
+        "{se}"
+    );
+    // Past the limit the run stops, naming the files and the way out.
+    let e = fails(&set(
+        set(args.clone(), "--max-bad-images", "1"),
+        "--name",
+        "f2",
+    ));
+    assert!(
+        e.contains("more than --max-bad-images 1") && e.contains("raise --max-bad-images"),
+        "{e}"
+    );
+    // The pipeline alone.
+    let so = ok(&strings(&[
+        "data",
+        "--data",
+        &data,
+        "--image-size",
+        "8",
+        "--batch",
+        "16",
+        "--batches",
+        "5",
+        "--workers",
+        "2",
+    ]));
+    assert!(
+        so.contains("80 images in") && so.contains("images/s") && so.contains("peak memory"),
+        "{so}"
+    );
+    assert!(so.contains("2 classes, decoded to 3×8×8"), "{so}");
+}

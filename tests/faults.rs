@@ -265,27 +265,39 @@ fn inputs_that_cannot_fit_fail_with_the_way_out_before_any_long_work() {
         e.contains("--n 1000000000000") && e.contains("lower --n"),
         "{e}"
     );
-    // A folder whose images, at the size asked for, cannot fit in memory: refused before any
-    // image is decoded.
+    // A folder whose batches in flight, at the size asked for, cannot fit in memory: refused
+    // before any step (the pipeline streams the folder, so only its queue must fit).
     let folder = out.join("folder");
     for class in ["a", "b"] {
         std::fs::create_dir_all(folder.join(class)).unwrap();
-        for i in 0..3 {
-            image::RgbImage::from_pixel(4, 4, image::Rgb([i * 80, 20, 200]))
+        for i in 0..12 {
+            image::RgbImage::from_pixel(4, 4, image::Rgb([i * 20, 20, 200]))
                 .save(folder.join(class).join(format!("{i}.png")))
                 .unwrap();
         }
     }
     let data = format!("folder:{}", folder.display());
+    let e = fails(
+        bin()
+            .args(set(
+                set(tiny(&out, 2), "--data", &data),
+                "--batch",
+                "100000",
+            ))
+            .args(["--overwrite", "--image-size", "4096"]),
+    );
+    assert!(
+        e.contains("the data pipeline holds up to")
+            && e.contains("MiB as f32")
+            && e.contains("lower --image-size"),
+        "{e}"
+    );
     let e = fails(bin().args(set(tiny(&out, 2), "--data", &data)).args([
         "--overwrite",
         "--image-size",
         "60000",
     ]));
-    assert!(
-        e.contains("take") && e.contains("MiB as f32") && e.contains("lower --image-size"),
-        "{e}"
-    );
+    assert!(e.contains("--image-size must be in 4..=4096"), "{e}");
     assert!(
         start.elapsed() < std::time::Duration::from_secs(120),
         "the refusals came late: {:?}",

@@ -15,8 +15,8 @@ use mtdiff_model::{HeadOutput, ModelConfig, MtDiffusion, TaskPreset};
 fn overfits_a_fixed_batch_of_eight_glyphs() {
     let dev = Device::new(DeviceOptions::default()).unwrap();
     let data = Glyphs::new(42, 1000, 16);
-    let examples: Vec<Example> = (0..8).map(|i| data.example(i)).collect();
-    let repr = Representation::fit(&data);
+    let examples: Vec<Example> = (0..8).map(|i| data.example(i).unwrap()).collect();
+    let repr = Representation::fit(&data).unwrap();
     let task = TaskPreset::ImageLabel.task(data.image_shape(), data.classes(), repr.dim());
     let mut cfg = ModelConfig::new(task, &[16, 32], 100);
     cfg.head_hidden = 64;

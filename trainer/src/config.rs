@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn the_label_map_scale_reaches_the_label_encoder() {
         let data = crate::data::glyphs::Glyphs::new(1, 20, 16);
-        let repr = Representation::fit(&data);
+        let repr = Representation::fit(&data).unwrap();
         for scale in [0.2, 0.0, 0.5] {
             let c = TrainConfig {
                 label_map_scale: scale,
