@@ -183,9 +183,18 @@ fn the_seeds_are_valid_inputs_so_the_fuzzers_start_inside_the_parsers() {
         let bytes = mtdiff::data::idx::inflate(&read("idx", f), p, fuzzing::IDX_CAP).unwrap();
         assert_eq!(mtdiff::data::idx::parse_labels(&bytes, p).unwrap().len(), 3);
     }
-    for f in ["grey.png", "rgb.png", "rgba.png", "palette.png"] {
+    for f in ["grey.png", "rgb.png", "rgba.png", "palette.png", "rgb.jpg"] {
         let img = mtdiff::data::decode_image(&read("image", f), [3, 8, 8], fuzzing::IMAGE_CAP);
         assert_eq!(img.unwrap().len(), 3 * 8 * 8, "{f}");
+    }
+    let tar = read("shard", "two.tar");
+    let index = mtdiff::data::shards::index_shard(std::io::Cursor::new(&tar), p).unwrap();
+    let labels: Vec<u32> = index.examples.iter().map(|e| e.3).collect();
+    assert_eq!((labels, index.incomplete), (vec![3, 7], 1));
+    for &(_, offset, len, _) in &index.examples {
+        let member = &tar[offset as usize..(offset + len) as usize];
+        let img = mtdiff::data::decode_image(member, [3, 8, 8], fuzzing::IMAGE_CAP);
+        assert_eq!(img.unwrap().len(), 3 * 8 * 8);
     }
     let ckpt = mtdiff::checkpoint::decode(&read("checkpoint", "small.safetensors"), p).unwrap();
     assert_eq!(ckpt.tensor("param.a").unwrap().shape, vec![2, 3]);

@@ -68,7 +68,7 @@ pub struct Target {
 }
 
 /// Every fuzz target.
-pub const TARGETS: [Target; 5] = [
+pub const TARGETS: [Target; 6] = [
     Target {
         name: "idx",
         run: idx,
@@ -76,6 +76,10 @@ pub const TARGETS: [Target; 5] = [
     Target {
         name: "image",
         run: image,
+    },
+    Target {
+        name: "shard",
+        run: shard,
     },
     Target {
         name: "checkpoint",
@@ -103,6 +107,25 @@ pub fn idx(data: &[u8]) {
 /// An image file of a folder dataset (any format the build decodes), resized to 8×8 RGB.
 pub fn image(data: &[u8]) {
     let _ = crate::data::decode_image(data, [3, 8, 8], IMAGE_CAP);
+}
+
+/// A tar shard of a `shards:` dataset: its index (headers, keys, `.cls` members), then the
+/// first examples' images decoded from where the index says they lie.
+pub fn shard(data: &[u8]) {
+    let path = Path::new("fuzz.tar");
+    let Ok(index) = crate::data::shards::index_shard(std::io::Cursor::new(data), path) else {
+        return;
+    };
+    for &(_, offset, len, _) in index.examples.iter().take(4) {
+        let member = usize::try_from(offset).ok().and_then(|start| {
+            let end = start.checked_add(usize::try_from(len).ok()?)?;
+            data.get(start..end)
+        });
+        assert!(member.is_some(), "the index points inside the shard");
+        if let Some(bytes) = member {
+            let _ = crate::data::decode_image(bytes, [3, 8, 8], IMAGE_CAP);
+        }
+    }
 }
 
 /// A checkpoint: the safetensors header and tensor table, the `mtdiff` JSON metadata, the

@@ -9,7 +9,7 @@
 //! that hash into 1 of 10 buckets ([`super::in_test_split`]).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::{in_test_split, Dataset, Example};
@@ -140,13 +140,16 @@ pub struct ShardIndex {
 }
 
 /// Reads a shard's headers and `.cls` members (see the module doc).
-pub fn index_shard<R: Read + std::io::Seek>(reader: R, path: &Path) -> Result<ShardIndex> {
+pub fn index_shard<R: Read + Seek>(mut reader: R, path: &Path) -> Result<ShardIndex> {
     let bad = |e: std::io::Error| {
         Error::Data(format!(
             "{}: not a readable tar file ({e}); shards are plain (uncompressed) tar archives",
             path.display()
         ))
     };
+    // A member that claims to run past the end (a truncated shard) holds no image.
+    let total = reader.seek(SeekFrom::End(0)).map_err(bad)?;
+    reader.seek(SeekFrom::Start(0)).map_err(bad)?;
     let mut archive = tar::Archive::new(reader);
     let mut index = ShardIndex {
         examples: Vec::new(),
@@ -181,7 +184,10 @@ pub fn index_shard<R: Read + std::io::Seek>(reader: R, path: &Path) -> Result<Sh
         }
         let Some(p) = pending.as_mut() else { continue };
         match ext.to_ascii_lowercase().as_str() {
-            "png" | "jpg" | "jpeg" if entry.size() <= MAX_MEMBER_BYTES => {
+            "png" | "jpg" | "jpeg"
+                if entry.size() <= MAX_MEMBER_BYTES
+                    && entry.raw_file_position().checked_add(entry.size()) <= Some(total) =>
+            {
                 p.image = Some((entry.raw_file_position(), entry.size()));
             }
             "cls" if entry.size() <= 32 => {
