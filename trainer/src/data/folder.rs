@@ -223,6 +223,9 @@ impl Dataset for ImageFolder {
             .cloned()
             .unwrap_or_else(|| k.to_string())
     }
+    fn byte_pixels(&self) -> bool {
+        true
+    }
     fn example(&self, i: usize) -> Result<Example> {
         let image = super::load_image_file(&self.root.join(self.files.name(i)), self.shape)?;
         Ok(Example {

@@ -238,6 +238,9 @@ impl Dataset for Idx {
             None => k.to_string(),
         }
     }
+    fn byte_pixels(&self) -> bool {
+        true
+    }
     fn example(&self, i: usize) -> Result<Example> {
         let n = self.rows * self.cols;
         Ok(Example {

@@ -58,6 +58,11 @@ pub trait Dataset: Send + Sync {
     /// Example `i` (< len); an error when a streamed image cannot be read or decoded (see
     /// [`pipeline::fetch`], which skips such examples).
     fn example(&self, i: usize) -> Result<Example>;
+    /// Whether every pixel value is p/127.5 − 1 for a byte p (images decoded from files): the
+    /// data pipeline then queues them as bytes, a quarter of the memory, with the same values.
+    fn byte_pixels(&self) -> bool {
+        false
+    }
 }
 
 /// Whether the example named `key` (a file's path relative to its folder, or a shard member's

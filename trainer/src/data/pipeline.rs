@@ -5,9 +5,11 @@
 //! the worker count, nor a resume, nor a data-parallel rank's share changes which examples a step
 //! sees. Worker w decodes the batches of steps start + w, start + w + W, …; each worker's queue
 //! holds at most [`READY_PER_WORKER`] finished batches, so at most W·(READY_PER_WORKER + 1)
-//! batches exist at once, whatever the dataset's size. An example that cannot be read or decoded
-//! is replaced by the next readable one (index + 1, + 2, … modulo the length), a deterministic
-//! choice, and counted in [`BadImages`]; past the limit the run stops with an error naming them.
+//! batches exist at once, whatever the dataset's size; images decoded from files wait there as
+//! bytes (see [`Dataset::byte_pixels`]) and become f32 when the step takes them. An example that
+//! cannot be read or decoded is replaced by the next readable one (index + 1, + 2, … modulo the
+//! length), a deterministic choice, and counted in [`BadImages`]; past the limit the run stops
+//! with an error naming them.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -167,9 +169,81 @@ pub struct ReadyBatch {
     pub examples: Vec<Example>,
 }
 
+/// A batch waiting in a queue: as decoded, or with its pixels packed back into the bytes they
+/// came from (datasets whose [`Dataset::byte_pixels`] is true), a quarter of the memory.
+enum QueuedBatch {
+    Decoded(ReadyBatch),
+    Packed {
+        step: u64,
+        indices: Vec<usize>,
+        /// Each example's label and factors, its pixels emptied.
+        examples: Vec<Example>,
+        /// Every example's pixels, p for the value p/127.5 − 1, one example after the other.
+        bytes: Vec<u8>,
+    },
+}
+
+impl QueuedBatch {
+    /// Decodes step `step`'s examples, packing each one's pixels into bytes as soon as it is
+    /// decoded when `byte_pixels`, so a worker never holds a whole batch of f32 pixels.
+    fn decode(
+        data: &dyn Dataset,
+        bad: &BadImages,
+        step: u64,
+        indices: Vec<usize>,
+        byte_pixels: bool,
+    ) -> Result<QueuedBatch> {
+        if !byte_pixels {
+            let examples = examples(data, &indices, bad)?;
+            return Ok(QueuedBatch::Decoded(ReadyBatch {
+                step,
+                indices,
+                examples,
+            }));
+        }
+        let mut examples = Vec::with_capacity(indices.len());
+        let mut bytes = Vec::new();
+        for &i in &indices {
+            let mut e = fetch(data, i, bad)?;
+            bytes.extend(e.image.iter().map(|&v| ((v + 1.0) * 127.5).round() as u8));
+            e.image = Vec::new();
+            examples.push(e);
+        }
+        Ok(QueuedBatch::Packed {
+            step,
+            indices,
+            examples,
+            bytes,
+        })
+    }
+
+    /// The batch with f32 pixels again: the same values, bit for bit, as decoding gave.
+    fn unpack(self) -> ReadyBatch {
+        match self {
+            QueuedBatch::Decoded(ready) => ready,
+            QueuedBatch::Packed {
+                step,
+                indices,
+                mut examples,
+                bytes,
+            } => {
+                let per = bytes.len() / examples.len().max(1);
+                for (e, px) in examples.iter_mut().zip(bytes.chunks(per.max(1))) {
+                    e.image = px.iter().map(|&p| p as f32 / 127.5 - 1.0).collect();
+                }
+                ReadyBatch {
+                    step,
+                    indices,
+                    examples,
+                }
+            }
+        }
+    }
+}
+
 /// Worker threads decoding the batches of a range of steps ahead of the training loop.
 pub struct Prefetcher {
-    queues: Vec<Receiver<Result<ReadyBatch>>>,
+    queues: Vec<Receiver<Result<QueuedBatch>>>,
     workers: Vec<JoinHandle<()>>,
     steps: Range<u64>,
     next: u64,
@@ -186,6 +260,7 @@ impl Prefetcher {
         workers: usize,
     ) -> Result<Prefetcher> {
         let workers = workers.max(1);
+        let byte_pixels = data.byte_pixels();
         let plan = Arc::new(plan);
         let mut queues = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
@@ -198,11 +273,7 @@ impl Prefetcher {
                     for step in steps.skip(w).step_by(workers) {
                         let indices = plan(step);
                         let ready =
-                            examples(data.as_ref(), &indices, &bad).map(|examples| ReadyBatch {
-                                step,
-                                indices,
-                                examples,
-                            });
+                            QueuedBatch::decode(data.as_ref(), &bad, step, indices, byte_pixels);
                         let failed = ready.is_err();
                         // The loop is gone (finished or failed): stop quietly.
                         if tx.send(ready).is_err() || failed {
@@ -231,11 +302,11 @@ impl Prefetcher {
             )));
         }
         let w = ((self.next - self.steps.start) % self.queues.len() as u64) as usize;
-        let ready = self.queues[w]
+        let queued = self.queues[w]
             .recv()
             .map_err(|_| Error::Data("a data worker thread stopped unexpectedly".into()))??;
         self.next += 1;
-        Ok(ready)
+        Ok(queued.unpack())
     }
 }
 
@@ -247,5 +318,57 @@ impl Drop for Prefetcher {
         for h in self.workers.drain(..) {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five examples: the even ones `values`, the odd ones `values` reversed.
+    struct Two(Vec<f32>);
+
+    impl Dataset for Two {
+        fn name(&self) -> String {
+            "two".into()
+        }
+        fn len(&self) -> usize {
+            5
+        }
+        fn image_shape(&self) -> [usize; 3] {
+            [1, 16, 16]
+        }
+        fn classes(&self) -> usize {
+            2
+        }
+        fn example(&self, i: usize) -> Result<Example> {
+            let mut image = self.0.clone();
+            if i % 2 == 1 {
+                image.reverse();
+            }
+            Ok(Example {
+                image,
+                label: 3,
+                factors: Some(vec![0.5]),
+            })
+        }
+    }
+
+    #[test]
+    fn packing_pixels_into_bytes_gives_back_the_same_values_bit_for_bit() {
+        let values: Vec<f32> = (0..=255u8).map(|p| p as f32 / 127.5 - 1.0).collect();
+        let bad = BadImages::new(0);
+        let packed = QueuedBatch::decode(&Two(values.clone()), &bad, 9, vec![4, 1], true).unwrap();
+        let QueuedBatch::Packed { ref bytes, .. } = packed else {
+            panic!("not packed")
+        };
+        assert_eq!(bytes.len(), 512);
+        let back = packed.unpack();
+        assert_eq!((back.step, back.indices), (9, vec![4, 1]));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let rev: Vec<f32> = values.iter().rev().copied().collect();
+        assert_eq!(bits(&back.examples[0].image), bits(&values));
+        assert_eq!(bits(&back.examples[1].image), bits(&rev));
+        assert_eq!(back.examples[1].factors, Some(vec![0.5]));
     }
 }

@@ -241,6 +241,9 @@ impl Dataset for Shards {
     fn classes(&self) -> usize {
         self.classes
     }
+    fn byte_pixels(&self) -> bool {
+        true
+    }
     fn example(&self, i: usize) -> Result<Example> {
         let m = self.members[i];
         let path = &self.paths[m.shard as usize];
