@@ -43,8 +43,8 @@ fn normal_at(i: u32, seed: vec2<u32>, stream: vec2<u32>) -> f32 {
     return sqrt(-2.0 * log(u1)) * select(cos(a), sin(a), (i & 1u) == 1u);
 }
 
-// ---- randn: y[i] ~ N(0, 1), a pure function of (seed, stream, i) ----
-struct RandnParams { n: u32, seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32 }
+// ---- randn: y[i] ~ N(0, 1), element first + i of the stream of (seed, stream) ----
+struct RandnParams { n: u32, seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_hi: u32, first: u32 }
 @group(0) @binding(0) var<uniform> rn: RandnParams;
 @group(0) @binding(1) var<storage, read_write> ny: array<f32>;
 
@@ -52,7 +52,7 @@ struct RandnParams { n: u32, seed_lo: u32, seed_hi: u32, stream_lo: u32, stream_
 fn randn(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = gid(wid, nwg, lid);
     if (i >= rn.n) { return; }
-    ny[i] = normal_at(i, vec2<u32>(rn.seed_lo, rn.seed_hi), vec2<u32>(rn.stream_lo, rn.stream_hi));
+    ny[i] = normal_at(rn.first + i, vec2<u32>(rn.seed_lo, rn.seed_hi), vec2<u32>(rn.stream_lo, rn.stream_hi));
 }
 
 // ---- per-sample schedule steps ----

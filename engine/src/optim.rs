@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{grid, kernel};
 use crate::tensor::{DType, Tensor, TensorId};
+use crate::Device;
 
 pub(crate) const SRC: &str = include_str!("../../shaders/optim.wgsl");
 /// `shaders/optim.wgsl`: each entry point and the storage bindings it uses, in dispatch order.
@@ -326,49 +327,14 @@ impl AdamW {
             Some(layout) => Some(self.gather_gradients(layout, &with_grad)?),
             None => None,
         };
-        let stats = match (self.config.max_grad_norm, &flat_grad) {
-            (Some(max_norm), Some(g)) => clip_factor(&[g], max_norm)?,
-            (Some(max_norm), None) => clip_factor(
-                &with_grad.iter().map(|(_, g)| *g).collect::<Vec<_>>(),
-                max_norm,
-            )?,
-            (None, _) => match &self.no_clip {
-                Some(t) => t.clone(),
-                None => self
-                    .no_clip
-                    .insert(Tensor::from_slice(&dev, &[1.0, f32::NAN], &[2])?)
-                    .clone(),
-            },
+        let stats = match &flat_grad {
+            Some(g) => self.stats(&dev, &[g])?,
+            None => self.stats(&dev, &with_grad.iter().map(|(_, g)| *g).collect::<Vec<_>>())?,
         };
         self.step += 1;
-        let c = self.config;
-        let (bc1, bc2) = (
-            1.0 - c.beta1.powi(self.step as i32),
-            1.0 - c.beta2.powi(self.step as i32),
-        );
-        let k = kernel(&dev, &KERNELS, "adamw", &[])?;
-        let update = |p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor| {
-            let n = p.numel();
-            let params = AdamwParams {
-                n: n as u32,
-                lr: c.lr,
-                beta1: c.beta1,
-                beta2: c.beta2,
-                eps: c.eps,
-                weight_decay: c.weight_decay,
-                bias_correction1: bc1,
-                bias_correction2: bc2,
-            };
-            dev.dispatch(
-                &k,
-                &params,
-                &[p.arg(), g.arg(), m.arg(), v.arg(), stats.arg()],
-                grid(n, 256),
-            )
-        };
         if let (Some(g), Some(f)) = (&flat_grad, &self.flat) {
             // Padding is zero in p, g, m and v, and the update keeps it zero.
-            update(&f.layout.flat, g, &f.m, &f.v)?;
+            self.update(&f.layout.flat, g, &f.m, &f.v, &stats)?;
             return Ok(Some(stats));
         }
         for (p, g) in with_grad {
@@ -379,9 +345,94 @@ impl AdamW {
                 ));
             }
             let (m, v) = &self.moments[&p.id()];
-            update(p, g, m, v)?;
+            self.update(p, g, m, v, &stats)?;
         }
         Ok(Some(stats))
+    }
+
+    /// The first half of [`AdamW::step`] for data parallelism: copies every gradient into the
+    /// flat gradient buffer of the packed parameters and returns that buffer, which the caller
+    /// may overwrite in place (e.g. with the sum over replicas) before
+    /// [`AdamW::step_gathered`]. An error unless `params` are packed and all have a gradient.
+    pub fn gather(&mut self, params: &[Tensor], grads: &Gradients) -> Result<Tensor> {
+        let _ng = NoGradGuard::new();
+        let mut with_grad = Vec::with_capacity(params.len());
+        for p in params {
+            let g = grads
+                .get(p)
+                .ok_or_else(|| Error::invalid("AdamW::gather", "a parameter has no gradient"))?;
+            if p.dims() != g.dims() || p.dtype() != DType::F32 {
+                return Err(Error::shape(
+                    "AdamW::gather",
+                    format!("gradient of {}", p.shape()),
+                    format!("{}", g.shape()),
+                ));
+            }
+            with_grad.push((p, g));
+        }
+        let refs: Vec<&Tensor> = params.iter().collect();
+        let layout = packed(&refs).ok_or_else(|| {
+            Error::invalid(
+                "AdamW::gather",
+                "the parameters are not packed in one arena (ParamArena)",
+            )
+        })?;
+        self.gather_gradients(layout, &with_grad)
+    }
+
+    /// The second half of [`AdamW::step`]: clips and applies the flat gradient of the last
+    /// [`AdamW::gather`] (as it is now in the buffer). Returns `[clip factor, gradient norm]`.
+    pub fn step_gathered(&mut self) -> Result<Tensor> {
+        let _ng = NoGradGuard::new();
+        let f = self
+            .flat
+            .as_ref()
+            .ok_or_else(|| Error::invalid("AdamW::step_gathered", "gather came first"))?;
+        let (flat, g, m, v) = (f.layout.flat.clone(), f.g.clone(), f.m.clone(), f.v.clone());
+        let dev = flat.device().clone();
+        let stats = self.stats(&dev, &[&g])?;
+        self.step += 1;
+        self.update(&flat, &g, &m, &v, &stats)?;
+        Ok(stats)
+    }
+
+    /// `[clip factor, norm]` of `grads` together, or `[1, NaN]` when not clipping.
+    fn stats(&mut self, dev: &Device, grads: &[&Tensor]) -> Result<Tensor> {
+        match self.config.max_grad_norm {
+            Some(max_norm) => clip_factor(grads, max_norm),
+            None => match &self.no_clip {
+                Some(t) => Ok(t.clone()),
+                None => Ok(self
+                    .no_clip
+                    .insert(Tensor::from_slice(dev, &[1.0, f32::NAN], &[2])?)
+                    .clone()),
+            },
+        }
+    }
+
+    /// One fused AdamW update of `p` (moments `m`, `v`) with gradient `g` times the clip factor
+    /// in `stats`, at the current step's bias corrections.
+    fn update(&self, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, stats: &Tensor) -> Result<()> {
+        let c = self.config;
+        let dev = p.device();
+        let k = kernel(dev, &KERNELS, "adamw", &[])?;
+        let n = p.numel();
+        let params = AdamwParams {
+            n: n as u32,
+            lr: c.lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: c.weight_decay,
+            bias_correction1: 1.0 - c.beta1.powi(self.step as i32),
+            bias_correction2: 1.0 - c.beta2.powi(self.step as i32),
+        };
+        dev.dispatch(
+            &k,
+            &params,
+            &[p.arg(), g.arg(), m.arg(), v.arg(), stats.arg()],
+            grid(n, 256),
+        )
     }
 
     /// The packed path's flat gradient for this step: (re)builds the flat state when `layout` is

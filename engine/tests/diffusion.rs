@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_close, device, f64s, rng};
 use mtdiff_engine::ops::diffusion::{
-    q_sample, randn, reverse_step, timestep_embedding, Aggregate, StepKind,
+    q_sample, randn, randn_from, reverse_step, timestep_embedding, Aggregate, StepKind,
 };
 use mtdiff_engine::{cpu, Tensor};
 
@@ -26,6 +26,19 @@ fn philox_normals_match_the_reference_and_are_reproducible() {
         cpu::philox([0, 0, 0, 0], [0, 0]),
         [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
     );
+}
+
+#[test]
+fn a_slice_of_the_stream_is_the_same_rows_of_the_whole() {
+    let dev = device();
+    let whole = randn(&dev, &[7, 3, 5], 11, 4).unwrap().to_vec().unwrap();
+    // Rows 2..5 (of 15 elements each), as a data-parallel replica draws them.
+    let part = randn_from(&dev, &[3, 3, 5], 11, 4, 2 * 15)
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    assert_eq!(part, whole[30..75]);
+    assert!(randn_from(&dev, &[4], 1, 1, u32::MAX as usize - 2).is_err());
 }
 
 #[test]

@@ -285,6 +285,75 @@ fn packed_parameters_update_in_a_constant_number_of_dispatches_with_the_same_res
 }
 
 #[test]
+fn gather_then_step_gathered_is_step_and_the_gathered_gradient_can_be_replaced() {
+    let dev = device();
+    let shapes: [&[usize]; 3] = [&[7, 3], &[65], &[1]];
+    for clip in [None, Some(0.5f32)] {
+        let cfg = decayed(clip);
+        let (_, a) = separate_and_packed(&dev, &shapes, 5);
+        let (_, b) = separate_and_packed(&dev, &shapes, 5);
+        let (_, c) = separate_and_packed(&dev, &shapes, 5);
+        let (mut oa, mut ob, mut oc) = (AdamW::new(cfg), AdamW::new(cfg), AdamW::new(cfg));
+        let mut r = rng(6);
+        for step in 0..3 {
+            let ws: Vec<Vec<f32>> = a
+                .iter()
+                .map(|p| r.vec_range(p.numel(), -2.0, 2.0))
+                .collect();
+            // a: step with the gradient ws; b: gather and step_gathered, the same.
+            oa.step(&a, &linear_loss(&a, &ws).backward().unwrap())
+                .unwrap();
+            ob.gather(&b, &linear_loss(&b, &ws).backward().unwrap())
+                .unwrap();
+            ob.step_gathered().unwrap();
+            // c: gather ws, then overwrite the flat gradient with its double (as an all-reduce
+            // of two equal replicas would), which must equal a step with 2·ws.
+            let flat = oc
+                .gather(&c, &linear_loss(&c, &ws).backward().unwrap())
+                .unwrap();
+            let summed: Vec<f32> = flat.to_vec().unwrap().iter().map(|v| v + v).collect();
+            flat.assign(&Tensor::from_slice(&dev, &summed, flat.dims()).unwrap())
+                .unwrap();
+            oc.step_gathered().unwrap();
+            for k in 0..shapes.len() {
+                let (va, vb) = (a[k].to_vec().unwrap(), b[k].to_vec().unwrap());
+                assert_eq!(va, vb, "clip {clip:?}, step {step}, tensor {k}");
+            }
+        }
+        // c took the doubled gradients: compare against a fresh run stepping with 2·ws.
+        let (_, d) = separate_and_packed(&dev, &shapes, 5);
+        let mut od = AdamW::new(cfg);
+        let mut r = rng(6);
+        for _ in 0..3 {
+            let ws: Vec<Vec<f32>> = d
+                .iter()
+                .map(|p| r.vec_range(p.numel(), -2.0, 2.0))
+                .collect();
+            let double: Vec<Vec<f32>> = ws
+                .iter()
+                .map(|w| w.iter().map(|v| 2.0 * v).collect())
+                .collect();
+            od.step(&d, &linear_loss(&d, &double).backward().unwrap())
+                .unwrap();
+        }
+        for k in 0..shapes.len() {
+            assert_eq!(
+                c[k].to_vec().unwrap(),
+                d[k].to_vec().unwrap(),
+                "clip {clip:?}, tensor {k}"
+            );
+        }
+    }
+    // Unpacked parameters cannot be gathered; step_gathered needs a gather first.
+    let (separate, _) = separate_and_packed(&dev, &shapes, 5);
+    let g = linear_loss(&separate, &[vec![1.0; 21], vec![1.0; 65], vec![1.0]])
+        .backward()
+        .unwrap();
+    assert!(AdamW::new(decayed(None)).gather(&separate, &g).is_err());
+    assert!(AdamW::new(decayed(None)).step_gathered().is_err());
+}
+
+#[test]
 fn packed_moments_restore_and_a_missing_gradient_falls_back_per_tensor() {
     let dev = device();
     let shapes: [&[usize]; 3] = [&[5, 3], &[70], &[2]];

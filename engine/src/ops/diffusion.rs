@@ -61,6 +61,8 @@ crate::kernel_params! {
         stream_lo: u32,
         /// The stream's high half.
         stream_hi: u32,
+        /// Index in the stream of the first element.
+        first: u32,
     }
 
     /// The schedule step kernels' parameters (`q_sample`, `ddpm_step`, `ddim_step`).
@@ -125,8 +127,25 @@ pub struct Aggregate<'a> {
 /// A tensor of standard normal samples, a pure function of (seed, stream, element index):
 /// reproducible, and nothing is uploaded.
 pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result<Tensor> {
+    randn_from(device, shape, seed, stream, 0)
+}
+
+/// Elements `first..first + numel(shape)` of the normal stream of (seed, stream): the rows of
+/// a larger [`randn`] tensor that start at element `first` (how a data-parallel replica draws
+/// its share of the global batch's noise).
+pub fn randn_from(
+    device: &Device,
+    shape: &[usize],
+    seed: u64,
+    stream: u64,
+    first: usize,
+) -> Result<Tensor> {
     let out = Tensor::uninit(device, shape, DType::F32)?;
     let n = out.numel();
+    let first = u32::try_from(first)
+        .ok()
+        .filter(|f| f.checked_add(n as u32).is_some())
+        .ok_or_else(|| Error::invalid("randn_from", "the stream is indexed by u32"))?;
     let k = kernel(device, &KERNELS, "randn", &[])?;
     let params = RandnParams {
         n: n as u32,
@@ -134,6 +153,7 @@ pub fn randn(device: &Device, shape: &[usize], seed: u64, stream: u64) -> Result
         seed_hi: (seed >> 32) as u32,
         stream_lo: stream as u32,
         stream_hi: (stream >> 32) as u32,
+        first,
     };
     device.dispatch(&k, &params, &[out.arg()], grid(n, 256))?;
     Ok(out)
