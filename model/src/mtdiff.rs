@@ -104,6 +104,11 @@ pub struct LabelInput {
     pub labels: Vec<u32>,
     /// Whether the embedding is shown the sample's class (else "no label").
     pub shown: Vec<bool>,
+    /// What the summed cross-entropy of the unshown labels is divided by; `None`: their number in
+    /// this batch. A data-parallel replica holding the share f of the global batch passes the
+    /// global batch's unshown count × f, so that f × its loss sums over replicas to the global
+    /// batch's mean.
+    pub denominator: Option<f32>,
 }
 
 /// A trainable MT-Diffusion model on a device.
@@ -566,7 +571,9 @@ fn cross_entropy_unshown(logits: &Tensor, l: &LabelInput) -> Result<Tensor> {
         .map(|(s, &y)| (s * k) as u32 + y.min(k as u32 - 1))
         .collect();
     let weights: Vec<f32> = l.shown.iter().map(|&s| if s { 0.0 } else { 1.0 }).collect();
-    let count = weights.iter().sum::<f32>().max(1.0);
+    let count = l
+        .denominator
+        .unwrap_or_else(|| weights.iter().sum::<f32>().max(1.0));
     let picked = logits
         .log_softmax()?
         .reshape(&[b * k, 1])?

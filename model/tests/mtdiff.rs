@@ -209,6 +209,7 @@ fn label_embedding_conditions_the_network_and_its_gradient_matches_finite_differ
     let shown = LabelInput {
         labels: y.to_vec_u32().unwrap(),
         shown: vec![true, false],
+        denominator: None,
     };
     let loss = || m.loss_given(&obs, &t, &noise, Some(&shown)).unwrap().total;
     let grads = loss().backward().unwrap();

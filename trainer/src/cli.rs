@@ -91,6 +91,10 @@ struct TrainArgs {
     /// [default: 100].
     #[arg(long)]
     max_bad_images: Option<usize>,
+    /// Train data-parallel on this many devices (of the adapter `mtdiff info` shows), each on its
+    /// share of every batch; --batch stays the global batch [default: 1].
+    #[arg(long)]
+    devices: Option<usize>,
     /// U-Net channels per level, comma separated [default: 16,32,32].
     #[arg(long, value_delimiter = ',')]
     unet_channels: Option<Vec<usize>>,
@@ -212,6 +216,7 @@ impl TrainArgs {
             channels,
             data_workers,
             max_bad_images,
+            devices,
             unet_channels,
             res_blocks,
             attn_levels,

@@ -32,6 +32,9 @@ pub struct TrainConfig {
     pub data_workers: usize,
     /// Distinct unreadable or corrupt images a run skips (each with a warning) before it stops.
     pub max_bad_images: usize,
+    /// Devices training data-parallel: each takes its share of every batch (`batch` stays the
+    /// global batch), and the summed gradient updates identical replicas.
+    pub devices: usize,
     /// U-Net channels per level.
     pub unet_channels: Vec<usize>,
     /// Residual blocks per U-Net level.
@@ -124,6 +127,7 @@ impl Default for TrainConfig {
             channels: 3,
             data_workers: 0,
             max_bad_images: crate::data::pipeline::DEFAULT_MAX_BAD_IMAGES,
+            devices: 1,
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
             attn_levels: Vec::new(),
@@ -189,6 +193,13 @@ impl TrainConfig {
         TaskPreset::parse(&self.task)?;
         if self.steps == 0 || self.batch == 0 {
             return bad("--steps and --batch must be ≥ 1".to_string());
+        }
+        if self.devices == 0 || self.devices > self.batch {
+            return bad(format!(
+                "--devices {} must be between 1 and --batch ({}): each device takes a share of \
+                 every batch",
+                self.devices, self.batch
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("--lr must be > 0, got {}", self.lr));

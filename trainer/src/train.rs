@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mtdiff_engine::ops::diffusion::randn;
+use mtdiff_engine::ops::diffusion::randn_from;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, Tensor};
@@ -21,7 +21,7 @@ use crate::config::TrainConfig;
 use crate::data::pipeline::{
     batch_indices, check_queue_fits, default_workers, BadImages, Prefetcher,
 };
-use crate::data::{observations, Dataset, Representation};
+use crate::data::{host_observations, Dataset, HostObservation, Representation};
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, write_atomic};
 use crate::report::loss_plot_png;
@@ -211,9 +211,21 @@ struct Run<'a> {
     final_loss: f64,
     /// Test hook [`FAULT_NAN_ENV`]: the step whose loss becomes NaN.
     fault_step: Option<u64>,
+    /// The replicas on the other devices (`--devices N`: N − 1 of them).
+    replicas: Vec<Replica>,
+    /// Seconds spent reading back and summing gradients (data-parallel).
+    all_reduce_seconds: f64,
 }
 
-/// One step's inputs: observations, timesteps, noise and (where embedded) labels.
+/// One step's draws for the whole batch, in host memory: examples' observations, timesteps and
+/// (where embedded) labels. Noise is drawn on each device from the GPU stream of (seed, step).
+struct HostBatch {
+    obs: Vec<HostObservation>,
+    ts: Vec<u32>,
+    labels: Option<LabelInput>,
+}
+
+/// One device's inputs: its rows of a [`HostBatch`] and their noise.
 struct Batch {
     obs: Vec<Observation>,
     t: Tensor,
@@ -221,15 +233,73 @@ struct Batch {
     labels: Option<LabelInput>,
 }
 
+/// The rows of a batch of `batch` that replica `k` of `n` takes: contiguous, sizes differing by
+/// at most one.
+pub fn shard(batch: usize, n: usize, k: usize) -> std::ops::Range<usize> {
+    batch * k / n..batch * (k + 1) / n
+}
+
+/// Rows `rows` of `host` on `dev`, with their noise: elements of the GPU normal stream of
+/// (seed, step) from the rows' first, so any split of the batch draws the same noise.
+fn upload_rows(
+    cfg: &TrainConfig,
+    model: &MtDiffusion,
+    dev: &Device,
+    host: &HostBatch,
+    rows: std::ops::Range<usize>,
+    step: u64,
+) -> Result<Batch> {
+    let b = rows.len();
+    let obs = host
+        .obs
+        .iter()
+        .map(|h| h.upload(dev, model.task().image_shape, rows.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let t = Tensor::from_u32(dev, &host.ts[rows.clone()], &[b])?;
+    let per_sample: usize = model.sample_dims(1).iter().product();
+    let noise = randn_from(
+        dev,
+        &model.sample_dims(b),
+        cfg.seed,
+        step,
+        rows.start * per_sample,
+    )?;
+    let labels = host.labels.as_ref().map(|l| {
+        let whole = rows.len() == l.labels.len();
+        let unshown = l.shown.iter().filter(|&&s| !s).count() as f32;
+        LabelInput {
+            labels: l.labels[rows.clone()].to_vec(),
+            shown: l.shown[rows.clone()].to_vec(),
+            // A share f of the batch: f × this loss sums over the shares to the batch's.
+            denominator: (!whole)
+                .then(|| unshown.max(1.0) * rows.len() as f32 / l.labels.len() as f32),
+        }
+    });
+    Ok(Batch {
+        obs,
+        t,
+        noise,
+        labels,
+    })
+}
+
+/// One replica of the model beyond the first, on a device of its own (`--devices`): the same
+/// parameters and optimizer state, kept identical by applying the same summed gradient.
+struct Replica {
+    dev: Device,
+    model: MtDiffusion,
+    params: Vec<Tensor>,
+    opt: AdamW,
+}
+
 /// One step's losses, still on the GPU.
 struct StepLosses {
     /// 1-based count of steps done after this one.
     step: u64,
-    /// The total loss.
-    total: Tensor,
-    /// The ε-MSE, then each head's loss.
-    terms: Vec<Tensor>,
-    /// The heads' modality names, in `terms` order after the ε-MSE.
+    /// Per device (one unless data-parallel): the total loss, then the ε-MSE and each head's
+    /// loss, each scaled by the device's share of the batch so that they sum to the batch's.
+    parts: Vec<Vec<Tensor>>,
+    /// The heads' modality names, in order after the ε-MSE.
     head_names: Vec<String>,
 }
 
@@ -333,12 +403,15 @@ impl<'a> Run<'a> {
             fault_step: std::env::var(FAULT_NAN_ENV)
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            replicas: Vec::new(),
+            all_reduce_seconds: 0.0,
         };
         if resume {
             run.resume()?;
         } else {
             let _ = std::fs::remove_file(&run.metrics_path);
         }
+        run.start_replicas()?;
         let config_path = run.run_dir.join("config.toml");
         std::fs::write(&config_path, toml::to_string(cfg).unwrap_or_default())
             .map_err(|e| Error::io(&config_path, e))?;
@@ -382,6 +455,63 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Opens the other devices of `--devices N` and gives each a replica with the first
+    /// device's parameters and optimizer state (fresh or resumed), copied through the host.
+    fn start_replicas(&mut self) -> Result<()> {
+        for _ in 1..self.cfg.devices {
+            let dev = crate::driver::open_device()?;
+            let model = MtDiffusion::new(&dev, self.model.config())?;
+            let params = model.params().tensors();
+            let opt = AdamW::new(self.opt.config);
+            self.replicas.push(Replica {
+                dev,
+                model,
+                params,
+                opt,
+            });
+        }
+        let to = |dev: &Device, t: &Tensor| -> Result<Tensor> {
+            Ok(Tensor::from_slice(dev, &t.to_vec()?, t.dims())?)
+        };
+        for r in &mut self.replicas {
+            for (p0, p) in self.params.iter().zip(&r.params) {
+                p.assign(&to(&r.dev, p0)?)?;
+                if let Some((m, v)) = self.opt.moments(p0) {
+                    r.opt
+                        .restore(self.opt.steps(), p, to(&r.dev, m)?, to(&r.dev, v)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Data-parallel runs: an error unless every replica's parameters are bitwise those of the
+    /// first device (they receive the same summed gradient and the same update).
+    fn check_replicas_identical(&self, done: u64) -> Result<()> {
+        if self.replicas.is_empty() {
+            return Ok(());
+        }
+        let bits = |params: &[Tensor]| -> Result<Vec<u32>> {
+            let mut v = Vec::new();
+            for p in params {
+                v.extend(p.to_vec()?.iter().map(|x| x.to_bits()));
+            }
+            Ok(v)
+        };
+        let first = bits(&self.params)?;
+        for (k, r) in self.replicas.iter().enumerate() {
+            if bits(&r.params)? != first {
+                return Err(Error::Diverged(format!(
+                    "after step {done} the parameters on device {} differ from device 0's; the \
+                     replicas of --devices must stay identical (a bug: please report it); the \
+                     checkpoint of step {done} was not written",
+                    k + 1
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the data workers on the steps this process runs.
     fn start_batches(&mut self) -> Result<()> {
         let (seed, batch, len) = (self.cfg.seed, self.cfg.batch, self.data.len());
@@ -399,12 +529,12 @@ impl<'a> Run<'a> {
     /// Step `step`'s batch: examples, masks, timesteps and label dropout from the CPU generator
     /// of (seed, step), in that order, and noise from the GPU stream of (seed, step). The
     /// examples come decoded from the data workers, which drew the same indices.
-    fn batch(&mut self, step: u64) -> Result<Batch> {
+    fn batch(&mut self, step: u64) -> Result<HostBatch> {
         let ready = match self.batches.as_mut() {
             Some(b) => b.next_batch()?,
             None => return Err(Error::Data("the data pipeline was not started".into())),
         };
-        let (cfg, dev) = (self.cfg, &self.dev);
+        let cfg = self.cfg;
         let mut rng = step_rng(cfg.seed, step);
         let indices = batch_indices(&mut rng, cfg.batch, self.data.len());
         if ready.step != step || ready.indices != indices {
@@ -415,31 +545,29 @@ impl<'a> Run<'a> {
         }
         let examples = ready.examples;
         let task = self.model.task();
-        let obs = observations(dev, task, &examples, &self.repr, &mut rng, cfg.mask_ratio)?;
+        let obs = host_observations(task, &examples, &self.repr, &mut rng, cfg.mask_ratio)?;
         let ts: Vec<u32> = (0..cfg.batch)
             .map(|_| self.timesteps.sample(&mut rng) as u32)
             .collect();
-        let t = Tensor::from_u32(dev, &ts, &[cfg.batch])?;
-        let noise = randn(dev, &self.model.sample_dims(cfg.batch), cfg.seed, step)?;
         let labels = self.model.embedded_label().map(|_| LabelInput {
             labels: examples.iter().map(|e| e.label).collect(),
             shown: examples
                 .iter()
                 .map(|_| rng.uniform() >= cfg.label_drop)
                 .collect(),
+            denominator: None,
         });
-        Ok(Batch {
-            obs,
-            t,
-            noise,
-            labels,
-        })
+        Ok(HostBatch { obs, ts, labels })
     }
 
     /// Records one training step: the loss, its backward pass, AdamW and the EMA update. Reads
-    /// nothing back.
-    fn step(&mut self, step: u64, batch: &Batch) -> Result<StepLosses> {
+    /// nothing back (data-parallel: see [`Run::data_parallel_step`]).
+    fn step(&mut self, step: u64, host: &HostBatch) -> Result<StepLosses> {
+        if !self.replicas.is_empty() {
+            return self.data_parallel_step(step, host);
+        }
         let cfg = self.cfg;
+        let batch = upload_rows(cfg, &self.model, &self.dev, host, 0..cfg.batch, step)?;
         let terms =
             self.model
                 .loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
@@ -456,11 +584,77 @@ impl<'a> Run<'a> {
         }
         Ok(StepLosses {
             step: step + 1,
-            total: total.detach(),
-            terms: std::iter::once(terms.eps.detach())
+            parts: vec![std::iter::once(total.detach())
+                .chain(std::iter::once(terms.eps.detach()))
                 .chain(terms.heads.iter().map(|(_, l)| l.detach()))
-                .collect(),
+                .collect()],
             head_names: terms.heads.iter().map(|(n, _)| n.clone()).collect(),
+        })
+    }
+
+    /// A step on every device: each takes its rows of the batch ([`shard`]) and computes its
+    /// share of the loss (scaled by its share of the rows) and of the gradient; the flat
+    /// gradients are read back, summed in device order on the host, written back to every
+    /// device, and each applies the same AdamW update, so the replicas stay identical. The
+    /// read-back is the all-reduce, the one wait inside a data-parallel step.
+    fn data_parallel_step(&mut self, step: u64, host: &HostBatch) -> Result<StepLosses> {
+        let cfg = self.cfg;
+        let n = 1 + self.replicas.len();
+        let mut flats = Vec::with_capacity(n);
+        let mut parts = Vec::with_capacity(n);
+        let mut head_names = Vec::new();
+        for k in 0..n {
+            let (dev, model, params, opt) = match k {
+                0 => (&self.dev, &self.model, &self.params, &mut self.opt),
+                _ => {
+                    let r = &mut self.replicas[k - 1];
+                    (&r.dev, &r.model, &r.params, &mut r.opt)
+                }
+            };
+            let rows = shard(cfg.batch, n, k);
+            let share = rows.len() as f32 / cfg.batch as f32;
+            let batch = upload_rows(cfg, model, dev, host, rows, step)?;
+            let terms =
+                model.loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
+            let mut total = terms.total.mul_scalar(share)?;
+            if k == 0 && self.fault_step == Some(step + 1) {
+                total = total.mul_scalar(f32::NAN)?;
+            }
+            let grads = total.backward()?;
+            flats.push(opt.gather(params, &grads)?);
+            let mut losses = vec![total.detach(), terms.eps.detach().mul_scalar(share)?];
+            for (_, l) in &terms.heads {
+                losses.push(l.detach().mul_scalar(share)?);
+            }
+            parts.push(losses);
+            head_names = terms.heads.iter().map(|(n, _)| n.clone()).collect();
+        }
+        let started = Instant::now();
+        let mut sum = flats[0].to_vec()?;
+        for f in &flats[1..] {
+            for (s, v) in sum.iter_mut().zip(f.to_vec()?) {
+                *s += v;
+            }
+        }
+        self.all_reduce_seconds += started.elapsed().as_secs_f64();
+        let lr = cfg.lr_at(step);
+        for (k, flat) in flats.iter().enumerate() {
+            flat.assign(&Tensor::from_slice(flat.device(), &sum, flat.dims())?)?;
+            let opt = match k {
+                0 => &mut self.opt,
+                _ => &mut self.replicas[k - 1].opt,
+            };
+            opt.config.lr = lr;
+            opt.step_gathered()?;
+        }
+        if let Some(e) = self.ema.as_mut() {
+            e.decay = cfg.ema_at(step);
+            e.update(&self.params)?;
+        }
+        Ok(StepLosses {
+            step: step + 1,
+            parts,
+            head_names,
         })
     }
 
@@ -508,6 +702,7 @@ impl<'a> Run<'a> {
             dataset: self.data.name(),
             class_names: self.class_names.clone(),
         };
+        self.check_replicas_identical(done)?;
         let path = checkpoint::path_for(&self.run_dir, done);
         let tensors = state::collect(&self.model, &self.opt, self.ema.as_ref())?;
         checkpoint::save(&path, &meta, &tensors)?;
@@ -573,19 +768,27 @@ fn clear_or_refuse_existing(run_dir: &Path, resume: bool, overwrite: bool) -> Re
 
 /// Reads the interval's losses back in one transfer: per step, the total then each term.
 fn read_interval(pending: &[StepLosses]) -> Result<Vec<Vec<f32>>> {
-    let mut all: Vec<&Tensor> = Vec::new();
-    for s in pending {
-        all.push(&s.total);
-        all.extend(s.terms.iter());
+    let devices = pending.first().map_or(0, |s| s.parts.len());
+    let mut sums: Vec<f32> = Vec::new();
+    // One read-back per device of all its values; the devices' shares summed in device order.
+    for k in 0..devices {
+        let flat: Vec<Tensor> = pending
+            .iter()
+            .flat_map(|s| s.parts[k].iter())
+            .map(|t| t.reshape(&[1]))
+            .collect::<std::result::Result<_, _>>()?;
+        let refs: Vec<&Tensor> = flat.iter().collect();
+        let values = Tensor::cat(&refs, 0)?.to_vec()?;
+        if k == 0 {
+            sums = values;
+        } else {
+            for (s, v) in sums.iter_mut().zip(values) {
+                *s += v;
+            }
+        }
     }
-    let flat: Vec<Tensor> = all
-        .iter()
-        .map(|t| t.reshape(&[1]))
-        .collect::<std::result::Result<_, _>>()?;
-    let refs: Vec<&Tensor> = flat.iter().collect();
-    let values = Tensor::cat(&refs, 0)?.to_vec()?;
-    let per = values.len() / pending.len().max(1);
-    Ok(values.chunks(per.max(1)).map(|c| c.to_vec()).collect())
+    let per = sums.len() / pending.len().max(1);
+    Ok(sums.chunks(per.max(1)).map(|c| c.to_vec()).collect())
 }
 
 /// The first step whose total loss is not finite, if any.

@@ -325,6 +325,68 @@ pub fn observations(
     rng: &mut CpuRng,
     mask_ratio: (f64, f64),
 ) -> Result<Vec<Observation>> {
+    let host = host_observations(task, examples, repr, rng, mask_ratio)?;
+    host.iter()
+        .map(|h| h.upload(dev, task.image_shape, 0..examples.len()))
+        .collect()
+}
+
+/// One modality's observations of a batch, in host memory: every random draw made, nothing
+/// uploaded (a data-parallel step uploads each replica's rows of the same draws).
+pub enum HostObservation {
+    /// `[B, C, H, W]` images.
+    Image(Vec<f32>),
+    /// `[B]` class labels.
+    Label(Vec<u32>),
+    /// `[B, dim]` vectors.
+    Vector(Vec<f32>, usize),
+    /// `[B, C, H, W]` masked images and their `[B, 1, H, W]` masks.
+    Masked(Vec<f32>, Vec<f32>),
+}
+
+impl HostObservation {
+    /// Rows `rows` of the batch as device tensors (`shape` = the task's [C, H, W]).
+    pub fn upload(
+        &self,
+        dev: &Device,
+        shape: [usize; 3],
+        rows: std::ops::Range<usize>,
+    ) -> Result<Observation> {
+        let [c, h, w] = shape;
+        let (per, b) = (c * h * w, rows.len());
+        let dims = [b, c, h, w];
+        Ok(match self {
+            HostObservation::Image(x) => Observation::Image(Tensor::from_slice(
+                dev,
+                &x[rows.start * per..rows.end * per],
+                &dims,
+            )?),
+            HostObservation::Label(y) => Observation::Label(Tensor::from_u32(dev, &y[rows], &[b])?),
+            HostObservation::Vector(v, dim) => Observation::Vector(Tensor::from_slice(
+                dev,
+                &v[rows.start * dim..rows.end * dim],
+                &[b, *dim],
+            )?),
+            HostObservation::Masked(x, m) => Observation::Masked {
+                image: Tensor::from_slice(dev, &x[rows.start * per..rows.end * per], &dims)?,
+                mask: Tensor::from_slice(
+                    dev,
+                    &m[rows.start * h * w..rows.end * h * w],
+                    &[b, 1, h, w],
+                )?,
+            },
+        })
+    }
+}
+
+/// [`observations`] before the upload: each modality's values for the whole batch.
+pub fn host_observations(
+    task: &TaskConfig,
+    examples: &[Example],
+    repr: &Representation,
+    rng: &mut CpuRng,
+    mask_ratio: (f64, f64),
+) -> Result<Vec<HostObservation>> {
     let shape = task.image_shape;
     let b = examples.len();
     let dims = [b, shape[0], shape[1], shape[2]];
@@ -340,7 +402,7 @@ pub fn observations(
     let mut out = Vec::new();
     for m in &task.modalities {
         out.push(match m.kind {
-            ModalityKind::Image => Observation::Image(Tensor::from_slice(dev, &images, &dims)?),
+            ModalityKind::Image => HostObservation::Image(images.clone()),
             ModalityKind::Label { classes } => {
                 let y: Vec<u32> = examples.iter().map(|e| e.label).collect();
                 if let Some(bad) = y.iter().find(|&&l| l as usize >= classes) {
@@ -348,7 +410,7 @@ pub fn observations(
                         "label {bad} is outside the model's {classes} classes"
                     )));
                 }
-                Observation::Label(Tensor::from_u32(dev, &y, &[b])?)
+                HostObservation::Label(y)
             }
             ModalityKind::Vector { dim } => {
                 let v: Vec<f32> = examples.iter().flat_map(|e| repr.of(e)).collect();
@@ -358,7 +420,7 @@ pub fn observations(
                         v.len() / b.max(1)
                     )));
                 }
-                Observation::Vector(Tensor::from_slice(dev, &v, &[b, dim])?)
+                HostObservation::Vector(v, dim)
             }
             ModalityKind::MaskedImage => {
                 let (h, w) = (shape[1], shape[2]);
@@ -375,18 +437,14 @@ pub fn observations(
                         v * mask[s * h * w + p]
                     })
                     .collect();
-                Observation::Masked {
-                    image: Tensor::from_slice(dev, &masked, &dims)?,
-                    mask: Tensor::from_slice(dev, &mask, &[b, 1, h, w])?,
-                }
+                HostObservation::Masked(masked, mask)
             }
-            ModalityKind::SecondImage => {
-                let e: Vec<f32> = examples
+            ModalityKind::SecondImage => HostObservation::Image(
+                examples
                     .iter()
                     .flat_map(|ex| edge_map(&ex.image, shape))
-                    .collect();
-                Observation::Image(Tensor::from_slice(dev, &e, &dims)?)
-            }
+                    .collect(),
+            ),
         });
     }
     Ok(out)
