@@ -740,3 +740,71 @@ fn training_streams_an_image_folder_and_skips_unreadable_images() {
     );
     assert!(so.contains("2 classes, decoded to 3×8×8"), "{so}");
 }
+
+#[test]
+fn two_devices_train_like_one_and_resume_exactly() {
+    let out = scratch("devices");
+    let steps = 12;
+    // The label embedding too: its hidden-label cross-entropy is normalised over the global batch.
+    let extra = [
+        "--eval",
+        "false",
+        "--label-embedding",
+        "true",
+        "--label-drop",
+        "0.5",
+    ];
+    let run = |name: &str, devices: &str, steps: u64, more: &[&str]| {
+        let mut a = tiny(&out, name, "image-label", steps);
+        a.extend(strings(&extra));
+        a.extend(strings(&["--devices", devices]));
+        a.extend(strings(more));
+        ok(&a)
+    };
+    run("one", "1", steps, &[]);
+    run("two", "2", steps, &[]);
+    run("three", "3", steps, &[]);
+    let one = losses(&out.join("one"));
+    for name in ["two", "three"] {
+        let other = losses(&out.join(name));
+        assert_eq!(one.len(), other.len());
+        // The same arithmetic but for the order of f32 sums (per-device means, then their sum;
+        // the gradient summed over devices): 12 steps of AdamW keep the losses within 1e-4.
+        for (a, b) in one.iter().zip(&other) {
+            assert_eq!(a.0, b.0);
+            assert!(
+                (a.1 - b.1).abs() <= 1e-4 * a.1.abs() && (a.2 - b.2).abs() <= 1e-4 * a.2.abs(),
+                "{name}: {a:?} vs {b:?}"
+            );
+        }
+    }
+    // The all-reduce is measured in metrics.jsonl: every device's flat gradient down and up.
+    let line = std::fs::read_to_string(out.join("two/metrics.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert!(
+        v["all_reduce_ms_per_step"].as_f64().unwrap() > 0.0,
+        "{line}"
+    );
+    let bytes = v["all_reduce_bytes_per_step"].as_f64().unwrap();
+    assert!(bytes > 0.0 && bytes % 16.0 == 0.0, "{line}");
+    assert!(!std::fs::read_to_string(out.join("one/metrics.jsonl"))
+        .unwrap()
+        .contains("all_reduce"));
+    // Stopped at step 8 and resumed on two devices: exactly the uninterrupted two-device run
+    // (the replicas start from the checkpoint's state, which every replica shared). A constant
+    // learning rate, so that the first part's shorter --steps does not change its schedule.
+    let constant = ["--lr-schedule", "constant"];
+    run("whole", "2", steps, &constant);
+    run("split", "2", 8, &constant);
+    let stdout = run("split", "2", steps, &["--resume", "--lr-schedule", "constant"]);
+    assert!(stdout.contains("resumed from"), "{stdout}");
+    assert_eq!(losses(&out.join("whole")), losses(&out.join("split")));
+    // More devices than samples per batch is refused with the way out.
+    let mut a = tiny(&out, "many", "image-label", steps);
+    a.extend(strings(&["--devices", "5"]));
+    let e = fails(&a);
+    assert!(
+        e.contains("--devices 5 must be between 1 and --batch (4)"),
+        "{e}"
+    );
+}

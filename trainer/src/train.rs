@@ -68,6 +68,18 @@ pub struct MetricsLine {
     /// logging readback, checkpoints or grids). 0 in metrics written before it was recorded.
     #[serde(default)]
     pub dispatches_per_step: f64,
+    /// Data-parallel runs (`--devices` > 1): milliseconds per step spent on the all-reduce
+    /// (reading the devices' flat gradients back and summing them); absent otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub all_reduce_ms_per_step: f64,
+    /// Data-parallel runs: bytes the all-reduce moves per step (every device's flat f32
+    /// gradient read back, and the sum written to every device); absent otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub all_reduce_bytes_per_step: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Opens (or creates) the run directory, checking that it can be written.
@@ -213,8 +225,17 @@ struct Run<'a> {
     fault_step: Option<u64>,
     /// The replicas on the other devices (`--devices N`: N − 1 of them).
     replicas: Vec<Replica>,
-    /// Seconds spent reading back and summing gradients (data-parallel).
-    all_reduce_seconds: f64,
+    /// Seconds spent reading back and summing gradients, and the bytes moved (data-parallel),
+    /// since the start and at the last log line.
+    all_reduce: AllReduceTotals,
+    all_reduce_logged: AllReduceTotals,
+}
+
+/// Running totals of a data-parallel run's all-reduce.
+#[derive(Clone, Copy, Default)]
+struct AllReduceTotals {
+    seconds: f64,
+    bytes: u64,
 }
 
 /// One step's draws for the whole batch, in host memory: examples' observations, timesteps and
@@ -404,7 +425,8 @@ impl<'a> Run<'a> {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             replicas: Vec::new(),
-            all_reduce_seconds: 0.0,
+            all_reduce: AllReduceTotals::default(),
+            all_reduce_logged: AllReduceTotals::default(),
         };
         if resume {
             run.resume()?;
@@ -636,7 +658,8 @@ impl<'a> Run<'a> {
                 *s += v;
             }
         }
-        self.all_reduce_seconds += started.elapsed().as_secs_f64();
+        self.all_reduce.seconds += started.elapsed().as_secs_f64();
+        self.all_reduce.bytes += (2 * 4 * sum.len() * n) as u64;
         let lr = cfg.lr_at(step);
         for (k, flat) in flats.iter().enumerate() {
             flat.assign(&Tensor::from_slice(flat.device(), &sum, flat.dims())?)?;
@@ -671,9 +694,14 @@ impl<'a> Run<'a> {
         }
         let n = interval.steps.len() as u64;
         let secs = interval.started.elapsed().as_secs_f64();
+        let (total, last) = (self.all_reduce, self.all_reduce_logged);
+        self.all_reduce_logged = total;
+        let per_step = n.max(1) as f64;
         let line = MetricsLine {
             img_per_s: (n * self.cfg.batch as u64) as f64 / secs.max(1e-9),
-            dispatches_per_step: interval.dispatches as f64 / n.max(1) as f64,
+            dispatches_per_step: interval.dispatches as f64 / per_step,
+            all_reduce_ms_per_step: (total.seconds - last.seconds) * 1e3 / per_step,
+            all_reduce_bytes_per_step: (total.bytes - last.bytes) as f64 / per_step,
             ..interval_metrics(&interval.steps, &rows, self.opt.config.lr)
         };
         self.final_loss = line.loss;
@@ -817,6 +845,8 @@ fn interval_metrics(pending: &[StepLosses], rows: &[Vec<f32>], lr: f32) -> Metri
         lr,
         img_per_s: 0.0,
         dispatches_per_step: 0.0,
+        all_reduce_ms_per_step: 0.0,
+        all_reduce_bytes_per_step: 0.0,
     }
 }
 
