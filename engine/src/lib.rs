@@ -33,8 +33,8 @@ pub use arena::ParamArena;
 pub use autodiff::{no_grad, Gradients, NoGradGuard};
 pub use custom::{CustomOp, Kernel};
 pub use device::{
-    host_memory_room, use_more_software_rasterizer_threads, Access, Binding, Device, DeviceInfo,
-    DeviceOptions, DispatchStats, KernelProfile, KernelTime, MatmulStrategy,
+    adapters, host_memory_room, use_more_software_rasterizer_threads, Access, Binding, Device,
+    DeviceInfo, DeviceOptions, DispatchStats, KernelProfile, KernelTime, MatmulStrategy,
 };
 pub use error::{Error, Result};
 pub use interop::{Readback, TensorBuffer, TENSOR_BUFFER_USAGES};

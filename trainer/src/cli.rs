@@ -95,6 +95,10 @@ struct TrainArgs {
     /// share of every batch; --batch stays the global batch [default: 1].
     #[arg(long)]
     devices: Option<usize>,
+    /// The adapter of each device, comma separated, by the numbers `mtdiff info` lists (sets
+    /// --devices to their count when it is not given) [default: all on adapter 0].
+    #[arg(long, value_delimiter = ',')]
+    adapters: Option<Vec<usize>>,
     /// U-Net channels per level, comma separated [default: 16,32,32].
     #[arg(long, value_delimiter = ',')]
     unet_channels: Option<Vec<usize>>,
@@ -217,6 +221,7 @@ impl TrainArgs {
             data_workers,
             max_bad_images,
             devices,
+            adapters,
             unet_channels,
             res_blocks,
             attn_levels,
@@ -249,6 +254,9 @@ impl TrainArgs {
             eval_samples,
             eval_classifier_steps
         );
+        if let (Some(a), None) = (&self.adapters, self.devices) {
+            c.devices = a.len();
+        }
         Ok(c)
     }
 }
@@ -461,6 +469,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info => {
             let dev = Device::new(DeviceOptions::default())?;
             println!("{}", dev.info());
+            println!("adapters (numbers for train --adapters; 0 is used by default):");
+            for (k, a) in mtdiff_engine::adapters().iter().enumerate() {
+                println!("  {k}: {a}");
+            }
             if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
                 println!("{note}");
             }

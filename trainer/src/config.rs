@@ -35,6 +35,9 @@ pub struct TrainConfig {
     /// Devices training data-parallel: each takes its share of every batch (`batch` stays the
     /// global batch), and the summed gradient updates identical replicas.
     pub devices: usize,
+    /// The adapter of each device, by its number in `mtdiff info`'s list (empty: every device
+    /// on the best adapter, number 0).
+    pub adapters: Vec<usize>,
     /// U-Net channels per level.
     pub unet_channels: Vec<usize>,
     /// Residual blocks per U-Net level.
@@ -128,6 +131,7 @@ impl Default for TrainConfig {
             data_workers: 0,
             max_bad_images: crate::data::pipeline::DEFAULT_MAX_BAD_IMAGES,
             devices: 1,
+            adapters: Vec::new(),
             unet_channels: vec![16, 32, 32],
             res_blocks: 1,
             attn_levels: Vec::new(),
@@ -181,6 +185,11 @@ impl TrainConfig {
         })
     }
 
+    /// The adapter number of device `k` (see [`TrainConfig::adapters`]).
+    pub fn adapter_of(&self, k: usize) -> Option<usize> {
+        self.adapters.get(k).copied()
+    }
+
     /// Checks ranges and that intervals fit together.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Usage(m));
@@ -199,6 +208,14 @@ impl TrainConfig {
                 "--devices {} must be between 1 and --batch ({}): each device takes a share of \
                  every batch",
                 self.devices, self.batch
+            ));
+        }
+        if !self.adapters.is_empty() && self.adapters.len() != self.devices {
+            return bad(format!(
+                "--adapters names {} adapters for --devices {}: give one adapter number per \
+                 device (the numbers `mtdiff info` lists), or leave --adapters out",
+                self.adapters.len(),
+                self.devices
             ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {

@@ -8,8 +8,14 @@ use crate::error::Result;
 /// The device of `train`, `sample` and `eval`: the engine's defaults with the precompiler on (on a
 /// CPU adapter a run builds its kernels in bulk, and compiling them is most of its first step).
 pub fn open_device() -> Result<Device> {
+    open_device_on(None)
+}
+
+/// [`open_device`] on adapter number `adapter` of `mtdiff info`'s list (`None`: the best).
+pub fn open_device_on(adapter: Option<usize>) -> Result<Device> {
     Ok(Device::new(DeviceOptions {
         precompile: true,
+        adapter,
         ..DeviceOptions::default()
     })?)
 }

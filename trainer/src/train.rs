@@ -381,7 +381,23 @@ impl<'a> Run<'a> {
         let run_dir = cfg.run_dir();
         prepare_dir(&run_dir)?;
         clear_or_refuse_existing(&run_dir, resume, overwrite)?;
-        let dev = crate::driver::open_device()?;
+        if let Some(&bad) = cfg.adapters.iter().max() {
+            let present = mtdiff_engine::adapters();
+            if bad >= present.len() {
+                let list: Vec<String> = present
+                    .iter()
+                    .enumerate()
+                    .map(|(k, a)| format!("{k}: {a}"))
+                    .collect();
+                return Err(Error::Usage(format!(
+                    "--adapters names adapter {bad}, but this machine has {} ({}); `mtdiff info` \
+                     lists them",
+                    present.len(),
+                    list.join("; ")
+                )));
+            }
+        }
+        let dev = crate::driver::open_device_on(cfg.adapter_of(0))?;
         if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
             eprintln!("{note}");
         }
@@ -480,8 +496,8 @@ impl<'a> Run<'a> {
     /// Opens the other devices of `--devices N` and gives each a replica with the first
     /// device's parameters and optimizer state (fresh or resumed), copied through the host.
     fn start_replicas(&mut self) -> Result<()> {
-        for _ in 1..self.cfg.devices {
-            let dev = crate::driver::open_device()?;
+        for k in 1..self.cfg.devices {
+            let dev = crate::driver::open_device_on(self.cfg.adapter_of(k))?;
             let model = MtDiffusion::new(&dev, self.model.config())?;
             let params = model.params().tensors();
             let opt = AdamW::new(self.opt.config);

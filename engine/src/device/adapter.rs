@@ -118,9 +118,15 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
     }
 }
 
-/// The best adapter: highest-performance type first, native APIs before GL. Honours
-/// `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` (substring match).
-pub(super) fn choose_adapter() -> Result<wgpu::Adapter> {
+/// The adapters a device may open, best first: highest-performance type first, native APIs
+/// before GL. Honours `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` (substring
+/// match). Returns the backends searched and what was present (for the error).
+fn ranked_adapters() -> (
+    wgpu::Backends,
+    Vec<wgpu::Adapter>,
+    Vec<String>,
+    Option<String>,
+) {
     // Without WGPU_BACKEND: the native APIs first, GL only when none has an adapter (probing
     // GL's EGL/Wayland stack prints warnings on headless machines).
     let env_backends = wgpu::Backends::from_env();
@@ -156,24 +162,49 @@ pub(super) fn choose_adapter() -> Result<wgpu::Adapter> {
             format!("{} ({:?})", i.name, i.backend)
         })
         .collect();
-    let adapter = adapters
-        .into_iter()
-        .filter(matches)
-        .min_by_key(|a| {
+    let mut ranked: Vec<wgpu::Adapter> = adapters.into_iter().filter(matches).collect();
+    // A stable sort: adapters of one rank keep the driver's order.
+    ranked.sort_by_key(|a| {
+        let i = a.get_info();
+        (type_rank(i.device_type), i.backend == wgpu::Backend::Gl)
+    });
+    (backends, ranked, found, name_filter)
+}
+
+/// The adapter a device opens: number `index` of [`adapters`] (0, the best, by default).
+pub(super) fn choose_adapter(index: Option<usize>) -> Result<wgpu::Adapter> {
+    let (backends, mut ranked, found, name_filter) = ranked_adapters();
+    let count = ranked.len();
+    let k = index.unwrap_or(0);
+    if k < count {
+        return Ok(ranked.swap_remove(k));
+    }
+    Err(Error::NoAdapter {
+        tried: format!(
+            "backends {backends:?}{}{}; adapters present: [{}]",
+            name_filter
+                .as_ref()
+                .map(|n| format!(", WGPU_ADAPTER_NAME={n:?}"))
+                .unwrap_or_default(),
+            index
+                .map(|k| format!(", adapter number {k} of {count} (see `mtdiff info`)"))
+                .unwrap_or_default(),
+            found.join(", ")
+        ),
+    })
+}
+
+/// The adapters a device may open, in the order [`DeviceOptions::adapter`](super::DeviceOptions)
+/// numbers them: "name (backend, type)" each.
+pub fn adapters() -> Vec<String> {
+    ranked_adapters()
+        .1
+        .iter()
+        .map(|a| {
             let i = a.get_info();
-            (type_rank(i.device_type), i.backend == wgpu::Backend::Gl)
+            format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
         })
-        .ok_or_else(|| Error::NoAdapter {
-            tried: format!(
-                "backends {backends:?}{}; adapters present: [{}]",
-                name_filter
-                    .as_ref()
-                    .map(|n| format!(", WGPU_ADAPTER_NAME={n:?}"))
-                    .unwrap_or_default(),
-                found.join(", ")
-            ),
-        })?;
-    Ok(adapter)
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod pipeline;
 mod precompile;
 mod recorder;
 
-pub use adapter::{use_more_software_rasterizer_threads, DeviceInfo};
+pub use adapter::{adapters, use_more_software_rasterizer_threads, DeviceInfo};
 pub use pipeline::{Access, Binding};
 pub(crate) use pipeline::{KernelSource, Pipeline};
 pub(crate) use recorder::BufferArg;
@@ -92,6 +92,8 @@ pub struct DeviceOptions {
     /// device is opened (`MemAvailable` on Linux); on GPUs no budget of ours, the driver's
     /// refusal is the error. `MTDIFF_MEMORY_BUDGET_MB` overrides it.
     pub memory_budget_bytes: Option<u64>,
+    /// Which adapter to open: its number in [`adapters`] (best first); `None`: the best.
+    pub adapter: Option<usize>,
 }
 
 impl Default for DeviceOptions {
@@ -107,6 +109,7 @@ impl Default for DeviceOptions {
             subgroup_kernels: true,
             precompile: false,
             memory_budget_bytes: None,
+            adapter: None,
         }
     }
 }
@@ -231,7 +234,7 @@ impl Device {
             Ok("1") => options.precompile = true,
             _ => {}
         }
-        let adapter = adapter::choose_adapter()?;
+        let adapter = adapter::choose_adapter(options.adapter)?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("mtdiff"),
