@@ -96,7 +96,8 @@ struct TrainArgs {
     #[arg(long)]
     devices: Option<usize>,
     /// The adapter of each device, comma separated, by the numbers `mtdiff info` lists (sets
-    /// --devices to their count when it is not given) [default: all on adapter 0].
+    /// --devices to their count when it is not given; none: every device on adapter 0)
+    /// [default: none].
     #[arg(long, value_delimiter = ',')]
     adapters: Option<Vec<usize>>,
     /// U-Net channels per level, comma separated [default: 16,32,32].
@@ -382,7 +383,20 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let cfg = args.config()?;
-            let s = train::train(&cfg, args.resume, args.overwrite)?;
+            let world = crate::distributed::World::detect()?;
+            let s = match train::train_in(&world, &cfg, args.resume, args.overwrite) {
+                Ok(s) => s,
+                Err(e) if world.size() > 1 => {
+                    // Every other rank would wait forever in the next collective.
+                    eprintln!("error: {}{e}", world.prefix());
+                    world.abort_others();
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            if !world.is_root() {
+                return Ok(());
+            }
             println!(
                 "trained {} steps in {:.0} s; final loss {:.4}; checkpoint {}",
                 s.steps_run,

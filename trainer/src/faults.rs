@@ -11,12 +11,19 @@
 //!   synced and older checkpoints are pruned;
 //! - `lose-device`: the device is destroyed before training step N (N counts the steps this
 //!   process takes), or before `mtdiff sample` generates, as when a driver resets or a GPU falls
-//!   off the bus.
+//!   off the bus;
+//! - `kill-at-step`: SIGKILL before training step N (N counts the steps this process takes).
+//!
+//! `MTDIFF_FAULT_RANK=R` limits the fault to rank R of an MPI run (the rank the launcher puts in
+//! the environment), as when one process of a distributed run dies.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable that arms a fault.
 pub const ENV: &str = "MTDIFF_FAULT";
+
+/// The environment variable that limits the fault to one MPI rank.
+pub const RANK_ENV: &str = "MTDIFF_FAULT_RANK";
 
 /// How many times the armed point was reached so far.
 static REACHED: AtomicU64 = AtomicU64::new(0);
@@ -30,6 +37,15 @@ pub fn hit(name: &str) -> bool {
         Some((p, n)) => (p, n.parse::<u64>().unwrap_or(1)),
         None => (spec.as_str(), 1),
     };
+    if let Ok(want) = std::env::var(RANK_ENV) {
+        let rank = ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok())
+            .unwrap_or_else(|| "0".into());
+        if rank != want {
+            return false;
+        }
+    }
     point == name && REACHED.fetch_add(1, Ordering::SeqCst) + 1 == n
 }
 

@@ -2,6 +2,7 @@
 //! evaluation and reports. The binary (`main.rs`) is a thin clap front end over it.
 
 pub mod data;
+pub mod distributed;
 pub mod driver;
 pub mod error;
 pub mod faults;

@@ -22,6 +22,7 @@ use crate::data::pipeline::{
     batch_indices, check_queue_fits, default_workers, BadImages, Prefetcher,
 };
 use crate::data::{host_observations, Dataset, HostObservation, Representation};
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, write_atomic};
 use crate::report::loss_plot_png;
@@ -126,6 +127,17 @@ fn truncate_metrics(path: &Path, upto: u64) -> Result<Vec<MetricsLine>> {
 /// the run, then per step build a batch and take the step; every `log_every` steps log the
 /// interval, checkpoint and sample when due; finally sample the last grid.
 pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSummary> {
+    train_in(&World::single(), cfg, resume, overwrite)
+}
+
+/// [`train`] as one process of `world` (data parallelism over MPI, see
+/// [`crate::distributed`]): rank 0 writes the run's files, every rank trains on its shards.
+pub fn train_in(
+    world: &World,
+    cfg: &TrainConfig,
+    resume: bool,
+    overwrite: bool,
+) -> Result<TrainSummary> {
     let too_large = || {
         format!(
             "The run does not fit this device: lower --batch (now {}) or the model \
@@ -139,9 +151,9 @@ pub fn train(cfg: &TrainConfig, resume: bool, overwrite: bool) -> Result<TrainSu
             cfg.res_blocks
         )
     };
-    let mut run = Run::prepare(cfg, resume, overwrite)
+    let mut run = Run::prepare(world, cfg, resume, overwrite)
         .map_err(|e| crate::error::explain_out_of_memory(e, too_large))?;
-    let progress = Progress::new(cfg.steps, run.start);
+    let progress = Progress::new(cfg.steps, run.start, world.is_root());
     let t0 = Instant::now();
     let trained = train_steps(&mut run, &progress);
     progress.finish();
@@ -160,6 +172,7 @@ fn train_steps(run: &mut Run<'_>, progress: &Progress) -> Result<()> {
     let mut interval = Interval::new();
     run.start_batches()?;
     for step in run.start..cfg.steps {
+        crate::faults::kill_point("kill-at-step");
         if crate::faults::hit("lose-device") {
             run.dev.wgpu_device().destroy();
         }
@@ -196,6 +209,8 @@ fn data_workers(cfg: &TrainConfig) -> usize {
 /// Everything a training run holds between steps.
 struct Run<'a> {
     cfg: &'a TrainConfig,
+    /// The processes of the run (one unless started by an MPI launcher).
+    world: &'a World,
     data: Arc<dyn Dataset>,
     /// Unreadable images skipped so far.
     bad: Arc<BadImages>,
@@ -370,7 +385,12 @@ impl<'a> Run<'a> {
     /// Prepares the run: the data, the run directory (refusing or clearing old checkpoints),
     /// the device, model, optimizer and EMA, and on `resume` their state from the newest
     /// checkpoint.
-    fn prepare(cfg: &'a TrainConfig, resume: bool, overwrite: bool) -> Result<Run<'a>> {
+    fn prepare(
+        world: &'a World,
+        cfg: &'a TrainConfig,
+        resume: bool,
+        overwrite: bool,
+    ) -> Result<Run<'a>> {
         cfg.validate()?;
         let data: Arc<dyn Dataset> = Arc::from(cfg.source()?.load(false)?);
         check_queue_fits(data.image_shape(), cfg.batch, data_workers(cfg))?;
@@ -379,8 +399,19 @@ impl<'a> Run<'a> {
         let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
         let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
         let run_dir = cfg.run_dir();
-        prepare_dir(&run_dir)?;
-        clear_or_refuse_existing(&run_dir, resume, overwrite)?;
+        if world.size() * cfg.devices > cfg.batch {
+            return Err(Error::Usage(format!(
+                "{} processes × --devices {} take more shards than --batch {} has samples: raise \
+                 --batch or use fewer processes or devices",
+                world.size(),
+                cfg.devices,
+                cfg.batch
+            )));
+        }
+        if world.is_root() {
+            prepare_dir(&run_dir)?;
+            clear_or_refuse_existing(&run_dir, resume, overwrite)?;
+        }
         if let Some(&bad) = cfg.adapters.iter().max() {
             let present = mtdiff_engine::adapters();
             if bad >= present.len() {
@@ -409,7 +440,8 @@ impl<'a> Run<'a> {
             max_grad_norm: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip),
             ..AdamWConfig::default()
         });
-        let ema = if cfg.ema > 0.0 {
+        // Only rank 0 samples and checkpoints, so only it keeps the EMA.
+        let ema = if cfg.ema > 0.0 && world.is_root() {
             Some(Ema::new(&params, cfg.ema)?)
         } else {
             None
@@ -419,6 +451,7 @@ impl<'a> Run<'a> {
         let metrics_path = run_dir.join("metrics.jsonl");
         let mut run = Run {
             cfg,
+            world,
             data,
             bad: Arc::new(BadImages::new(cfg.max_bad_images)),
             batches: None,
@@ -444,15 +477,17 @@ impl<'a> Run<'a> {
             all_reduce: AllReduceTotals::default(),
             all_reduce_logged: AllReduceTotals::default(),
         };
-        if resume {
-            run.resume()?;
-        } else {
-            let _ = std::fs::remove_file(&run.metrics_path);
+        if world.is_root() {
+            if resume {
+                run.resume()?;
+            } else {
+                let _ = std::fs::remove_file(&run.metrics_path);
+            }
+            let config_path = run.run_dir.join("config.toml");
+            std::fs::write(&config_path, toml::to_string(cfg).unwrap_or_default())
+                .map_err(|e| Error::io(&config_path, e))?;
         }
         run.start_replicas()?;
-        let config_path = run.run_dir.join("config.toml");
-        std::fs::write(&config_path, toml::to_string(cfg).unwrap_or_default())
-            .map_err(|e| Error::io(&config_path, e))?;
         Ok(run)
     }
 
@@ -493,8 +528,9 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Opens the other devices of `--devices N` and gives each a replica with the first
-    /// device's parameters and optimizer state (fresh or resumed), copied through the host.
+    /// Opens the other devices of `--devices N`, and gives every replica (on this process's
+    /// other devices, and on the other ranks' devices) rank 0's first device's parameters,
+    /// optimizer moments and step (fresh or resumed), through the host.
     fn start_replicas(&mut self) -> Result<()> {
         for k in 1..self.cfg.devices {
             let dev = crate::driver::open_device_on(self.cfg.adapter_of(k))?;
@@ -508,16 +544,60 @@ impl<'a> Run<'a> {
                 opt,
             });
         }
-        let to = |dev: &Device, t: &Tensor| -> Result<Tensor> {
-            Ok(Tensor::from_slice(dev, &t.to_vec()?, t.dims())?)
-        };
-        for r in &mut self.replicas {
-            for (p0, p) in self.params.iter().zip(&r.params) {
-                p.assign(&to(&r.dev, p0)?)?;
-                if let Some((m, v)) = self.opt.moments(p0) {
-                    r.opt
-                        .restore(self.opt.steps(), p, to(&r.dev, m)?, to(&r.dev, v)?)?;
+        if self.replicas.is_empty() && self.world.size() == 1 {
+            return Ok(());
+        }
+        // Rank 0's state as one host vector: parameters, then (once AdamW has stepped) the
+        // moments m and v; its length is the same on every rank.
+        let (mut start, mut adam_step) = (self.start, self.opt.steps() as u64);
+        self.world.broadcast_u64(&mut start)?;
+        self.world.broadcast_u64(&mut adam_step)?;
+        let sizes: Vec<usize> = self.params.iter().map(|p| p.numel()).collect();
+        let total: usize = sizes.iter().sum();
+        let with_moments = adam_step > 0;
+        let mut state = Vec::with_capacity(total * if with_moments { 3 } else { 1 });
+        if self.world.is_root() {
+            for p in &self.params {
+                state.extend(p.to_vec()?);
+            }
+            if with_moments {
+                for part in [0, 1] {
+                    for p in &self.params {
+                        let (m, v) = self.opt.moments(p).ok_or_else(|| {
+                            Error::Data("internal error: a parameter without moments".into())
+                        })?;
+                        state.extend([m, v][part].to_vec()?);
+                    }
                 }
+            }
+        } else {
+            state.resize(total * if with_moments { 3 } else { 1 }, 0.0);
+        }
+        self.world.broadcast(&mut state)?;
+        self.start = start;
+        let root = self.world.is_root();
+        let mut targets: Vec<(&Device, &[Tensor], &mut AdamW)> = Vec::new();
+        if !root {
+            targets.push((&self.dev, &self.params, &mut self.opt));
+        }
+        for r in &mut self.replicas {
+            targets.push((&r.dev, &r.params, &mut r.opt));
+        }
+        for (dev, params, opt) in targets {
+            let mut at = 0;
+            for (p, &n) in params.iter().zip(&sizes) {
+                p.assign(&Tensor::from_slice(dev, &state[at..at + n], p.dims())?)?;
+                if with_moments {
+                    let m = &state[total + at..total + at + n];
+                    let v = &state[2 * total + at..2 * total + at + n];
+                    opt.restore(
+                        adam_step as u32,
+                        p,
+                        Tensor::from_slice(dev, m, p.dims())?,
+                        Tensor::from_slice(dev, v, p.dims())?,
+                    )?;
+                }
+                at += n;
             }
         }
         Ok(())
@@ -526,7 +606,7 @@ impl<'a> Run<'a> {
     /// Data-parallel runs: an error unless every replica's parameters are bitwise those of the
     /// first device (they receive the same summed gradient and the same update).
     fn check_replicas_identical(&self, done: u64) -> Result<()> {
-        if self.replicas.is_empty() {
+        if self.replicas.is_empty() && self.world.size() == 1 {
             return Ok(());
         }
         let bits = |params: &[Tensor]| -> Result<Vec<u32>> {
@@ -537,6 +617,17 @@ impl<'a> Run<'a> {
             Ok(v)
         };
         let first = bits(&self.params)?;
+        // Across ranks: a hash of each rank's first device's parameters.
+        let hash = first.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        if !self.world.all_equal(hash)? {
+            return Err(Error::Diverged(format!(
+                "after step {done} the parameters differ between MPI ranks; the replicas must \
+                 stay identical (a bug: please report it); the checkpoint of step {done} was not \
+                 written"
+            )));
+        }
         for (k, r) in self.replicas.iter().enumerate() {
             if bits(&r.params)? != first {
                 return Err(Error::Diverged(format!(
@@ -601,7 +692,7 @@ impl<'a> Run<'a> {
     /// Records one training step: the loss, its backward pass, AdamW and the EMA update. Reads
     /// nothing back (data-parallel: see [`Run::data_parallel_step`]).
     fn step(&mut self, step: u64, host: &HostBatch) -> Result<StepLosses> {
-        if !self.replicas.is_empty() {
+        if !self.replicas.is_empty() || self.world.size() > 1 {
             return self.data_parallel_step(step, host);
         }
         let cfg = self.cfg;
@@ -638,6 +729,9 @@ impl<'a> Run<'a> {
     fn data_parallel_step(&mut self, step: u64, host: &HostBatch) -> Result<StepLosses> {
         let cfg = self.cfg;
         let n = 1 + self.replicas.len();
+        // This process's devices take shards r·n … r·n + n − 1 of the world's K·n.
+        let shards = n * self.world.size();
+        let first_shard = n * self.world.rank();
         let mut flats = Vec::with_capacity(n);
         let mut parts = Vec::with_capacity(n);
         let mut head_names = Vec::new();
@@ -649,7 +743,7 @@ impl<'a> Run<'a> {
                     (&r.dev, &r.model, &r.params, &mut r.opt)
                 }
             };
-            let rows = shard(cfg.batch, n, k);
+            let rows = shard(cfg.batch, shards, first_shard + k);
             let share = rows.len() as f32 / cfg.batch as f32;
             let batch = upload_rows(cfg, model, dev, host, rows, step)?;
             let terms =
@@ -674,8 +768,12 @@ impl<'a> Run<'a> {
                 *s += v;
             }
         }
+        self.world.sum(&mut sum)?;
         self.all_reduce.seconds += started.elapsed().as_secs_f64();
-        self.all_reduce.bytes += (2 * 4 * sum.len() * n) as u64;
+        // Device ↔ host: every device's gradient down, the sum up; between ranks a ring
+        // all-reduce sends and receives 2(K − 1)/K of the buffer each.
+        let k = self.world.size();
+        self.all_reduce.bytes += (2 * 4 * sum.len() * n + 2 * 4 * sum.len() * (k - 1) / k) as u64;
         let lr = cfg.lr_at(step);
         for (k, flat) in flats.iter().enumerate() {
             flat.assign(&Tensor::from_slice(flat.device(), &sum, flat.dims())?)?;
@@ -700,7 +798,14 @@ impl<'a> Run<'a> {
     /// Reads the interval's losses back, stops on a non-finite one, and writes the metrics line,
     /// the loss plot and the progress; starts the next interval.
     fn log(&mut self, interval: &mut Interval, progress: &Progress) -> Result<()> {
-        let rows = read_interval(&interval.steps)?;
+        let mut rows = read_interval(&interval.steps)?;
+        if self.world.size() > 1 {
+            // Each rank's rows hold its shards' shares: their sum is the global batch's.
+            let per = rows.first().map_or(0, |r| r.len());
+            let mut flat: Vec<f32> = rows.concat();
+            self.world.sum(&mut flat)?;
+            rows = flat.chunks(per.max(1)).map(|c| c.to_vec()).collect();
+        }
         if let Some(step_bad) = first_bad(&interval.steps, &rows) {
             let keep = self.last_good_checkpoint();
             return Err(Error::Diverged(format!(
@@ -721,6 +826,10 @@ impl<'a> Run<'a> {
             ..interval_metrics(&interval.steps, &rows, self.opt.config.lr)
         };
         self.final_loss = line.loss;
+        if !self.world.is_root() {
+            *interval = Interval::new();
+            return Ok(());
+        }
         append_metrics(&self.metrics_path, &line)?;
         self.history.push(line.clone());
         if let Ok(png) = loss_plot_png(&self.history, &self.plot_title) {
@@ -748,6 +857,10 @@ impl<'a> Run<'a> {
         };
         self.check_replicas_identical(done)?;
         let path = checkpoint::path_for(&self.run_dir, done);
+        if !self.world.is_root() {
+            self.last_ckpt = Some(path);
+            return Ok(());
+        }
         let tensors = state::collect(&self.model, &self.opt, self.ema.as_ref())?;
         checkpoint::save(&path, &meta, &tensors)?;
         checkpoint::prune(&self.run_dir, self.cfg.keep)?;
@@ -757,6 +870,9 @@ impl<'a> Run<'a> {
 
     /// Writes the sample grid of step `done` (`samples_<step>.png`), with the EMA weights.
     fn sample_grid(&self, done: u64) -> Result<()> {
+        if !self.world.is_root() {
+            return Ok(());
+        }
         state::with_ema(&self.model, self.ema.as_ref(), || {
             sample::training_grid(
                 &self.model,
@@ -770,7 +886,9 @@ impl<'a> Run<'a> {
     /// After the last step: the kernel profile, the final grid (when this process trained),
     /// and the summary.
     fn finish(self, seconds: f64) -> Result<TrainSummary> {
-        print_kernel_times(&self.dev);
+        if self.world.is_root() {
+            print_kernel_times(&self.dev);
+        }
         let checkpoint = self
             .last_ckpt
             .clone()
@@ -886,8 +1004,8 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(steps: u64, start: u64) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    fn new(steps: u64, start: u64, shown: bool) -> Progress {
+        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
             let b = indicatif::ProgressBar::new(steps);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
