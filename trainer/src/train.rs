@@ -761,6 +761,10 @@ impl<'a> Run<'a> {
             parts.push(losses);
             head_names = terms.heads.iter().map(|(n, _)| n.clone()).collect();
         }
+        // The all-reduce proper is timed once every device has finished the step's compute.
+        for f in &flats {
+            f.device().synchronize()?;
+        }
         let started = Instant::now();
         let mut sum = flats[0].to_vec()?;
         for f in &flats[1..] {
@@ -769,14 +773,16 @@ impl<'a> Run<'a> {
             }
         }
         self.world.sum(&mut sum)?;
+        for flat in &flats {
+            flat.assign(&Tensor::from_slice(flat.device(), &sum, flat.dims())?)?;
+        }
         self.all_reduce.seconds += started.elapsed().as_secs_f64();
         // Device ↔ host: every device's gradient down, the sum up; between ranks a ring
         // all-reduce sends and receives 2(K − 1)/K of the buffer each.
         let k = self.world.size();
         self.all_reduce.bytes += (2 * 4 * sum.len() * n + 2 * 4 * sum.len() * (k - 1) / k) as u64;
         let lr = cfg.lr_at(step);
-        for (k, flat) in flats.iter().enumerate() {
-            flat.assign(&Tensor::from_slice(flat.device(), &sum, flat.dims())?)?;
+        for k in 0..flats.len() {
             let opt = match k {
                 0 => &mut self.opt,
                 _ => &mut self.replicas[k - 1].opt,
