@@ -15,6 +15,25 @@ pub enum DType {
     F32,
     /// 32-bit unsigned integer: indices and class labels.
     U32,
+    /// 16-bit float (IEEE binary16), stored two to a 32-bit word (element 2k in the low half):
+    /// uploaded ([`Tensor::from_f16`]), read back ([`Tensor::to_vec_f16`]) and cast
+    /// ([`Tensor::to_f16`], [`Tensor::to_f32`]); arithmetic ops take f32.
+    F16,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size_bytes(self) -> usize {
+        match self {
+            DType::F32 | DType::U32 => 4,
+            DType::F16 => 2,
+        }
+    }
+
+    /// Bytes of `numel` elements in a buffer (whole 32-bit words; at least one).
+    pub fn buffer_bytes(self, numel: usize) -> usize {
+        (numel.max(1) * self.size_bytes()).next_multiple_of(4)
+    }
 }
 
 /// Dimensions of a tensor, row-major.
@@ -129,7 +148,7 @@ impl Tensor {
     pub(crate) fn uninit(device: &Device, shape: &[usize], dtype: DType) -> Result<Tensor> {
         device.check_alive()?;
         let numel: usize = shape.iter().product();
-        let (buffer, class) = device.alloc_storage((numel.max(1) * 4) as u64)?;
+        let (buffer, class) = device.alloc_storage(dtype.buffer_bytes(numel) as u64)?;
         let storage = Arc::new(Storage {
             buffer: Some(buffer),
             class: Some(class),
@@ -213,6 +232,23 @@ impl Tensor {
         self.expect_dtype("to_vec_u32", DType::U32)?;
         let bytes = self.device().read(&self.arg())?;
         Ok(bytemuck::pod_collect_to_vec::<u8, u32>(&bytes)[..self.numel()].to_vec())
+    }
+
+    /// Uploads f16 data with the given shape (an f16 tensor; see [`DType::F16`]).
+    pub fn from_f16(device: &Device, data: &[half::f16], shape: &[usize]) -> Result<Tensor> {
+        Self::check_len("from_f16", data.len(), shape)?;
+        let t = Self::uninit(device, shape, DType::F16)?;
+        let mut bytes: Vec<u8> = bytemuck::cast_slice(data).to_vec();
+        bytes.resize(DType::F16.buffer_bytes(data.len()), 0);
+        device.upload(&t.arg(), &bytes)?;
+        Ok(t)
+    }
+
+    /// Reads an f16 tensor back.
+    pub fn to_vec_f16(&self) -> Result<Vec<half::f16>> {
+        self.expect_dtype("to_vec_f16", DType::F16)?;
+        let bytes = self.device().read(&self.arg())?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, half::f16>(&bytes)[..self.numel()].to_vec())
     }
 
     /// Reads back a one-element tensor.
@@ -314,8 +350,8 @@ impl Tensor {
                 .buffer
                 .as_ref()
                 .expect("a live storage holds its buffer"),
-            offset: (self.0.offset * 4) as u64,
-            size: (self.numel().max(1) * 4) as u64,
+            offset: (self.0.offset * self.0.dtype.size_bytes()) as u64,
+            size: self.0.dtype.buffer_bytes(self.numel()) as u64,
         }
     }
 
@@ -371,6 +407,12 @@ impl Tensor {
     /// Rows `start..start+len` of the leading axis: a view when the offset can be bound directly,
     /// else a copy (buffer bindings need aligned offsets); differentiable.
     pub fn narrow(&self, start: usize, len: usize) -> Result<Tensor> {
+        if self.dtype() == DType::F16 {
+            return Err(Error::invalid(
+                "narrow",
+                "f16 tensors have no row views yet: narrow in f32, then cast",
+            ));
+        }
         let d0 = *self
             .dims()
             .first()

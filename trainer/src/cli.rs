@@ -496,6 +496,14 @@ fn run(cli: Cli) -> Result<()> {
                 MatmulStrategy::Subgroup => "subgroup-blocked (CPU adapter, 8-lane subgroups)",
             };
             println!("matmul kernels: {family}");
+            println!(
+                "f16: tensors and casts yes; f16 shader arithmetic (SHADER_F16) {}",
+                if dev.info().has_shader_f16() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
             if dev.info().is_lavapipe() {
                 let threads = std::env::var("LP_NUM_THREADS").unwrap_or_default();
                 println!(

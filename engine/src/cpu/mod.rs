@@ -11,6 +11,7 @@ pub mod loss;
 pub mod matmul;
 pub mod norm;
 pub mod optim;
+pub mod precision;
 pub mod reduce;
 pub mod resample;
 

@@ -38,6 +38,12 @@ impl DeviceInfo {
     pub fn is_lavapipe(&self) -> bool {
         self.device_type == wgpu::DeviceType::Cpu && self.name.starts_with("llvmpipe")
     }
+
+    /// Whether the device has f16 shader arithmetic (`SHADER_F16`, requested wherever the
+    /// adapter offers it); f16 tensors and their casts work without it.
+    pub fn has_shader_f16(&self) -> bool {
+        self.features.contains(wgpu::Features::SHADER_F16)
+    }
 }
 
 /// On Mesa's software drivers (llvmpipe, lavapipe), sets `LP_NUM_THREADS` to twice the number

@@ -239,7 +239,9 @@ impl Device {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("mtdiff"),
             // Subgroup operations where the adapter has them: the CPU-adapter matmul uses them.
-            required_features: adapter.features() & wgpu::Features::SUBGROUP,
+            // f16 shader arithmetic too, for kernels with f16 inputs (the f16 casts need none).
+            required_features: adapter.features()
+                & (wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
             required_limits: adapter.limits(),
             ..Default::default()
         }))

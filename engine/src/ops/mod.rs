@@ -11,6 +11,7 @@ pub mod loss;
 pub mod matmul;
 pub mod matmul_subgroup;
 pub mod norm;
+pub mod precision;
 pub mod reduce;
 pub mod resample;
 pub mod sources;
@@ -104,6 +105,7 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
         elementwise::UnaryParams::LAYOUT,
         elementwise::FillParams::LAYOUT,
         elementwise::BinaryParams::LAYOUT,
+        precision::CastParams::LAYOUT,
         layout::StridedCopyParams::LAYOUT,
         layout::AxisCopyParams::LAYOUT,
         layout::GatherParams::LAYOUT,

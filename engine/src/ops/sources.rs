@@ -78,6 +78,7 @@ pub const STATIC_KERNELS: &[&StaticKernel] = &[
     &crate::ops::layout::KERNELS,
     &crate::ops::loss::KERNELS,
     &crate::ops::norm::KERNELS,
+    &crate::ops::precision::KERNELS,
     &crate::optim::KERNELS,
     &crate::ops::reduce::KERNELS,
     &crate::ops::resample::KERNELS,

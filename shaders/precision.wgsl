@@ -1,0 +1,50 @@
+// Casts between f32 and f16. An f16 tensor is stored two elements to a 32-bit word (element 2k
+// in the low half, 2k + 1 in the high half), as pack2x16float writes them, so no shader-f16
+// feature is needed. One invocation per word.
+
+struct CastParams { n: u32 } // elements (not words)
+@group(0) @binding(0) var<uniform> cp: CastParams;
+
+// ---- to_f16: f32 elements → packed f16 words ----
+@group(0) @binding(1) var<storage, read> fx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> fh: array<u32>;
+
+// pack2x16float leaves out-of-range values indeterminate: give them the IEEE round-to-nearest
+// results explicitly. |x| ≥ 65520 becomes ±inf, 65504 ≤ |x| < 65520 rounds to ±65504 (the
+// largest f16), NaN stays NaN.
+fn in_f16_range(x: f32) -> f32 {
+    return clamp(x, -65504.0, 65504.0);
+}
+// Classified on the bits: compilers may assume floats are never NaN or infinite.
+fn f16_bits(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let magnitude = b & 0x7fffffffu;
+    let sign = (b >> 16u) & 0x8000u;
+    if (magnitude > 0x7f800000u) { return sign | 0x7e00u; } // NaN
+    if (magnitude >= 0x477ff000u) { return sign | 0x7c00u; } // |x| ≥ 65520, inf included
+    return pack2x16float(vec2<f32>(in_f16_range(x), 0.0)) & 0xffffu;
+}
+
+@compute @workgroup_size(256)
+fn to_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let w = gid(wid, nwg, lid);
+    let i = 2u * w;
+    if (i >= cp.n) { return; }
+    // The high half of the last word stays zero when n is odd.
+    let hi = select(0u, f16_bits(fx[i + 1u]), i + 1u < cp.n);
+    fh[w] = f16_bits(fx[i]) | (hi << 16u);
+}
+
+// ---- to_f32: packed f16 words → f32 elements (exact) ----
+@group(0) @binding(1) var<storage, read> hx: array<u32>;
+@group(0) @binding(2) var<storage, read_write> hy: array<f32>;
+
+@compute @workgroup_size(256)
+fn to_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let w = gid(wid, nwg, lid);
+    let i = 2u * w;
+    if (i >= cp.n) { return; }
+    let v = unpack2x16float(hx[w]);
+    hy[i] = v.x;
+    if (i + 1u < cp.n) { hy[i + 1u] = v.y; }
+}
