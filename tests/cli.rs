@@ -816,3 +816,83 @@ fn two_devices_train_like_one_and_resume_exactly() {
         "{e}"
     );
 }
+
+#[test]
+fn export_writes_the_weights_as_f16_or_f32_safetensors() {
+    let out = scratch("export");
+    let mut a = tiny(&out, "e", "image-label", 4);
+    a.extend(strings(&["--eval", "false"]));
+    ok(&a);
+    let run = out.join("e");
+    let ckpt = mtdiff::checkpoint::load(&mtdiff::checkpoint::list(&run).pop().unwrap().1).unwrap();
+    for (dtype, no_ema) in [("f16", false), ("f32", false), ("f16", true)] {
+        let file = out.join(format!("w-{dtype}-{no_ema}.safetensors"));
+        let mut args = strings(&["export", "--ckpt", run.to_str().unwrap(), "--dtype", dtype]);
+        args.extend(strings(&["--out", file.to_str().unwrap()]));
+        if no_ema {
+            args.push("--no-ema".into());
+        }
+        let said = ok(&args);
+        let prefix = if no_ema { "param." } else { "ema." };
+        assert!(
+            said.contains(if no_ema { "raw weights" } else { "ema weights" }),
+            "{said}"
+        );
+        let bytes = std::fs::read(&file).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut want: Vec<&String> = ckpt
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .collect();
+        want.sort();
+        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            want.iter()
+                .map(|k| k[prefix.len()..].to_string())
+                .collect::<Vec<_>>()
+        );
+        for k in want {
+            let t = st.tensor(&k[prefix.len()..]).unwrap();
+            let host = &ckpt.tensors[k];
+            assert_eq!(t.shape(), &host.shape[..]);
+            match dtype {
+                "f32" => {
+                    assert_eq!(t.dtype(), safetensors::Dtype::F32);
+                    assert_eq!(mtdiff::checkpoint::f32_values(&t), host.values, "{k}");
+                }
+                _ => {
+                    assert_eq!(t.dtype(), safetensors::Dtype::F16);
+                    let got: Vec<u16> = t
+                        .data()
+                        .chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
+                    let rne: Vec<u16> = host
+                        .values
+                        .iter()
+                        .map(|&v| half::f16::from_f32(v).to_bits())
+                        .collect();
+                    assert_eq!(got, rne, "{k}");
+                }
+            }
+        }
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = meta.metadata().clone().unwrap();
+        assert_eq!(meta["format"], "mtdiff-weights-v1");
+        assert_eq!(meta["dtype"], dtype);
+        assert!(meta["model"].contains("\"schedule\""));
+    }
+    let e = fails(&strings(&[
+        "export",
+        "--ckpt",
+        run.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+        "--out",
+        "x",
+    ]));
+    assert!(e.contains("--dtype \"bf16\": use f32 or f16"), "{e}");
+}

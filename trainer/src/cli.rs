@@ -28,6 +28,8 @@ enum Command {
     Sample(SampleCli),
     /// Evaluate a checkpoint with the metrics of its task; prints a table and writes JSON.
     Eval(EvalCli),
+    /// Write a checkpoint's weights (EMA by default) as a plain safetensors file, f32 or f16.
+    Export(ExportCli),
     /// Run only the input pipeline (the batches training would read) and report images/s, CPU
     /// use and peak memory.
     Data(DataCli),
@@ -343,6 +345,23 @@ struct EvalCli {
     no_ema: bool,
 }
 
+/// Flags of `export`.
+#[derive(Args, Debug)]
+struct ExportCli {
+    /// A checkpoint file or a run directory (its newest checkpoint).
+    #[arg(long, default_value = "runs/default")]
+    ckpt: PathBuf,
+    /// The safetensors file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// f32 (the checkpoint's values) or f16 (half the size, rounded to nearest even).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Export the raw weights instead of the EMA's.
+    #[arg(long)]
+    no_ema: bool,
+}
+
 /// Flags of `data`.
 #[derive(Args, Debug)]
 struct DataCli {
@@ -458,6 +477,24 @@ fn run(cli: Cli) -> Result<()> {
                 no_ema: a.no_ema,
             })?;
             println!("{}", report.table());
+        }
+        Command::Export(a) => {
+            let s = crate::export::run(&crate::export::ExportArgs {
+                checkpoint: a.ckpt,
+                out: a.out,
+                dtype: crate::export::ExportDtype::parse(&a.dtype)?,
+                no_ema: a.no_ema,
+            })?;
+            println!(
+                "wrote {} ({} weights: {} tensors, {} parameters, {} bytes; largest rounding \
+                 {:.3e})",
+                s.out.display(),
+                s.weights,
+                s.tensors,
+                s.parameters,
+                s.bytes,
+                s.max_rounding
+            );
         }
         Command::Data(a) => {
             if a.batch == 0 || a.batches == 0 {

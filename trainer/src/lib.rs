@@ -16,6 +16,7 @@ pub mod classifier;
 pub mod cli;
 pub mod config;
 pub mod eval;
+pub mod export;
 pub mod sample;
 pub mod state;
 pub mod train;
