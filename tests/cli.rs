@@ -3,9 +3,13 @@
 //! moments never leaves an unloadable checkpoint; NaN stops a run naming the step; bad input
 //! fails with a clear message and a non-zero exit.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use common::{losses, set, strings, tiny_run};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mtdiff-cli"))
@@ -21,49 +25,18 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Flags of a tiny run of `task` named `name` under `out`.
 fn tiny(out: &Path, name: &str, task: &str, steps: u64) -> Vec<String> {
-    [
-        "train",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--name",
-        name,
+    let mut a = tiny_run(out, name, steps);
+    a.extend(strings(&[
         "--task",
         task,
-        "--data",
-        "glyphs:8",
-        "--unet-channels",
-        "8,16",
-        "--timesteps",
-        "50",
-        "--batch",
-        "4",
-        "--steps",
-        &steps.to_string(),
-        "--log-every",
-        "2",
-        "--ckpt-every",
-        "4",
-        "--sample-steps",
-        "4",
         "--warmup",
         "2",
         "--eval-samples",
         "8",
         "--eval-classifier-steps",
         "10",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-/// Sets `flag` to `value` in `args` (replacing its value when present).
-fn set(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
-    match args.iter().position(|a| a == flag) {
-        Some(i) => args[i + 1] = value.to_string(),
-        None => args.extend([flag.to_string(), value.to_string()]),
-    }
-    args
+    ]));
+    a
 }
 
 fn run(args: &[String]) -> Output {
@@ -87,10 +60,6 @@ fn fails(args: &[String]) -> String {
     let se = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "{args:?} should fail; stderr:\n{se}");
     se
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 fn decode_png(path: &Path) -> (u32, u32) {
@@ -282,20 +251,6 @@ fn conditional_sampling_from_the_command_line() {
 }
 
 /// The "loss" fields of a metrics file.
-fn losses(run: &Path) -> Vec<(u64, f64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["step"].as_u64().unwrap(),
-                v["loss"].as_f64().unwrap(),
-                v["eps"].as_f64().unwrap(),
-            )
-        })
-        .collect()
-}
 
 #[test]
 fn resume_reproduces_an_uninterrupted_run() {

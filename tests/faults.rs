@@ -4,8 +4,12 @@
 //! temporary file, and the run continues with `--resume` afterwards. The device loss is simulated
 //! by destroying the device (`MTDIFF_FAULT=lose-device[:N]`, see `mtdiff::faults`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{set, tiny_run};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mtdiff-cli"))
@@ -20,44 +24,7 @@ fn scratch(name: &str) -> PathBuf {
 
 /// A tiny image+label run of `steps` steps, a checkpoint every 4.
 fn tiny(out: &Path, steps: u64) -> Vec<String> {
-    let steps = steps.to_string();
-    [
-        "train",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--name",
-        "r",
-        "--data",
-        "glyphs:8",
-        "--unet-channels",
-        "8,16",
-        "--timesteps",
-        "50",
-        "--batch",
-        "4",
-        "--steps",
-        &steps,
-        "--log-every",
-        "2",
-        "--ckpt-every",
-        "4",
-        "--sample-steps",
-        "4",
-        "--eval",
-        "false",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-/// `args` with `flag` set to `value` (replaced where present).
-fn set(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
-    match args.iter().position(|a| a == flag) {
-        Some(i) => args[i + 1] = value.to_string(),
-        None => args.extend([flag.to_string(), value.to_string()]),
-    }
-    args
+    set(tiny_run(out, "r", steps), "--eval", "false")
 }
 
 fn text(out: &Output) -> (String, String) {

@@ -5,8 +5,12 @@
 //! installs): `cargo test --release --features mpi --test mpi`.
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{losses, strings, tiny_run};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_mtdiff-cli")
@@ -22,29 +26,8 @@ fn scratch(name: &str) -> PathBuf {
 /// A tiny run named `name` of `steps` steps (label embedding on, constant learning rate so that
 /// a shorter first part does not change the schedule).
 fn tiny(out: &Path, name: &str, steps: u64) -> Vec<String> {
-    let steps = steps.to_string();
-    [
-        "train",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--name",
-        name,
-        "--data",
-        "glyphs:8",
-        "--unet-channels",
-        "8,16",
-        "--timesteps",
-        "50",
-        "--batch",
-        "4",
-        "--steps",
-        &steps,
-        "--log-every",
-        "2",
-        "--ckpt-every",
-        "4",
-        "--sample-steps",
-        "4",
+    let mut a = tiny_run(out, name, steps);
+    a.extend(strings(&[
         "--warmup",
         "2",
         "--lr-schedule",
@@ -55,10 +38,8 @@ fn tiny(out: &Path, name: &str, steps: u64) -> Vec<String> {
         "0.5",
         "--eval",
         "false",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ]));
+    a
 }
 
 /// `mpirun -n ranks` of the CLI (as root where CI runs; oversubscribed on a 2-core machine).
@@ -89,21 +70,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn losses(run: &Path) -> Vec<(u64, f64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["step"].as_u64().unwrap(),
-                v["loss"].as_f64().unwrap(),
-                v["eps"].as_f64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn single(args: &[String]) {

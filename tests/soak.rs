@@ -7,10 +7,14 @@
 //! (every round prints its seed and what it did). The table of kills, corrupt files and steps lost
 //! per kill is printed at the end: `cargo test --release --test soak -- --nocapture`.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{set, strings, tiny_run};
 
 /// The soak run's length while it is being killed: more than 20 rounds can reach. With a
 /// constant learning rate nothing depends on it, so the run is finished with `--steps` set to a
@@ -23,41 +27,22 @@ fn bin() -> Command {
 }
 
 fn args(out: &Path, name: &str, steps: u64) -> Vec<String> {
-    let (steps, ckpt) = (steps.to_string(), CKPT_EVERY.to_string());
-    [
-        "train",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--name",
-        name,
-        "--data",
-        "glyphs:8",
-        "--unet-channels",
-        "8,16",
-        "--timesteps",
-        "50",
-        "--batch",
-        "4",
-        "--steps",
-        &steps,
-        "--log-every",
-        "2",
+    let mut a = set(
+        tiny_run(out, name, steps),
         "--ckpt-every",
-        &ckpt,
+        &CKPT_EVERY.to_string(),
+    );
+    a.extend(strings(&[
         "--keep",
         "3",
         "--warmup",
         "2",
         "--lr-schedule",
         "constant",
-        "--sample-steps",
-        "4",
         "--eval",
         "false",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ]));
+    a
 }
 
 /// The (step, loss, eps) of each metrics line, as written (JSON numbers compared exactly).
