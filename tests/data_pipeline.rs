@@ -63,7 +63,8 @@ fn run_pipeline(
 ) -> Vec<ReadyBatch> {
     let len = data.len();
     let bad = Arc::new(BadImages::new(10));
-    let mut p = Prefetcher::start(data, bad, plan(7, 5, len), steps.clone(), workers).unwrap();
+    let mut p =
+        Prefetcher::start(data, bad, plan(7, 5, len), 0..5, steps.clone(), workers).unwrap();
     steps.map(|_| p.next_batch().unwrap()).collect()
 }
 
@@ -89,6 +90,20 @@ fn the_batches_do_not_depend_on_the_worker_count_or_on_a_resume() {
             same(&one, &run_pipeline(data.clone(), 0..12, workers)),
             "{workers} workers"
         );
+    }
+    // A data-parallel rank's share: rows 2..4 of each batch, the same examples as those rows.
+    let bad = Arc::new(BadImages::new(10));
+    let mut part =
+        Prefetcher::start(data.clone(), bad, plan(7, 5, data.len()), 2..4, 0..12, 2).unwrap();
+    for whole in &one {
+        let b = part.next_batch().unwrap();
+        assert_eq!(b.indices, whole.indices);
+        assert_eq!(b.examples.len(), 2);
+        assert!(b
+            .examples
+            .iter()
+            .zip(&whole.examples[2..4])
+            .all(|(e, f)| e.image == f.image));
     }
     // A resume at step 5 sees exactly the batches of steps 5.. of the uninterrupted run.
     assert!(same(&one[5..], &run_pipeline(data.clone(), 5..12, 2)));
@@ -139,8 +154,15 @@ fn the_workers_read_ahead_a_bounded_number_of_batches() {
     });
     let (batch, workers) = (4, 3);
     let bad = Arc::new(BadImages::new(0));
-    let mut p =
-        Prefetcher::start(data.clone(), bad, plan(1, batch, 1000), 0..10_000, workers).unwrap();
+    let mut p = Prefetcher::start(
+        data.clone(),
+        bad,
+        plan(1, batch, 1000),
+        0..batch,
+        0..10_000,
+        workers,
+    )
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let bound = workers * (READY_PER_WORKER + 1) * batch;
     let ahead = data.decoded.load(Ordering::SeqCst);

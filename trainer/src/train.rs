@@ -253,12 +253,17 @@ struct AllReduceTotals {
     bytes: u64,
 }
 
-/// One step's draws for the whole batch, in host memory: examples' observations, timesteps and
-/// (where embedded) labels. Noise is drawn on each device from the GPU stream of (seed, step).
+/// One step's draws in host memory: the observations of the rows this process trains on, and
+/// the timesteps and label dropout of the whole batch. Noise is drawn on each device from the
+/// GPU stream of (seed, step).
 struct HostBatch {
+    /// The batch rows `obs` and `labels` hold (all of them unless data-parallel over MPI).
+    rows: std::ops::Range<usize>,
     obs: Vec<HostObservation>,
     ts: Vec<u32>,
-    labels: Option<LabelInput>,
+    /// With the label embedding: the rows' classes, and whether each sample of the whole batch
+    /// is shown its label.
+    labels: Option<(Vec<u32>, Vec<bool>)>,
 }
 
 /// One device's inputs: its rows of a [`HostBatch`] and their noise.
@@ -286,10 +291,11 @@ fn upload_rows(
     step: u64,
 ) -> Result<Batch> {
     let b = rows.len();
+    let local = rows.start - host.rows.start..rows.end - host.rows.start;
     let obs = host
         .obs
         .iter()
-        .map(|h| h.upload(dev, model.task().image_shape, rows.clone()))
+        .map(|h| h.upload(dev, model.task().image_shape, local.clone()))
         .collect::<Result<Vec<_>>>()?;
     let t = Tensor::from_u32(dev, &host.ts[rows.clone()], &[b])?;
     let per_sample: usize = model.sample_dims(1).iter().product();
@@ -300,15 +306,15 @@ fn upload_rows(
         step,
         rows.start * per_sample,
     )?;
-    let labels = host.labels.as_ref().map(|l| {
-        let whole = rows.len() == l.labels.len();
-        let unshown = l.shown.iter().filter(|&&s| !s).count() as f32;
+    let labels = host.labels.as_ref().map(|(labels, shown)| {
+        let whole = rows.len() == shown.len();
+        let unshown = shown.iter().filter(|&&s| !s).count() as f32;
         LabelInput {
-            labels: l.labels[rows.clone()].to_vec(),
-            shown: l.shown[rows.clone()].to_vec(),
+            labels: labels[local.clone()].to_vec(),
+            shown: shown[rows.clone()].to_vec(),
             // A share f of the batch: f × this loss sums over the shares to the batch's.
             denominator: (!whole)
-                .then(|| unshown.max(1.0) * rows.len() as f32 / l.labels.len() as f32),
+                .then(|| unshown.max(1.0) * rows.len() as f32 / shown.len() as f32),
         }
     });
     Ok(Batch {
@@ -649,10 +655,17 @@ impl<'a> Run<'a> {
             self.data.clone(),
             self.bad.clone(),
             move |step| batch_indices(&mut step_rng(seed, step), batch, len),
+            self.rows(),
             self.start..self.cfg.steps,
             workers,
         )?);
         Ok(())
+    }
+
+    /// The rows of every batch this process trains on: rank r's share of K (its devices'
+    /// consecutive shards), all of them in a world of one.
+    fn rows(&self) -> std::ops::Range<usize> {
+        shard(self.cfg.batch, self.world.size(), self.world.rank())
     }
 
     /// Step `step`'s batch: examples, masks, timesteps and label dropout from the CPU generator
@@ -673,20 +686,34 @@ impl<'a> Run<'a> {
             )));
         }
         let examples = ready.examples;
+        let rows = self.rows();
         let task = self.model.task();
-        let obs = host_observations(task, &examples, &self.repr, &mut rng, cfg.mask_ratio)?;
+        let obs = host_observations(
+            task,
+            &examples,
+            &self.repr,
+            &mut rng,
+            cfg.mask_ratio,
+            rows.clone(),
+            cfg.batch,
+        )?;
         let ts: Vec<u32> = (0..cfg.batch)
             .map(|_| self.timesteps.sample(&mut rng) as u32)
             .collect();
-        let labels = self.model.embedded_label().map(|_| LabelInput {
-            labels: examples.iter().map(|e| e.label).collect(),
-            shown: examples
-                .iter()
-                .map(|_| rng.uniform() >= cfg.label_drop)
-                .collect(),
-            denominator: None,
+        let labels = self.model.embedded_label().map(|_| {
+            (
+                examples.iter().map(|e| e.label).collect(),
+                (0..cfg.batch)
+                    .map(|_| rng.uniform() >= cfg.label_drop)
+                    .collect(),
+            )
         });
-        Ok(HostBatch { obs, ts, labels })
+        Ok(HostBatch {
+            rows,
+            obs,
+            ts,
+            labels,
+        })
     }
 
     /// Records one training step: the loss, its backward pass, AdamW and the EMA update. Reads

@@ -124,6 +124,7 @@ pub fn measure(args: &MeasureArgs) -> Result<Measurement> {
         data.clone(),
         bad.clone(),
         move |s| batch_indices(&mut step_rng(seed, s), batch, len),
+        0..batch,
         0..args.batches,
         args.workers,
     )?;

@@ -325,7 +325,8 @@ pub fn observations(
     rng: &mut CpuRng,
     mask_ratio: (f64, f64),
 ) -> Result<Vec<Observation>> {
-    let host = host_observations(task, examples, repr, rng, mask_ratio)?;
+    let n = examples.len();
+    let host = host_observations(task, examples, repr, rng, mask_ratio, 0..n, n)?;
     host.iter()
         .map(|h| h.upload(dev, task.image_shape, 0..examples.len()))
         .collect()
@@ -379,16 +380,26 @@ impl HostObservation {
     }
 }
 
-/// [`observations`] before the upload: each modality's values for the whole batch.
+/// [`observations`] before the upload: each modality's values for the examples of rows `rows`
+/// of a batch of `batch` (`examples` holds those rows). Random draws are made for the whole
+/// batch, in the same order whatever the rows, so a data-parallel rank holding some rows gets
+/// exactly their share of the single-process draws.
 pub fn host_observations(
     task: &TaskConfig,
     examples: &[Example],
     repr: &Representation,
     rng: &mut CpuRng,
     mask_ratio: (f64, f64),
+    rows: std::ops::Range<usize>,
+    batch: usize,
 ) -> Result<Vec<HostObservation>> {
     let shape = task.image_shape;
     let b = examples.len();
+    if b != rows.len() || rows.end > batch {
+        return Err(Error::Data(format!(
+            "internal error: {b} examples for rows {rows:?} of a batch of {batch}"
+        )));
+    }
     let dims = [b, shape[0], shape[1], shape[2]];
     let images: Vec<f32> = examples
         .iter()
@@ -425,9 +436,12 @@ pub fn host_observations(
             ModalityKind::MaskedImage => {
                 let (h, w) = (shape[1], shape[2]);
                 let mut mask = Vec::with_capacity(b * h * w);
-                for _ in 0..b {
+                for row in 0..batch {
                     let ratio = rng.range(mask_ratio.0, mask_ratio.1);
-                    mask.extend(random_patch_mask(rng, 1, h, w, mask_patch(h), ratio));
+                    let m = random_patch_mask(rng, 1, h, w, mask_patch(h), ratio);
+                    if rows.contains(&row) {
+                        mask.extend(m);
+                    }
                 }
                 let masked: Vec<f32> = images
                     .iter()

@@ -163,9 +163,9 @@ pub fn default_workers() -> usize {
 pub struct ReadyBatch {
     /// The step.
     pub step: u64,
-    /// The indices drawn for it (before replacing unreadable ones).
+    /// The indices drawn for it, the whole batch's (before replacing unreadable ones).
     pub indices: Vec<usize>,
-    /// The decoded examples.
+    /// The decoded examples of the rows the pipeline serves.
     pub examples: Vec<Example>,
 }
 
@@ -191,19 +191,26 @@ impl QueuedBatch {
         bad: &BadImages,
         step: u64,
         indices: Vec<usize>,
+        rows: Range<usize>,
         byte_pixels: bool,
     ) -> Result<QueuedBatch> {
+        let mine = indices.get(rows.clone()).ok_or_else(|| {
+            Error::Data(format!(
+                "internal error: rows {rows:?} of a batch of {}",
+                indices.len()
+            ))
+        })?;
         if !byte_pixels {
-            let examples = examples(data, &indices, bad)?;
+            let examples = examples(data, mine, bad)?;
             return Ok(QueuedBatch::Decoded(ReadyBatch {
                 step,
                 indices,
                 examples,
             }));
         }
-        let mut examples = Vec::with_capacity(indices.len());
+        let mut examples = Vec::with_capacity(mine.len());
         let mut bytes = Vec::new();
-        for &i in &indices {
+        for &i in mine {
             let mut e = fetch(data, i, bad)?;
             bytes.extend(e.image.iter().map(|&v| ((v + 1.0) * 127.5).round() as u8));
             e.image = Vec::new();
@@ -251,11 +258,13 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     /// Starts `workers` threads (at least 1) decoding the batches of `steps`; `plan(s)` gives
-    /// step s's indices.
+    /// step s's indices, of which the workers decode those at positions `rows` (a
+    /// data-parallel rank's share of the batch; all of them otherwise).
     pub fn start(
         data: Arc<dyn Dataset>,
         bad: Arc<BadImages>,
         plan: impl Fn(u64) -> Vec<usize> + Send + Sync + 'static,
+        rows: Range<usize>,
         steps: Range<u64>,
         workers: usize,
     ) -> Result<Prefetcher> {
@@ -266,14 +275,26 @@ impl Prefetcher {
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
             let (tx, rx) = sync_channel(READY_PER_WORKER);
-            let (data, bad, plan, steps) = (data.clone(), bad.clone(), plan.clone(), steps.clone());
+            let (data, bad, plan, steps, rows) = (
+                data.clone(),
+                bad.clone(),
+                plan.clone(),
+                steps.clone(),
+                rows.clone(),
+            );
             let handle = std::thread::Builder::new()
                 .name(format!("mtdiff-data-{w}"))
                 .spawn(move || {
                     for step in steps.skip(w).step_by(workers) {
                         let indices = plan(step);
-                        let ready =
-                            QueuedBatch::decode(data.as_ref(), &bad, step, indices, byte_pixels);
+                        let ready = QueuedBatch::decode(
+                            data.as_ref(),
+                            &bad,
+                            step,
+                            indices,
+                            rows.clone(),
+                            byte_pixels,
+                        );
                         let failed = ready.is_err();
                         // The loop is gone (finished or failed): stop quietly.
                         if tx.send(ready).is_err() || failed {
@@ -358,7 +379,8 @@ mod tests {
     fn packing_pixels_into_bytes_gives_back_the_same_values_bit_for_bit() {
         let values: Vec<f32> = (0..=255u8).map(|p| p as f32 / 127.5 - 1.0).collect();
         let bad = BadImages::new(0);
-        let packed = QueuedBatch::decode(&Two(values.clone()), &bad, 9, vec![4, 1], true).unwrap();
+        let packed =
+            QueuedBatch::decode(&Two(values.clone()), &bad, 9, vec![4, 1], 0..2, true).unwrap();
         let QueuedBatch::Packed { ref bytes, .. } = packed else {
             panic!("not packed")
         };
