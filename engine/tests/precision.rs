@@ -140,12 +140,47 @@ fn f16_misuse_is_refused_with_a_message() {
     assert!(h.narrow(0, 1).unwrap_err().to_string().contains("f16"));
     let labels = Tensor::from_u32(&dev, &[1, 2], &[2]).unwrap();
     assert!(labels.to_f16().is_err());
-    let x = Tensor::from_slice(&dev, &[1.0, 2.0], &[2])
-        .unwrap()
-        .with_grad();
-    let e = x.to_f16().unwrap_err().to_string();
-    assert!(e.contains("not differentiable yet"), "{e}");
-    let h2 = mtdiff_engine::no_grad(|| x.to_f16()).unwrap();
-    assert_eq!(h2.to_vec_f16().unwrap(), [f16::ONE, f16::from_f32(2.0)]);
     assert!(Tensor::from_f16(&dev, &[f16::ONE; 5], &[2, 3]).is_err());
+}
+
+#[test]
+fn the_casts_pass_the_gradient_through_rounded_to_f16() {
+    let dev = device();
+    let mut r = rng(13);
+    let n = 517;
+    let xv = r.vec_range(n, -2.0, 2.0);
+    let wv = r.vec_range(n, -3.0, 3.0);
+    let x = Tensor::from_slice(&dev, &xv, &[n]).unwrap().with_grad();
+    let w = Tensor::from_slice(&dev, &wv, &[n]).unwrap();
+    // loss = Σ w · f32(f16(x)): the straight-through gradient is w rounded to f16 (the gradient
+    // of to_f32, an f16 tensor), cast back to f32 (the gradient of to_f16).
+    let loss = x
+        .to_f16()
+        .unwrap()
+        .to_f32()
+        .unwrap()
+        .mul(&w)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = loss.backward().unwrap();
+    let gx = g.get(&x).unwrap();
+    assert_eq!(gx.dtype(), DType::F32);
+    let want = cpu::precision::to_f32(&cpu::precision::to_f16(&wv));
+    let got = gx.to_vec().unwrap();
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() <= 1e-3 * b.abs(), "[{i}]: {a} vs {b}");
+    }
+    // The loss itself sees x rounded to f16.
+    let xr = cpu::precision::to_f32(&cpu::precision::to_f16(&xv));
+    let want_loss: f64 = xr
+        .iter()
+        .zip(&wv)
+        .map(|(a, b)| (*a as f64) * (*b as f64))
+        .sum();
+    let l = loss.to_scalar().unwrap() as f64;
+    assert!(
+        (l - want_loss).abs() <= 1e-3 * want_loss.abs().max(1.0),
+        "{l} vs {want_loss}"
+    );
 }

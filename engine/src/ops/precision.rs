@@ -1,11 +1,13 @@
 //! Casts between f32 and f16 tensors (f16 stored two to a 32-bit word, see [`DType::F16`]).
 //! Kernels: `shaders/precision.wgsl`; CPU reference: `cpu::precision`.
 //!
-//! The casts are not differentiable yet: casting a tensor that needs a gradient, with grad mode
-//! on, is an error rather than a silently cut graph.
+//! Both casts are differentiable, as rounding treated as the identity (the straight-through
+//! gradient, as in mixed-precision training): the gradient of `to_f16` is the incoming f16
+//! gradient cast to f32, and that of `to_f32` the incoming gradient rounded to f16. An f16
+//! tensor whose gradient arrives from two consumers cannot sum them yet (f16 addition is not
+//! built): `backward` then fails naming the dtype.
 
-use crate::autodiff;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{grid, kernel};
 use crate::tensor::{DType, Tensor};
@@ -30,16 +32,6 @@ crate::kernel_params! {
     }
 }
 
-fn not_differentiable(op: &'static str, x: &Tensor) -> Result<()> {
-    if x.requires_grad() && autodiff::grad_enabled() {
-        return Err(Error::invalid(
-            op,
-            "the f16 casts are not differentiable yet: detach the tensor or cast under no_grad",
-        ));
-    }
-    Ok(())
-}
-
 fn cast(
     x: &Tensor,
     from: DType,
@@ -48,7 +40,6 @@ fn cast(
     op: &'static str,
 ) -> Result<Tensor> {
     x.expect_dtype(op, from)?;
-    not_differentiable(op, x)?;
     let dev = x.device();
     let out = Tensor::uninit(dev, x.dims(), to)?;
     let n = x.numel();
@@ -60,7 +51,16 @@ fn cast(
         &[x.arg(), out.arg()],
         grid(words, 256),
     )?;
-    Ok(out)
+    Ok(out.record(
+        op,
+        &[x],
+        Box::new(move |g, _| {
+            Ok(vec![Some(match to {
+                DType::F16 => g.to_f32()?,
+                _ => g.to_f16()?,
+            })])
+        }),
+    ))
 }
 
 impl Tensor {
