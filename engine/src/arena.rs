@@ -60,7 +60,7 @@ impl ParamArena {
         let view = self
             .flat
             .view_at(self.flat.storage_offset() + self.used, shape);
-        view.assign(&Tensor::from_slice(&dev, data, shape)?)?;
+        view.write(data)?;
         self.used += slot;
         Ok(view)
     }

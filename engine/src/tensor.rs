@@ -467,6 +467,16 @@ impl Tensor {
         ))
     }
 
+    /// Overwrites this f32 tensor's data with `data` (its number of elements), in place and in
+    /// program order, uploaded straight into its buffer (no intermediate tensor). Every view of
+    /// the same storage sees the change; the graph is not involved.
+    pub fn write(&self, data: &[f32]) -> Result<()> {
+        self.expect_dtype("write", DType::F32)?;
+        Self::check_len("write", data.len(), self.dims())?;
+        self.device()
+            .upload(&self.arg(), bytemuck::cast_slice(data))
+    }
+
     /// Overwrites this tensor's data with `src` (same shape), in place and in program order.
     /// Every view of the same storage sees the change; the graph is not involved.
     pub fn assign(&self, src: &Tensor) -> Result<()> {

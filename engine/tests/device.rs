@@ -247,3 +247,19 @@ fn assign_overwrites_in_program_order() {
     assert_eq!(p.to_vec().unwrap(), vec![5.0, 6.0]);
     assert!(p.assign(&Tensor::zeros(&dev, &[3]).unwrap()).is_err());
 }
+
+#[test]
+fn write_uploads_in_program_order_into_a_tensor_or_view() {
+    let dev = device();
+    let p = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    let before = p.mul_scalar(10.0).unwrap(); // recorded before the write: sees the old data
+    p.write(&[5.0, 6.0, 7.0, 8.0]).unwrap();
+    let after = p.mul_scalar(10.0).unwrap();
+    assert_eq!(before.to_vec().unwrap(), vec![10.0, 20.0, 30.0, 40.0]);
+    assert_eq!(after.to_vec().unwrap(), vec![50.0, 60.0, 70.0, 80.0]);
+    assert!(p.write(&[1.0]).is_err());
+    assert!(Tensor::from_u32(&dev, &[1], &[1])
+        .unwrap()
+        .write(&[1.0])
+        .is_err());
+}

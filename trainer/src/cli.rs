@@ -502,10 +502,7 @@ fn run(cli: Cli) -> Result<()> {
                     "--batch and --batches must be at least 1".to_string(),
                 ));
             }
-            let workers = match a.workers {
-                0 => crate::data::pipeline::default_workers(),
-                n => n,
-            };
+            let workers = crate::data::pipeline::workers_or_default(a.workers);
             let m = crate::data::measure::measure(&crate::data::measure::MeasureArgs {
                 source: crate::data::DataSource::parse(&a.data, a.image_size, a.channels)?,
                 test: a.test,

@@ -51,7 +51,7 @@ fn put(ckpt: &Checkpoint, key: &str, dst: &Tensor) -> Result<()> {
             ),
         });
     }
-    dst.assign(&Tensor::from_slice(dst.device(), &t.values, &t.shape)?)?;
+    dst.write(&t.values)?;
     Ok(())
 }
 

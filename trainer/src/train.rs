@@ -19,7 +19,7 @@ use mtdiff_model::{LabelInput, MtDiffusion, Observation, TimestepSampler, Timest
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
 use crate::data::pipeline::{
-    batch_indices, check_queue_fits, default_workers, BadImages, Prefetcher,
+    batch_indices, check_queue_fits, workers_or_default, BadImages, Prefetcher,
 };
 use crate::data::{host_observations, Dataset, HostObservation, Representation};
 use crate::distributed::World;
@@ -196,14 +196,6 @@ fn train_steps(run: &mut Run<'_>, progress: &Progress) -> Result<()> {
         progress.tick(done);
     }
     Ok(())
-}
-
-/// The data worker threads of `cfg`.
-fn data_workers(cfg: &TrainConfig) -> usize {
-    match cfg.data_workers {
-        0 => default_workers(),
-        n => n,
-    }
 }
 
 /// Everything a training run holds between steps.
@@ -399,7 +391,11 @@ impl<'a> Run<'a> {
     ) -> Result<Run<'a>> {
         cfg.validate()?;
         let data: Arc<dyn Dataset> = Arc::from(cfg.source()?.load(false)?);
-        check_queue_fits(data.image_shape(), cfg.batch, data_workers(cfg))?;
+        check_queue_fits(
+            data.image_shape(),
+            cfg.batch,
+            workers_or_default(cfg.data_workers),
+        )?;
         let repr = Representation::fit(data.as_ref())?;
         let model_cfg = cfg.model_config(data.as_ref(), &repr)?;
         let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
@@ -592,7 +588,7 @@ impl<'a> Run<'a> {
         for (dev, params, opt) in targets {
             let mut at = 0;
             for (p, &n) in params.iter().zip(&sizes) {
-                p.assign(&Tensor::from_slice(dev, &state[at..at + n], p.dims())?)?;
+                p.write(&state[at..at + n])?;
                 if with_moments {
                     let m = &state[total + at..total + at + n];
                     let v = &state[2 * total + at..2 * total + at + n];
@@ -650,7 +646,7 @@ impl<'a> Run<'a> {
     /// Starts the data workers on the steps this process runs.
     fn start_batches(&mut self) -> Result<()> {
         let (seed, batch, len) = (self.cfg.seed, self.cfg.batch, self.data.len());
-        let workers = data_workers(self.cfg);
+        let workers = workers_or_default(self.cfg.data_workers);
         self.batches = Some(Prefetcher::start(
             self.data.clone(),
             self.bad.clone(),
@@ -801,7 +797,7 @@ impl<'a> Run<'a> {
         }
         self.world.sum(&mut sum)?;
         for flat in &flats {
-            flat.assign(&Tensor::from_slice(flat.device(), &sum, flat.dims())?)?;
+            flat.write(&sum)?;
         }
         self.all_reduce.seconds += started.elapsed().as_secs_f64();
         // Device ↔ host: every device's gradient down, the sum up; between ranks a ring

@@ -159,6 +159,14 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The worker count of a `--data-workers` / `--workers` flag: `n`, or [`default_workers`] for 0.
+pub fn workers_or_default(n: usize) -> usize {
+    match n {
+        0 => default_workers(),
+        n => n,
+    }
+}
+
 /// One step's batch as the workers deliver it.
 pub struct ReadyBatch {
     /// The step.
