@@ -552,8 +552,8 @@ impl<'a> Run<'a> {
         // Rank 0's state as one host vector: parameters, then (once AdamW has stepped) the
         // moments m and v; its length is the same on every rank.
         let (mut start, mut adam_step) = (self.start, self.opt.steps() as u64);
-        self.world.broadcast_u64(&mut start)?;
-        self.world.broadcast_u64(&mut adam_step)?;
+        self.world.broadcast_u64(&mut start);
+        self.world.broadcast_u64(&mut adam_step);
         let sizes: Vec<usize> = self.params.iter().map(|p| p.numel()).collect();
         let total: usize = sizes.iter().sum();
         let with_moments = adam_step > 0;
@@ -575,7 +575,7 @@ impl<'a> Run<'a> {
         } else {
             state.resize(total * if with_moments { 3 } else { 1 }, 0.0);
         }
-        self.world.broadcast(&mut state)?;
+        self.world.broadcast(&mut state);
         self.start = start;
         let root = self.world.is_root();
         let mut targets: Vec<(&Device, &[Tensor], &mut AdamW)> = Vec::new();
@@ -623,7 +623,7 @@ impl<'a> Run<'a> {
         let hash = first.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
         });
-        if !self.world.all_equal(hash)? {
+        if !self.world.all_equal(hash) {
             return Err(Error::Diverged(format!(
                 "after step {done} the parameters differ between MPI ranks; the replicas must \
                  stay identical (a bug: please report it); the checkpoint of step {done} was not \
@@ -795,7 +795,7 @@ impl<'a> Run<'a> {
                 *s += v;
             }
         }
-        self.world.sum(&mut sum)?;
+        self.world.sum(&mut sum);
         for flat in &flats {
             flat.write(&sum)?;
         }
@@ -832,7 +832,7 @@ impl<'a> Run<'a> {
             // Each rank's rows hold its shards' shares: their sum is the global batch's.
             let per = rows.first().map_or(0, |r| r.len());
             let mut flat: Vec<f32> = rows.concat();
-            self.world.sum(&mut flat)?;
+            self.world.sum(&mut flat);
             rows = flat.chunks(per.max(1)).map(|c| c.to_vec()).collect();
         }
         if let Some(step_bad) = first_bad(&interval.steps, &rows) {
