@@ -44,7 +44,7 @@ fn cast(
     let out = Tensor::uninit(dev, x.dims(), to)?;
     let n = x.numel();
     let words = n.div_ceil(2);
-    let k = kernel(dev, &KERNELS, entry, &[])?;
+    let k = kernel(dev, &KERNELS, op, &[])?;
     dev.dispatch(
         &k,
         &CastParams { n: n as u32 },
@@ -67,11 +67,11 @@ impl Tensor {
     /// This f32 tensor in f16, rounded to nearest (ties to even where the adapter rounds so;
     /// always one of the two nearest f16 values); |x| ≥ 65520 becomes ±inf.
     pub fn to_f16(&self) -> Result<Tensor> {
-        cast(self, DType::F32, DType::F16, "to_f16", "to_f16")
+        cast(self, DType::F32, DType::F16, "to_f16")
     }
 
     /// This f16 tensor in f32 (exact).
     pub fn to_f32(&self) -> Result<Tensor> {
-        cast(self, DType::F16, DType::F32, "to_f32", "to_f32")
+        cast(self, DType::F16, DType::F32, "to_f32")
     }
 }
