@@ -32,13 +32,8 @@ crate::kernel_params! {
     }
 }
 
-fn cast(
-    x: &Tensor,
-    from: DType,
-    to: DType,
-    entry: &'static str,
-    op: &'static str,
-) -> Result<Tensor> {
+/// Casts `x` (of dtype `from`) to `to` with the kernel entry point `op` (also the op's name).
+fn cast(x: &Tensor, from: DType, to: DType, op: &'static str) -> Result<Tensor> {
     x.expect_dtype(op, from)?;
     let dev = x.device();
     let out = Tensor::uninit(dev, x.dims(), to)?;
