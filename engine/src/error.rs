@@ -64,6 +64,15 @@ pub enum Error {
     /// Mapping a buffer for readback failed.
     #[error("reading back from the GPU failed: {0}")]
     Readback(String),
+
+    /// A blocking call where the platform cannot block (the web): the async form to use.
+    #[error("{call} waits for the GPU, which a web page cannot do: use {instead}")]
+    Blocking {
+        /// The blocking call.
+        call: &'static str,
+        /// Its async form.
+        instead: &'static str,
+    },
 }
 
 /// Result with the engine's [`Error`].

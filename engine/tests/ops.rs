@@ -392,6 +392,23 @@ fn cat_of_contiguous_blocks_is_copies() {
 }
 
 #[test]
+fn u32_tensors_cat_along_their_first_axis_only() {
+    let dev = device();
+    let a = Tensor::from_u32(&dev, &[3, 1, 4], &[3]).unwrap();
+    let b = Tensor::from_u32(&dev, &[u32::MAX, 0], &[2]).unwrap();
+    let y = Tensor::cat(&[&a, &b], 0).unwrap();
+    assert_eq!(y.to_vec_u32().unwrap(), vec![3, 1, 4, u32::MAX, 0]);
+    let m = Tensor::from_u32(&dev, &[1, 2, 3, 4], &[2, 2]).unwrap();
+    let err = Tensor::cat(&[&m, &m], 1).unwrap_err().to_string();
+    assert!(err.contains("cat"), "{err}");
+    let f = Tensor::from_slice(&dev, &[1.0], &[1]).unwrap();
+    assert!(
+        Tensor::cat(&[&a, &f], 0).is_err(),
+        "mixed dtypes are refused"
+    );
+}
+
+#[test]
 fn cat_slice_narrow() {
     let mut r = rng(4);
     // inner 8: the four-elements-per-thread copy.

@@ -135,12 +135,12 @@ impl Guidance {
                 "the guidance interval must satisfy 0 ≤ lo ≤ hi ≤ 1, got ({lo}, {hi})"
             )));
         }
-        let mut both = tokens.to_vec_u32()?;
-        let b = both.len();
-        both.extend(std::iter::repeat_n(none, b));
+        // The labels, then as many "no label" tokens, joined on the device (no read-back).
+        let b = tokens.numel();
+        let nones = Tensor::from_u32(model.device(), &vec![none; b], &[b])?;
         let last = big_t.saturating_sub(1) as f64;
         Ok(Some(Guidance {
-            tokens: Tensor::from_u32(model.device(), &both, &[2 * b])?,
+            tokens: Tensor::cat(&[tokens, &nones], 0)?,
             labels: tokens.clone(),
             scale: cfg.guidance as f32,
             active: (lo * last).ceil() as usize..=(hi * last).floor() as usize,

@@ -19,7 +19,9 @@ const FONT: &str = "sans-serif";
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        // The bytes are DejaVu Sans from the `dejavu` crate: a valid TrueType font.
+        // The bytes are DejaVu Sans from the `dejavu` crate: a valid TrueType font. (plotters
+        // registers fonts natively only; on the web the page draws its own text.)
+        #[cfg(not(target_arch = "wasm32"))]
         if plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_err()
         {
             eprintln!("note: the embedded font did not load; plots will have no text");

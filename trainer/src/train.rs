@@ -14,14 +14,16 @@ use mtdiff_engine::ops::diffusion::randn_from;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, Tensor};
-use mtdiff_model::{LabelInput, MtDiffusion, Observation, TimestepSampler, TimestepSampling};
+use mtdiff_model::{
+    LabelInput, ModelConfig, MtDiffusion, Observation, TimestepSampler, TimestepSampling,
+};
 
 use crate::checkpoint::{self, Meta, RngState};
 use crate::config::TrainConfig;
 use crate::data::pipeline::{
     batch_indices, check_queue_fits, workers_or_default, BadImages, Prefetcher,
 };
-use crate::data::{host_observations, Dataset, HostObservation, Representation};
+use crate::data::{host_observations, Dataset, Example, HostObservation, Representation};
 use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_stale_temps, write_atomic};
@@ -215,11 +217,7 @@ struct Run<'a> {
     run_dir: PathBuf,
     metrics_path: PathBuf,
     dev: Device,
-    model: MtDiffusion,
-    params: Vec<Tensor>,
-    opt: AdamW,
-    ema: Option<Ema>,
-    timesteps: TimestepSampler,
+    learner: Learner,
     /// The step this process starts at (0, or the resumed checkpoint's).
     start: u64,
     /// The metrics lines so far (for the loss plot).
@@ -248,7 +246,7 @@ struct AllReduceTotals {
 /// One step's draws in host memory: the observations of the rows this process trains on, and
 /// the timesteps and label dropout of the whole batch. Noise is drawn on each device from the
 /// GPU stream of (seed, step).
-struct HostBatch {
+pub struct HostBatch {
     /// The batch rows `obs` and `labels` hold (all of them unless data-parallel over MPI).
     rows: std::ops::Range<usize>,
     obs: Vec<HostObservation>,
@@ -256,6 +254,130 @@ struct HostBatch {
     /// With the label embedding: the rows' classes, and whether each sample of the whole batch
     /// is shown its label.
     labels: Option<(Vec<u32>, Vec<bool>)>,
+}
+
+/// One device's training state: the model, its parameters, AdamW, the EMA and the timestep
+/// sampler; a step's host-side draws and its recording. No files, threads or read-backs, so
+/// the web page (`trainer/web`) trains with the same code as `mtdiff train`.
+pub struct Learner {
+    /// The model.
+    pub model: MtDiffusion,
+    /// Its parameter tensors.
+    pub params: Vec<Tensor>,
+    /// The optimizer.
+    pub opt: AdamW,
+    /// The EMA of the parameters (none with `--ema 0` or where nothing samples).
+    pub ema: Option<Ema>,
+    /// Draws the training timesteps.
+    pub timesteps: TimestepSampler,
+}
+
+impl Learner {
+    /// A fresh model of `model_cfg` on `dev` with `cfg`'s optimizer, timestep sampling and (when
+    /// `keep_ema` and `cfg.ema` > 0) EMA.
+    pub fn new(
+        dev: &Device,
+        cfg: &TrainConfig,
+        model_cfg: &ModelConfig,
+        keep_ema: bool,
+    ) -> Result<Learner> {
+        let model = MtDiffusion::new(dev, model_cfg)?;
+        let params = model.params().tensors();
+        let opt = AdamW::new(AdamWConfig {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            max_grad_norm: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip),
+            ..AdamWConfig::default()
+        });
+        let ema = if cfg.ema > 0.0 && keep_ema {
+            Some(Ema::new(&params, cfg.ema)?)
+        } else {
+            None
+        };
+        let sampling = TimestepSampling::parse(&cfg.timestep_sampling)?;
+        let timesteps = TimestepSampler::new(sampling, model.schedule());
+        Ok(Learner {
+            model,
+            params,
+            opt,
+            ema,
+            timesteps,
+        })
+    }
+
+    /// A step's draws after its examples: masks, timesteps and label dropout, from `rng` (the
+    /// generator of (seed, step) just after [`batch_indices`] drew `examples`), for `rows` of
+    /// the batch.
+    pub fn host_batch(
+        &self,
+        cfg: &TrainConfig,
+        repr: &Representation,
+        rng: &mut CpuRng,
+        examples: &[Example],
+        rows: std::ops::Range<usize>,
+    ) -> Result<HostBatch> {
+        let obs = host_observations(
+            self.model.task(),
+            examples,
+            repr,
+            rng,
+            cfg.mask_ratio,
+            rows.clone(),
+            cfg.batch,
+        )?;
+        let ts: Vec<u32> = (0..cfg.batch)
+            .map(|_| self.timesteps.sample(rng) as u32)
+            .collect();
+        let labels = self.model.embedded_label().map(|_| {
+            (
+                examples.iter().map(|e| e.label).collect(),
+                (0..cfg.batch)
+                    .map(|_| rng.uniform() >= cfg.label_drop)
+                    .collect(),
+            )
+        });
+        Ok(HostBatch {
+            rows,
+            obs,
+            ts,
+            labels,
+        })
+    }
+
+    /// Records one training step on `dev` (the whole batch): the loss, its backward pass,
+    /// AdamW and the EMA update. Reads nothing back. `nan` makes the loss NaN (a test hook).
+    pub fn step(
+        &mut self,
+        cfg: &TrainConfig,
+        dev: &Device,
+        step: u64,
+        host: &HostBatch,
+        nan: bool,
+    ) -> Result<StepLosses> {
+        let batch = upload_rows(cfg, &self.model, dev, host, 0..cfg.batch, step)?;
+        let terms =
+            self.model
+                .loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
+        let mut total = terms.total;
+        if nan {
+            total = total.mul_scalar(f32::NAN)?;
+        }
+        let grads = total.backward()?;
+        self.opt.config.lr = cfg.lr_at(step);
+        self.opt.step(&self.params, &grads)?;
+        if let Some(e) = self.ema.as_mut() {
+            e.decay = cfg.ema_at(step);
+            e.update(&self.params)?;
+        }
+        Ok(StepLosses {
+            step: step + 1,
+            parts: vec![std::iter::once(total.detach())
+                .chain(std::iter::once(terms.eps.detach()))
+                .chain(terms.heads.iter().map(|(_, l)| l.detach()))
+                .collect()],
+            head_names: terms.heads.iter().map(|(n, _)| n.clone()).collect(),
+        })
+    }
 }
 
 /// One device's inputs: its rows of a [`HostBatch`] and their noise.
@@ -327,14 +449,14 @@ struct Replica {
 }
 
 /// One step's losses, still on the GPU.
-struct StepLosses {
+pub struct StepLosses {
     /// 1-based count of steps done after this one.
-    step: u64,
+    pub step: u64,
     /// Per device (one unless data-parallel): the total loss, then the ε-MSE and each head's
     /// loss, each scaled by the device's share of the batch so that they sum to the batch's.
-    parts: Vec<Vec<Tensor>>,
+    pub parts: Vec<Vec<Tensor>>,
     /// The heads' modality names, in order after the ε-MSE.
-    head_names: Vec<String>,
+    pub head_names: Vec<String>,
 }
 
 /// The steps since the last log line, their losses unread.
@@ -434,22 +556,8 @@ impl<'a> Run<'a> {
         if let Some(note) = crate::driver::old_lavapipe_note(dev.info()) {
             eprintln!("{note}");
         }
-        let model = MtDiffusion::new(&dev, &model_cfg)?;
-        let params = model.params().tensors();
-        let opt = AdamW::new(AdamWConfig {
-            lr: cfg.lr,
-            weight_decay: cfg.weight_decay,
-            max_grad_norm: (cfg.grad_clip > 0.0).then_some(cfg.grad_clip),
-            ..AdamWConfig::default()
-        });
         // Only rank 0 samples and checkpoints, so only it keeps the EMA.
-        let ema = if cfg.ema > 0.0 && world.is_root() {
-            Some(Ema::new(&params, cfg.ema)?)
-        } else {
-            None
-        };
-        let sampling = TimestepSampling::parse(&cfg.timestep_sampling)?;
-        let timesteps = TimestepSampler::new(sampling, model.schedule());
+        let learner = Learner::new(&dev, cfg, &model_cfg, world.is_root())?;
         let metrics_path = run_dir.join("metrics.jsonl");
         let mut run = Run {
             cfg,
@@ -463,11 +571,7 @@ impl<'a> Run<'a> {
             run_dir,
             metrics_path,
             dev,
-            model,
-            params,
-            opt,
-            ema,
-            timesteps,
+            learner,
             start: 0,
             history: Vec::new(),
             last_ckpt: None,
@@ -502,7 +606,7 @@ impl<'a> Run<'a> {
             });
         };
         let ckpt = checkpoint::load(&path)?;
-        if ckpt.meta.model != *self.model.config() {
+        if ckpt.meta.model != *self.learner.model.config() {
             return Err(Error::Checkpoint {
                 path,
                 message: "is from a different model configuration (task, data shape, U-Net or \
@@ -511,7 +615,12 @@ impl<'a> Run<'a> {
                     .into(),
             });
         }
-        state::restore_training(&self.model, &mut self.opt, self.ema.as_ref(), &ckpt)?;
+        state::restore_training(
+            &self.learner.model,
+            &mut self.learner.opt,
+            self.learner.ema.as_ref(),
+            &ckpt,
+        )?;
         self.start = ckpt.meta.step;
         if ckpt.meta.train.steps != self.cfg.steps && self.cfg.lr_schedule == "cosine" {
             println!(
@@ -536,9 +645,9 @@ impl<'a> Run<'a> {
     fn start_replicas(&mut self) -> Result<()> {
         for k in 1..self.cfg.devices {
             let dev = crate::driver::open_device_on(self.cfg.adapter_of(k))?;
-            let model = MtDiffusion::new(&dev, self.model.config())?;
+            let model = MtDiffusion::new(&dev, self.learner.model.config())?;
             let params = model.params().tensors();
-            let opt = AdamW::new(self.opt.config);
+            let opt = AdamW::new(self.learner.opt.config);
             self.replicas.push(Replica {
                 dev,
                 model,
@@ -551,21 +660,21 @@ impl<'a> Run<'a> {
         }
         // Rank 0's state as one host vector: parameters, then (once AdamW has stepped) the
         // moments m and v; its length is the same on every rank.
-        let (mut start, mut adam_step) = (self.start, self.opt.steps() as u64);
+        let (mut start, mut adam_step) = (self.start, self.learner.opt.steps() as u64);
         self.world.broadcast_u64(&mut start);
         self.world.broadcast_u64(&mut adam_step);
-        let sizes: Vec<usize> = self.params.iter().map(|p| p.numel()).collect();
+        let sizes: Vec<usize> = self.learner.params.iter().map(|p| p.numel()).collect();
         let total: usize = sizes.iter().sum();
         let with_moments = adam_step > 0;
         let mut state = Vec::with_capacity(total * if with_moments { 3 } else { 1 });
         if self.world.is_root() {
-            for p in &self.params {
+            for p in &self.learner.params {
                 state.extend(p.to_vec()?);
             }
             if with_moments {
                 for part in [0, 1] {
-                    for p in &self.params {
-                        let (m, v) = self.opt.moments(p).ok_or_else(|| {
+                    for p in &self.learner.params {
+                        let (m, v) = self.learner.opt.moments(p).ok_or_else(|| {
                             Error::Data("internal error: a parameter without moments".into())
                         })?;
                         state.extend([m, v][part].to_vec()?);
@@ -580,7 +689,7 @@ impl<'a> Run<'a> {
         let root = self.world.is_root();
         let mut targets: Vec<(&Device, &[Tensor], &mut AdamW)> = Vec::new();
         if !root {
-            targets.push((&self.dev, &self.params, &mut self.opt));
+            targets.push((&self.dev, &self.learner.params, &mut self.learner.opt));
         }
         for r in &mut self.replicas {
             targets.push((&r.dev, &r.params, &mut r.opt));
@@ -618,7 +727,7 @@ impl<'a> Run<'a> {
             }
             Ok(v)
         };
-        let first = bits(&self.params)?;
+        let first = bits(&self.learner.params)?;
         // Across ranks: a hash of each rank's first device's parameters.
         let hash = first.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
             (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
@@ -681,35 +790,8 @@ impl<'a> Run<'a> {
                 ready.step
             )));
         }
-        let examples = ready.examples;
-        let rows = self.rows();
-        let task = self.model.task();
-        let obs = host_observations(
-            task,
-            &examples,
-            &self.repr,
-            &mut rng,
-            cfg.mask_ratio,
-            rows.clone(),
-            cfg.batch,
-        )?;
-        let ts: Vec<u32> = (0..cfg.batch)
-            .map(|_| self.timesteps.sample(&mut rng) as u32)
-            .collect();
-        let labels = self.model.embedded_label().map(|_| {
-            (
-                examples.iter().map(|e| e.label).collect(),
-                (0..cfg.batch)
-                    .map(|_| rng.uniform() >= cfg.label_drop)
-                    .collect(),
-            )
-        });
-        Ok(HostBatch {
-            rows,
-            obs,
-            ts,
-            labels,
-        })
+        self.learner
+            .host_batch(cfg, &self.repr, &mut rng, &ready.examples, self.rows())
     }
 
     /// Records one training step: the loss, its backward pass, AdamW and the EMA update. Reads
@@ -718,30 +800,8 @@ impl<'a> Run<'a> {
         if !self.replicas.is_empty() || self.world.size() > 1 {
             return self.data_parallel_step(step, host);
         }
-        let cfg = self.cfg;
-        let batch = upload_rows(cfg, &self.model, &self.dev, host, 0..cfg.batch, step)?;
-        let terms =
-            self.model
-                .loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
-        let mut total = terms.total;
-        if self.fault_step == Some(step + 1) {
-            total = total.mul_scalar(f32::NAN)?;
-        }
-        let grads = total.backward()?;
-        self.opt.config.lr = cfg.lr_at(step);
-        self.opt.step(&self.params, &grads)?;
-        if let Some(e) = self.ema.as_mut() {
-            e.decay = cfg.ema_at(step);
-            e.update(&self.params)?;
-        }
-        Ok(StepLosses {
-            step: step + 1,
-            parts: vec![std::iter::once(total.detach())
-                .chain(std::iter::once(terms.eps.detach()))
-                .chain(terms.heads.iter().map(|(_, l)| l.detach()))
-                .collect()],
-            head_names: terms.heads.iter().map(|(n, _)| n.clone()).collect(),
-        })
+        let nan = self.fault_step == Some(step + 1);
+        self.learner.step(self.cfg, &self.dev, step, host, nan)
     }
 
     /// A step on every device: each takes its rows of the batch ([`shard`]) and computes its
@@ -760,7 +820,12 @@ impl<'a> Run<'a> {
         let mut head_names = Vec::new();
         for k in 0..n {
             let (dev, model, params, opt) = match k {
-                0 => (&self.dev, &self.model, &self.params, &mut self.opt),
+                0 => (
+                    &self.dev,
+                    &self.learner.model,
+                    &self.learner.params,
+                    &mut self.learner.opt,
+                ),
                 _ => {
                     let r = &mut self.replicas[k - 1];
                     (&r.dev, &r.model, &r.params, &mut r.opt)
@@ -807,15 +872,15 @@ impl<'a> Run<'a> {
         let lr = cfg.lr_at(step);
         for k in 0..flats.len() {
             let opt = match k {
-                0 => &mut self.opt,
+                0 => &mut self.learner.opt,
                 _ => &mut self.replicas[k - 1].opt,
             };
             opt.config.lr = lr;
             opt.step_gathered()?;
         }
-        if let Some(e) = self.ema.as_mut() {
+        if let Some(e) = self.learner.ema.as_mut() {
             e.decay = cfg.ema_at(step);
-            e.update(&self.params)?;
+            e.update(&self.learner.params)?;
         }
         Ok(StepLosses {
             step: step + 1,
@@ -852,7 +917,7 @@ impl<'a> Run<'a> {
             dispatches_per_step: interval.dispatches as f64 / per_step,
             all_reduce_ms_per_step: (total.seconds - last.seconds) * 1e3 / per_step,
             all_reduce_bytes_per_step: (total.bytes - last.bytes) as f64 / per_step,
-            ..interval_metrics(&interval.steps, &rows, self.opt.config.lr)
+            ..interval_metrics(&interval.steps, &rows, self.learner.opt.config.lr)
         };
         self.final_loss = line.loss;
         if !self.world.is_root() {
@@ -873,10 +938,10 @@ impl<'a> Run<'a> {
     fn checkpoint(&mut self, done: u64) -> Result<()> {
         let meta = Meta {
             format: checkpoint::FORMAT.to_string(),
-            model: self.model.config().clone(),
+            model: self.learner.model.config().clone(),
             train: self.cfg.clone(),
             step: done,
-            adam_step: self.opt.steps(),
+            adam_step: self.learner.opt.steps(),
             rng: RngState {
                 seed: self.cfg.seed,
                 next_step: done,
@@ -890,7 +955,11 @@ impl<'a> Run<'a> {
             self.last_ckpt = Some(path);
             return Ok(());
         }
-        let tensors = state::collect(&self.model, &self.opt, self.ema.as_ref())?;
+        let tensors = state::collect(
+            &self.learner.model,
+            &self.learner.opt,
+            self.learner.ema.as_ref(),
+        )?;
         checkpoint::save(&path, &meta, &tensors)?;
         checkpoint::prune(&self.run_dir, self.cfg.keep)?;
         self.last_ckpt = Some(path);
@@ -902,9 +971,9 @@ impl<'a> Run<'a> {
         if !self.world.is_root() {
             return Ok(());
         }
-        state::with_ema(&self.model, self.ema.as_ref(), || {
+        state::with_ema(&self.learner.model, self.learner.ema.as_ref(), || {
             sample::training_grid(
-                &self.model,
+                &self.learner.model,
                 self.cfg,
                 &self.class_names,
                 &self.run_dir.join(format!("samples_{done:08}.png")),

@@ -178,6 +178,7 @@ fn ranked_adapters() -> (
 }
 
 /// The adapter a device opens: number `index` of [`adapters`] (0, the best, by default).
+#[cfg(not(target_arch = "wasm32"))]
 pub(super) fn choose_adapter(index: Option<usize>) -> Result<wgpu::Adapter> {
     let (backends, mut ranked, found, name_filter) = ranked_adapters();
     let count = ranked.len();
@@ -198,6 +199,28 @@ pub(super) fn choose_adapter(index: Option<usize>) -> Result<wgpu::Adapter> {
             found.join(", ")
         ),
     })
+}
+
+/// The browser's adapter (WebGPU), high-performance preferred: on the web adapters cannot be
+/// listed, only requested.
+#[cfg(target_arch = "wasm32")]
+pub(super) async fn request_web_adapter() -> Result<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::BROWSER_WEBGPU;
+    let instance = wgpu::Instance::new(desc);
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::RequestDevice {
+            adapter: "the browser's WebGPU".into(),
+            reason: format!(
+                "{e}; use a browser with WebGPU enabled (Chrome or Edge 113+, Firefox 141+ on \
+                 Windows, or Chromium with --enable-unsafe-webgpu)"
+            ),
+        })
 }
 
 /// The adapters a device may open, in the order [`DeviceOptions::adapter`](super::DeviceOptions)

@@ -222,7 +222,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Device {
     /// Opens the best adapter: highest-performance type first, native APIs before GL.
     /// Honours `WGPU_BACKEND` (e.g. `vulkan`, `gl`) and `WGPU_ADAPTER_NAME` (substring match).
-    pub fn new(mut options: DeviceOptions) -> Result<Device> {
+    /// Blocks until the device is open; on the web use [`Device::new_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new(options: DeviceOptions) -> Result<Device> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// On the web a device opens asynchronously: this fails, naming [`Device::new_async`].
+    #[cfg(target_arch = "wasm32")]
+    pub fn new(_options: DeviceOptions) -> Result<Device> {
+        Err(Error::Blocking {
+            call: "Device::new",
+            instead: "Device::new_async",
+        })
+    }
+
+    /// [`Device::new`] without blocking: natively the same adapter choice; on the web
+    /// (wasm32, WebGPU) the browser's high-performance adapter. Kernel timing and the
+    /// precompiler (both need threads or clocks the web lacks) are off there.
+    pub async fn new_async(mut options: DeviceOptions) -> Result<Device> {
         if std::env::var_os("MTDIFF_PROFILE_KERNELS").is_some() {
             options.time_kernels = true;
         }
@@ -234,29 +252,35 @@ impl Device {
             Ok("1") => options.precompile = true,
             _ => {}
         }
+        #[cfg(not(target_arch = "wasm32"))]
         let adapter = adapter::choose_adapter(options.adapter)?;
+        #[cfg(target_arch = "wasm32")]
+        let adapter = adapter::request_web_adapter().await?;
         let info = adapter.get_info();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("mtdiff"),
-            // Subgroup operations where the adapter has them: the CPU-adapter matmul uses them.
-            // f16 shader arithmetic too, for kernels with f16 inputs (the f16 casts need none).
-            required_features: adapter.features()
-                & (wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .map_err(|e| Error::RequestDevice {
-            adapter: info.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("mtdiff"),
+                // Subgroup operations where the adapter has them: the CPU-adapter matmul uses them.
+                // f16 shader arithmetic too, for kernels with f16 inputs (the f16 casts need none).
+                required_features: adapter.features()
+                    & (wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
         // The helper hands its work over through Mesa's shader cache: without one it cannot help.
         let mesa_cache_off = std::env::var("MESA_SHADER_CACHE_DISABLE")
             .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
         let precompiler = (options.precompile
             && info.device_type == wgpu::DeviceType::Cpu
-            && !mesa_cache_off)
-            .then(|| precompile::Precompiler::start(&adapter, device.features(), device.limits()))
-            .flatten();
+            && !mesa_cache_off
+            && !cfg!(target_arch = "wasm32"))
+        .then(|| precompile::Precompiler::start(&adapter, device.features(), device.limits()))
+        .flatten();
         let dev = Self::build(device, queue, Some(info), options, precompiler);
         // Our own device: errors outside our scopes are stored and reported at the next flush,
         // never panicked on; a loss is remembered and reported by every later call.
@@ -289,9 +313,11 @@ impl Device {
         device: wgpu::Device,
         queue: wgpu::Queue,
         adapter_info: Option<wgpu::AdapterInfo>,
-        options: DeviceOptions,
+        mut options: DeviceOptions,
         precompiler: Option<precompile::Precompiler>,
     ) -> Device {
+        // Kernel timing waits for every dispatch, which the web cannot.
+        options.time_kernels &= !cfg!(target_arch = "wasm32");
         let ai = adapter_info.unwrap_or_else(|| device.adapter_info());
         let limits = device.limits();
         let info = DeviceInfo {
@@ -463,7 +489,16 @@ impl Device {
         Ok(())
     }
 
+    /// Runs `f` inside a validation and an out-of-memory error scope. On the web a scope's
+    /// verdict only arrives asynchronously, so there `f` runs unscoped and its errors reach the
+    /// uncaptured-error handler, which the next call after it reports.
+    #[cfg(target_arch = "wasm32")]
+    fn scoped<T>(&self, _context: &str, _bytes: u64, f: impl FnOnce() -> T) -> Result<T> {
+        Ok(f())
+    }
+
     /// Runs `f` inside a validation and an out-of-memory error scope.
+    #[cfg(not(target_arch = "wasm32"))]
     fn scoped<T>(&self, context: &str, bytes: u64, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self
             .inner

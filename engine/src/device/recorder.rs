@@ -301,6 +301,12 @@ impl Device {
 
     /// Copies a buffer range to the CPU: flushes, waits for that submission, maps.
     pub(crate) fn read(&self, src: &BufferArg<'_>) -> Result<Vec<u8>> {
+        if cfg!(target_arch = "wasm32") {
+            return Err(Error::Blocking {
+                call: "a blocking read-back (to_vec)",
+                instead: "Tensor::to_vec_async",
+            });
+        }
         let (staging, idx) = self.copy_to_staging(src)?;
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {

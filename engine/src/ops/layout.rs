@@ -150,9 +150,15 @@ fn axis_copy(
 /// [`Tensor::cat`] along an axis with nothing but size-1 axes before it: each input is one
 /// contiguous block of the output, so the join is buffer copies (no dispatch), and the inputs'
 /// gradients are views (or copies) of the output gradient's blocks.
-fn cat_blocks(tensors: &[&Tensor], dims: &[usize], axis: usize, inner: usize) -> Result<Tensor> {
+fn cat_blocks(
+    tensors: &[&Tensor],
+    dims: &[usize],
+    axis: usize,
+    inner: usize,
+    dtype: DType,
+) -> Result<Tensor> {
     let dev = tensors[0].device();
-    let out = Tensor::uninit(dev, dims, DType::F32)?;
+    let out = Tensor::uninit(dev, dims, dtype)?;
     let mut ranges = Vec::new();
     let mut start = 0;
     for t in tensors {
@@ -275,12 +281,21 @@ impl Tensor {
         ))
     }
 
-    /// Joins tensors along `axis`; all other axes must agree. Differentiable.
+    /// Joins tensors along `axis`; all other axes must agree. Differentiable. f32, or u32
+    /// along axis 0 (e.g. label batches).
     pub fn cat(tensors: &[&Tensor], axis: usize) -> Result<Tensor> {
         let first = *tensors
             .first()
             .ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?;
-        check_f32("cat", tensors)?;
+        // u32 tensors (labels, indices) join along their first axis, as whole-buffer copies.
+        let u32_rows = first.dtype() == DType::U32
+            && tensors.iter().all(|t| t.dtype() == DType::U32)
+            && axis == 0;
+        if !u32_rows {
+            check_f32("cat", tensors)?;
+        } else if tensors.iter().any(|t| !t.device().same(first.device())) {
+            return Err(Error::invalid("cat", "operands live on different devices"));
+        }
         if axis >= first.rank() {
             return Err(Error::invalid(
                 "cat",
@@ -309,7 +324,7 @@ impl Tensor {
         let dev = first.device();
         let (outer, inner) = split_at_axis(&dims, axis);
         if outer == 1 {
-            return cat_blocks(tensors, &dims, axis, inner);
+            return cat_blocks(tensors, &dims, axis, inner, first.dtype());
         }
         let out = Tensor::uninit(dev, &dims, DType::F32)?;
         let mut start = 0;

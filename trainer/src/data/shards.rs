@@ -226,6 +226,12 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
         }
         Ok(())
     }
+    #[cfg(not(any(unix, windows)))]
+    {
+        // No positioned reads here (e.g. the web, which has no files anyway).
+        let _ = (file, buf, offset);
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
 }
 
 impl Dataset for Shards {
