@@ -257,6 +257,30 @@ fn async_readback_completes_only_when_the_application_polls() {
 }
 
 #[test]
+fn block_on_drives_async_engine_code_to_its_end_natively() {
+    let dev = Device::new(DeviceOptions::default()).unwrap();
+    let t = Tensor::from_slice(&dev, &[1.0, -2.0, 0.5], &[3]).unwrap();
+    // Several read-backs awaited in turn, as the web crate's async functions do.
+    let both = dev.block_on(async {
+        let a = t
+            .mul_scalar(2.0)
+            .unwrap()
+            .to_vec_async()
+            .unwrap()
+            .await
+            .unwrap();
+        let b = t.neg().unwrap().to_vec_async().unwrap().await.unwrap();
+        (a, b)
+    });
+    assert_eq!(both, (vec![2.0, -4.0, 1.0], vec![-1.0, 2.0, -0.5]));
+    assert_eq!(
+        dev.block_on(async { 7 }),
+        7,
+        "a ready future needs no GPU work"
+    );
+}
+
+#[test]
 fn on_a_callers_device_the_engine_keeps_the_embedders_rules() {
     let (d, q) = callers_device();
     // The application's own handlers, installed before the engine sees the device.

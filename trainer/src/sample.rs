@@ -187,6 +187,39 @@ fn check_samples_fit_in_memory(model: &MtDiffusion, n: usize) -> Result<()> {
 /// with the chunk, not with `--n`).
 pub const SAMPLE_CHUNK: usize = 64;
 
+/// Samples still on the device: the main images and each generated non-image or extra output
+/// by modality name.
+pub struct DeviceSamples {
+    /// [n, C, H, W] main images.
+    pub images: Tensor,
+    /// (modality name, tensor) of every other generated output.
+    pub outputs: Vec<(String, Tensor)>,
+    /// n.
+    pub n: usize,
+}
+
+/// Runs the sampler on one batch of `n`, leaving the results on the device (the web page reads
+/// them back asynchronously; [`generate`] reads them at once).
+pub fn sample_on_device(
+    model: &MtDiffusion,
+    given: &[Option<Observation>],
+    n: usize,
+    cfg: &SamplerConfig,
+) -> Result<DeviceSamples> {
+    let s = model.sample(given, n, cfg)?;
+    let mut outputs = Vec::new();
+    for (i, o) in s.outputs.into_iter().enumerate() {
+        if let Some(Sampled::Image(t) | Sampled::Probs(t) | Sampled::Vector(t)) = o {
+            outputs.push((model.task().modalities[i].name.clone(), t));
+        }
+    }
+    Ok(DeviceSamples {
+        images: s.image,
+        outputs,
+        n,
+    })
+}
+
 /// Runs the sampler on one batch of `n` and reads the results back.
 pub fn generate(
     model: &MtDiffusion,
@@ -194,19 +227,14 @@ pub fn generate(
     n: usize,
     cfg: &SamplerConfig,
 ) -> Result<SampleSet> {
-    let s = model.sample(given, n, cfg)?;
-    let mut outputs = Vec::new();
-    for (i, o) in s.outputs.iter().enumerate() {
-        let name = model.task().modalities[i].name.clone();
-        if let Some(o) = o {
-            let t = match o {
-                Sampled::Image(t) | Sampled::Probs(t) | Sampled::Vector(t) => t,
-            };
-            outputs.push(NamedTensor::new(name, t.dims(), t.to_vec()?));
-        }
-    }
+    let s = sample_on_device(model, given, n, cfg)?;
+    let outputs = s
+        .outputs
+        .iter()
+        .map(|(name, t)| Ok(NamedTensor::new(name.clone(), t.dims(), t.to_vec()?)))
+        .collect::<Result<Vec<_>>>()?;
     Ok(SampleSet {
-        images: s.image.to_vec()?,
+        images: s.images.to_vec()?,
         outputs,
         n,
     })

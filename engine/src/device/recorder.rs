@@ -48,6 +48,24 @@ impl Device {
         Ok(status.is_queue_empty())
     }
 
+    /// Runs a future of this device's async calls (e.g. [`Tensor::to_vec_async`](crate::Tensor::to_vec_async))
+    /// to its end natively, waiting on the device whenever the future waits: the blocking
+    /// counterpart of a browser's event loop, for native callers and tests of async code.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            // Runs the callbacks of finished work (a map callback wakes a read-back); with
+            // nothing in flight it returns at once.
+            let _ = self.inner.wgpu.poll(wgpu::PollType::wait_indefinitely());
+            std::thread::yield_now();
+        }
+    }
+
     /// Submits everything recorded and waits until the GPU has finished it.
     pub fn synchronize(&self) -> Result<()> {
         self.check_alive()?;
