@@ -37,7 +37,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
         for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
-        m[t] = -3.4028235e38;
+        m[t] = -0x1.fffffep+127f;
     }
     for (var j = 0u; j < s; j++) {
         var kr: array<f32, D>;

@@ -20,7 +20,7 @@ fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (row >= ce.rows) { return; }
     let c = ce.classes;
     let base = row * c;
-    var m = -3.4028235e38;
+    var m = -0x1.fffffep+127f;
     for (var k = lid; k < c; k += 256u) { m = max(m, cx[base + k]); }
     red[lid] = m;
     let mx = tree(lid, true);
@@ -93,7 +93,7 @@ fn cross_entropy_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
     if (row >= ce.rows) { return; }
     let c = ce.classes;
     let base = row * c;
-    var mx = -3.4028235e38;
+    var mx = -0x1.fffffep+127f;
     for (var k = 0u; k < c; k++) { mx = max(mx, cx[base + k]); }
     var s = 0.0;
     for (var k = 0u; k < c; k++) { s += exp(cx[base + k] - mx); }

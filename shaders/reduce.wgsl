@@ -11,7 +11,7 @@ struct SoftmaxParams { rows: u32, cols: u32 }
 // 0 sum (times a scale, so a mean is one dispatch), 1 max. For softmax: 0 softmax, 1 log-softmax.
 override OP: u32 = 0u;
 
-const NEG_INF: f32 = -3.4028235e38;
+const NEG_INF: f32 = -0x1.fffffep+127f;
 
 fn init() -> f32 { return select(0.0, NEG_INF, OP == 1u); }
 fn combine(a: f32, b: f32) -> f32 { return select(a + b, max(a, b), OP == 1u); }

@@ -162,7 +162,8 @@ impl Device {
                 self.wait(idx)?;
             }
         }
-        let started = std::time::Instant::now();
+        // Only read when timing (the web has no clock here, and never times).
+        let started = timing.then(std::time::Instant::now);
         let slot = rec.dispatches as u64 * self.inner.slot_bytes;
         rec.params[slot as usize..slot as usize + bytes.len()].copy_from_slice(bytes);
         let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(wgpu::BindGroupEntry {
@@ -208,7 +209,7 @@ impl Device {
         }
         rec.dispatches += 1;
         self.inner.dispatches.fetch_add(1, Ordering::Relaxed);
-        if timing {
+        if let Some(started) = started {
             if let Some(idx) = self.flush_locked(&mut rec)? {
                 self.wait(idx)?;
             }

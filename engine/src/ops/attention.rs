@@ -108,7 +108,7 @@ fn vec_forward(dv: usize, tq: usize) -> String {
             line(format!("let q{t}_{v} = qv[qrow{t} + {v}u] * params.scale;"));
             line(format!("var a{t}_{v} = vec4<f32>(0.0);"));
         }
-        line(format!("var m{t} = -3.4028235e38;"));
+        line(format!("var m{t} = -0x1.fffffep+127f;"));
         line(format!("var l{t} = 0.0;"));
     }
     line("for (var j = 0u; j < s; j++) {".into());

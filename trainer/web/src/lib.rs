@@ -33,7 +33,13 @@ pub fn describe_adapter(dev: &Device) -> String {
         .subgroup_size
         .map(|n| format!(", subgroups of {n}"))
         .unwrap_or_default();
-    format!("{} ({:?}, {:?}{lanes})", i.name, i.backend, i.device_type)
+    // Browsers may withhold the name (fingerprinting).
+    let name = if i.name.is_empty() {
+        "an unnamed adapter"
+    } else {
+        &i.name
+    };
+    format!("{name} ({:?}, {:?}{lanes})", i.backend, i.device_type)
 }
 
 /// What to sample: as `mtdiff sample --n N --seed S --steps K [--given label=L]` (DDPM, the

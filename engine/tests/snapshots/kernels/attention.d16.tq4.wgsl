@@ -37,7 +37,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
         for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
-        m[t] = -3.4028235e38;
+        m[t] = -0x1.fffffep+127f;
     }
     for (var j = 0u; j < s; j++) {
         var kr: array<f32, D>;
@@ -175,7 +175,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a0_2 = vec4<f32>(0.0);
     let q0_3 = qv[qrow0 + 3u] * params.scale;
     var a0_3 = vec4<f32>(0.0);
-    var m0 = -3.4028235e38;
+    var m0 = -0x1.fffffep+127f;
     var l0 = 0.0;
     let qrow1 = (base + min(i0 + 1u, s - 1u) * D) / 4u;
     let q1_0 = qv[qrow1 + 0u] * params.scale;
@@ -186,7 +186,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a1_2 = vec4<f32>(0.0);
     let q1_3 = qv[qrow1 + 3u] * params.scale;
     var a1_3 = vec4<f32>(0.0);
-    var m1 = -3.4028235e38;
+    var m1 = -0x1.fffffep+127f;
     var l1 = 0.0;
     let qrow2 = (base + min(i0 + 2u, s - 1u) * D) / 4u;
     let q2_0 = qv[qrow2 + 0u] * params.scale;
@@ -197,7 +197,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a2_2 = vec4<f32>(0.0);
     let q2_3 = qv[qrow2 + 3u] * params.scale;
     var a2_3 = vec4<f32>(0.0);
-    var m2 = -3.4028235e38;
+    var m2 = -0x1.fffffep+127f;
     var l2 = 0.0;
     let qrow3 = (base + min(i0 + 3u, s - 1u) * D) / 4u;
     let q3_0 = qv[qrow3 + 0u] * params.scale;
@@ -208,7 +208,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a3_2 = vec4<f32>(0.0);
     let q3_3 = qv[qrow3 + 3u] * params.scale;
     var a3_3 = vec4<f32>(0.0);
-    var m3 = -3.4028235e38;
+    var m3 = -0x1.fffffep+127f;
     var l3 = 0.0;
     for (var j = 0u; j < s; j++) {
         let krow = (base + j * D) / 4u;

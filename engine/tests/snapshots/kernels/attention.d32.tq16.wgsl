@@ -37,7 +37,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
         for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
-        m[t] = -3.4028235e38;
+        m[t] = -0x1.fffffep+127f;
     }
     for (var j = 0u; j < s; j++) {
         var kr: array<f32, D>;
@@ -183,7 +183,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a0_6 = vec4<f32>(0.0);
     let q0_7 = qv[qrow0 + 7u] * params.scale;
     var a0_7 = vec4<f32>(0.0);
-    var m0 = -3.4028235e38;
+    var m0 = -0x1.fffffep+127f;
     var l0 = 0.0;
     let qrow1 = (base + min(i0 + 1u, s - 1u) * D) / 4u;
     let q1_0 = qv[qrow1 + 0u] * params.scale;
@@ -202,7 +202,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a1_6 = vec4<f32>(0.0);
     let q1_7 = qv[qrow1 + 7u] * params.scale;
     var a1_7 = vec4<f32>(0.0);
-    var m1 = -3.4028235e38;
+    var m1 = -0x1.fffffep+127f;
     var l1 = 0.0;
     let qrow2 = (base + min(i0 + 2u, s - 1u) * D) / 4u;
     let q2_0 = qv[qrow2 + 0u] * params.scale;
@@ -221,7 +221,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a2_6 = vec4<f32>(0.0);
     let q2_7 = qv[qrow2 + 7u] * params.scale;
     var a2_7 = vec4<f32>(0.0);
-    var m2 = -3.4028235e38;
+    var m2 = -0x1.fffffep+127f;
     var l2 = 0.0;
     let qrow3 = (base + min(i0 + 3u, s - 1u) * D) / 4u;
     let q3_0 = qv[qrow3 + 0u] * params.scale;
@@ -240,7 +240,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a3_6 = vec4<f32>(0.0);
     let q3_7 = qv[qrow3 + 7u] * params.scale;
     var a3_7 = vec4<f32>(0.0);
-    var m3 = -3.4028235e38;
+    var m3 = -0x1.fffffep+127f;
     var l3 = 0.0;
     let qrow4 = (base + min(i0 + 4u, s - 1u) * D) / 4u;
     let q4_0 = qv[qrow4 + 0u] * params.scale;
@@ -259,7 +259,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a4_6 = vec4<f32>(0.0);
     let q4_7 = qv[qrow4 + 7u] * params.scale;
     var a4_7 = vec4<f32>(0.0);
-    var m4 = -3.4028235e38;
+    var m4 = -0x1.fffffep+127f;
     var l4 = 0.0;
     let qrow5 = (base + min(i0 + 5u, s - 1u) * D) / 4u;
     let q5_0 = qv[qrow5 + 0u] * params.scale;
@@ -278,7 +278,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a5_6 = vec4<f32>(0.0);
     let q5_7 = qv[qrow5 + 7u] * params.scale;
     var a5_7 = vec4<f32>(0.0);
-    var m5 = -3.4028235e38;
+    var m5 = -0x1.fffffep+127f;
     var l5 = 0.0;
     let qrow6 = (base + min(i0 + 6u, s - 1u) * D) / 4u;
     let q6_0 = qv[qrow6 + 0u] * params.scale;
@@ -297,7 +297,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a6_6 = vec4<f32>(0.0);
     let q6_7 = qv[qrow6 + 7u] * params.scale;
     var a6_7 = vec4<f32>(0.0);
-    var m6 = -3.4028235e38;
+    var m6 = -0x1.fffffep+127f;
     var l6 = 0.0;
     let qrow7 = (base + min(i0 + 7u, s - 1u) * D) / 4u;
     let q7_0 = qv[qrow7 + 0u] * params.scale;
@@ -316,7 +316,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a7_6 = vec4<f32>(0.0);
     let q7_7 = qv[qrow7 + 7u] * params.scale;
     var a7_7 = vec4<f32>(0.0);
-    var m7 = -3.4028235e38;
+    var m7 = -0x1.fffffep+127f;
     var l7 = 0.0;
     let qrow8 = (base + min(i0 + 8u, s - 1u) * D) / 4u;
     let q8_0 = qv[qrow8 + 0u] * params.scale;
@@ -335,7 +335,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a8_6 = vec4<f32>(0.0);
     let q8_7 = qv[qrow8 + 7u] * params.scale;
     var a8_7 = vec4<f32>(0.0);
-    var m8 = -3.4028235e38;
+    var m8 = -0x1.fffffep+127f;
     var l8 = 0.0;
     let qrow9 = (base + min(i0 + 9u, s - 1u) * D) / 4u;
     let q9_0 = qv[qrow9 + 0u] * params.scale;
@@ -354,7 +354,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a9_6 = vec4<f32>(0.0);
     let q9_7 = qv[qrow9 + 7u] * params.scale;
     var a9_7 = vec4<f32>(0.0);
-    var m9 = -3.4028235e38;
+    var m9 = -0x1.fffffep+127f;
     var l9 = 0.0;
     let qrow10 = (base + min(i0 + 10u, s - 1u) * D) / 4u;
     let q10_0 = qv[qrow10 + 0u] * params.scale;
@@ -373,7 +373,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a10_6 = vec4<f32>(0.0);
     let q10_7 = qv[qrow10 + 7u] * params.scale;
     var a10_7 = vec4<f32>(0.0);
-    var m10 = -3.4028235e38;
+    var m10 = -0x1.fffffep+127f;
     var l10 = 0.0;
     let qrow11 = (base + min(i0 + 11u, s - 1u) * D) / 4u;
     let q11_0 = qv[qrow11 + 0u] * params.scale;
@@ -392,7 +392,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a11_6 = vec4<f32>(0.0);
     let q11_7 = qv[qrow11 + 7u] * params.scale;
     var a11_7 = vec4<f32>(0.0);
-    var m11 = -3.4028235e38;
+    var m11 = -0x1.fffffep+127f;
     var l11 = 0.0;
     let qrow12 = (base + min(i0 + 12u, s - 1u) * D) / 4u;
     let q12_0 = qv[qrow12 + 0u] * params.scale;
@@ -411,7 +411,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a12_6 = vec4<f32>(0.0);
     let q12_7 = qv[qrow12 + 7u] * params.scale;
     var a12_7 = vec4<f32>(0.0);
-    var m12 = -3.4028235e38;
+    var m12 = -0x1.fffffep+127f;
     var l12 = 0.0;
     let qrow13 = (base + min(i0 + 13u, s - 1u) * D) / 4u;
     let q13_0 = qv[qrow13 + 0u] * params.scale;
@@ -430,7 +430,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a13_6 = vec4<f32>(0.0);
     let q13_7 = qv[qrow13 + 7u] * params.scale;
     var a13_7 = vec4<f32>(0.0);
-    var m13 = -3.4028235e38;
+    var m13 = -0x1.fffffep+127f;
     var l13 = 0.0;
     let qrow14 = (base + min(i0 + 14u, s - 1u) * D) / 4u;
     let q14_0 = qv[qrow14 + 0u] * params.scale;
@@ -449,7 +449,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a14_6 = vec4<f32>(0.0);
     let q14_7 = qv[qrow14 + 7u] * params.scale;
     var a14_7 = vec4<f32>(0.0);
-    var m14 = -3.4028235e38;
+    var m14 = -0x1.fffffep+127f;
     var l14 = 0.0;
     let qrow15 = (base + min(i0 + 15u, s - 1u) * D) / 4u;
     let q15_0 = qv[qrow15 + 0u] * params.scale;
@@ -468,7 +468,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a15_6 = vec4<f32>(0.0);
     let q15_7 = qv[qrow15 + 7u] * params.scale;
     var a15_7 = vec4<f32>(0.0);
-    var m15 = -3.4028235e38;
+    var m15 = -0x1.fffffep+127f;
     var l15 = 0.0;
     for (var j = 0u; j < s; j++) {
         let krow = (base + j * D) / 4u;

@@ -37,7 +37,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
         for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
-        m[t] = -3.4028235e38;
+        m[t] = -0x1.fffffep+127f;
     }
     for (var j = 0u; j < s; j++) {
         var kr: array<f32, D>;
@@ -183,7 +183,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a0_6 = vec4<f32>(0.0);
     let q0_7 = qv[qrow0 + 7u] * params.scale;
     var a0_7 = vec4<f32>(0.0);
-    var m0 = -3.4028235e38;
+    var m0 = -0x1.fffffep+127f;
     var l0 = 0.0;
     let qrow1 = (base + min(i0 + 1u, s - 1u) * D) / 4u;
     let q1_0 = qv[qrow1 + 0u] * params.scale;
@@ -202,7 +202,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a1_6 = vec4<f32>(0.0);
     let q1_7 = qv[qrow1 + 7u] * params.scale;
     var a1_7 = vec4<f32>(0.0);
-    var m1 = -3.4028235e38;
+    var m1 = -0x1.fffffep+127f;
     var l1 = 0.0;
     for (var j = 0u; j < s; j++) {
         let krow = (base + j * D) / 4u;

@@ -37,7 +37,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
         for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
-        m[t] = -3.4028235e38;
+        m[t] = -0x1.fffffep+127f;
     }
     for (var j = 0u; j < s; j++) {
         var kr: array<f32, D>;
@@ -199,7 +199,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a0_14 = vec4<f32>(0.0);
     let q0_15 = qv[qrow0 + 15u] * params.scale;
     var a0_15 = vec4<f32>(0.0);
-    var m0 = -3.4028235e38;
+    var m0 = -0x1.fffffep+127f;
     var l0 = 0.0;
     for (var j = 0u; j < s; j++) {
         let krow = (base + j * D) / 4u;

@@ -37,7 +37,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var t = 0u; t < TQ; t++) {
         let row = base + min(i0 + t, s - 1u) * D;
         for (var d = 0u; d < D; d++) { qr[t][d] = q[row + d] * params.scale; }
-        m[t] = -3.4028235e38;
+        m[t] = -0x1.fffffep+127f;
     }
     for (var j = 0u; j < s; j++) {
         var kr: array<f32, D>;
@@ -199,7 +199,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a0_14 = vec4<f32>(0.0);
     let q0_15 = qv[qrow0 + 15u] * params.scale;
     var a0_15 = vec4<f32>(0.0);
-    var m0 = -3.4028235e38;
+    var m0 = -0x1.fffffep+127f;
     var l0 = 0.0;
     let qrow1 = (base + min(i0 + 1u, s - 1u) * D) / 4u;
     let q1_0 = qv[qrow1 + 0u] * params.scale;
@@ -234,7 +234,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a1_14 = vec4<f32>(0.0);
     let q1_15 = qv[qrow1 + 15u] * params.scale;
     var a1_15 = vec4<f32>(0.0);
-    var m1 = -3.4028235e38;
+    var m1 = -0x1.fffffep+127f;
     var l1 = 0.0;
     let qrow2 = (base + min(i0 + 2u, s - 1u) * D) / 4u;
     let q2_0 = qv[qrow2 + 0u] * params.scale;
@@ -269,7 +269,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a2_14 = vec4<f32>(0.0);
     let q2_15 = qv[qrow2 + 15u] * params.scale;
     var a2_15 = vec4<f32>(0.0);
-    var m2 = -3.4028235e38;
+    var m2 = -0x1.fffffep+127f;
     var l2 = 0.0;
     let qrow3 = (base + min(i0 + 3u, s - 1u) * D) / 4u;
     let q3_0 = qv[qrow3 + 0u] * params.scale;
@@ -304,7 +304,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a3_14 = vec4<f32>(0.0);
     let q3_15 = qv[qrow3 + 15u] * params.scale;
     var a3_15 = vec4<f32>(0.0);
-    var m3 = -3.4028235e38;
+    var m3 = -0x1.fffffep+127f;
     var l3 = 0.0;
     let qrow4 = (base + min(i0 + 4u, s - 1u) * D) / 4u;
     let q4_0 = qv[qrow4 + 0u] * params.scale;
@@ -339,7 +339,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a4_14 = vec4<f32>(0.0);
     let q4_15 = qv[qrow4 + 15u] * params.scale;
     var a4_15 = vec4<f32>(0.0);
-    var m4 = -3.4028235e38;
+    var m4 = -0x1.fffffep+127f;
     var l4 = 0.0;
     let qrow5 = (base + min(i0 + 5u, s - 1u) * D) / 4u;
     let q5_0 = qv[qrow5 + 0u] * params.scale;
@@ -374,7 +374,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a5_14 = vec4<f32>(0.0);
     let q5_15 = qv[qrow5 + 15u] * params.scale;
     var a5_15 = vec4<f32>(0.0);
-    var m5 = -3.4028235e38;
+    var m5 = -0x1.fffffep+127f;
     var l5 = 0.0;
     let qrow6 = (base + min(i0 + 6u, s - 1u) * D) / 4u;
     let q6_0 = qv[qrow6 + 0u] * params.scale;
@@ -409,7 +409,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a6_14 = vec4<f32>(0.0);
     let q6_15 = qv[qrow6 + 15u] * params.scale;
     var a6_15 = vec4<f32>(0.0);
-    var m6 = -3.4028235e38;
+    var m6 = -0x1.fffffep+127f;
     var l6 = 0.0;
     let qrow7 = (base + min(i0 + 7u, s - 1u) * D) / 4u;
     let q7_0 = qv[qrow7 + 0u] * params.scale;
@@ -444,7 +444,7 @@ fn attention_forward_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
     var a7_14 = vec4<f32>(0.0);
     let q7_15 = qv[qrow7 + 15u] * params.scale;
     var a7_15 = vec4<f32>(0.0);
-    var m7 = -3.4028235e38;
+    var m7 = -0x1.fffffep+127f;
     var l7 = 0.0;
     for (var j = 0u; j < s; j++) {
         let krow = (base + j * D) / 4u;
