@@ -166,3 +166,49 @@ fn a_wrong_binding_declaration_is_refused() {
         assert!(e.contains(says) && e.contains("@binding(3) y"), "{e}");
     }
 }
+
+/// Every entry point of every kernel (static and generated) fits WebGPU's default limits, which
+/// a browser guarantees (the page runs these kernels): at most 256 invocations per workgroup
+/// (x, y ≤ 256, z ≤ 64), 16 KiB of workgroup memory, 8 storage buffers per stage.
+#[test]
+fn every_entry_point_fits_webgpus_default_limits() {
+    let mut checked = 0;
+    for k in mtdiff_engine::ops::sources::all_kernels() {
+        let source = mtdiff_engine::ops::with_prelude(&k.source);
+        let r =
+            mtdiff_engine::reflect::parse(&source).unwrap_or_else(|e| panic!("{}: {e}", k.name));
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(r.module.to_ctx()).expect("layouts");
+        for (i, e) in r.module.entry_points.iter().enumerate() {
+            let [x, y, z] = e.workgroup_size;
+            let at = format!("{}::{}", k.name, e.name);
+            assert!(
+                x * y * z <= 256 && x <= 256 && y <= 256 && z <= 64,
+                "{at}: workgroup {x}×{y}×{z}"
+            );
+            let uses = r.info.get_entry_point(i);
+            let shared: u32 = r
+                .module
+                .global_variables
+                .iter()
+                .filter(|(h, g)| g.space == naga::AddressSpace::WorkGroup && !uses[*h].is_empty())
+                .map(|(_, g)| layouter[g.ty].size)
+                .sum();
+            assert!(
+                shared <= 16 * 1024,
+                "{at}: {shared} bytes of workgroup memory"
+            );
+            let storage = r
+                .module
+                .global_variables
+                .iter()
+                .filter(|(h, g)| {
+                    matches!(g.space, naga::AddressSpace::Storage { .. }) && !uses[*h].is_empty()
+                })
+                .count();
+            assert!(storage <= 8, "{at}: {storage} storage buffers");
+            checked += 1;
+        }
+    }
+    assert!(checked > 80, "{checked} entry points");
+}

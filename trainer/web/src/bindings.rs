@@ -13,6 +13,8 @@ fn js(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
+// Step counts cross as JavaScript numbers (f64, exact to 2^53), not BigInt.
+
 /// The browser's GPU, opened once per page.
 #[wasm_bindgen]
 pub struct Gpu {
@@ -93,8 +95,8 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The training step it was written at.
     #[wasm_bindgen(getter)]
-    pub fn step(&self) -> u64 {
-        self.inner.step()
+    pub fn step(&self) -> f64 {
+        self.inner.step() as f64
     }
 
     /// Its dataset's class names.
@@ -144,14 +146,14 @@ impl Training {
 
     /// Steps done so far.
     #[wasm_bindgen(getter, js_name = stepsDone)]
-    pub fn steps_done(&self) -> u64 {
-        self.inner.steps_done()
+    pub fn steps_done(&self) -> f64 {
+        self.inner.steps_done() as f64
     }
 
     /// The run's length in steps.
     #[wasm_bindgen(getter, js_name = totalSteps)]
-    pub fn total_steps(&self) -> u64 {
-        self.inner.config().steps
+    pub fn total_steps(&self) -> f64 {
+        self.inner.config().steps as f64
     }
 
     /// The dataset's class names.

@@ -93,6 +93,16 @@ async function sample() {
   s.free();
 }
 
+// Two samples of every class from the EMA weights, one row per class pair.
+async function drawTrainingGrid() {
+  $("train-status").textContent += " · sampling the grid…";
+  const g = await training.sampleGrid(2, 0n);
+  const names = training.classNames();
+  drawGrid($("train-grid"), g.images(), g.n, training.imageShape(), 4, 3, Array.from(g.labels(), (k) => names[k]));
+  g.free();
+  $("train-status").textContent = $("train-status").textContent.replace(" · sampling the grid…", "");
+}
+
 async function trainLoop() {
   while (running && training.stepsDone < training.totalSteps) {
     const t0 = performance.now();
@@ -104,12 +114,8 @@ async function trainLoop() {
     $("train-status").textContent =
       `step ${training.stepsDone}/${training.totalSteps}, loss ${got[got.length - 1].toFixed(4)}, ` +
       `${((got.length * batch) / secs).toFixed(1)} images/s`;
-    if (training.stepsDone % 50 === 0 || training.stepsDone === training.totalSteps) {
-      const g = await training.sampleGrid(2, 0n);
-      const names = training.classNames();
-      drawGrid($("train-grid"), g.images(), g.n, training.imageShape(), 4, 3, Array.from(g.labels(), (k) => names[k]));
-      g.free();
-    }
+    const done = training.stepsDone;
+    if (done === 10 || done % 50 === 0 || done === training.totalSteps || !running) await drawTrainingGrid();
   }
   running = false;
   $("train-pause").textContent = "Resume";
