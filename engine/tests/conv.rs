@@ -159,6 +159,10 @@ fn conv2d_geometries() {
         ConvDims { n: 2, ci: 3, h: 5, w: 10, co: 4, kh: 3, kw: 3, stride: 1, pad: 0 },
         ConvDims { n: 1, ci: 6, h: 4, w: 8, co: 9, kh: 3, kw: 3, stride: 1, pad: 2 },
         ConvDims { n: 1, ci: 4, h: 3, w: 8, co: 20, kh: 1, kw: 3, stride: 1, pad: 1 },
+        // The main job's 16-channel layer (its weight gradient over many chunks of pixels),
+        // and a kernel one row high.
+        ConvDims { n: 4, ci: 16, h: 16, w: 16, co: 16, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 2, ci: 5, h: 3, w: 16, co: 3, kh: 1, kw: 3, stride: 1, pad: 1 },
     ];
     for (i, &d) in cases.iter().enumerate() {
         for act in [Activation::Identity, Activation::Silu] {
