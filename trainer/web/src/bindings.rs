@@ -4,7 +4,7 @@
 use wasm_bindgen::prelude::*;
 
 use mtdiff::config::TrainConfig;
-use mtdiff_engine::Device;
+use mtdiff_engine::{Device, KernelProfile};
 
 use crate::{LiveTraining, LoadedCheckpoint, SampleRequest, Samples};
 
@@ -23,10 +23,16 @@ pub struct Gpu {
 
 #[wasm_bindgen]
 impl Gpu {
-    /// Opens the browser's WebGPU adapter.
-    pub async fn open() -> Result<Gpu, JsValue> {
+    /// Opens the browser's WebGPU adapter with the kernel profile `kernels`: "gpu", "cpu", or
+    /// anything else (e.g. "auto") for the one the adapter's type asks for.
+    pub async fn open(kernels: &str) -> Result<Gpu, JsValue> {
+        let profile = match kernels {
+            "gpu" => Some(KernelProfile::Gpu),
+            "cpu" => Some(KernelProfile::Cpu),
+            _ => None,
+        };
         Ok(Gpu {
-            dev: crate::open_device().await.map_err(js)?,
+            dev: crate::open_device_with(profile).await.map_err(js)?,
         })
     }
 

@@ -18,12 +18,21 @@ use mtdiff::data::{Dataset, Representation};
 use mtdiff::sample::{sample_on_device, sampler_for, DeviceSamples, SAMPLE_CHUNK};
 use mtdiff::train::{step_rng, Learner};
 use mtdiff::{state, Error, Result};
-use mtdiff_engine::{Device, DeviceOptions, Tensor};
+use mtdiff_engine::{Device, DeviceOptions, KernelProfile, Tensor};
 use mtdiff_model::{ModalityKind, MtDiffusion, Observation, SamplerConfig};
 
 /// Opens the best adapter without blocking (the browser's WebGPU one in a page).
 pub async fn open_device() -> Result<Device> {
-    Ok(Device::new_async(DeviceOptions::default()).await?)
+    open_device_with(None).await
+}
+
+/// [`open_device`] with the kernel profile forced (`None`: chosen by the adapter's type).
+pub async fn open_device_with(profile: Option<KernelProfile>) -> Result<Device> {
+    Ok(Device::new_async(DeviceOptions {
+        profile,
+        ..DeviceOptions::default()
+    })
+    .await?)
 }
 
 /// One line naming the adapter, its backend and its subgroup size, for the page to show.

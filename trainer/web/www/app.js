@@ -143,9 +143,11 @@ async function runTest(url) {
 
 async function main() {
   await init();
-  gpu = await Gpu.open();
+  // ?kernels=gpu|cpu forces a kernel profile (default: the adapter type's).
+  const params = new URLSearchParams(location.search);
+  gpu = await Gpu.open(params.get("kernels") ?? "auto");
   $("adapter").textContent = `Adapter: ${gpu.adapter()} · kernels: ${gpu.profile()} profile`;
-  const test = new URLSearchParams(location.search).get("test");
+  const test = params.get("test");
   if (test) {
     try {
       window.mtdiffTest = { ok: true, ...(await runTest(test)) };
