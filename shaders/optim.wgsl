@@ -22,18 +22,31 @@ struct AdamwParams {
 @group(0) @binding(4) var<storage, read_write> av: array<f32>;
 @group(0) @binding(5) var<storage, read> agscale: array<f32>;
 
-@compute @workgroup_size(256)
-fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = gid(wid, nwg, lid);
-    if (i >= adam.n) { return; }
+// One element's update with gradient g.
+fn adamw_at(i: u32, g: f32) {
     let lr = adam.lr; let b1 = adam.beta1; let b2 = adam.beta2;
-    let g = ag[i] * agscale[0];
     let m = b1 * am[i] + (1.0 - b1) * g;
     let v = b2 * av[i] + (1.0 - b2) * g * g;
     am[i] = m;
     av[i] = v;
     let update = (m / adam.bias_correction1) / (sqrt(v / adam.bias_correction2) + adam.eps);
     ap[i] = ap[i] * (1.0 - lr * adam.weight_decay) - lr * update;
+}
+
+@compute @workgroup_size(256)
+fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i >= adam.n) { return; }
+    adamw_at(i, ag[i] * agscale[0]);
+}
+
+// With a loss scaler (loss_scale.wgsl): agscale = [factor, norm, skip]; a step whose gradients
+// overflowed changes nothing.
+@compute @workgroup_size(256)
+fn adamw_scaled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = gid(wid, nwg, lid);
+    if (i >= adam.n || agscale[2] != 0.0) { return; }
+    adamw_at(i, ag[i] * agscale[0]);
 }
 
 // ---- EMA: e = decay·e + (1 − decay)·p ----

@@ -21,6 +21,7 @@ pub mod demo;
 pub mod device;
 pub mod error;
 pub mod interop;
+pub mod loss_scale;
 pub mod ops;
 pub mod optim;
 pub mod params;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use crate::arena::{packed, Packed};
 use crate::autodiff::{Gradients, NoGradGuard};
 use crate::error::{Error, Result};
+use crate::loss_scale::LossScaler;
 use crate::ops::sources::{entry, read, write, StaticKernel};
 use crate::ops::{grid, kernel};
 use crate::tensor::{DType, Tensor, TensorId};
@@ -24,6 +25,16 @@ pub(crate) const KERNELS: StaticKernel = StaticKernel {
     entries: &[
         entry(
             "adamw",
+            &[
+                write("ap"),
+                read("ag"),
+                write("am"),
+                write("av"),
+                read("agscale"),
+            ],
+        ),
+        entry(
+            "adamw_scaled",
             &[
                 write("ap"),
                 read("ag"),
@@ -301,6 +312,30 @@ impl AdamW {
     /// `[clip factor, global gradient norm]` (read it back only when logging), or None when no
     /// parameter had a gradient.
     pub fn step(&mut self, params: &[Tensor], grads: &Gradients) -> Result<Option<Tensor>> {
+        self.step_with(params, grads, None)
+    }
+
+    /// [`AdamW::step`] for the gradients of a loss multiplied by `scaler`'s scale
+    /// ([`LossScaler::scale`]): they are divided by it (and clipped by their unscaled norm);
+    /// when any overflowed the update is skipped on the GPU (parameters and moments unchanged)
+    /// and the scale backs off, else it grows on schedule. Returns `[factor, unscaled norm,
+    /// skipped]`. The bias correction counts every call, skipped or not (the host cannot know
+    /// without a read-back; after the first steps 1 − βᵗ hardly moves).
+    pub fn step_scaled(
+        &mut self,
+        params: &[Tensor],
+        grads: &Gradients,
+        scaler: &LossScaler,
+    ) -> Result<Option<Tensor>> {
+        self.step_with(params, grads, Some(scaler))
+    }
+
+    fn step_with(
+        &mut self,
+        params: &[Tensor],
+        grads: &Gradients,
+        scaler: Option<&LossScaler>,
+    ) -> Result<Option<Tensor>> {
         let _ng = NoGradGuard::new();
         let with_grad: Vec<(&Tensor, &Tensor)> = params
             .iter()
@@ -327,14 +362,21 @@ impl AdamW {
             Some(layout) => Some(self.gather_gradients(layout, &with_grad)?),
             None => None,
         };
-        let stats = match &flat_grad {
-            Some(g) => self.stats(&dev, &[g])?,
-            None => self.stats(&dev, &with_grad.iter().map(|(_, g)| *g).collect::<Vec<_>>())?,
+        let all: Vec<&Tensor> = match &flat_grad {
+            Some(g) => vec![g],
+            None => with_grad.iter().map(|(_, g)| *g).collect(),
+        };
+        let stats = match scaler {
+            Some(sc) => sc.stats(&sum_squares(&all)?, self.config.max_grad_norm)?,
+            None => self.stats(&dev, &all)?,
         };
         self.step += 1;
         if let (Some(g), Some(f)) = (&flat_grad, &self.flat) {
             // Padding is zero in p, g, m and v, and the update keeps it zero.
-            self.update(&f.layout.flat, g, &f.m, &f.v, &stats)?;
+            self.update(&f.layout.flat, g, &f.m, &f.v, &stats, scaler.is_some())?;
+            if let Some(sc) = scaler {
+                sc.update(&stats)?;
+            }
             return Ok(Some(stats));
         }
         for (p, g) in with_grad {
@@ -345,7 +387,10 @@ impl AdamW {
                 ));
             }
             let (m, v) = &self.moments[&p.id()];
-            self.update(p, g, m, v, &stats)?;
+            self.update(p, g, m, v, &stats, scaler.is_some())?;
+        }
+        if let Some(sc) = scaler {
+            sc.update(&stats)?;
         }
         Ok(Some(stats))
     }
@@ -392,7 +437,7 @@ impl AdamW {
         let dev = flat.device().clone();
         let stats = self.stats(&dev, &[&g])?;
         self.step += 1;
-        self.update(&flat, &g, &m, &v, &stats)?;
+        self.update(&flat, &g, &m, &v, &stats, false)?;
         Ok(stats)
     }
 
@@ -410,12 +455,21 @@ impl AdamW {
         }
     }
 
-    /// One fused AdamW update of `p` (moments `m`, `v`) with gradient `g` times the clip factor
-    /// in `stats`, at the current step's bias corrections.
-    fn update(&self, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, stats: &Tensor) -> Result<()> {
+    /// One fused AdamW update of `p` (moments `m`, `v`) with gradient `g` times the factor in
+    /// `stats`, at the current step's bias corrections; `scaled`: skipped when `stats` says so.
+    fn update(
+        &self,
+        p: &Tensor,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        stats: &Tensor,
+        scaled: bool,
+    ) -> Result<()> {
         let c = self.config;
         let dev = p.device();
-        let k = kernel(dev, &KERNELS, "adamw", &[])?;
+        let entry = if scaled { "adamw_scaled" } else { "adamw" };
+        let k = kernel(dev, &KERNELS, entry, &[])?;
         let n = p.numel();
         let params = AdamwParams {
             n: n as u32,
@@ -481,6 +535,25 @@ const SUM_SQUARES_CHUNK: usize = 4096;
 /// slots (one workgroup per tensor, or, for a single large tensor such as the flat gradient of
 /// packed parameters, one workgroup per chunk of it), then one dispatch for the factor.
 pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
+    let partial = sum_squares(grads)?;
+    let dev = partial.device().clone();
+    let out = Tensor::uninit(&dev, &[2], DType::F32)?;
+    let cs = kernel(&dev, &KERNELS, "clip_scale", &[])?;
+    dev.dispatch(
+        &cs,
+        &ClipParams {
+            slots: partial.numel() as u32,
+            max_norm,
+        },
+        &[partial.arg(), out.arg()],
+        [1, 1, 1],
+    )?;
+    Ok(out)
+}
+
+/// Partial sums of squares of `grads` together, one slot per workgroup (one per tensor, or
+/// for a single large tensor up to 256 chunks of it).
+fn sum_squares(grads: &[&Tensor]) -> Result<Tensor> {
     let dev = grads
         .first()
         .ok_or_else(|| Error::invalid("clip_factor", "no gradients"))?
@@ -509,18 +582,7 @@ pub fn clip_factor(grads: &[&Tensor], max_norm: f32) -> Result<Tensor> {
         )?;
         slot += groups;
     }
-    let out = Tensor::uninit(&dev, &[2], DType::F32)?;
-    let cs = kernel(&dev, &KERNELS, "clip_scale", &[])?;
-    dev.dispatch(
-        &cs,
-        &ClipParams {
-            slots: slots as u32,
-            max_norm,
-        },
-        &[partial.arg(), out.arg()],
-        [1, 1, 1],
-    )?;
-    Ok(out)
+    Ok(partial)
 }
 
 /// Exponential moving average of parameters (the weights usually sampled from).

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{assert_close, device, f64s, rng};
+use mtdiff_engine::loss_scale::{cpu_reference, LossScaleState, LossScaler, LossScalerConfig};
 use mtdiff_engine::optim::{clip_factor, AdamW, AdamWConfig, Ema};
 use mtdiff_engine::{cpu, ParamArena, Tensor};
 
@@ -419,4 +420,163 @@ fn an_arena_refuses_more_than_its_capacity() {
     assert!(e.contains("slot_len"), "{e}");
     let e = arena.alloc(&[0.0; 3], &[4]).err().unwrap().to_string();
     assert!(e.contains("4 values") || e.contains("3 values"), "{e}");
+}
+
+/// Bits of every parameter.
+fn bits(params: &[Tensor]) -> Vec<Vec<u32>> {
+    params
+        .iter()
+        .map(|p| p.to_vec().unwrap().iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn a_scaled_step_without_overflow_is_the_unscaled_step_bit_for_bit() {
+    let dev = device();
+    let shapes: [&[usize]; 3] = [&[7, 33], &[65], &[3, 2, 5]];
+    let mut r = rng(31);
+    let ws: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| r.vec_range(s.iter().product(), -2.0, 2.0))
+        .collect();
+    for clip in [None, Some(0.5f32)] {
+        let (separate, packed) = separate_and_packed(&dev, &shapes, 5);
+        let (separate2, packed2) = separate_and_packed(&dev, &shapes, 5);
+        for (plain, scaled) in [(separate, separate2), (packed, packed2)] {
+            let mut a = AdamW::new(decayed(clip));
+            let mut b = AdamW::new(decayed(clip));
+            // A power-of-two scale multiplies and divides exactly.
+            let scaler = LossScaler::new(
+                &dev,
+                LossScalerConfig {
+                    init_scale: 1024.0,
+                    growth_interval: 2,
+                    ..LossScalerConfig::default()
+                },
+            )
+            .unwrap();
+            for _ in 0..3 {
+                let g = linear_loss(&plain, &ws).backward().unwrap();
+                a.step(&plain, &g).unwrap();
+                let loss = scaler.scale(&linear_loss(&scaled, &ws)).unwrap();
+                let stats = b
+                    .step_scaled(&scaled, &loss.backward().unwrap(), &scaler)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(stats.to_vec().unwrap()[2], 0.0, "not skipped");
+            }
+            assert_eq!(bits(&plain), bits(&scaled), "clip {clip:?}");
+            // Three clean steps with growth every 2: 1024 → 2048 after the second.
+            let state = LossScaleState::from_values(&scaler.state().to_vec().unwrap()).unwrap();
+            assert_eq!(
+                state,
+                LossScaleState {
+                    scale: 2048.0,
+                    clean_steps: 1,
+                    skipped_steps: 0,
+                    last_skipped: false
+                }
+            );
+        }
+    }
+}
+
+#[test]
+fn an_overflowing_step_changes_nothing_and_the_scale_follows_the_reference() {
+    let dev = device();
+    let shapes: [&[usize]; 2] = [&[9, 4], &[17]];
+    let (_, params) = separate_and_packed(&dev, &shapes, 8);
+    let mut r = rng(2);
+    let finite: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| r.vec_range(s.iter().product(), -1.0, 1.0))
+        .collect();
+    let mut overflowing = finite.clone();
+    overflowing[1][3] = f32::INFINITY;
+    let mut nan = finite.clone();
+    nan[0][0] = f32::NAN;
+    let config = LossScalerConfig {
+        init_scale: 256.0,
+        growth_interval: 2,
+        ..LossScalerConfig::default()
+    };
+    let scaler = LossScaler::new(&dev, config).unwrap();
+    let mut opt = AdamW::new(decayed(Some(1.0)));
+    let mut want = LossScaleState::from_values(&scaler.state().to_vec().unwrap()).unwrap();
+    // Clean, overflow, NaN, clean, clean (a growth), overflow.
+    let plan = [
+        (&finite, true),
+        (&overflowing, false),
+        (&nan, false),
+        (&finite, true),
+        (&finite, true),
+        (&overflowing, false),
+    ];
+    for (step, (ws, ok)) in plan.into_iter().enumerate() {
+        let before = bits(&params);
+        let loss = scaler.scale(&linear_loss(&params, ws)).unwrap();
+        let stats = opt
+            .step_scaled(&params, &loss.backward().unwrap(), &scaler)
+            .unwrap()
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        want = cpu_reference(&config, want, ok);
+        let got = LossScaleState::from_values(&scaler.state().to_vec().unwrap()).unwrap();
+        assert_eq!(got, want, "step {step}");
+        if ok {
+            assert_ne!(bits(&params), before, "step {step} updates");
+            assert_eq!(stats[2], 0.0);
+        } else {
+            assert_eq!(bits(&params), before, "step {step} is skipped");
+            assert_eq!(stats[..1], [0.0], "step {step}: factor 0");
+            assert_eq!(stats[2], 1.0);
+        }
+    }
+    assert_eq!(want.skipped_steps, 3);
+    // A saved state comes back.
+    let saved = LossScaleState {
+        scale: 8.0,
+        clean_steps: 5,
+        skipped_steps: 2,
+        last_skipped: true,
+    };
+    scaler.restore(saved).unwrap();
+    assert_eq!(
+        LossScaleState::from_values(&scaler.state().to_vec().unwrap()).unwrap(),
+        saved
+    );
+}
+
+#[test]
+fn a_loss_scaler_refuses_bad_settings_and_losses() {
+    let dev = device();
+    for bad in [
+        LossScalerConfig {
+            init_scale: 0.0,
+            ..LossScalerConfig::default()
+        },
+        LossScalerConfig {
+            backoff_factor: 1.0,
+            ..LossScalerConfig::default()
+        },
+        LossScalerConfig {
+            growth_interval: 0,
+            ..LossScalerConfig::default()
+        },
+    ] {
+        let e = LossScaler::new(&dev, bad)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("LossScaler::new"), "{e}");
+    }
+    let s = LossScaler::new(&dev, LossScalerConfig::default()).unwrap();
+    let v = Tensor::from_slice(&dev, &[1.0, 2.0], &[2]).unwrap();
+    assert!(s.scale(&v).is_err(), "a two-element loss");
+    let one = Tensor::scalar(&dev, 3.0).unwrap();
+    assert_eq!(
+        s.scale(&one).unwrap().to_vec().unwrap(),
+        vec![3.0 * 65536.0]
+    );
 }

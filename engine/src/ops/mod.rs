@@ -91,6 +91,7 @@ pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
 /// The layouts of every kernel parameter struct the engine's shaders use (checked against the
 /// WGSL structs of the same names by `engine/tests/shaders.rs`).
 pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
+    use crate::loss_scale::{ScaledClipParams, ScalerParams};
     use crate::optim::{AdamwParams, ClipParams, EmaParams, SumSquaresParams};
     use crate::params::KernelParams;
     vec![
@@ -119,5 +120,7 @@ pub fn param_layouts() -> Vec<crate::params::ParamLayout> {
         EmaParams::LAYOUT,
         SumSquaresParams::LAYOUT,
         ClipParams::LAYOUT,
+        ScaledClipParams::LAYOUT,
+        ScalerParams::LAYOUT,
     ]
 }

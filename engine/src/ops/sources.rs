@@ -77,6 +77,7 @@ pub const STATIC_KERNELS: &[&StaticKernel] = &[
     &crate::ops::elementwise::KERNELS,
     &crate::ops::layout::KERNELS,
     &crate::ops::loss::KERNELS,
+    &crate::loss_scale::KERNELS,
     &crate::ops::norm::KERNELS,
     &crate::ops::precision::KERNELS,
     &crate::optim::KERNELS,
