@@ -277,10 +277,17 @@ impl LiveTraining {
             losses.push(l.parts[0][0].clone());
         }
         self.next_step = end;
-        let mut out = Vec::with_capacity(losses.len());
-        for l in losses {
-            out.extend(l.to_vec_async()?.await?);
+        if losses.is_empty() {
+            return Ok(Vec::new());
         }
+        // One read-back for all the steps: the losses side by side on the device.
+        let rows = losses
+            .iter()
+            .map(|l| l.reshape(&[1]))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let out = Tensor::cat(&rows.iter().collect::<Vec<_>>(), 0)?
+            .to_vec_async()?
+            .await?;
         if let Some(bad) = out.iter().position(|v| !v.is_finite()) {
             return Err(Error::Diverged(format!(
                 "the loss of step {} is {}: reload the page and train with a lower learning rate",
