@@ -156,17 +156,21 @@ async function main() {
     }
     return;
   }
-  $("ckpt-file").onchange = async (ev) => {
+  // Every handler shows its error on the page (a file that is no checkpoint, a missing model).
+  const shown = (f) => (...args) => { $("error").textContent = ""; f(...args).catch(showError); };
+  $("ckpt-file").onchange = shown(async (ev) => {
     const f = ev.target.files[0];
     if (f) useCheckpoint(new Uint8Array(await f.arrayBuffer()), f.name);
-  };
-  $("ckpt-published").onclick = async () => {
+  });
+  $("ckpt-published").onclick = shown(async () => {
     const r = await fetch("./model.safetensors");
-    if (!r.ok) throw new Error("no model.safetensors beside the page: train one with `mtdiff train` and copy its checkpoint there");
+    if (!r.ok) throw new Error("no model.safetensors beside the page: build it with `bash .ci/web build RUN_DIR`, or choose a checkpoint file");
     useCheckpoint(new Uint8Array(await r.arrayBuffer()), "model.safetensors");
-  };
-  $("sample").onclick = () => sample().catch(showError);
+  });
+  $("sample").onclick = shown(sample);
   $("train-start").onclick = () => {
+    $("error").textContent = "";
+    if (running) { showError("pause the run first"); return; }
     training?.free();
     const config = { batch: +$("batch").value, steps: +$("train-steps").value };
     training = gpu.startTraining(JSON.stringify(config));
