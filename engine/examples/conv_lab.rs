@@ -6,7 +6,10 @@
 //! KW, stride, pad, OH, OW, has_bias=1, silu=0, extra...], 1 x, 2 weights, 3 bias, 4 y, 5 pre),
 //! entry point `main`, and the grid GX × GY × GZ. It prints the compile time, the largest error
 //! against the f64 CPU reference (`cpu::conv2d`), and the best and median GFLOP/s of 9 runs.
-//! LAB_WEIGHTS=ci_kk_co binds the weights transposed to [Ci, KH·KW, Co].
+//! LAB_WEIGHTS=ci_kk_co binds the weights transposed to [Ci, KH·KW, Co]. LAB_SM=K sets
+//! parameter 11 (the subgroup kernels' SM; 1 otherwise). LAB_X=f16 binds x as f16, two to a
+//! 32-bit word (element 2k in the low half, as `DType::F16` stores it), and checks against the
+//! reference on the f16-rounded x.
 use std::time::Instant;
 
 use mtdiff_engine::cpu;
@@ -34,7 +37,11 @@ fn main() {
             .map(|i| (((i + seed) * 7919) % 1000) as f32 / 1000.0 - 0.5)
             .collect()
     };
-    let x = gen(n * ci * hw * hw, 1);
+    let x_f16 = std::env::var("LAB_X").as_deref() == Ok("f16");
+    let mut x = gen(n * ci * hw * hw, 1);
+    if x_f16 {
+        x = x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+    }
     let w = gen(co * ci * k * k, 2);
     let b = gen(co, 3);
     let bound_w: Vec<f32> = match std::env::var("LAB_WEIGHTS").as_deref() {
@@ -60,11 +67,23 @@ fn main() {
             usage,
         })
     };
-    let (xb, wb, bb) = (mk(&x, st), mk(&bound_w, st), mk(&b, st));
+    let xb = if x_f16 {
+        let mut halves: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+        halves.resize(x.len().div_ceil(2) * 2, half::f16::ZERO);
+        dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(&halves),
+            usage: st,
+        })
+    } else {
+        mk(&x, st)
+    };
+    let (wb, bb) = (mk(&bound_w, st), mk(&b, st));
     let yb = mk(&vec![0.0; ylen], st | wgpu::BufferUsages::COPY_SRC);
     let pre = mk(&[0.0; 4], st);
     let mut params = [0u32; 64];
-    let base = [n, ci, hw, hw, co, k, k, stride, pad, ohw, ohw, 1, 0].map(|v| v as u32);
+    let sm = std::env::var("LAB_SM").map_or(1, |v| v.parse().expect("LAB_SM: a number"));
+    let base = [n, ci, hw, hw, co, k, k, stride, pad, ohw, ohw, sm, 0].map(|v| v as u32);
     params[..13].copy_from_slice(&base);
     params[13..13 + extra.len()].copy_from_slice(&extra);
     let p = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
