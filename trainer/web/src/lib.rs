@@ -290,7 +290,8 @@ impl LiveTraining {
             .await?;
         if let Some(bad) = out.iter().position(|v| !v.is_finite()) {
             return Err(Error::Diverged(format!(
-                "the loss of step {} is {}: reload the page and train with a lower learning rate",
+                "the loss of step {} is {}: training diverged; start again, with a larger batch \
+                 or a lower learning rate (`lr` in the training settings)",
                 end as usize - out.len() + bad + 1,
                 out[bad]
             )));
