@@ -81,6 +81,10 @@ pub struct Meta {
     /// they were recorded, whose classes are shown by index.
     #[serde(default)]
     pub class_names: Vec<String>,
+    /// With `--loss-scale true`: the scaler's state `[scale, clean steps, skipped steps, last
+    /// skipped]` after this step (absent otherwise and in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<[f32; 4]>,
 }
 
 /// A loaded checkpoint.

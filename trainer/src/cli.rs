@@ -193,6 +193,10 @@ struct TrainArgs {
     /// Min-SNR-γ weighting of the ε loss, 0 = off [default: 5].
     #[arg(long)]
     snr_gamma: Option<f64>,
+    /// Dynamic loss scaling: true or false (PyTorch GradScaler's rule, decided on the GPU;
+    /// steps whose gradients overflow are skipped and counted in metrics.jsonl) [default: false].
+    #[arg(long)]
+    loss_scale: Option<bool>,
     /// Evaluate the final checkpoint: true or false [default: true].
     #[arg(long)]
     eval: Option<bool>,
@@ -253,6 +257,7 @@ impl TrainArgs {
             guidance,
             guidance_interval,
             snr_gamma,
+            loss_scale,
             eval,
             eval_samples,
             eval_classifier_steps

@@ -105,6 +105,10 @@ pub struct TrainConfig {
     pub guidance_interval: (f64, f64),
     /// Min-SNR-γ weighting of the ε loss (0: off); see `ModelConfig::snr_gamma`.
     pub snr_gamma: f64,
+    /// Dynamic loss scaling (`mtdiff_engine::loss_scale`, PyTorch GradScaler's rule): a step
+    /// whose gradients overflow is skipped on the GPU and the scale backs off. The groundwork of
+    /// f16 mixed precision; in f32 it skips steps with Inf/NaN gradients instead of taking them.
+    pub loss_scale: bool,
     /// Run `eval` on the final checkpoint.
     pub eval: bool,
     /// Generated samples per metric in the final evaluation.
@@ -161,6 +165,7 @@ impl Default for TrainConfig {
             guidance: 4.5,
             guidance_interval: (0.25, 1.0),
             snr_gamma: 5.0,
+            loss_scale: false,
             eval: true,
             eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,

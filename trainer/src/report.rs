@@ -395,6 +395,8 @@ mod tests {
             dispatches_per_step: 0.0,
             all_reduce_ms_per_step: 0.0,
             all_reduce_bytes_per_step: 0.0,
+            loss_scale: None,
+            skipped_steps: None,
         }
     }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use mtdiff_engine::loss_scale::{LossScaleState, LossScaler, LossScalerConfig};
 use mtdiff_engine::ops::diffusion::randn_from;
 use mtdiff_engine::optim::{AdamW, AdamWConfig, Ema};
 use mtdiff_engine::rng::CpuRng;
@@ -79,6 +80,13 @@ pub struct MetricsLine {
     /// gradient read back, and the sum written to every device); absent otherwise.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub all_reduce_bytes_per_step: f64,
+    /// With `--loss-scale true`: the loss scale after the interval's last step, and the steps
+    /// skipped (gradients overflowed) since the run began; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+    /// See `loss_scale`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<u64>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -270,6 +278,8 @@ pub struct Learner {
     pub ema: Option<Ema>,
     /// Draws the training timesteps.
     pub timesteps: TimestepSampler,
+    /// Dynamic loss scaling (`--loss-scale true`).
+    pub scaler: Option<LossScaler>,
 }
 
 impl Learner {
@@ -296,12 +306,17 @@ impl Learner {
         };
         let sampling = TimestepSampling::parse(&cfg.timestep_sampling)?;
         let timesteps = TimestepSampler::new(sampling, model.schedule());
+        let scaler = cfg
+            .loss_scale
+            .then(|| LossScaler::new(dev, LossScalerConfig::default()))
+            .transpose()?;
         Ok(Learner {
             model,
             params,
             opt,
             ema,
             timesteps,
+            scaler,
         })
     }
 
@@ -362,9 +377,17 @@ impl Learner {
         if nan {
             total = total.mul_scalar(f32::NAN)?;
         }
-        let grads = total.backward()?;
         self.opt.config.lr = cfg.lr_at(step);
-        self.opt.step(&self.params, &grads)?;
+        match &self.scaler {
+            Some(sc) => {
+                let grads = sc.scale(&total)?.backward()?;
+                self.opt.step_scaled(&self.params, &grads, sc)?;
+            }
+            None => {
+                let grads = total.backward()?;
+                self.opt.step(&self.params, &grads)?;
+            }
+        }
         if let Some(e) = self.ema.as_mut() {
             e.decay = cfg.ema_at(step);
             e.update(&self.params)?;
@@ -523,6 +546,13 @@ impl<'a> Run<'a> {
         let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
         let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
         let run_dir = cfg.run_dir();
+        if cfg.loss_scale && (world.size() > 1 || cfg.devices > 1) {
+            return Err(Error::Usage(
+                "--loss-scale true trains on one device only for now (the data-parallel \
+                 optimizer step has no scaled form): drop --loss-scale or train on one device"
+                    .into(),
+            ));
+        }
         if world.size() * cfg.devices > cfg.batch {
             return Err(Error::Usage(format!(
                 "{} processes × --devices {} take more shards than --batch {} has samples: raise \
@@ -621,6 +651,10 @@ impl<'a> Run<'a> {
             self.learner.ema.as_ref(),
             &ckpt,
         )?;
+        // The loss scale continues where it was (a checkpoint without one starts at 2¹⁶).
+        if let (Some(sc), Some(v)) = (&self.learner.scaler, ckpt.meta.loss_scale) {
+            sc.restore(LossScaleState::from_values(&v)?)?;
+        }
         self.start = ckpt.meta.step;
         if ckpt.meta.train.steps != self.cfg.steps && self.cfg.lr_schedule == "cosine" {
             println!(
@@ -912,7 +946,14 @@ impl<'a> Run<'a> {
         let (total, last) = (self.all_reduce, self.all_reduce_logged);
         self.all_reduce_logged = total;
         let per_step = n.max(1) as f64;
+        // The loss scaler's state, read with the losses (one more small read-back per line).
+        let scale = match &self.learner.scaler {
+            Some(sc) => Some(LossScaleState::from_values(&sc.state().to_vec()?)?),
+            None => None,
+        };
         let line = MetricsLine {
+            loss_scale: scale.map(|s| s.scale as f64),
+            skipped_steps: scale.map(|s| s.skipped_steps as u64),
             img_per_s: (n * self.cfg.batch as u64) as f64 / secs.max(1e-9),
             dispatches_per_step: interval.dispatches as f64 / per_step,
             all_reduce_ms_per_step: (total.seconds - last.seconds) * 1e3 / per_step,
@@ -948,6 +989,10 @@ impl<'a> Run<'a> {
             },
             dataset: self.data.name(),
             class_names: self.class_names.clone(),
+            loss_scale: match &self.learner.scaler {
+                Some(sc) => Some(LossScaleState::from_values(&sc.state().to_vec()?)?.values()),
+                None => None,
+            },
         };
         self.check_replicas_identical(done)?;
         let path = checkpoint::path_for(&self.run_dir, done);
@@ -1079,6 +1124,8 @@ fn interval_metrics(pending: &[StepLosses], rows: &[Vec<f32>], lr: f32) -> Metri
         dispatches_per_step: 0.0,
         all_reduce_ms_per_step: 0.0,
         all_reduce_bytes_per_step: 0.0,
+        loss_scale: None,
+        skipped_steps: None,
     }
 }
 
