@@ -889,12 +889,18 @@ fn loss_scaling_keeps_the_losses_records_its_state_and_resumes_exactly() {
     let said = run("split", steps, &["--loss-scale", "true", "--resume"]);
     assert!(said.contains("resumed from"), "{said}");
     assert_eq!(losses(&out.join("scaled")), losses(&out.join("split")));
-    // Not with data parallelism yet, said with the way out.
-    let mut a = tiny(&out, "dp", "image-label", steps);
-    a.extend(strings(&["--loss-scale", "true", "--devices", "2"]));
-    let e = fails(&a);
-    assert!(
-        e.contains("--loss-scale true trains on one device only"),
-        "{e}"
-    );
+    // On two devices (each with its own scaler, moved alike by the summed gradient): the
+    // one-device run's losses up to the order of f32 sums, and the same scaler state.
+    run("two", steps, &["--loss-scale", "true", "--devices", "2"]);
+    for (a, b) in losses(&out.join("scaled"))
+        .iter()
+        .zip(&losses(&out.join("two")))
+    {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() <= 1e-4 * a.1.abs(), "{a:?} vs {b:?}");
+    }
+    let two =
+        mtdiff::checkpoint::load(&mtdiff::checkpoint::list(&out.join("two")).pop().unwrap().1)
+            .unwrap();
+    assert_eq!(two.meta.loss_scale, Some([65536.0, 8.0, 0.0, 0.0]));
 }

@@ -428,6 +428,16 @@ impl AdamW {
     /// The second half of [`AdamW::step`]: clips and applies the flat gradient of the last
     /// [`AdamW::gather`] (as it is now in the buffer). Returns `[clip factor, gradient norm]`.
     pub fn step_gathered(&mut self) -> Result<Tensor> {
+        self.step_gathered_with(None)
+    }
+
+    /// [`AdamW::step_gathered`] for gradients of scaled losses, as [`AdamW::step_scaled`]
+    /// (every replica keeps its own scaler; the same summed gradient moves them alike).
+    pub fn step_gathered_scaled(&mut self, scaler: &LossScaler) -> Result<Tensor> {
+        self.step_gathered_with(Some(scaler))
+    }
+
+    fn step_gathered_with(&mut self, scaler: Option<&LossScaler>) -> Result<Tensor> {
         let _ng = NoGradGuard::new();
         let f = self
             .flat
@@ -435,9 +445,15 @@ impl AdamW {
             .ok_or_else(|| Error::invalid("AdamW::step_gathered", "gather came first"))?;
         let (flat, g, m, v) = (f.layout.flat.clone(), f.g.clone(), f.m.clone(), f.v.clone());
         let dev = flat.device().clone();
-        let stats = self.stats(&dev, &[&g])?;
+        let stats = match scaler {
+            Some(sc) => sc.stats(&sum_squares(&[&g])?, self.config.max_grad_norm)?,
+            None => self.stats(&dev, &[&g])?,
+        };
         self.step += 1;
-        self.update(&flat, &g, &m, &v, &stats, false)?;
+        self.update(&flat, &g, &m, &v, &stats, scaler.is_some())?;
+        if let Some(sc) = scaler {
+            sc.update(&stats)?;
+        }
         Ok(stats)
     }
 

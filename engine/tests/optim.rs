@@ -580,3 +580,37 @@ fn a_loss_scaler_refuses_bad_settings_and_losses() {
         vec![3.0 * 65536.0]
     );
 }
+
+#[test]
+fn gather_then_step_gathered_scaled_is_step_scaled() {
+    let dev = device();
+    let shapes: [&[usize]; 2] = [&[5, 6], &[11]];
+    let mut r = rng(12);
+    let ws: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| r.vec_range(s.iter().product(), -1.0, 1.0))
+        .collect();
+    let (_, a) = separate_and_packed(&dev, &shapes, 4);
+    let (_, b) = separate_and_packed(&dev, &shapes, 4);
+    let config = LossScalerConfig {
+        growth_interval: 2,
+        ..LossScalerConfig::default()
+    };
+    let (sa, sb) = (
+        LossScaler::new(&dev, config).unwrap(),
+        LossScaler::new(&dev, config).unwrap(),
+    );
+    let (mut oa, mut ob) = (
+        AdamW::new(decayed(Some(0.5))),
+        AdamW::new(decayed(Some(0.5))),
+    );
+    for _ in 0..3 {
+        let g = sa.scale(&linear_loss(&a, &ws)).unwrap().backward().unwrap();
+        oa.step_scaled(&a, &g, &sa).unwrap();
+        let g = sb.scale(&linear_loss(&b, &ws)).unwrap().backward().unwrap();
+        ob.gather(&b, &g).unwrap();
+        ob.step_gathered_scaled(&sb).unwrap();
+    }
+    assert_eq!(bits(&a), bits(&b));
+    assert_eq!(sa.state().to_vec().unwrap(), sb.state().to_vec().unwrap());
+}

@@ -469,6 +469,8 @@ struct Replica {
     model: MtDiffusion,
     params: Vec<Tensor>,
     opt: AdamW,
+    /// Its loss scaler (`--loss-scale true`), in step with the first device's.
+    scaler: Option<LossScaler>,
 }
 
 /// One step's losses, still on the GPU.
@@ -546,13 +548,6 @@ impl<'a> Run<'a> {
         let class_names: Vec<String> = (0..data.classes()).map(|k| data.class_name(k)).collect();
         let plot_title = format!("run {} · {} on {}", cfg.name, cfg.task, data.name());
         let run_dir = cfg.run_dir();
-        if cfg.loss_scale && (world.size() > 1 || cfg.devices > 1) {
-            return Err(Error::Usage(
-                "--loss-scale true trains on one device only for now (the data-parallel \
-                 optimizer step has no scaled form): drop --loss-scale or train on one device"
-                    .into(),
-            ));
-        }
         if world.size() * cfg.devices > cfg.batch {
             return Err(Error::Usage(format!(
                 "{} processes × --devices {} take more shards than --batch {} has samples: raise \
@@ -682,11 +677,17 @@ impl<'a> Run<'a> {
             let model = MtDiffusion::new(&dev, self.learner.model.config())?;
             let params = model.params().tensors();
             let opt = AdamW::new(self.learner.opt.config);
+            let scaler = self
+                .cfg
+                .loss_scale
+                .then(|| LossScaler::new(&dev, LossScalerConfig::default()))
+                .transpose()?;
             self.replicas.push(Replica {
                 dev,
                 model,
                 params,
                 opt,
+                scaler,
             });
         }
         if self.replicas.is_empty() && self.world.size() == 1 {
@@ -719,6 +720,22 @@ impl<'a> Run<'a> {
             state.resize(total * if with_moments { 3 } else { 1 }, 0.0);
         }
         self.world.broadcast(&mut state);
+        // The loss scaler's state (rank 0's, restored from a checkpoint or new) everywhere.
+        if let Some(sc) = &self.learner.scaler {
+            let mut scale = if self.world.is_root() {
+                sc.state().to_vec()?
+            } else {
+                vec![0.0; 4]
+            };
+            self.world.broadcast(&mut scale);
+            let scale = LossScaleState::from_values(&scale)?;
+            sc.restore(scale)?;
+            for r in &self.replicas {
+                if let Some(rs) = &r.scaler {
+                    rs.restore(scale)?;
+                }
+            }
+        }
         self.start = start;
         let root = self.world.is_root();
         let mut targets: Vec<(&Device, &[Tensor], &mut AdamW)> = Vec::new();
@@ -853,16 +870,17 @@ impl<'a> Run<'a> {
         let mut parts = Vec::with_capacity(n);
         let mut head_names = Vec::new();
         for k in 0..n {
-            let (dev, model, params, opt) = match k {
+            let (dev, model, params, opt, scaler) = match k {
                 0 => (
                     &self.dev,
                     &self.learner.model,
                     &self.learner.params,
                     &mut self.learner.opt,
+                    self.learner.scaler.as_ref(),
                 ),
                 _ => {
                     let r = &mut self.replicas[k - 1];
-                    (&r.dev, &r.model, &r.params, &mut r.opt)
+                    (&r.dev, &r.model, &r.params, &mut r.opt, r.scaler.as_ref())
                 }
             };
             let rows = shard(cfg.batch, shards, first_shard + k);
@@ -874,7 +892,10 @@ impl<'a> Run<'a> {
             if k == 0 && self.fault_step == Some(step + 1) {
                 total = total.mul_scalar(f32::NAN)?;
             }
-            let grads = total.backward()?;
+            let grads = match scaler {
+                Some(sc) => sc.scale(&total)?.backward()?,
+                None => total.backward()?,
+            };
             flats.push(opt.gather(params, &grads)?);
             let mut losses = vec![total.detach(), terms.eps.detach().mul_scalar(share)?];
             for (_, l) in &terms.heads {
@@ -905,12 +926,18 @@ impl<'a> Run<'a> {
         self.all_reduce.bytes += (2 * 4 * sum.len() * n + 2 * 4 * sum.len() * (k - 1) / k) as u64;
         let lr = cfg.lr_at(step);
         for k in 0..flats.len() {
-            let opt = match k {
-                0 => &mut self.learner.opt,
-                _ => &mut self.replicas[k - 1].opt,
+            let (opt, scaler) = match k {
+                0 => (&mut self.learner.opt, self.learner.scaler.as_ref()),
+                _ => {
+                    let r = &mut self.replicas[k - 1];
+                    (&mut r.opt, r.scaler.as_ref())
+                }
             };
             opt.config.lr = lr;
-            opt.step_gathered()?;
+            match scaler {
+                Some(sc) => opt.step_gathered_scaled(sc)?,
+                None => opt.step_gathered()?,
+            };
         }
         if let Some(e) = self.learner.ema.as_mut() {
             e.decay = cfg.ema_at(step);
