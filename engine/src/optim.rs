@@ -366,33 +366,37 @@ impl AdamW {
             Some(g) => vec![g],
             None => with_grad.iter().map(|(_, g)| *g).collect(),
         };
-        let stats = match scaler {
-            Some(sc) => sc.stats(&sum_squares(&all)?, self.config.max_grad_norm)?,
-            None => self.stats(&dev, &all)?,
-        };
+        let stats = self.stats(&dev, &all, scaler)?;
         self.step += 1;
         if let (Some(g), Some(f)) = (&flat_grad, &self.flat) {
             // Padding is zero in p, g, m and v, and the update keeps it zero.
             self.update(&f.layout.flat, g, &f.m, &f.v, &stats, scaler.is_some())?;
-            if let Some(sc) = scaler {
-                sc.update(&stats)?;
-            }
-            return Ok(Some(stats));
-        }
-        for (p, g) in with_grad {
-            if let std::collections::hash_map::Entry::Vacant(e) = self.moments.entry(p.id()) {
-                e.insert((
-                    Tensor::zeros(&dev, p.dims())?,
-                    Tensor::zeros(&dev, p.dims())?,
-                ));
-            }
-            let (m, v) = &self.moments[&p.id()];
-            self.update(p, g, m, v, &stats, scaler.is_some())?;
+        } else {
+            self.update_each(&dev, &with_grad, &stats, scaler.is_some())?;
         }
         if let Some(sc) = scaler {
             sc.update(&stats)?;
         }
         Ok(Some(stats))
+    }
+
+    /// The per-tensor path of [`AdamW::step`]: each parameter's update with its own moments
+    /// (made as zeros on first use).
+    fn update_each(
+        &mut self,
+        dev: &Device,
+        with_grad: &[(&Tensor, &Tensor)],
+        stats: &Tensor,
+        scaled: bool,
+    ) -> Result<()> {
+        for &(p, g) in with_grad {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.moments.entry(p.id()) {
+                e.insert((Tensor::zeros(dev, p.dims())?, Tensor::zeros(dev, p.dims())?));
+            }
+            let (m, v) = &self.moments[&p.id()];
+            self.update(p, g, m, v, stats, scaled)?;
+        }
+        Ok(())
     }
 
     /// The first half of [`AdamW::step`] for data parallelism: copies every gradient into the
@@ -445,10 +449,7 @@ impl AdamW {
             .ok_or_else(|| Error::invalid("AdamW::step_gathered", "gather came first"))?;
         let (flat, g, m, v) = (f.layout.flat.clone(), f.g.clone(), f.m.clone(), f.v.clone());
         let dev = flat.device().clone();
-        let stats = match scaler {
-            Some(sc) => sc.stats(&sum_squares(&[&g])?, self.config.max_grad_norm)?,
-            None => self.stats(&dev, &[&g])?,
-        };
+        let stats = self.stats(&dev, &[&g], scaler)?;
         self.step += 1;
         self.update(&flat, &g, &m, &v, &stats, scaler.is_some())?;
         if let Some(sc) = scaler {
@@ -457,8 +458,17 @@ impl AdamW {
         Ok(stats)
     }
 
-    /// `[clip factor, norm]` of `grads` together, or `[1, NaN]` when not clipping.
-    fn stats(&mut self, dev: &Device, grads: &[&Tensor]) -> Result<Tensor> {
+    /// `[clip factor, norm]` of `grads` together, or `[1, NaN]` when not clipping; with a loss
+    /// scaler `[factor, unscaled norm, skip]` ([`LossScaler`]).
+    fn stats(
+        &mut self,
+        dev: &Device,
+        grads: &[&Tensor],
+        scaler: Option<&LossScaler>,
+    ) -> Result<Tensor> {
+        if let Some(sc) = scaler {
+            return sc.stats(&sum_squares(grads)?, self.config.max_grad_norm);
+        }
         match self.config.max_grad_norm {
             Some(max_norm) => clip_factor(grads, max_norm),
             None => match &self.no_clip {

@@ -317,6 +317,17 @@ fn sample_labels(
         .map(|o| o.values.chunks(o.shape[1]).map(argmax).collect()))
 }
 
+/// The sampler of a training run's grids: its sampling steps and guidance, `seed`.
+pub fn grid_sampler(cfg: &TrainConfig, seed: u64) -> SamplerConfig {
+    SamplerConfig {
+        steps: cfg.sample_steps,
+        seed,
+        guidance: cfg.guidance,
+        guidance_interval: cfg.guidance_interval,
+        ..SamplerConfig::default()
+    }
+}
+
 /// The grid a training run writes: for image+label one row per class (the label given, its
 /// name left of the row), for the transition task (image, second image) pairs, otherwise joint
 /// samples.
@@ -329,13 +340,7 @@ pub fn training_grid(
     let dev = model.device().clone();
     let task = model.task();
     let shape = task.image_shape;
-    let sampler = SamplerConfig {
-        steps: cfg.sample_steps,
-        seed: cfg.seed ^ 0xA11,
-        guidance: cfg.guidance,
-        guidance_interval: cfg.guidance_interval,
-        ..SamplerConfig::default()
-    };
+    let sampler = grid_sampler(cfg, cfg.seed ^ 0xA11);
     match task.preset {
         Some(TaskPreset::ImageLabel) => {
             let ModalityKind::Label { classes } = task.modalities[1].kind else {

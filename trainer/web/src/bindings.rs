@@ -8,6 +8,11 @@ use mtdiff_engine::{Device, KernelProfile};
 
 use crate::{LiveTraining, LoadedCheckpoint, SampleRequest, Samples};
 
+/// [C, H, W] as JavaScript numbers.
+fn shape_u32(shape: [usize; 3]) -> Vec<u32> {
+    shape.iter().map(|&d| d as u32).collect()
+}
+
 /// An error as the page shows it.
 fn js(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
@@ -114,7 +119,7 @@ impl Checkpoint {
     /// [C, H, W] of its images.
     #[wasm_bindgen(js_name = imageShape)]
     pub fn image_shape(&self) -> Vec<u32> {
-        self.inner.image_shape().iter().map(|&d| d as u32).collect()
+        shape_u32(self.inner.image_shape())
     }
 
     /// `mtdiff sample --n N --seed SEED --steps STEPS [--given label=LABEL]`.
@@ -171,7 +176,7 @@ impl Training {
     /// [C, H, W] of its images.
     #[wasm_bindgen(js_name = imageShape)]
     pub fn image_shape(&self) -> Vec<u32> {
-        self.inner.image_shape().iter().map(|&d| d as u32).collect()
+        shape_u32(self.inner.image_shape())
     }
 
     /// `per_class` samples of every class (EMA weights), as the training grids show.

@@ -15,7 +15,7 @@ use mtdiff::classifier::argmax;
 use mtdiff::config::TrainConfig;
 use mtdiff::data::pipeline::{batch_indices, examples, BadImages, DEFAULT_MAX_BAD_IMAGES};
 use mtdiff::data::{Dataset, Representation};
-use mtdiff::sample::{sample_on_device, sampler_for, DeviceSamples, SAMPLE_CHUNK};
+use mtdiff::sample::{grid_sampler, sample_on_device, sampler_for, DeviceSamples, SAMPLE_CHUNK};
 use mtdiff::train::{step_rng, Learner};
 use mtdiff::{state, Error, Result};
 use mtdiff_engine::{Device, DeviceOptions, KernelProfile, Tensor};
@@ -304,13 +304,7 @@ impl LiveTraining {
     /// run's sampling steps and guidance, like the grids `mtdiff train` writes.
     pub async fn sample_grid(&self, per_class: usize, seed: u64) -> Result<Samples> {
         let model = &self.learner.model;
-        let sampler = SamplerConfig {
-            steps: self.cfg.sample_steps,
-            seed,
-            guidance: self.cfg.guidance,
-            guidance_interval: self.cfg.guidance_interval,
-            ..SamplerConfig::default()
-        };
+        let sampler = grid_sampler(&self.cfg, seed);
         // One batch: `per_class` of every class in class order where the task has a label.
         let labels = label_modality(model).map(|_| {
             (0..self.class_names.len() * per_class)
