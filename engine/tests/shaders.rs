@@ -3,7 +3,7 @@
 //! struct has the layout of the Rust struct of the same name (`mtdiff_engine::params`).
 
 use mtdiff_engine::ops::attention::attention_source;
-use mtdiff_engine::ops::sources::{generated_kernels, STATIC_KERNELS};
+use mtdiff_engine::ops::sources::{f16_input_kernels, generated_kernels, STATIC_KERNELS};
 
 /// Checks every uniform global of `module` against the Rust parameter struct of its type's name
 /// (size, member names and offsets); how many it checked.
@@ -63,10 +63,25 @@ fn every_rust_parameter_struct_is_some_shaders_struct() {
     }
 }
 
-/// Every generated variant: register-blocked and subgroup matmuls, subgroup convs, attention.
+/// Every generated variant: register-blocked and subgroup matmuls, subgroup convs, attention,
+/// and the matmuls and convs with f16 inputs.
 #[test]
 fn every_generated_kernel_validates() {
-    let kernels = generated_kernels();
+    let mut kernels = generated_kernels();
+    kernels.extend(f16_input_kernels());
+    for prefix in [
+        "matmul_tiled.bias0.f16-A.",
+        "matmul_regblock.ta0tb0va1vb1.bias0.f16-A-B.",
+        "matmul_subgroup.ta1tb0va0vb1.bias1.f16-B.",
+        "conv2d_regblock.bias1.silu1.f16-src.",
+        "conv2d_subgroup.Forward.bias1.silu0.tn16.vw1.row1.f16-src.",
+        "conv2d_subgroup.Weight.tn32.vw0.row0.f16-src.",
+    ] {
+        assert!(
+            kernels.iter().any(|k| k.name.starts_with(prefix)),
+            "no {prefix} variant"
+        );
+    }
     for prefix in [
         "matmul_tiled.",
         "matmul_regblock.",

@@ -11,7 +11,8 @@ use crate::ops::conv_regblock::ConvRegBlockVariant;
 use crate::ops::conv_subgroup::{ConvPass, ConvSubgroupVariant};
 use crate::ops::elementwise::unary_backward_raw;
 use crate::ops::sources::{entry, read, write, StaticKernel};
-use crate::ops::{check_f32, kernel, UnaryOp};
+use crate::ops::template::{f16_inputs_key, with_f16_inputs};
+use crate::ops::{check_f32, check_float, kernel, UnaryOp};
 use crate::tensor::{DType, Tensor};
 
 /// The gradients' bindings: the two operands and the output.
@@ -158,11 +159,21 @@ impl Geometry {
     }
 }
 
-/// The pipeline of a subgroup conv kernel (built once per variant).
-fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipeline>> {
-    dev.pipeline(&v.key(), || KernelSource {
+/// The bindings a conv kernel reads as f16 (see [`with_f16_inputs`]): `src` when the input x
+/// is f16 (`x16`; x is `src` in the forward and the weight gradient).
+pub(crate) fn f16_x(x16: bool) -> &'static [&'static str] {
+    if x16 {
+        &["src"]
+    } else {
+        &[]
+    }
+}
+
+/// The pipeline of a subgroup conv kernel (built once per variant and input dtype).
+fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant, x16: bool) -> Result<Arc<Pipeline>> {
+    dev.pipeline(&f16_inputs_key(v.key(), f16_x(x16)), || KernelSource {
         label: v.label(),
-        source: v.source().into(),
+        source: with_f16_inputs(&v.source(), f16_x(x16)).into(),
         entry: "main",
         constants: &[],
         bindings: v.bindings(),
@@ -170,15 +181,17 @@ fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant) -> Result<Arc<Pipelin
 }
 
 /// The pipeline of entry point `entry` of a register-blocked conv module (built once per
-/// variant and entry).
+/// variant, input dtype and entry).
 fn regblock_pipeline(
     dev: &Device,
     v: ConvRegBlockVariant,
+    x16: bool,
     entry: &'static str,
 ) -> Result<Arc<Pipeline>> {
-    dev.pipeline(&format!("{}.{entry}", v.key()), || KernelSource {
+    let key = f16_inputs_key(v.key(), f16_x(x16));
+    dev.pipeline(&format!("{key}.{entry}"), || KernelSource {
         label: "conv2d",
-        source: v.source().into(),
+        source: with_f16_inputs(&v.source(), f16_x(x16)).into(),
         entry,
         constants: &[],
         bindings: v
@@ -192,11 +205,12 @@ fn regblock_pipeline(
 /// Records one pass over `rows` channels × `cols` pixels: the subgroup kernel where the device
 /// runs those (forward and data gradient), else the 16×16-per-thread kernel of `conv2d_regblock.wgsl`.
 /// `weight` is the (detached) weight tensor bound as `args[1]`; the subgroup kernels may bind a
-/// transposed copy instead.
+/// transposed copy instead. `x16`: `args[0]` is an f16 input.
 #[allow(clippy::too_many_arguments)]
 fn run(
     dev: &Device,
     entry: &'static str,
+    x16: bool,
     epilogue: Epilogue,
     params: &ConvParams,
     args: &[BufferArg<'_>],
@@ -243,12 +257,12 @@ fn run(
         if let Some(t) = &transposed {
             args[1] = t.arg();
         }
-        let pipe = subgroup_pipeline(dev, v)?;
+        let pipe = subgroup_pipeline(dev, v, x16)?;
         let (sm, groups) = v.grid(cols, rows);
         let params = ConvParams { sm, ..*params };
         return dev.dispatch(&pipe, &params, &args, groups);
     }
-    let k = regblock_pipeline(dev, ConvRegBlockVariant { epilogue }, entry)?;
+    let k = regblock_pipeline(dev, ConvRegBlockVariant { epilogue }, x16, entry)?;
     let (tile_rows, tile_cols) = GROUP_TILE;
     let groups = [
         cols.div_ceil(tile_cols) as u32,
@@ -310,7 +324,8 @@ const WEIGHT_GRAD_GROUPS: usize = 32;
 const WEIGHT_GRAD_MIN_CHUNK: usize = 64;
 
 /// dW `[Co, Ci·KH·KW]` with the subgroup kernel: the output pixels are split into chunks, one per
-/// workgroup z, whose partial sums are then added up (skipped when there is one chunk).
+/// workgroup z, whose partial sums are then added up (skipped when there is one chunk). `x` may
+/// be f16.
 fn weight_grad_subgroup(
     dev: &Device,
     params: &ConvParams,
@@ -329,7 +344,7 @@ fn weight_grad_subgroup(
     // Workgroups along z; a chunk past the last pixel sums nothing and writes zeros.
     let splits = pixels.div_ceil(chunk).div_ceil(ks);
     let part = Tensor::uninit(dev, &[splits * ks, g.co * cols], DType::F32)?;
-    let pipe = subgroup_pipeline(dev, v)?;
+    let pipe = subgroup_pipeline(dev, v, x.dtype() == DType::F16)?;
     let p = ConvParams {
         sm,
         chunk: chunk as u32,
@@ -349,7 +364,8 @@ fn weight_grad_subgroup(
 impl Tensor {
     /// Convolution of an NCHW input with `weight` `[Co, Ci, KH, KW]`, optional `bias` `[Co]`,
     /// `stride` and zero `padding` on every side, then the fused `act`. Differentiable in the
-    /// input, the weight and the bias.
+    /// input, the weight and the bias. The input may be f16 (read as f16, summed in f32, an f32
+    /// output; its gradient is rounded to f16); the weight and bias are f32.
     pub fn conv2d(
         &self,
         weight: &Tensor,
@@ -359,7 +375,14 @@ impl Tensor {
         act: Activation,
     ) -> Result<Tensor> {
         let op = "conv2d";
-        check_f32(op, &[self, weight])?;
+        check_float(op, &[self, weight])?;
+        if weight.dtype() != DType::F32 {
+            return Err(Error::invalid(
+                op,
+                "the weight is read in f32 (the master copy); only the input may be f16",
+            ));
+        }
+        let x16 = self.dtype() == DType::F16;
         let (&[n, ci, h, w], &[co, wci, kh, kw]) = (self.dims(), weight.dims()) else {
             return Err(Error::shape(
                 op,
@@ -378,7 +401,7 @@ impl Tensor {
             return Err(Error::invalid(op, format!("kernel {kh}×{kw} with stride {stride}, padding {padding} does not fit a {h}×{w} input")));
         }
         if let Some(b) = bias {
-            check_f32(op, &[self, b])?;
+            check_f32(op, &[b, weight])?;
             if b.dims() != [co] {
                 return Err(Error::shape(
                     op,
@@ -460,6 +483,7 @@ impl Tensor {
         run(
             dev,
             "conv2d_forward",
+            x16,
             epilogue,
             &params,
             &args,
@@ -487,6 +511,7 @@ impl Tensor {
                     run(
                         dev,
                         "conv2d_backward_data",
+                        false,
                         Epilogue::PLAIN,
                         &params,
                         &[dz.arg(), wt.arg(), dx.arg()],
@@ -496,7 +521,8 @@ impl Tensor {
                         w_data.as_ref(),
                         &g,
                     )?;
-                    Some(dx)
+                    // An f16 input's gradient is f16 (the cast's backward takes it back to f32).
+                    Some(if x16 { dx.to_f16()? } else { dx })
                 } else {
                     None
                 };
@@ -509,6 +535,7 @@ impl Tensor {
                     run(
                         dev,
                         "conv2d_backward_weight",
+                        x16,
                         Epilogue::PLAIN,
                         &params,
                         &[x.arg(), dz.arg(), dw.arg()],

@@ -8,10 +8,10 @@ use std::fmt::Write;
 
 use crate::device::{Binding, Device, KernelSource, MatmulStrategy};
 use crate::error::{Error, Result};
-use crate::ops::check_f32;
+use crate::ops::check_float;
 use crate::ops::matmul_subgroup::SubgroupVariant;
 use crate::ops::sources::{read, write};
-use crate::ops::template::{fill, vec4_of};
+use crate::ops::template::{f16_inputs_key, fill, vec4_of, with_f16_inputs};
 use crate::tensor::{DType, Tensor};
 
 const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
@@ -327,17 +327,29 @@ pub(crate) fn layout_flags() -> impl Iterator<Item = (bool, bool, bool, bool)> {
     (0..16).map(|i| (i & 1 != 0, i & 2 != 0, i & 4 != 0, i & 8 != 0))
 }
 
-/// The cached pipeline of a generated matmul kernel (`source` is built on first use only).
+/// The operands a matmul kernel reads as f16 (see [`with_f16_inputs`]): `A` when `a16`, `B`
+/// when `b16`.
+pub(crate) fn f16_operands(a16: bool, b16: bool) -> &'static [&'static str] {
+    match (a16, b16) {
+        (false, false) => &[],
+        (true, false) => &["A"],
+        (false, true) => &["B"],
+        (true, true) => &["A", "B"],
+    }
+}
+
+/// The cached pipeline of a generated matmul kernel (`source` is built on first use only),
+/// reading the operands `f16` as f16.
 fn generated_pipeline(
     dev: &Device,
-    key: &str,
+    (key, f16): (&str, &[&str]),
     label: &'static str,
     (bias, constants): (bool, &[(&'static str, f64)]),
     source: impl FnOnce() -> String,
 ) -> Result<std::sync::Arc<crate::device::Pipeline>> {
-    dev.pipeline(key, || KernelSource {
+    dev.pipeline(&f16_inputs_key(key.to_string(), f16), || KernelSource {
         label,
-        source: source().into(),
+        source: with_f16_inputs(&source(), f16).into(),
         entry: "main",
         constants,
         bindings: bindings(bias),
@@ -394,6 +406,7 @@ fn dispatch_matmul(
         sm: 0,
     };
     let has_bias = bias.is_some();
+    let f16 = f16_operands(a.dtype() == DType::F16, b.dtype() == DType::F16);
     let mut args = vec![a.arg(), b.arg()];
     args.extend(bias.map(Tensor::arg));
     args.push(c.arg());
@@ -419,10 +432,13 @@ fn dispatch_matmul(
                 vb,
                 bias: has_bias,
             };
-            let pipe =
-                generated_pipeline(dev, &v.key(), "matmul_regblock", (has_bias, &[]), || {
-                    v.source()
-                })?;
+            let pipe = generated_pipeline(
+                dev,
+                (&v.key(), f16),
+                "matmul_regblock",
+                (has_bias, &[]),
+                || v.source(),
+            )?;
             let groups = [
                 m.div_ceil(RB_M * 8) as u32,
                 n.div_ceil(RB_N * 8) as u32,
@@ -448,10 +464,13 @@ fn dispatch_matmul(
                 vb,
                 bias: has_bias,
             };
-            let pipe =
-                generated_pipeline(dev, &v.key(), "matmul_subgroup", (has_bias, &[]), || {
-                    v.source()
-                })?;
+            let pipe = generated_pipeline(
+                dev,
+                (&v.key(), f16),
+                "matmul_subgroup",
+                (has_bias, &[]),
+                || v.source(),
+            )?;
             let (sm, groups) = SubgroupVariant::grid(m, n, batch);
             params.sm = sm;
             dev.dispatch(&pipe, &params, &args, groups)
@@ -462,9 +481,13 @@ fn dispatch_matmul(
                 "matmul_tiled.bias{}.ta{}tb{}",
                 has_bias as u8, ta as u8, tb as u8
             );
-            let pipe = generated_pipeline(dev, &key, "matmul_tiled", (has_bias, &consts), || {
-                tiled_source(has_bias)
-            })?;
+            let pipe = generated_pipeline(
+                dev,
+                (&key, f16),
+                "matmul_tiled",
+                (has_bias, &consts),
+                || tiled_source(has_bias),
+            )?;
             dev.dispatch(
                 &pipe,
                 &params,
@@ -490,7 +513,8 @@ fn mat_dims(op: &'static str, t: &Tensor) -> Result<(Vec<usize>, usize, usize)> 
 
 impl Tensor {
     /// Matrix product of the last two axes: `[.., M, K] · [.., K, N]`; batch axes must match, or
-    /// one operand is a plain matrix shared by the batch. Differentiable.
+    /// one operand is a plain matrix shared by the batch. Differentiable. Either operand may be
+    /// f16 (read as f16, summed in f32, an f32 output; its gradient is rounded to f16).
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         self.matmul_t(other, false, false)
     }
@@ -524,7 +548,7 @@ impl Tensor {
         tb: bool,
     ) -> Result<Tensor> {
         let op = "matmul";
-        check_f32(op, &[self, other])?;
+        check_float(op, &[self, other])?;
         let (ba, ar, ac) = mat_dims(op, self)?;
         let (bb, br, bc) = mat_dims(op, other)?;
         let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
@@ -537,7 +561,8 @@ impl Tensor {
             ));
         }
         if let Some(bias) = bias {
-            check_f32(op, &[self, bias])?;
+            check_float(op, &[self, bias])?;
+            bias.expect_dtype(op, DType::F32)?;
             if bias.dims() != [n] {
                 return Err(Error::shape(
                     "linear",
@@ -587,6 +612,11 @@ impl Tensor {
             [sa, sb, m * n],
         )?;
         let (a, b) = (self.detach(), other.detach());
+        // An f16 operand's gradient is f16 (the cast's backward takes it back to f32).
+        let like = |d: Tensor, t: &Tensor| match t.dtype() {
+            DType::F16 => d.to_f16(),
+            _ => Ok(d),
+        };
         let (a_dims, b_dims) = (self.dims().to_vec(), other.dims().to_vec());
         let has_bias = bias.is_some();
         let mut inputs = vec![self, other];
@@ -602,7 +632,7 @@ impl Tensor {
                     } else {
                         g.matmul_t(&b, false, !tb)?
                     };
-                    Some(d.sum_to_shape(&a_dims)?)
+                    Some(like(d.sum_to_shape(&a_dims)?, &a)?)
                 } else {
                     None
                 };
@@ -612,7 +642,7 @@ impl Tensor {
                     } else {
                         a.matmul_t(g, !ta, false)?
                     };
-                    Some(d.sum_to_shape(&b_dims)?)
+                    Some(like(d.sum_to_shape(&b_dims)?, &b)?)
                 } else {
                     None
                 };

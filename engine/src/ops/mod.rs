@@ -83,6 +83,24 @@ pub(crate) fn check_f32(op: &'static str, ts: &[&Tensor]) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `ts` are f32 or f16 tensors on one device (the operands of ops that read f16
+/// inputs, see [`template::with_f16_inputs`]).
+pub(crate) fn check_float(op: &'static str, ts: &[&Tensor]) -> Result<()> {
+    let dev = ts[0].device();
+    for t in ts {
+        if !matches!(t.dtype(), DType::F32 | DType::F16) {
+            return Err(Error::invalid(
+                op,
+                format!("expected an F32 or F16 tensor, got {:?}", t.dtype()),
+            ));
+        }
+        if !t.device().same(dev) {
+            return Err(Error::invalid(op, "operands live on different devices"));
+        }
+    }
+    Ok(())
+}
+
 /// A tensor filled with `value`.
 pub fn full(device: &Device, shape: &[usize], value: f32) -> Result<Tensor> {
     elementwise::fill(device, shape, value)

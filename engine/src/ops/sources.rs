@@ -143,7 +143,44 @@ pub fn generated_kernels() -> Vec<KernelFile> {
     out
 }
 
-/// Every kernel source the engine compiles: the static files, then the generated variants.
+/// Every variant with f16 inputs: each generated matmul with A, B or both in f16, each conv
+/// kernel that reads the input x (forward, weight gradient) with x in f16. They are
+/// [`crate::ops::template::with_f16_inputs`] applied to [`generated_kernels`]' sources, which
+/// the snapshots keep under review, so they have no snapshots of their own.
+pub fn f16_input_kernels() -> Vec<KernelFile> {
+    use crate::ops::template::{f16_inputs_key, with_f16_inputs};
+    let mut out = Vec::new();
+    let mut push = |key: &str, source: &str, f16: &[&str], entries: Vec<EntryPoint>| {
+        out.push(KernelFile {
+            name: format!("{}.wgsl", f16_inputs_key(key.to_string(), f16)),
+            source: with_f16_inputs(source, f16),
+            generated: true,
+            entries,
+        })
+    };
+    for k in generated_kernels() {
+        let key = k.name.trim_end_matches(".wgsl");
+        if key.starts_with("matmul_") {
+            for (a16, b16) in [(true, false), (false, true), (true, true)] {
+                let f16 = crate::ops::matmul::f16_operands(a16, b16);
+                push(key, &k.source, f16, k.entries.clone());
+            }
+        } else if key.starts_with("conv2d_regblock.")
+            || (key.starts_with("conv2d_subgroup.") && !key.starts_with("conv2d_subgroup.Data"))
+        {
+            push(
+                key,
+                &k.source,
+                crate::ops::conv::f16_x(true),
+                k.entries.clone(),
+            );
+        }
+    }
+    out
+}
+
+/// Every kernel source the engine compiles: the static files, the generated variants, then
+/// those with f16 inputs.
 pub fn all_kernels() -> Vec<KernelFile> {
     let mut out: Vec<KernelFile> = STATIC_KERNELS
         .iter()
@@ -155,5 +192,6 @@ pub fn all_kernels() -> Vec<KernelFile> {
         })
         .collect();
     out.extend(generated_kernels());
+    out.extend(f16_input_kernels());
     out
 }

@@ -42,9 +42,103 @@ pub(crate) fn vec4_of(e: impl Fn(usize) -> String) -> String {
     format!("vec4<f32>({}, {}, {}, {})", e(0), e(1), e(2), e(3))
 }
 
+/// `source` with the storage bindings `names` read as f16: each `var<storage, read> NAME:
+/// array<f32>` (or `array<vec4<f32>>`) becomes an array of packed f16 words (`array<u32>`, two
+/// elements a word as [`crate::DType::F16`] stores them; `array<vec2<u32>>` for vec4s) and every
+/// `NAME[i]` a call `load_NAME(i)` that unpacks element i to f32 (or vec4<f32>). The kernel
+/// still computes in f32: this is how every kernel with f16 inputs is made from its f32 source.
+/// `unpack2x16float` is core WGSL, so no SHADER_F16 feature is needed.
+///
+/// Panics when a name has no such declaration, or the kernel takes its length: either is a bug
+/// in the caller, and the validation and snapshot tests build every f16 variant.
+pub fn with_f16_inputs(source: &str, names: &[&str]) -> String {
+    let mut out = source.to_string();
+    for name in names {
+        assert!(
+            !out.contains(&format!("arrayLength(&{name})")),
+            "{name}: the length of an f16 input counts words, not elements"
+        );
+        out = loads_through(&out, name);
+        let decl = format!("var<storage, read> {name}: array<");
+        let start = out
+            .find(&decl)
+            .unwrap_or_else(|| panic!("no `{decl}…>` declaration to read as f16"))
+            + decl.len();
+        let (words, loader) = if out[start..].starts_with("f32>;") {
+            (
+                "u32>;",
+                format!(
+                    "fn load_{name}(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}"
+                ),
+            )
+        } else if out[start..].starts_with("vec4<f32>>;") {
+            (
+                "vec2<u32>>;",
+                format!(
+                    "fn load_{name}(i: u32) -> vec4<f32> {{ let h = {name}[i]; \
+                     return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y)); }}"
+                ),
+            )
+        } else {
+            panic!("{name} is not an array of f32 or vec4<f32>");
+        };
+        let elem_end = out[start..].find(';').expect("a declaration ends") + start + 1;
+        let line_end = out[elem_end..]
+            .find('\n')
+            .map_or(out.len(), |i| i + elem_end);
+        out.insert_str(
+            line_end,
+            &format!("\n// {name} holds f16 pairs (with_f16_inputs).\n{loader}"),
+        );
+        out.replace_range(start..elem_end, words);
+    }
+    out
+}
+
+/// A pipeline key with the f16 inputs of [`with_f16_inputs`] named at its end (the key as it is
+/// when there are none).
+pub fn f16_inputs_key(key: String, names: &[&str]) -> String {
+    if names.is_empty() {
+        key
+    } else {
+        format!("{key}.f16-{}", names.join("-"))
+    }
+}
+
+/// `source` with every `name[…]` (name a whole identifier) rewritten as `load_name(…)`.
+fn loads_through(source: &str, name: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let pattern = format!("{name}[");
+    let mut out = String::with_capacity(source.len() + 256);
+    // One entry per open `[`: whether its `]` closes a rewritten load.
+    let mut open: Vec<bool> = Vec::new();
+    let mut i = 0;
+    while i < source.len() {
+        let rest = &source[i..];
+        let whole = !source[..i].chars().next_back().is_some_and(is_ident);
+        if whole && rest.starts_with(&pattern) {
+            out.push_str(&format!("load_{name}("));
+            open.push(true);
+            i += pattern.len();
+            continue;
+        }
+        let c = rest.chars().next().expect("i < len");
+        match c {
+            '[' => {
+                open.push(false);
+                out.push(c);
+            }
+            ']' => out.push(if open.pop() == Some(true) { ')' } else { ']' }),
+            _ => out.push(c),
+        }
+        i += c.len_utf8();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fill;
+    use super::{fill, with_f16_inputs};
 
     #[test]
     fn fills_every_occurrence_and_leaves_other_braces() {
@@ -65,5 +159,33 @@ mod tests {
     #[should_panic(expected = "no template slot")]
     fn a_value_without_slot_panics() {
         fill("x", &[("X", "1")]);
+    }
+
+    #[test]
+    fn f16_inputs_load_through_an_unpacking_function() {
+        let t = "@group(0) @binding(1) var<storage, read> src: array<f32>; // x\n\
+                 @group(0) @binding(2) var<storage, read> wsrc: array<vec4<f32>>;\n\
+                 fn f(i: u32) -> f32 { return src[idx[i]] + wsrc[src2[i]].x + src[i + 1u]; }";
+        let s = with_f16_inputs(t, &["src", "wsrc"]);
+        assert!(
+            s.contains("var<storage, read> src: array<u32>; // x\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("var<storage, read> wsrc: array<vec2<u32>>;"),
+            "{s}"
+        );
+        assert!(
+            s.contains("return load_src(idx[i]) + load_wsrc(src2[i]).x + load_src(i + 1u);"),
+            "{s}"
+        );
+        assert!(s.contains("unpack2x16float(src[i >> 1u])[i & 1u]"), "{s}");
+        assert!(s.contains("let h = wsrc[i];"), "{s}");
+    }
+
+    #[test]
+    #[should_panic(expected = "declaration to read as f16")]
+    fn an_f16_input_without_declaration_panics() {
+        with_f16_inputs("fn f() {}", &["x"]);
     }
 }
