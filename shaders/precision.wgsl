@@ -1,6 +1,6 @@
 // Casts between f32 and f16. An f16 tensor is stored two elements to a 32-bit word (element 2k
 // in the low half, 2k + 1 in the high half), as pack2x16float writes them, so no shader-f16
-// feature is needed. One invocation per word.
+// feature is needed. One invocation per two words (four elements).
 
 struct CastParams { n: u32 } // elements (not words)
 @group(0) @binding(0) var<uniform> cp: CastParams;
@@ -25,14 +25,19 @@ fn f16_bits(x: f32) -> u32 {
     return pack2x16float(vec2<f32>(in_f16_range(x), 0.0)) & 0xffffu;
 }
 
+// The word of elements i, i + 1 (the high half zero past the last element).
+fn f16_word(i: u32) -> u32 {
+    let hi = select(0u, f16_bits(fx[min(i + 1u, cp.n - 1u)]), i + 1u < cp.n);
+    return f16_bits(fx[i]) | (hi << 16u);
+}
+
 @compute @workgroup_size(256)
 fn to_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let w = gid(wid, nwg, lid);
+    let w = 2u * gid(wid, nwg, lid);
     let i = 2u * w;
     if (i >= cp.n) { return; }
-    // The high half of the last word stays zero when n is odd.
-    let hi = select(0u, f16_bits(fx[i + 1u]), i + 1u < cp.n);
-    fh[w] = f16_bits(fx[i]) | (hi << 16u);
+    fh[w] = f16_word(i);
+    if (i + 2u < cp.n) { fh[w + 1u] = f16_word(i + 2u); }
 }
 
 // ---- to_f32: packed f16 words → f32 elements (exact) ----
@@ -41,10 +46,12 @@ fn to_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
 @compute @workgroup_size(256)
 fn to_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let w = gid(wid, nwg, lid);
-    let i = 2u * w;
-    if (i >= cp.n) { return; }
-    let v = unpack2x16float(hx[w]);
-    hy[i] = v.x;
-    if (i + 1u < cp.n) { hy[i + 1u] = v.y; }
+    let w = 2u * gid(wid, nwg, lid);
+    for (var k = 0u; k < 2u; k++) {
+        let i = 2u * (w + k);
+        if (i >= cp.n) { return; }
+        let v = unpack2x16float(hx[w + k]);
+        hy[i] = v.x;
+        if (i + 1u < cp.n) { hy[i + 1u] = v.y; }
+    }
 }

@@ -904,3 +904,87 @@ fn loss_scaling_keeps_the_losses_records_its_state_and_resumes_exactly() {
             .unwrap();
     assert_eq!(two.meta.loss_scale, Some([65536.0, 8.0, 0.0, 0.0]));
 }
+
+#[test]
+fn mixed_precision_trains_close_to_f32_with_less_memory_and_samples_in_f16() {
+    let out = scratch("f16-mixed");
+    let steps = 8;
+    let run = |name: &str, more: &[&str]| {
+        let mut a = tiny(&out, name, "image-label", steps);
+        a.extend(strings(&["--eval", "false", "--lr-schedule", "constant"]));
+        a.extend(strings(more));
+        ok(&a)
+    };
+    run("f32", &[]);
+    run("mixed", &["--precision", "f16-mixed"]);
+    // f16 inputs round the convolutions' and matmuls' operands (2⁻¹¹ relative): the losses
+    // move a little, never much.
+    let (full, mixed) = (losses(&out.join("f32")), losses(&out.join("mixed")));
+    assert_ne!(full, mixed, "f16-mixed computed exactly what f32 did");
+    for (a, b) in full.iter().zip(&mixed) {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() <= 2e-2 * a.1.abs(), "{a:?} vs {b:?}");
+    }
+    let last = |run: &str| -> serde_json::Value {
+        let m = std::fs::read_to_string(out.join(run).join("metrics.jsonl")).unwrap();
+        serde_json::from_str(m.lines().last().unwrap()).unwrap()
+    };
+    let (lf, lm) = (last("f32"), last("mixed"));
+    // Mixed precision turns the loss scaler on by itself.
+    assert_eq!(lm["loss_scale"].as_f64(), Some(65536.0), "{lm}");
+    assert!(lf.get("loss_scale").is_none(), "{lf}");
+    // The f32 activations the convolutions read are freed once cast; their f16 copies are kept.
+    let (pf, pm) = (
+        lf["peak_memory_mib"].as_f64().unwrap(),
+        lm["peak_memory_mib"].as_f64().unwrap(),
+    );
+    assert!(
+        pm > 0.0 && pm < pf,
+        "peak memory f16-mixed {pm} MiB, f32 {pf} MiB"
+    );
+
+    // Sampling in f16 from the same checkpoint: close to f32, not identical.
+    let sample = |precision: &str| -> Vec<f32> {
+        let raw = out.join(format!("raw-{precision}.safetensors"));
+        ok(&strings(&[
+            "sample",
+            "--ckpt",
+            out.join("mixed").to_str().unwrap(),
+            "--n",
+            "6",
+            "--steps",
+            "6",
+            "--given",
+            "label=2",
+            "--out",
+            out.join(format!("s-{precision}.png")).to_str().unwrap(),
+            "--raw",
+            raw.to_str().unwrap(),
+            "--precision",
+            precision,
+        ]));
+        let file = std::fs::read(&raw).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&file).unwrap();
+        bytemuck::pod_collect_to_vec(st.tensor("image").unwrap().data())
+    };
+    let (s32, s16) = (sample("f32"), sample("f16"));
+    assert_ne!(s32, s16);
+    let worst = s32
+        .iter()
+        .zip(&s16)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 0.1, "f16 samples differ from f32 by up to {worst}");
+    let e = fails(&strings(&[
+        "sample",
+        "--ckpt",
+        out.join("mixed").to_str().unwrap(),
+        "--precision",
+        "bf16",
+    ]));
+    assert!(e.contains("--precision \"bf16\": use f32 or f16"), "{e}");
+    let mut bad = tiny(&out, "bad", "image-label", 2);
+    bad.extend(strings(&["--precision", "f16"]));
+    let e = fails(&bad);
+    assert!(e.contains("use f32 or f16-mixed"), "{e}");
+}

@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::tensor::{Tensor, TensorId};
@@ -15,8 +16,30 @@ pub(crate) type BackwardFn =
 /// How a tensor was made: the op, its inputs and its backward rule.
 pub(crate) struct Node {
     pub op: &'static str,
-    pub inputs: Vec<Tensor>,
+    pub inputs: Vec<NodeInput>,
     pub backward: BackwardFn,
+}
+
+/// What a node keeps of one input: its identity and how it was made, not its data. An
+/// intermediate's buffer lives only as long as a backward rule (or the caller) holds it, so a
+/// value no backward rule needs is freed as soon as the forward pass has used it.
+pub(crate) struct NodeInput {
+    pub id: TensorId,
+    pub requires_grad: bool,
+    pub dims: Vec<usize>,
+    pub node: Option<Arc<Node>>,
+}
+
+impl NodeInput {
+    /// The graph's view of `t`.
+    pub(crate) fn of(t: &Tensor) -> NodeInput {
+        NodeInput {
+            id: t.id(),
+            requires_grad: t.requires_grad(),
+            dims: t.dims().to_vec(),
+            node: t.node().cloned(),
+        }
+    }
 }
 
 thread_local! {
@@ -80,28 +103,28 @@ impl Gradients {
     }
 }
 
-/// Nodes reachable from `root` through tensors that require grad, inputs before users.
-fn topological_order(root: &Tensor) -> Vec<Tensor> {
+/// Nodes reachable from `root` through inputs that require grad, inputs before users.
+fn topological_order(root: &NodeInput) -> Vec<&NodeInput> {
     let mut order = Vec::new();
     let mut seen = HashSet::new();
-    // Iterative post-order DFS: (tensor, children pushed?)
-    let mut stack = vec![(root.clone(), false)];
+    // Iterative post-order DFS: (input, children pushed?)
+    let mut stack = vec![(root, false)];
     while let Some((t, expanded)) = stack.pop() {
         if expanded {
             order.push(t);
             continue;
         }
-        if !seen.insert(t.id()) {
+        if !seen.insert(t.id) {
             continue;
         }
-        stack.push((t.clone(), true));
-        if let Some(node) = t.node() {
+        stack.push((t, true));
+        if let Some(node) = &t.node {
             for i in node
                 .inputs
                 .iter()
-                .filter(|i| i.requires_grad() && !seen.contains(&i.id()))
+                .filter(|i| i.requires_grad && !seen.contains(&i.id))
             {
-                stack.push((i.clone(), false));
+                stack.push((i, false));
             }
         }
     }
@@ -113,6 +136,7 @@ impl Tensor {
     /// summed where a tensor is used more than once.
     pub fn backward(&self) -> Result<Gradients> {
         let _ng = NoGradGuard::new();
+        let _full_precision = crate::ops::precision::Autocast::off();
         let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
         let mut leaves = Gradients::default();
         if !self.requires_grad() {
@@ -122,15 +146,16 @@ impl Tensor {
             self.id(),
             crate::ops::full(self.device(), self.dims(), 1.0)?,
         );
-        for t in topological_order(self).into_iter().rev() {
-            let Some(g) = grads.remove(&t.id()) else {
+        let root = NodeInput::of(self);
+        for t in topological_order(&root).into_iter().rev() {
+            let Some(g) = grads.remove(&t.id) else {
                 continue;
             };
-            let Some(node) = t.node() else {
-                leaves.0.insert(t.id(), g);
+            let Some(node) = &t.node else {
+                leaves.0.insert(t.id, g);
                 continue;
             };
-            let needs: Vec<bool> = node.inputs.iter().map(|i| i.requires_grad()).collect();
+            let needs: Vec<bool> = node.inputs.iter().map(|i| i.requires_grad).collect();
             let input_grads = (node.backward)(&g, &needs)?;
             for ((input, gi), need) in node.inputs.iter().zip(input_grads).zip(needs) {
                 let Some(gi) = gi.filter(|_| need) else {
@@ -138,15 +163,15 @@ impl Tensor {
                 };
                 debug_assert_eq!(
                     gi.dims(),
-                    input.dims(),
+                    &input.dims[..],
                     "gradient shape of {} input",
                     node.op
                 );
-                let acc = match grads.remove(&input.id()) {
+                let acc = match grads.remove(&input.id) {
                     Some(prev) => prev.add(&gi)?,
                     None => gi,
                 };
-                grads.insert(input.id(), acc);
+                grads.insert(input.id, acc);
             }
         }
         Ok(leaves)

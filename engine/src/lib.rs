@@ -39,6 +39,7 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use interop::{Readback, TensorBuffer, TENSOR_BUFFER_USAGES};
+pub use ops::precision::{autocast_f16, Autocast};
 pub use pool::PoolStats;
 pub use tensor::{DType, Shape, Tensor, TensorId};
 /// The wgpu this engine is built on, for applications that share their device with it.

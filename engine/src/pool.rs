@@ -30,6 +30,9 @@ pub struct PoolStats {
     pub created_total: u64,
     /// Requests served from the cache.
     pub reused_total: u64,
+    /// The most bytes in use at once (live, not cached) since the device was made: a step's
+    /// memory high-water mark, tensors and scratch buffers together (size classes rounded up).
+    pub peak_in_use_bytes: u64,
 }
 
 #[derive(Default)]
@@ -44,6 +47,7 @@ impl Pool {
         self.stats.cached_buffers -= 1;
         self.stats.cached_bytes -= class;
         self.stats.reused_total += 1;
+        self.note_peak();
         Some(buf)
     }
 
@@ -51,6 +55,12 @@ impl Pool {
         self.stats.live_buffers += 1;
         self.stats.live_bytes += class;
         self.stats.created_total += 1;
+        self.note_peak();
+    }
+
+    fn note_peak(&mut self) {
+        let in_use = self.stats.live_bytes - self.stats.cached_bytes;
+        self.stats.peak_in_use_bytes = self.stats.peak_in_use_bytes.max(in_use);
     }
 
     pub(crate) fn give_back(&mut self, buffer: wgpu::Buffer, class: u64, cache_limit: u64) {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::autodiff::{self, BackwardFn, Node};
+use crate::autodiff::{self, BackwardFn, Node, NodeInput};
 use crate::device::{BufferArg, Device};
 use crate::error::{Error, Result};
 
@@ -120,7 +120,7 @@ struct TensorInner {
     shape: Shape,
     dtype: DType,
     requires_grad: bool,
-    node: Option<Node>,
+    node: Option<Arc<Node>>,
 }
 
 /// An n-dimensional array on a GPU; cheap to clone (shared handle, same [`TensorId`]).
@@ -299,7 +299,7 @@ impl Tensor {
     pub fn op_name(&self) -> Option<&'static str> {
         self.0.node.as_ref().map(|n| n.op)
     }
-    pub(crate) fn node(&self) -> Option<&Node> {
+    pub(crate) fn node(&self) -> Option<&Arc<Node>> {
         self.0.node.as_ref()
     }
 
@@ -378,11 +378,11 @@ impl Tensor {
         let mut out = self;
         let inner = Arc::get_mut(&mut out.0).expect("a freshly made op output has one owner");
         inner.requires_grad = true;
-        inner.node = Some(Node {
+        inner.node = Some(Arc::new(Node {
             op,
-            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            inputs: inputs.iter().map(|t| NodeInput::of(t)).collect(),
             backward,
-        });
+        }));
         out
     }
 

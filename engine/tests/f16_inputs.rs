@@ -5,8 +5,7 @@
 //!
 //! Tolerances. The kernels read each f16 value exactly and sum in f32, so against the reference
 //! computed on the f16-rounded inputs they owe the f32 kernels' tolerance (`tests/conv.rs`,
-//! `tests/matmul.rs`). A gradient with respect to an f16 input is rounded to f16 at the end:
-//! half an ulp, 2⁻¹¹ relative (plus 2⁻²⁵, half the smallest subnormal, absolute). Against the
+//! `tests/matmul.rs`), gradients included (an f16 input's gradient is f32). Against the
 //! unrounded inputs, rounding each input by at most 2⁻¹¹ relative moves a sum of products by at
 //! most 2⁻¹¹·Σ|a·b|: that bound is checked too, as what f16 inputs cost a user.
 
@@ -23,8 +22,6 @@ use mtdiff_engine::{DType, Device, KernelProfile, Tensor};
 
 /// Half an f16 ulp, relative.
 const HALF_ULP: f64 = 1.0 / 2048.0;
-/// Half the smallest f16 subnormal.
-const HALF_SUBNORMAL: f64 = 1.0 / 33_554_432.0;
 
 fn halves(v: &[f32]) -> Vec<f16> {
     v.iter().map(|&x| f16::from_f32(x)).collect()
@@ -32,14 +29,6 @@ fn halves(v: &[f32]) -> Vec<f16> {
 
 fn widened(v: &[f16]) -> Vec<f32> {
     v.iter().map(|h| h.to_f32()).collect()
-}
-
-/// A tensor's values as f32, whichever of f32 and f16 it holds.
-fn values(t: &Tensor) -> Vec<f32> {
-    match t.dtype() {
-        DType::F16 => widened(&t.to_vec_f16().unwrap()),
-        _ => t.to_vec().unwrap(),
-    }
 }
 
 /// |got − want| ≤ slack[i] + f32 tolerance, elementwise: the cost of rounding the inputs.
@@ -145,13 +134,13 @@ fn check_conv(dev: &Device, d: ConvDims, act: Activation, seed: u64) {
         .collect();
     let (dx, dw) = cpu::conv2d_backward(&f64s(&x16), &f64s(&ws), &dz, d);
     let gx = grads.get(&x).unwrap();
-    assert_eq!(gx.dtype(), DType::F16, "{what}: an f16 input's gradient");
+    assert_eq!(gx.dtype(), DType::F32, "{what}: an f16 input's gradient");
     assert_close(
         &format!("dx {what}"),
-        &values(gx),
+        &gx.to_vec().unwrap(),
         &dx,
-        1e-4 + HALF_ULP,
-        1e-6 * (co * kh * kw) as f64 + HALF_SUBNORMAL,
+        1e-4,
+        1e-6 * (co * kh * kw) as f64,
     );
     let (oh, ow) = d.out_hw();
     assert_close(
@@ -285,16 +274,16 @@ fn check_matmul(
         &slack.iter().map(|s| 2.0 * s).collect::<Vec<_>>(),
         tol(k),
     );
-    for (t, want, len, half, name) in [(&a, &da_ref, n, a16, "dA"), (&b, &db_ref, m, b16, "dB")] {
+    for (t, want, len, name) in [(&a, &da_ref, n, "dA"), (&b, &db_ref, m, "dB")] {
         let grad = g.get(t).unwrap();
-        let expect = if half { DType::F16 } else { DType::F32 };
-        assert_eq!(grad.dtype(), expect, "{name} {what}");
-        let (rtol, atol) = if half {
-            (1e-4 + HALF_ULP, tol(len) + HALF_SUBNORMAL)
-        } else {
-            (1e-4, tol(len))
-        };
-        assert_close(&format!("{name} {what}"), &values(grad), want, rtol, atol);
+        assert_eq!(grad.dtype(), DType::F32, "{name} {what}");
+        assert_close(
+            &format!("{name} {what}"),
+            &grad.to_vec().unwrap(),
+            want,
+            1e-4,
+            tol(len),
+        );
     }
 }
 
@@ -312,4 +301,54 @@ fn matmul_with_f16_operands_in_every_family() {
     // A shared f16 weight against a batch (linear's fold into one tall matmul) on the GPU profile.
     let gpu = device_profile(KernelProfile::Gpu);
     check_matmul(&gpu, (24, 16, 12), (false, true), (true, true), 1, 7);
+}
+
+#[test]
+fn autocast_casts_conv_and_matmul_inputs_and_the_gradients_come_back_in_f32() {
+    use mtdiff_engine::{autocast_f16, Autocast};
+    let dev = device();
+    let mut r = rng(5);
+    let x = Tensor::from_slice(&dev, &r.vec_range(2 * 3 * 6 * 8, -1.0, 1.0), &[2, 3, 6, 8])
+        .unwrap()
+        .with_grad();
+    let w = Tensor::from_slice(&dev, &r.vec_range(4 * 3 * 9, -0.5, 0.5), &[4, 3, 3, 3])
+        .unwrap()
+        .with_grad();
+    let m = Tensor::from_slice(&dev, &r.vec_range(8 * 5, -0.5, 0.5), &[5, 8])
+        .unwrap()
+        .with_grad();
+    // conv → linear, the f16 reads explicit or by autocast.
+    let explicit = || {
+        let h = x
+            .to_f16()
+            .unwrap()
+            .conv2d(&w, None, 1, 1, Activation::Silu)
+            .unwrap();
+        h.to_f16()
+            .unwrap()
+            .matmul_t(&m.to_f16().unwrap(), false, true)
+            .unwrap()
+    };
+    let autocast = || {
+        let _on = Autocast::f16();
+        assert!(autocast_f16());
+        x.conv2d(&w, None, 1, 1, Activation::Silu)
+            .unwrap()
+            .linear(&m, None)
+            .unwrap()
+    };
+    let (a, b) = (explicit(), autocast());
+    assert!(!autocast_f16(), "the guard restores the setting");
+    assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap());
+    let ga = a.sum_all().unwrap().backward().unwrap();
+    // Backward inside the guard: autocast is off while it runs, so the gradients are the same.
+    let gb = {
+        let _on = Autocast::f16();
+        b.sum_all().unwrap().backward().unwrap()
+    };
+    for t in [&x, &w, &m] {
+        let (da, db) = (ga.get(t).unwrap(), gb.get(t).unwrap());
+        assert_eq!(db.dtype(), DType::F32, "an f32 leaf's gradient");
+        assert_eq!(da.to_vec().unwrap(), db.to_vec().unwrap());
+    }
 }

@@ -197,6 +197,11 @@ struct TrainArgs {
     /// steps whose gradients overflow are skipped and counted in metrics.jsonl) [default: false].
     #[arg(long)]
     loss_scale: Option<bool>,
+    /// Arithmetic of the training steps: f32, or f16-mixed (f32 master weights, optimizer and
+    /// loss; convolutions and matmuls read f16 and sum in f32). f16-mixed turns --loss-scale on
+    /// unless it is given [default: f32].
+    #[arg(long)]
+    precision: Option<String>,
     /// Evaluate the final checkpoint: true or false [default: true].
     #[arg(long)]
     eval: Option<bool>,
@@ -258,10 +263,15 @@ impl TrainArgs {
             guidance_interval,
             snr_gamma,
             loss_scale,
+            precision,
             eval,
             eval_samples,
             eval_classifier_steps
         );
+        // Mixed precision scales the loss unless told otherwise (f16 gradients underflow).
+        if self.precision.as_deref() == Some("f16-mixed") && self.loss_scale.is_none() {
+            c.loss_scale = true;
+        }
         if let (Some(a), None) = (&self.adapters, self.devices) {
             c.devices = a.len();
         }
@@ -314,6 +324,10 @@ struct SampleCli {
     /// the run's --guidance-interval].
     #[arg(long, value_name = "LO,HI", value_parser = parse_interval)]
     guidance_interval: Option<(f64, f64)>,
+    /// f32, or f16: convolutions and matmuls read f16 activations and weights and sum in f32
+    /// (half their memory traffic); everything else stays f32.
+    #[arg(long, default_value = "f32")]
+    precision: String,
 }
 
 /// Flags of `eval`.
@@ -462,6 +476,7 @@ fn run(cli: Cli) -> Result<()> {
                 no_ema: a.no_ema,
                 guidance: a.guidance,
                 guidance_interval: a.guidance_interval,
+                f16: sample::parse_precision(&a.precision)?,
             })?;
             println!(
                 "wrote {} and {}",

@@ -109,6 +109,10 @@ pub struct TrainConfig {
     /// whose gradients overflow is skipped on the GPU and the scale backs off. The groundwork of
     /// f16 mixed precision; in f32 it skips steps with Inf/NaN gradients instead of taking them.
     pub loss_scale: bool,
+    /// Arithmetic of the training steps: `f32`, or `f16-mixed` (f32 master weights, optimizer
+    /// and loss; the convolutions and matmuls read f16 activations and weights and sum in f32,
+    /// as PyTorch's autocast: `mtdiff_engine::Autocast`). Sample grids and the eval are f32.
+    pub precision: String,
     /// Run `eval` on the final checkpoint.
     pub eval: bool,
     /// Generated samples per metric in the final evaluation.
@@ -166,6 +170,7 @@ impl Default for TrainConfig {
             guidance_interval: (0.25, 1.0),
             snr_gamma: 5.0,
             loss_scale: false,
+            precision: "f32".to_string(),
             eval: true,
             eval_samples: 100,
             eval_classifier_steps: crate::classifier::TRAIN_STEPS,
@@ -193,6 +198,11 @@ impl TrainConfig {
     /// The adapter number of device `k` (see [`TrainConfig::adapters`]).
     pub fn adapter_of(&self, k: usize) -> Option<usize> {
         self.adapters.get(k).copied()
+    }
+
+    /// The autocast of a training step's forward: f16 under `--precision f16-mixed`, none in f32.
+    pub fn autocast(&self) -> Option<mtdiff_engine::Autocast> {
+        (self.precision == "f16-mixed").then(mtdiff_engine::Autocast::f16)
     }
 
     /// Checks ranges and that intervals fit together.
@@ -234,6 +244,12 @@ impl TrainConfig {
         }
         TimestepSampling::parse(&self.timestep_sampling)
             .map_err(|e| Error::Usage(format!("--timestep-sampling: {e}")))?;
+        if !matches!(self.precision.as_str(), "f32" | "f16-mixed") {
+            return bad(format!(
+                "--precision {:?}: use f32 or f16-mixed",
+                self.precision
+            ));
+        }
         if self.beta_schedule != "linear" && self.beta_schedule != "cosine" {
             return bad(format!(
                 "--beta-schedule {:?}: use linear or cosine",

@@ -393,6 +393,7 @@ mod tests {
             lr,
             img_per_s: 1.0,
             dispatches_per_step: 0.0,
+            peak_memory_mib: 0.0,
             all_reduce_ms_per_step: 0.0,
             all_reduce_bytes_per_step: 0.0,
             loss_scale: None,

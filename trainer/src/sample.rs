@@ -396,6 +396,18 @@ pub struct SampleArgs {
     pub guidance: Option<f64>,
     /// Guidance interval; None: the run's `--guidance-interval`.
     pub guidance_interval: Option<(f64, f64)>,
+    /// `--precision f16`: the convolutions and matmuls read f16 activations and weights and sum
+    /// in f32 (`mtdiff_engine::Autocast`); everything else stays f32.
+    pub f16: bool,
+}
+
+/// Parses `--precision` of `mtdiff sample`: f32 or f16 (true).
+pub fn parse_precision(s: &str) -> Result<bool> {
+    match s {
+        "f32" => Ok(false),
+        "f16" => Ok(true),
+        _ => Err(Error::Usage(format!("--precision {s:?}: use f32 or f16"))),
+    }
 }
 
 /// The sampler `mtdiff sample` runs for `ckpt`: `base` with the guidance scale and interval
@@ -429,6 +441,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     if crate::faults::hit("lose-device") {
         dev.wgpu_device().destroy();
     }
+    let precision = args.f16.then(mtdiff_engine::Autocast::f16);
     let s = generate_chunked(SAMPLE_CHUNK, &model, args.n, &sampler, |start, b| {
         parse_given(
             &dev,
@@ -455,6 +468,7 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             )
         })
     })?;
+    drop(precision);
     let out = args.out.clone().unwrap_or_else(|| {
         path.parent()
             .unwrap_or(Path::new("."))

@@ -80,6 +80,11 @@ pub struct MetricsLine {
     /// gradient read back, and the sum written to every device); absent otherwise.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub all_reduce_bytes_per_step: f64,
+    /// The first device's memory high-water mark so far, in MiB: the most bytes of tensors and
+    /// scratch buffers in use at once (`PoolStats::peak_in_use_bytes`), which a training step
+    /// sets. 0 in metrics written before it was recorded.
+    #[serde(default)]
+    pub peak_memory_mib: f64,
     /// With `--loss-scale true`: the loss scale after the interval's last step, and the steps
     /// skipped (gradients overflowed) since the run began; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -370,9 +375,11 @@ impl Learner {
         nan: bool,
     ) -> Result<StepLosses> {
         let batch = upload_rows(cfg, &self.model, dev, host, 0..cfg.batch, step)?;
-        let terms =
+        let terms = {
+            let _precision = cfg.autocast();
             self.model
-                .loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
+                .loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?
+        };
         let mut total = terms.total;
         if nan {
             total = total.mul_scalar(f32::NAN)?;
@@ -886,8 +893,10 @@ impl<'a> Run<'a> {
             let rows = shard(cfg.batch, shards, first_shard + k);
             let share = rows.len() as f32 / cfg.batch as f32;
             let batch = upload_rows(cfg, model, dev, host, rows, step)?;
-            let terms =
-                model.loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?;
+            let terms = {
+                let _precision = cfg.autocast();
+                model.loss_given(&batch.obs, &batch.t, &batch.noise, batch.labels.as_ref())?
+            };
             let mut total = terms.total.mul_scalar(share)?;
             if k == 0 && self.fault_step == Some(step + 1) {
                 total = total.mul_scalar(f32::NAN)?;
@@ -983,6 +992,7 @@ impl<'a> Run<'a> {
             skipped_steps: scale.map(|s| s.skipped_steps as u64),
             img_per_s: (n * self.cfg.batch as u64) as f64 / secs.max(1e-9),
             dispatches_per_step: interval.dispatches as f64 / per_step,
+            peak_memory_mib: self.dev.pool_stats().peak_in_use_bytes as f64 / 1048576.0,
             all_reduce_ms_per_step: (total.seconds - last.seconds) * 1e3 / per_step,
             all_reduce_bytes_per_step: (total.bytes - last.bytes) as f64 / per_step,
             ..interval_metrics(&interval.steps, &rows, self.learner.opt.config.lr)
@@ -1149,6 +1159,7 @@ fn interval_metrics(pending: &[StepLosses], rows: &[Vec<f32>], lr: f32) -> Metri
         lr,
         img_per_s: 0.0,
         dispatches_per_step: 0.0,
+        peak_memory_mib: 0.0,
         all_reduce_ms_per_step: 0.0,
         all_reduce_bytes_per_step: 0.0,
         loss_scale: None,

@@ -365,7 +365,7 @@ impl Tensor {
     /// Convolution of an NCHW input with `weight` `[Co, Ci, KH, KW]`, optional `bias` `[Co]`,
     /// `stride` and zero `padding` on every side, then the fused `act`. Differentiable in the
     /// input, the weight and the bias. The input may be f16 (read as f16, summed in f32, an f32
-    /// output; its gradient is rounded to f16); the weight and bias are f32.
+    /// output and an f32 gradient); the weight and bias are f32.
     pub fn conv2d(
         &self,
         weight: &Tensor,
@@ -381,6 +381,9 @@ impl Tensor {
                 op,
                 "the weight is read in f32 (the master copy); only the input may be f16",
             ));
+        }
+        if crate::ops::precision::autocast_f16() && self.dtype() == DType::F32 {
+            return self.to_f16()?.conv2d(weight, bias, stride, padding, act);
         }
         let x16 = self.dtype() == DType::F16;
         let (&[n, ci, h, w], &[co, wci, kh, kw]) = (self.dims(), weight.dims()) else {
@@ -521,8 +524,8 @@ impl Tensor {
                         w_data.as_ref(),
                         &g,
                     )?;
-                    // An f16 input's gradient is f16 (the cast's backward takes it back to f32).
-                    Some(if x16 { dx.to_f16()? } else { dx })
+                    // An f16 input's gradient stays f32 (see `ops::precision`).
+                    Some(dx)
                 } else {
                     None
                 };

@@ -514,7 +514,7 @@ fn mat_dims(op: &'static str, t: &Tensor) -> Result<(Vec<usize>, usize, usize)> 
 impl Tensor {
     /// Matrix product of the last two axes: `[.., M, K] · [.., K, N]`; batch axes must match, or
     /// one operand is a plain matrix shared by the batch. Differentiable. Either operand may be
-    /// f16 (read as f16, summed in f32, an f32 output; its gradient is rounded to f16).
+    /// f16 (read as f16, summed in f32; an f32 output and f32 gradients).
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
         self.matmul_t(other, false, false)
     }
@@ -549,6 +549,12 @@ impl Tensor {
     ) -> Result<Tensor> {
         let op = "matmul";
         check_float(op, &[self, other])?;
+        if crate::ops::precision::autocast_f16()
+            && (self.dtype() == DType::F32 || other.dtype() == DType::F32)
+        {
+            use crate::ops::precision::autocast;
+            return autocast(self)?.matmul_bias(&autocast(other)?, bias, ta, tb);
+        }
         let (ba, ar, ac) = mat_dims(op, self)?;
         let (bb, br, bc) = mat_dims(op, other)?;
         let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
@@ -612,11 +618,6 @@ impl Tensor {
             [sa, sb, m * n],
         )?;
         let (a, b) = (self.detach(), other.detach());
-        // An f16 operand's gradient is f16 (the cast's backward takes it back to f32).
-        let like = |d: Tensor, t: &Tensor| match t.dtype() {
-            DType::F16 => d.to_f16(),
-            _ => Ok(d),
-        };
         let (a_dims, b_dims) = (self.dims().to_vec(), other.dims().to_vec());
         let has_bias = bias.is_some();
         let mut inputs = vec![self, other];
@@ -632,7 +633,7 @@ impl Tensor {
                     } else {
                         g.matmul_t(&b, false, !tb)?
                     };
-                    Some(like(d.sum_to_shape(&a_dims)?, &a)?)
+                    Some(d.sum_to_shape(&a_dims)?)
                 } else {
                     None
                 };
@@ -642,7 +643,7 @@ impl Tensor {
                     } else {
                         a.matmul_t(g, !ta, false)?
                     };
-                    Some(like(d.sum_to_shape(&b_dims)?, &b)?)
+                    Some(d.sum_to_shape(&b_dims)?)
                 } else {
                     None
                 };

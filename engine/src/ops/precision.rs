@@ -2,10 +2,19 @@
 //! Kernels: `shaders/precision.wgsl`; CPU reference: `cpu::precision`.
 //!
 //! Both casts are differentiable, as rounding treated as the identity (the straight-through
-//! gradient, as in mixed-precision training): the gradient of `to_f16` is the incoming f16
-//! gradient cast to f32, and that of `to_f32` the incoming gradient rounded to f16. An f16
-//! tensor whose gradient arrives from two consumers cannot sum them yet (f16 addition is not
-//! built): `backward` then fails naming the dtype.
+//! gradient, as in mixed-precision training): the gradient of `to_f32` is the incoming gradient
+//! rounded to f16. The gradient reaching an f16 tensor may be f16 or f32: the ops that read f16
+//! inputs (`conv2d`, `matmul`) give f32 gradients, never rounded, and `to_f16`'s backward passes
+//! an f32 gradient through as it is (an f16 one it widens). Gradients of an f16 tensor from two
+//! consumers are summed when both are f32; two f16 ones cannot be yet (f16 addition is not
+//! built), and `backward` then fails naming the dtype.
+//!
+//! [`Autocast`] is mixed precision's switch, as PyTorch's `autocast`: while it is on, `conv2d`
+//! reads its f32 input as f16 and `matmul` (and `linear`) both operands, each cast by one
+//! dispatch that the graph records, so the gradients flow back through the casts; everything
+//! else stays f32. `Tensor::backward` turns it off while it runs.
+
+use std::cell::Cell;
 
 use crate::error::Result;
 use crate::ops::sources::{entry, read, write, StaticKernel};
@@ -32,6 +41,54 @@ crate::kernel_params! {
     }
 }
 
+thread_local! {
+    static AUTOCAST_F16: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether ops on this thread cast their inputs to f16 now (see [`Autocast`]).
+pub fn autocast_f16() -> bool {
+    AUTOCAST_F16.with(Cell::get)
+}
+
+/// While alive, sets whether `conv2d` and `matmul` on this thread read their f32 inputs as f16
+/// (f32 sums, f32 outputs); dropping it restores the setting before.
+pub struct Autocast {
+    before: bool,
+}
+
+impl Autocast {
+    /// Turns f16 autocasting on (mixed precision) until the guard is dropped.
+    pub fn f16() -> Autocast {
+        Self::set(true)
+    }
+
+    /// Turns it off until the guard is dropped.
+    pub fn off() -> Autocast {
+        Self::set(false)
+    }
+
+    fn set(on: bool) -> Autocast {
+        Autocast {
+            before: AUTOCAST_F16.with(|a| a.replace(on)),
+        }
+    }
+}
+
+impl Drop for Autocast {
+    fn drop(&mut self) {
+        AUTOCAST_F16.with(|a| a.set(self.before));
+    }
+}
+
+/// `t` in f16 under [`Autocast`] when it is f32 (else `t` itself).
+pub(crate) fn autocast(t: &Tensor) -> Result<Tensor> {
+    if autocast_f16() && t.dtype() == DType::F32 {
+        t.to_f16()
+    } else {
+        Ok(t.clone())
+    }
+}
+
 /// Casts `x` (of dtype `from`) to `to` with the kernel entry point `op` (also the op's name).
 fn cast(x: &Tensor, from: DType, to: DType, op: &'static str) -> Result<Tensor> {
     x.expect_dtype(op, from)?;
@@ -39,19 +96,21 @@ fn cast(x: &Tensor, from: DType, to: DType, op: &'static str) -> Result<Tensor> 
     let out = Tensor::uninit(dev, x.dims(), to)?;
     let n = x.numel();
     let words = n.div_ceil(2);
+    // Two words per invocation.
     let k = kernel(dev, &KERNELS, op, &[])?;
     dev.dispatch(
         &k,
         &CastParams { n: n as u32 },
         &[x.arg(), out.arg()],
-        grid(words, 256),
+        grid(words.div_ceil(2), 256),
     )?;
     Ok(out.record(
         op,
         &[x],
         Box::new(move |g, _| {
-            Ok(vec![Some(match to {
-                DType::F16 => g.to_f32()?,
+            Ok(vec![Some(match (to, g.dtype()) {
+                (DType::F16, DType::F16) => g.to_f32()?,
+                (DType::F16, _) => g.clone(),
                 _ => g.to_f16()?,
             })])
         }),

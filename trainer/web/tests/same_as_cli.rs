@@ -97,6 +97,7 @@ fn a_loaded_checkpoint_samples_what_mtdiff_sample_writes() {
             no_ema: false,
             guidance: None,
             guidance_interval: None,
+            f16: false,
         })
         .unwrap();
         let file = std::fs::read(&raw).unwrap();
