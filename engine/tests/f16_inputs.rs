@@ -352,3 +352,196 @@ fn autocast_casts_conv_and_matmul_inputs_and_the_gradients_come_back_in_f32() {
         assert_eq!(da.to_vec().unwrap(), db.to_vec().unwrap());
     }
 }
+
+/// `f` on f16 inputs gives exactly what it gives on the same values widened to f32, forward and
+/// backward: the f16 variant of a kernel reads each value exactly and then runs the f32 kernel's
+/// arithmetic, and the f32 kernels are tested against the CPU reference in their own files. So
+/// the tolerance here is zero. `inputs`: values, shape, and whether the input is f16.
+#[track_caller]
+fn same_as_f32(
+    what: &str,
+    dev: &Device,
+    inputs: &[(Vec<f32>, Vec<usize>, bool)],
+    f: impl Fn(&[Tensor]) -> Tensor,
+) {
+    let mut widened_in = Vec::new();
+    let mut half_in = Vec::new();
+    for (v, dims, half) in inputs {
+        let h = halves(v);
+        let w = widened(&h);
+        widened_in.push(Tensor::from_slice(dev, &w, dims).unwrap().with_grad());
+        half_in.push(if *half {
+            Tensor::from_f16(dev, &h, dims).unwrap().with_grad()
+        } else {
+            Tensor::from_slice(dev, &w, dims).unwrap().with_grad()
+        });
+    }
+    let (y32, y16) = (f(&widened_in), f(&half_in));
+    assert_eq!(y16.dtype(), DType::F32, "{what}");
+    let bits =
+        |t: &Tensor| -> Vec<u32> { t.to_vec().unwrap().iter().map(|v| v.to_bits()).collect() };
+    assert_eq!(bits(&y32), bits(&y16), "{what}: forward");
+    let w = Tensor::from_slice(dev, &rng(3).vec_range(y32.numel(), -1.0, 1.0), y32.dims()).unwrap();
+    let g32 = y32.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+    let g16 = y16.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+    for (i, (a, b)) in widened_in.iter().zip(&half_in).enumerate() {
+        match (g32.get(a), g16.get(b)) {
+            (Some(a), Some(b)) => {
+                assert_eq!(b.dtype(), DType::F32, "{what}: gradient {i}");
+                assert_eq!(bits(a), bits(b), "{what}: gradient of input {i}");
+            }
+            (None, None) => {}
+            _ => panic!("{what}: input {i} got a gradient on one side only"),
+        }
+    }
+}
+
+#[test]
+fn elementwise_ops_read_f16_inputs() {
+    use mtdiff_engine::ops::{BinaryOp, UnaryOp};
+    let dev = device();
+    let mut r = rng(21);
+    let n = 1029;
+    let pos = r.vec_range(n, 0.1, 2.0);
+    for op in UnaryOp::ALL {
+        same_as_f32(
+            &format!("{op:?}"),
+            &dev,
+            &[(pos.clone(), vec![n], true)],
+            |t| t[0].unary(op, 1.5).unwrap(),
+        );
+    }
+    // Same shapes (vec4 and scalar paths), broadcasts (block and general), either side f16.
+    let shapes: [(&[usize], &[usize]); 5] = [
+        (&[4, 6], &[4, 6]),
+        (&[3, 7], &[3, 7]),
+        (&[3, 4, 5], &[5]),
+        (&[4, 1], &[4, 6]),
+        (&[2, 1, 3], &[1, 5, 1]),
+    ];
+    let ops = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Max,
+        BinaryOp::Min,
+    ];
+    for (i, (sa, sb)) in shapes.into_iter().enumerate() {
+        let (na, nb) = (sa.iter().product(), sb.iter().product());
+        let (a, b) = (r.vec_range(na, 0.5, 2.0), r.vec_range(nb, 0.5, 2.0));
+        for (j, op) in ops.into_iter().enumerate() {
+            let halves = [(true, false), (false, true), (true, true)][(i + j) % 3];
+            same_as_f32(
+                &format!("{op:?} {sa:?} {sb:?} {halves:?}"),
+                &dev,
+                &[
+                    (a.clone(), sa.to_vec(), halves.0),
+                    (b.clone(), sb.to_vec(), halves.1),
+                ],
+                |t| t[0].binary(&t[1], op).unwrap(),
+            );
+        }
+    }
+}
+
+#[test]
+fn reductions_read_f16_inputs_in_both_profiles() {
+    let cases: [(&[usize], &[usize]); 8] = [
+        (&[3, 5, 7], &[1]),
+        (&[2, 3, 8], &[2]),
+        (&[2, 8, 4], &[1]),
+        (&[2, 300], &[1]),
+        (&[4, 6, 8], &[0, 2]),
+        (&[4, 6, 7], &[0, 2]),
+        (&[3, 5], &[]),
+        (&[5, 3, 9], &[0, 1, 2]),
+    ];
+    for dev in [device(), device_profile(KernelProfile::Gpu)] {
+        let mut r = rng(22);
+        for (dims, axes) in cases {
+            let x = r.vec_range(dims.iter().product(), -2.0, 2.0);
+            let what = format!("{dims:?} over {axes:?} {:?}", dev.kernel_profile());
+            let input = [(x, dims.to_vec(), true)];
+            same_as_f32(&format!("sum {what}"), &dev, &input, |t| {
+                t[0].sum(axes, false).unwrap()
+            });
+            same_as_f32(&format!("mean {what}"), &dev, &input, |t| {
+                t[0].mean(axes, true).unwrap()
+            });
+            same_as_f32(&format!("max {what}"), &dev, &input, |t| {
+                t[0].max(axes, false).unwrap()
+            });
+        }
+    }
+}
+
+#[test]
+fn group_norm_reads_an_f16_input_in_both_profiles() {
+    for dev in [device(), device_profile(KernelProfile::Gpu)] {
+        let mut r = rng(23);
+        // S = 20 (quads: the vec4 kernels) and S = 9.
+        for (dims, groups) in [([2usize, 6, 5, 4], 3usize), ([2, 4, 3, 3], 2)] {
+            let c = dims[1];
+            let x = r.vec_range(dims.iter().product(), -2.0, 2.0);
+            let (g, b) = (r.vec_range(c, 0.5, 1.5), r.vec_range(c, -0.5, 0.5));
+            let ss = r.vec_range(2 * c * dims[0], -0.5, 0.5);
+            for silu in [false, true] {
+                let what = format!(
+                    "{dims:?} groups {groups} silu {silu} {:?}",
+                    dev.kernel_profile()
+                );
+                same_as_f32(
+                    &format!("group_norm {what}"),
+                    &dev,
+                    &[
+                        (x.clone(), dims.to_vec(), true),
+                        (g.clone(), vec![c], false),
+                        (b.clone(), vec![c], false),
+                    ],
+                    |t| t[0].group_norm(groups, &t[1], &t[2], 1e-5, silu).unwrap(),
+                );
+                same_as_f32(
+                    &format!("group_norm_scale_shift {what}"),
+                    &dev,
+                    &[
+                        (x.clone(), dims.to_vec(), true),
+                        (ss.clone(), vec![2, c, dims[0]], false),
+                    ],
+                    |t| {
+                        t[0].group_norm_scale_shift(groups, &t[1], 1e-5, silu)
+                            .unwrap()
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_reads_f16_inputs() {
+    let dev = device();
+    let mut r = rng(24);
+    // D = 8: the vec4 forward; D = 6: the scalar one. S = 11, not a multiple of anything.
+    for d in [8usize, 6] {
+        let dims = vec![2usize, 2, 11, d];
+        let n: usize = dims.iter().product();
+        let (q, k, v) = (
+            r.vec_range(n, -1.0, 1.0),
+            r.vec_range(n, -1.0, 1.0),
+            r.vec_range(n, -1.0, 1.0),
+        );
+        for halves in [(true, false, false), (true, true, true)] {
+            same_as_f32(
+                &format!("attention D={d} {halves:?}"),
+                &dev,
+                &[
+                    (q.clone(), dims.clone(), halves.0),
+                    (k.clone(), dims.clone(), halves.1),
+                    (v.clone(), dims.clone(), halves.2),
+                ],
+                |t| t[0].attention(&t[1], &t[2], 0.4).unwrap(),
+            );
+        }
+    }
+}

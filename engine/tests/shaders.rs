@@ -76,6 +76,10 @@ fn every_generated_kernel_validates() {
         "conv2d_regblock.bias1.silu1.f16-src.",
         "conv2d_subgroup.Forward.bias1.silu0.tn16.vw1.row1.f16-src.",
         "conv2d_subgroup.Weight.tn32.vw0.row0.f16-src.",
+        "attention.d8.tq4.f16-q-k-v-qv-kv-vv-bq-bk-bv.",
+        "norm.f16-fx-qx-bx-wx.",
+        "reduce.f16-ax-qx.",
+        "elementwise.f16-ux-",
     ] {
         assert!(
             kernels.iter().any(|k| k.name.starts_with(prefix)),

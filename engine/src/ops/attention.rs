@@ -6,8 +6,8 @@
 use crate::device::{Binding, Device, KernelSource, Pipeline};
 use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, EntryPoint};
-use crate::ops::template::fill;
-use crate::ops::{check_f32, grid};
+use crate::ops::template::{f16_inputs_key, fill, with_f16_inputs};
+use crate::ops::{check_float, f16_bindings, grid};
 use crate::tensor::{DType, Tensor};
 use std::sync::Arc;
 
@@ -144,29 +144,35 @@ fn vec_forward(dv: usize, tq: usize) -> String {
     fill(VEC_TEMPLATE, &[("TQ", &tq.to_string()), ("BODY", &b)])
 }
 
-fn pipeline(dev: &Device, d: usize, entry: &'static str) -> Result<Arc<Pipeline>> {
+/// The pipeline of `entry` for head dim `d`, reading the bindings `f16` as f16.
+fn pipeline(
+    dev: &Device,
+    d: usize,
+    entry: &'static str,
+    f16: &[&'static str],
+) -> Result<Arc<Pipeline>> {
     let bindings = ENTRIES
         .iter()
         .find(|e| e.name == entry)
         .map_or(&[][..], |e| e.bindings);
     let vec_tq = vec_queries_per_thread(d, dev.kernel_profile() == crate::KernelProfile::Cpu);
-    dev.pipeline(&format!("attention.d{d}.tq{vec_tq}.{entry}"), || {
-        KernelSource {
-            label: "attention",
-            source: attention_source(d, vec_tq).into(),
-            entry,
-            constants: &[],
-            bindings,
-        }
+    let key = f16_inputs_key(format!("attention.d{d}.tq{vec_tq}.{entry}"), f16);
+    dev.pipeline(&key, || KernelSource {
+        label: "attention",
+        source: with_f16_inputs(&attention_source(d, vec_tq), f16).into(),
+        entry,
+        constants: &[],
+        bindings,
     })
 }
 
 impl Tensor {
     /// `softmax(Q·Kᵀ·scale)·V` per (batch, head) for `q`, `k`, `v` of shape `[B, H, S, D]`
-    /// (`scale` is usually `1/√D`). Differentiable in q, k and v.
+    /// (`scale` is usually `1/√D`). Differentiable in q, k and v. Any of q, k, v may be f16
+    /// (read as f16, computed in f32; an f32 output and f32 gradients).
     pub fn attention(&self, k: &Tensor, v: &Tensor, scale: f32) -> Result<Tensor> {
         let op = "attention";
-        check_f32(op, &[self, k, v])?;
+        check_float(op, &[self, k, v])?;
         let &[b, h, s, d] = self.dims() else {
             return Err(Error::shape(
                 op,
@@ -198,7 +204,13 @@ impl Tensor {
         } else {
             ("attention_forward", queries_per_thread(d))
         };
-        let fwd = pipeline(dev, d, entry)?;
+        let names = if entry == "attention_forward" {
+            ["q", "k", "v"]
+        } else {
+            ["qv", "kv", "vv"]
+        };
+        let f16 = f16_bindings(&[(names[0], self), (names[1], k), (names[2], v)]);
+        let fwd = pipeline(dev, d, entry, &f16)?;
         dev.dispatch(
             &fwd,
             &params,
@@ -213,7 +225,8 @@ impl Tensor {
                 let dev = g.device();
                 let rows = bh * s;
                 let delta = Tensor::uninit(dev, &[rows], DType::F32)?;
-                let kd = pipeline(dev, d, "attention_delta")?;
+                let kd = pipeline(dev, d, "attention_delta", &[])?;
+                let f16 = f16_bindings(&[("bq", &q), ("bk", &k2), ("bv", &v2)]);
                 dev.dispatch(
                     &kd,
                     &params,
@@ -222,7 +235,7 @@ impl Tensor {
                 )?;
                 let dq = if needs[0] {
                     let dq = Tensor::uninit(dev, q.dims(), DType::F32)?;
-                    let kq = pipeline(dev, d, "attention_backward_q")?;
+                    let kq = pipeline(dev, d, "attention_backward_q", &f16)?;
                     dev.dispatch(
                         &kq,
                         &params,
@@ -235,7 +248,7 @@ impl Tensor {
                 };
                 let (dk, dv) = if needs[1] || needs[2] {
                     let both = Tensor::uninit(dev, &[2, b, h, s, d], DType::F32)?;
-                    let kkv = pipeline(dev, d, "attention_backward_kv")?;
+                    let kkv = pipeline(dev, d, "attention_backward_kv", &f16)?;
                     dev.dispatch(
                         &kkv,
                         &params,

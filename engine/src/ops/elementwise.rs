@@ -5,7 +5,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::layout::rank6_vec4s;
 use crate::ops::sources::{entry, read, write, StaticKernel};
-use crate::ops::{check_f32, grid, kernel};
+use crate::ops::{check_float, f16_bindings, grid, kernel, kernel_reading};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/elementwise.wgsl");
@@ -228,7 +228,8 @@ fn unary_raw(x: &Tensor, op: UnaryOp, s: f32) -> Result<Tensor> {
     let dev = x.device();
     let out = Tensor::uninit(dev, x.dims(), DType::F32)?;
     let n = x.numel();
-    let k = kernel(dev, &KERNELS, "unary", &[("OP", op as u32 as f64)])?;
+    let f16 = f16_bindings(&[("ux", x)]);
+    let k = kernel_reading(dev, &KERNELS, "unary", &[("OP", op as u32 as f64)], &f16)?;
     dev.dispatch(
         &k,
         &UnaryParams { n: n as u32, s },
@@ -248,7 +249,9 @@ pub(crate) fn unary_backward_raw(
     let dev = x.device();
     let dx = Tensor::uninit(dev, x.dims(), DType::F32)?;
     let n = x.numel();
-    let k = kernel(dev, &KERNELS, "unary_backward", &[("OP", op as u32 as f64)])?;
+    let f16 = f16_bindings(&[("bx", x), ("by", y), ("bdy", dy)]);
+    let consts = [("OP", op as u32 as f64)];
+    let k = kernel_reading(dev, &KERNELS, "unary_backward", &consts, &f16)?;
     dev.dispatch(
         &k,
         &UnaryParams { n: n as u32, s },
@@ -260,7 +263,7 @@ pub(crate) fn unary_backward_raw(
 
 fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let name = "binary";
-    check_f32(name, &[a, b])?;
+    check_float(name, &[a, b])?;
     let dims = broadcast_shape(name, a.dims(), b.dims())?;
     if dims.len() > MAX_RANK {
         return Err(Error::invalid(
@@ -273,7 +276,9 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let n = out.numel();
     let same = a.dims() == b.dims();
     if same && n.is_multiple_of(4) {
-        let k = kernel(dev, &KERNELS, "binary_vec4", &[("OP", op as u32 as f64)])?;
+        let f16 = f16_bindings(&[("va", a), ("vb", b)]);
+        let consts = [("OP", op as u32 as f64)];
+        let k = kernel_reading(dev, &KERNELS, "binary_vec4", &consts, &f16)?;
         let quads = n / 4;
         dev.dispatch(
             &k,
@@ -316,20 +321,22 @@ fn binary_raw(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         }
         None => 0,
     };
-    let k = kernel(
+    let k = kernel_reading(
         dev,
         &KERNELS,
         "binary",
         &[("OP", op as u32 as f64), ("BIDX", bidx as f64)],
+        &f16_bindings(&[("ba", a), ("bb", b)]),
     )?;
     dev.dispatch(&k, &params, &[a.arg(), b.arg(), out.arg()], grid(n, 256))?;
     Ok(out)
 }
 
 impl Tensor {
-    /// Applies a unary map (`s` is the scalar of the scalar ops, ignored by the others).
+    /// Applies a unary map (`s` is the scalar of the scalar ops, ignored by the others). The
+    /// input may be f16 (read as f16, computed in f32; f32 output and gradient).
     pub fn unary(&self, op: UnaryOp, s: f32) -> Result<Tensor> {
-        check_f32("unary", &[self])?;
+        check_float("unary", &[self])?;
         let out = unary_raw(self, op, s)?;
         let x = self.detach();
         let y = if op.needs_output() {
@@ -400,7 +407,8 @@ impl Tensor {
         self.unary(UnaryOp::PowScalar, s)
     }
 
-    /// Applies a broadcasting binary map.
+    /// Applies a broadcasting binary map. Either operand may be f16 (read as f16, computed in
+    /// f32; f32 output and gradients).
     pub fn binary(&self, other: &Tensor, op: BinaryOp) -> Result<Tensor> {
         let out = binary_raw(self, other, op)?;
         if matches!(op, BinaryOp::Eq | BinaryOp::Gt) {

@@ -51,6 +51,17 @@ pub(crate) fn kernel(
     entry: &'static str,
     constants: &[(&'static str, f64)],
 ) -> Result<Arc<Pipeline>> {
+    kernel_reading(device, file, entry, constants, &[])
+}
+
+/// [`kernel`] with the storage bindings `f16` read as f16 ([`template::with_f16_inputs`]).
+pub(crate) fn kernel_reading(
+    device: &Device,
+    file: &'static StaticKernel,
+    entry: &'static str,
+    constants: &[(&'static str, f64)],
+    f16: &[&'static str],
+) -> Result<Arc<Pipeline>> {
     let Some(declared) = file.entry(entry) else {
         return Err(Error::Validation {
             context: format!("{}.{entry}", file.label),
@@ -61,14 +72,29 @@ pub(crate) fn kernel(
     for (k, v) in constants {
         key.push_str(&format!(".{k}={v}"));
     }
+    let key = template::f16_inputs_key(key, f16);
     let consts: Vec<(&'static str, f64)> = constants.to_vec();
+    let f16 = f16.to_vec();
     device.pipeline(&key, move || KernelSource {
         label: file.label,
-        source: file.source.into(),
+        source: if f16.is_empty() {
+            file.source.into()
+        } else {
+            template::with_f16_inputs(file.source, &f16).into()
+        },
         entry,
         constants: Box::leak(consts.into_boxed_slice()),
         bindings: declared.bindings,
     })
+}
+
+/// The bindings among `inputs` whose tensors are f16 (what [`kernel_reading`] reads as f16).
+pub(crate) fn f16_bindings(inputs: &[(&'static str, &Tensor)]) -> Vec<&'static str> {
+    inputs
+        .iter()
+        .filter(|(_, t)| t.dtype() == DType::F16)
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 /// Checks that every tensor is f32 and on the first one's device.

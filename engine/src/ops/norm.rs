@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, StaticKernel};
-use crate::ops::{check_f32, grid, kernel};
+use crate::ops::{check_f32, check_float, f16_bindings, grid, kernel, kernel_reading};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/norm.wgsl");
@@ -156,11 +156,26 @@ enum Affine<'a> {
     PackedScaleShift(&'a Tensor),
 }
 
+/// The input x's binding in `entry` of `shaders/norm.wgsl` when x is f16 (read as f16 pairs),
+/// else none.
+fn x_f16(x: &Tensor, entry: &str) -> Vec<&'static str> {
+    let name = match (
+        entry.starts_with("group_norm_forward"),
+        entry.ends_with("_vec4"),
+    ) {
+        (true, true) => "qx",
+        (true, false) => "fx",
+        (false, true) => "wx",
+        (false, false) => "bx",
+    };
+    f16_bindings(&[(name, x)])
+}
+
 impl Tensor {
     /// Group norm of an `[N, C, *]` tensor over `groups` groups of channels, then `γ·x̂ + β`,
     /// then SiLU when `silu`. `gamma` and `beta` are both `[C]` (per channel) or both `[N, C]`
     /// (per sample and channel: AdaGN's scale-shift conditioning in one pass). Differentiable
-    /// in x, γ and β.
+    /// in x, γ and β. x may be f16 (read as f16, computed in f32; f32 output and gradients).
     pub fn group_norm(
         &self,
         groups: usize,
@@ -186,7 +201,8 @@ impl Tensor {
         silu: bool,
     ) -> Result<Tensor> {
         let op = "group_norm_scale_shift";
-        check_f32(op, &[self, scale_shift])?;
+        check_float(op, &[self, scale_shift])?;
+        check_f32(op, &[scale_shift])?;
         let d = self.dims();
         if d.len() < 2 || scale_shift.dims() != [2, d[1], d[0]] {
             return Err(Error::shape(
@@ -224,7 +240,8 @@ impl Tensor {
             }
         };
         let (gamma, beta) = (&gamma, &beta);
-        check_f32(op, &[self, gamma, beta])?;
+        check_float(op, &[self, gamma, beta])?;
+        check_f32(op, &[gamma, beta])?;
         let d = self.dims();
         if d.len() < 2 || groups == 0 || !d[1].is_multiple_of(groups) {
             return Err(Error::shape(
@@ -274,7 +291,7 @@ impl Tensor {
             (true, false) => ("group_norm_forward_thread", grid(rows, 64)),
             (false, _) => ("group_norm_forward", grid(rows, 1)),
         };
-        let k = kernel(dev, &KERNELS, entry, &[])?;
+        let k = kernel_reading(dev, &KERNELS, entry, &[], &x_f16(self, entry))?;
         dev.dispatch(
             &k,
             &params,
@@ -301,7 +318,7 @@ impl Tensor {
                 let inputs = [x.arg(), g.arg(), stats.arg(), gm.arg(), bt.arg()];
                 // Runs a backward kernel on the inputs plus `extra` (the outputs).
                 let run = |entry: &'static str, extra: &[&Tensor], wgs: [u32; 3]| -> Result<()> {
-                    let k = kernel(dev, &KERNELS, entry, &[])?;
+                    let k = kernel_reading(dev, &KERNELS, entry, &[], &x_f16(&x, entry))?;
                     let mut args = inputs.to_vec();
                     args.extend(extra.iter().map(|t| t.arg()));
                     dev.dispatch(&k, &params, &args, wgs)

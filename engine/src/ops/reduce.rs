@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, StaticKernel};
-use crate::ops::{check_f32, grid, kernel};
+use crate::ops::{check_f32, check_float, f16_bindings, grid, kernel, kernel_reading};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/reduce.wgsl");
@@ -110,7 +110,13 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
     let consts = [("OP", how as u32 as f64)];
     // A workgroup per row pays for barriers; worth it only for long rows.
     if inner == 1 && r > ROW_THREAD_MAX {
-        let k = kernel(dev, &KERNELS, "reduce_rows", &consts)?;
+        let k = kernel_reading(
+            dev,
+            &KERNELS,
+            "reduce_rows",
+            &consts,
+            &f16_bindings(&[("ax", x)]),
+        )?;
         dev.dispatch(
             &k,
             &ReduceParams {
@@ -129,7 +135,7 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
         } else {
             ("reduce_axis_vec4", outer * inner / 4)
         };
-        let k = kernel(dev, &KERNELS, entry, &consts)?;
+        let k = kernel_reading(dev, &KERNELS, entry, &consts, &f16_bindings(&[("qx", x)]))?;
         let params = ReduceParams {
             outer: outer as u32,
             mid: r as u32,
@@ -138,7 +144,13 @@ fn reduce_run(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32) -> Resu
         };
         dev.dispatch(&k, &params, &[x.arg(), out.arg()], grid(threads, 256))?;
     } else {
-        let k = kernel(dev, &KERNELS, "reduce_axis", &consts)?;
+        let k = kernel_reading(
+            dev,
+            &KERNELS,
+            "reduce_axis",
+            &consts,
+            &f16_bindings(&[("ax", x)]),
+        )?;
         let params = ReduceParams {
             outer: outer as u32,
             mid: r as u32,
@@ -171,7 +183,8 @@ fn reduce_outer_inner(x: &Tensor, lo: usize, hi: usize, how: Reduce, scale: f32)
         (false, _) => ("reduce_outer_inner", grid(mid, 1)),
     };
     let consts = [("OP", how as u32 as f64)];
-    let k = kernel(dev, &KERNELS, entry, &consts)?;
+    let input = if inner.is_multiple_of(4) { "qx" } else { "ax" };
+    let k = kernel_reading(dev, &KERNELS, entry, &consts, &f16_bindings(&[(input, x)]))?;
     let params = ReduceParams {
         outer: outer as u32,
         mid: mid as u32,
@@ -206,7 +219,11 @@ fn reduce_keep(x: &Tensor, axes: &[usize], how: Reduce, mean: bool) -> Result<Te
         let scale = if mean { 1.0 / count as f32 } else { 1.0 };
         return reduce_outer_inner(x, lo, hi, how, scale);
     }
-    let mut cur = x.clone();
+    let mut cur = match (axes.is_empty(), x.dtype()) {
+        // Nothing to reduce: an f16 input still gives an f32 result.
+        (true, DType::F16) => x.to_f32()?,
+        _ => x.clone(),
+    };
     let mut i = axes.len();
     // Runs of consecutive axes, last run first so earlier indices stay valid.
     while i > 0 {
@@ -241,7 +258,7 @@ impl Tensor {
         how: Reduce,
         mean: bool,
     ) -> Result<Tensor> {
-        check_f32(op, &[self])?;
+        check_float(op, &[self])?;
         let axes = normalize_axes(op, self.rank(), axes)?;
         let kept = reduce_keep(self, &axes, how, mean)?;
         let keep_dims = kept.dims().to_vec();
@@ -276,7 +293,8 @@ impl Tensor {
         ))
     }
 
-    /// Sum over `axes`.
+    /// Sum over `axes` (of an f32 or f16 tensor; f16 is read as f16 and summed in f32, as are
+    /// the mean and the max).
     pub fn sum(&self, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         self.reduce("sum", axes, keepdim, Reduce::Sum, false)
     }

@@ -143,10 +143,26 @@ pub fn generated_kernels() -> Vec<KernelFile> {
     out
 }
 
+/// The storage bindings of static kernel files that their ops read as f16 when given f16
+/// tensors.
+const STATIC_F16_INPUTS: &[(&StaticKernel, &[&str])] = &[
+    (
+        &crate::ops::elementwise::KERNELS,
+        &["ux", "bx", "by", "bdy", "ba", "bb", "va", "vb"],
+    ),
+    (&crate::ops::reduce::KERNELS, &["ax", "qx"]),
+    (&crate::ops::norm::KERNELS, &["fx", "qx", "bx", "wx"]),
+];
+
+/// The attention bindings read as f16 when given f16 q, k or v (forward and backward).
+const ATTENTION_F16_INPUTS: &[&str] = &["q", "k", "v", "qv", "kv", "vv", "bq", "bk", "bv"];
+
 /// Every variant with f16 inputs: each generated matmul with A, B or both in f16, each conv
-/// kernel that reads the input x (forward, weight gradient) with x in f16. They are
-/// [`crate::ops::template::with_f16_inputs`] applied to [`generated_kernels`]' sources, which
-/// the snapshots keep under review, so they have no snapshots of their own.
+/// kernel that reads the input x (forward, weight gradient) with x in f16, and the elementwise,
+/// reduction, group-norm and attention kernels with every input they can read as f16 in f16.
+/// They are [`crate::ops::template::with_f16_inputs`] applied to sources that are under review
+/// (the static files, and [`generated_kernels`]' in the snapshots), so they have no snapshots of
+/// their own.
 pub fn f16_input_kernels() -> Vec<KernelFile> {
     use crate::ops::template::{f16_inputs_key, with_f16_inputs};
     let mut out = Vec::new();
@@ -174,7 +190,13 @@ pub fn f16_input_kernels() -> Vec<KernelFile> {
                 crate::ops::conv::f16_x(true),
                 k.entries.clone(),
             );
+        } else if key.starts_with("attention.") {
+            push(key, &k.source, ATTENTION_F16_INPUTS, k.entries.clone());
         }
+    }
+    for (file, f16) in STATIC_F16_INPUTS {
+        let key = file.file.trim_end_matches(".wgsl");
+        push(key, file.source, f16, file.entries.to_vec());
     }
     out
 }
