@@ -968,6 +968,21 @@ fn mixed_precision_trains_close_to_f32_with_less_memory_and_samples_in_f16() {
         bytemuck::pod_collect_to_vec(st.tensor("image").unwrap().data())
     };
     let (s32, s16) = (sample("f32"), sample("f16"));
+    // `eval` samples in f16 too (its classifier stays f32).
+    let table = ok(&strings(&[
+        "eval",
+        "--ckpt",
+        out.join("mixed").to_str().unwrap(),
+        "--n",
+        "4",
+        "--steps",
+        "3",
+        "--classifier-steps",
+        "10",
+        "--precision",
+        "f16",
+    ]));
+    assert!(table.contains("class accuracy"), "{table}");
     assert_ne!(s32, s16);
     let worst = s32
         .iter()

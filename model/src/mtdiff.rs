@@ -124,6 +124,8 @@ pub struct MtDiffusion {
     rho_tables: Vec<Option<Tensor>>,
     /// Min-SNR-γ weights of the ε loss for every schedule index, `[T, 1]` (None: unweighted).
     eps_weights: Option<Tensor>,
+    /// The network reads f16 (see [`MtDiffusion::set_f16`]).
+    f16: bool,
 }
 
 impl MtDiffusion {
@@ -227,7 +229,15 @@ impl MtDiffusion {
             q_table,
             rho_tables,
             eps_weights,
+            f16: false,
         })
+    }
+
+    /// Runs the network with f16 inputs to its convolutions and matmuls (summed in f32; the
+    /// engine's [`mtdiff_engine::Autocast`]), or in f32 (the default). For inference
+    /// (`mtdiff sample --precision f16`); training scopes its own autocast to the step.
+    pub fn set_f16(&mut self, on: bool) {
+        self.f16 = on;
     }
 
     /// The configuration (with the U-Net's channel counts filled in).
@@ -397,6 +407,7 @@ impl MtDiffusion {
         t: &Tensor,
         label_tokens: Option<&Tensor>,
     ) -> Result<Prediction> {
+        let _precision = self.f16.then(mtdiff_engine::Autocast::f16);
         let out = self.unet.forward_class(z_t, t, label_tokens)?;
         let c = self.config.task.image_shape[0];
         let eps = out.out.slice(1, 0, c)?;

@@ -362,6 +362,9 @@ struct EvalCli {
     /// Evaluate the raw weights instead of the EMA.
     #[arg(long)]
     no_ema: bool,
+    /// f32, or f16: the model's convolutions and matmuls read f16 (the classifier stays f32).
+    #[arg(long, default_value = "f32")]
+    precision: String,
 }
 
 /// Flags of `export`.
@@ -453,6 +456,7 @@ fn run(cli: Cli) -> Result<()> {
                     guidance: Some(cfg.guidance),
                     guidance_interval: Some(cfg.guidance_interval),
                     no_ema: false,
+                    f16: false,
                 })?;
                 println!("{}", report.table());
             }
@@ -495,6 +499,7 @@ fn run(cli: Cli) -> Result<()> {
                 guidance: a.guidance,
                 guidance_interval: a.guidance_interval,
                 no_ema: a.no_ema,
+                f16: sample::parse_precision(&a.precision)?,
             })?;
             println!("{}", report.table());
         }
@@ -551,7 +556,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             println!("matmul kernels: {family}");
             println!(
-                "f16: tensors and casts yes; f16 shader arithmetic (SHADER_F16) {}",
+                "f16: tensors, casts and f16-input kernels (train --precision f16-mixed, sample \
+                 --precision f16) yes, on any adapter; f16 shader arithmetic (SHADER_F16) {}",
                 if dev.info().has_shader_f16() {
                     "yes"
                 } else {

@@ -53,6 +53,9 @@ pub struct EvalArgs {
     pub guidance_interval: Option<(f64, f64)>,
     /// Evaluate the raw weights instead of the EMA.
     pub no_ema: bool,
+    /// Sample in f16 (`--precision f16`, see [`crate::sample::SampleArgs::f16`]); the
+    /// evaluation classifier stays f32.
+    pub f16: bool,
 }
 
 /// One row of the table.
@@ -170,7 +173,8 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     let path = checkpoint::resolve(&args.checkpoint)?;
     let ckpt = checkpoint::load(&path)?;
     let dev = crate::driver::open_device()?;
-    let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
+    let mut model = state::model_from(&dev, &ckpt, !args.no_ema)?;
+    model.set_f16(args.f16);
     let source = ckpt.meta.train.source()?;
     let train = source.load(false)?;
     let test = source.load(true)?;

@@ -433,7 +433,8 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     let path = checkpoint::resolve(&args.checkpoint)?;
     let ckpt = checkpoint::load(&path)?;
     let dev = crate::driver::open_device()?;
-    let model = state::model_from(&dev, &ckpt, !args.no_ema)?;
+    let mut model = state::model_from(&dev, &ckpt, !args.no_ema)?;
+    model.set_f16(args.f16);
     check_samples_fit_in_memory(&model, args.n)?;
     // Checked once for all chunks, before any sampling.
     parse_given(&dev, &model, &args.given, args.mask.as_deref(), 0..1)?;
@@ -441,7 +442,6 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
     if crate::faults::hit("lose-device") {
         dev.wgpu_device().destroy();
     }
-    let precision = args.f16.then(mtdiff_engine::Autocast::f16);
     let s = generate_chunked(SAMPLE_CHUNK, &model, args.n, &sampler, |start, b| {
         parse_given(
             &dev,
@@ -468,7 +468,6 @@ pub fn run(args: &SampleArgs) -> Result<PathBuf> {
             )
         })
     })?;
-    drop(precision);
     let out = args.out.clone().unwrap_or_else(|| {
         path.parent()
             .unwrap_or(Path::new("."))
