@@ -162,6 +162,11 @@ fn conv2d_with_an_f16_input() {
         // 32-channel subgroup kernels with a ragged tail; stride 2.
         ConvDims { n: 2, ci: 21, h: 6, w: 5, co: 37, kh: 3, kw: 3, stride: 1, pad: 1 },
         ConvDims { n: 1, ci: 33, h: 7, w: 6, co: 18, kh: 3, kw: 3, stride: 2, pad: 1 },
+        // The row-blocked forward reading f16 pairs: rows starting at odd and even elements
+        // (padding 1, 0 and 2), up to 16 channels.
+        ConvDims { n: 2, ci: 5, h: 6, w: 8, co: 7, kh: 3, kw: 3, stride: 1, pad: 1 },
+        ConvDims { n: 2, ci: 3, h: 5, w: 10, co: 4, kh: 3, kw: 3, stride: 1, pad: 0 },
+        ConvDims { n: 1, ci: 6, h: 4, w: 6, co: 9, kh: 3, kw: 3, stride: 1, pad: 2 },
         // vec4 weights; row-blocked kernels; the main job's 16-channel layer.
         ConvDims { n: 2, ci: 16, h: 6, w: 7, co: 32, kh: 3, kw: 3, stride: 1, pad: 1 },
         ConvDims { n: 1, ci: 17, h: 5, w: 16, co: 36, kh: 3, kw: 3, stride: 1, pad: 1 },

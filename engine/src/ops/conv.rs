@@ -173,7 +173,12 @@ pub(crate) fn f16_x(x16: bool) -> &'static [&'static str] {
 fn subgroup_pipeline(dev: &Device, v: ConvSubgroupVariant, x16: bool) -> Result<Arc<Pipeline>> {
     dev.pipeline(&f16_inputs_key(v.key(), f16_x(x16)), || KernelSource {
         label: v.label(),
-        source: with_f16_inputs(&v.source(), f16_x(x16)).into(),
+        source: if x16 {
+            with_f16_inputs(&v.source_reading_f16_x(), f16_x(true))
+        } else {
+            v.source()
+        }
+        .into(),
         entry: "main",
         constants: &[],
         bindings: v.bindings(),

@@ -144,6 +144,20 @@ impl ConvSubgroupVariant {
 
     /// The WGSL source of this variant.
     pub fn source(self) -> String {
+        self.source_gathering(false)
+    }
+
+    /// The source of this variant reading an f16 input x (`src`), to be passed through
+    /// [`crate::ops::template::with_f16_inputs`]: the row-blocked forward gathers each kernel
+    /// row's 10 values of a channel from 6 words of f16 pairs (`load_src_pair`) instead of 10
+    /// loads (docs/experiments.md, "Packed f16 loads on lavapipe"); the others are
+    /// [`ConvSubgroupVariant::source`].
+    pub fn source_reading_f16_x(self) -> String {
+        self.source_gathering(self.row3 && self.pass == ConvPass::Forward)
+    }
+
+    /// The source; `pairs`: the row-blocked gather reads f16 pairs.
+    fn source_gathering(self, pairs: bool) -> String {
         if self.pass == ConvPass::Weight {
             return self.weight_source();
         }
@@ -182,7 +196,7 @@ impl ConvSubgroupVariant {
             }
         }
         if self.row3 {
-            row3_loop(w, &k, self.vw);
+            row3_loop(w, &k, self.vw, pairs);
         } else {
             general_loop(w, &k, self.vw);
         }
@@ -450,6 +464,47 @@ impl Names {
             w(3, format!("let x{j}_{t} = src[o{j} + so{t}] * {mask};"));
         }
     }
+
+    /// [`Names::gather_source`] for a row-blocked forward whose source holds f16 pairs: the
+    /// `count` consecutive values of channel r + t from row offset `ro` and column `col` come
+    /// from `count / 2 + 1` words, shifted by one value when the first is the high half of its
+    /// word. Each word index is clamped at 0 on its own (a value left of the row is masked).
+    fn gather_source_pairs(&self, w: &mut Emit<'_>, t: usize, count: usize) {
+        let (red, ss) = (self.red, self.sstride);
+        if t == 0 {
+            w(3, format!("let so{t} = r * {ss};"));
+        } else {
+            w(3, format!("let so{t} = min(r + {t}u, {red} - 1u) * {ss};"));
+            w(
+                3,
+                format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
+            );
+        }
+        // Element e is half e & 1 of word e / 2 (rounded down: e may be negative by the padding).
+        w(3, format!("let e{t} = i32(ro + so{t}) + col;"));
+        w(3, format!("let odd{t} = (e{t} & 1) != 0;"));
+        w(3, format!("let fw{t} = (e{t} - select(0, 1, odd{t})) / 2;"));
+        let words = count / 2 + 1;
+        for k in 0..words {
+            w(
+                3,
+                format!("let p{k}_{t} = load_src_pair(u32(max(fw{t} + {k}, 0)));"),
+            );
+        }
+        let half = |v: usize| format!("p{}_{t}.{}", v / 2, ["x", "y"][v % 2]);
+        for j in 0..count {
+            let mask = if t == 0 {
+                format!("m{j}")
+            } else {
+                format!("m{j} * ok{t}")
+            };
+            let (even, odd) = (half(j), half(j + 1));
+            w(
+                3,
+                format!("let x{j}_{t} = select({even}, {odd}, odd{t}) * {mask};"),
+            );
+        }
+    }
 }
 
 /// `let {b} = subgroupBroadcast({bl}, lane)` (one lane's 4 weights), then for each of the 8
@@ -568,8 +623,8 @@ fn row3_pixels(w: &mut Emit<'_>, fwd: bool) {
 
 /// Row-blocked reduction for 3-tap-wide kernels: per kernel row and reduction channel each
 /// lane gathers 10 consecutive source values once, and pixel i's tap kw uses value i + kw
-/// (forward) or i + 2 − kw (data gradient).
-fn row3_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
+/// (forward) or i + 2 − kw (data gradient). `pairs`: the forward's source holds f16 pairs.
+fn row3_loop(w: &mut Emit<'_>, k: &Names, vw: bool, pairs: bool) {
     let (q, ks, red) = (k.q, k.ks, k.red);
     let span = PIX + 2;
     w(1, "for (var kh = 0u; kh < c.kh; kh++) {".into());
@@ -602,7 +657,11 @@ fn row3_loop(w: &mut Emit<'_>, k: &Names, vw: bool) {
         );
     }
     for t in 0..ks {
-        k.gather_source(w, t, span);
+        if pairs {
+            k.gather_source_pairs(w, t, span);
+        } else {
+            k.gather_source(w, t, span);
+        }
         for kw in 0..3 {
             for qq in 0..q {
                 let (b, bl) = (format!("b{t}_{kw}_{qq}"), format!("bl{kw}"));

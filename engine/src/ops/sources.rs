@@ -181,9 +181,7 @@ pub fn f16_input_kernels() -> Vec<KernelFile> {
                 let f16 = crate::ops::matmul::f16_operands(a16, b16);
                 push(key, &k.source, f16, k.entries.clone());
             }
-        } else if key.starts_with("conv2d_regblock.")
-            || (key.starts_with("conv2d_subgroup.") && !key.starts_with("conv2d_subgroup.Data"))
-        {
+        } else if key.starts_with("conv2d_regblock.") {
             push(
                 key,
                 &k.source,
@@ -192,6 +190,17 @@ pub fn f16_input_kernels() -> Vec<KernelFile> {
             );
         } else if key.starts_with("attention.") {
             push(key, &k.source, ATTENTION_F16_INPUTS, k.entries.clone());
+        }
+    }
+    for v in ConvSubgroupVariant::all() {
+        if v.pass != crate::ops::conv_subgroup::ConvPass::Data {
+            let source = v.source_reading_f16_x();
+            push(
+                &v.key(),
+                &source,
+                crate::ops::conv::f16_x(true),
+                vec![entry("main", v.bindings())],
+            );
         }
     }
     for (file, f16) in STATIC_F16_INPUTS {

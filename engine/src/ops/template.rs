@@ -45,7 +45,8 @@ pub(crate) fn vec4_of(e: impl Fn(usize) -> String) -> String {
 /// `source` with the storage bindings `names` read as f16: each `var<storage, read> NAME:
 /// array<f32>` (or `array<vec4<f32>>`) becomes an array of packed f16 words (`array<u32>`, two
 /// elements a word as [`crate::DType::F16`] stores them; `array<vec2<u32>>` for vec4s) and every
-/// `NAME[i]` a call `load_NAME(i)` that unpacks element i to f32 (or vec4<f32>). The kernel
+/// `NAME[i]` a call `load_NAME(i)` that unpacks element i to f32 (or vec4<f32>); emitters may
+/// also call `load_NAME_pair(w)`, elements 2w and 2w + 1 as a vec2<f32> (scalar arrays). The kernel
 /// still computes in f32: this is how every kernel with f16 inputs is made from its f32 source.
 /// `unpack2x16float` is core WGSL, so no SHADER_F16 feature is needed.
 ///
@@ -68,7 +69,8 @@ pub fn with_f16_inputs(source: &str, names: &[&str]) -> String {
             (
                 "u32>;",
                 format!(
-                    "fn load_{name}(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}"
+                    "fn load_{name}(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}\n\
+                     fn load_{name}_pair(w: u32) -> vec2<f32> {{ return unpack2x16float({name}[w]); }}"
                 ),
             )
         } else if out[start..].starts_with("vec4<f32>>;") {
