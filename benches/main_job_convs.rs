@@ -70,5 +70,56 @@ fn bench_main_job_convs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_main_job_convs);
+/// The same convolutions with the input x in f16 (`--precision f16-mixed`): the 16-channel
+/// layers read it as packed pairs (the row-blocked forward) or one value per load; compare
+/// with the f32 rows of `main_job_convs` in the same run.
+fn bench_main_job_convs_f16_input(c: &mut Criterion) {
+    let dev = support::device();
+    let mut tensors = support::UniformTensors::new(&dev, 0);
+    let mut up = |shape: &[usize]| tensors.tensor(shape);
+    let mut group = c.benchmark_group("main_job_convs_f16_input");
+    group.sample_size(10);
+    for (name, ci, co, hw, k, s) in SHAPES
+        .into_iter()
+        .filter(|(n, ..)| n.starts_with("enc0") || n.starts_with("dec0_48") || n.starts_with("up0"))
+    {
+        let pad = k / 2;
+        let ohw = (hw + 2 * pad - k) / s + 1;
+        let flops = (2 * BATCH * co * ohw * ohw * ci * k * k) as u64;
+        let x = up(&[BATCH, ci, hw, hw]).to_f16().unwrap().with_grad();
+        let w = up(&[co, ci, k, k]).with_grad();
+        let b = up(&[co]).with_grad();
+        group.throughput(Throughput::Elements(flops));
+        group.bench_function(format!("{name}_forward"), |bch| {
+            bch.iter(|| {
+                let y = x
+                    .conv2d(&w, Some(&b), s, pad, Activation::Identity)
+                    .unwrap();
+                dev.synchronize().unwrap();
+                y
+            })
+        });
+        let y = x
+            .conv2d(&w, Some(&b), s, pad, Activation::Identity)
+            .unwrap();
+        let gy = up(y.dims());
+        let loss = y.mul(&gy).unwrap().sum_all().unwrap();
+        dev.synchronize().unwrap();
+        group.throughput(Throughput::Elements(2 * flops));
+        group.bench_function(format!("{name}_backward"), |bch| {
+            bch.iter(|| {
+                let g = loss.backward().unwrap();
+                dev.synchronize().unwrap();
+                g
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_main_job_convs,
+    bench_main_job_convs_f16_input
+);
 criterion_main!(benches);
