@@ -909,14 +909,14 @@ fn loss_scaling_keeps_the_losses_records_its_state_and_resumes_exactly() {
 fn mixed_precision_trains_close_to_f32_with_less_memory_and_samples_in_f16() {
     let out = scratch("f16-mixed");
     let steps = 8;
-    let run = |name: &str, more: &[&str]| {
+    let run = |name: &str, steps: u64, more: &[&str]| {
         let mut a = tiny(&out, name, "image-label", steps);
         a.extend(strings(&["--eval", "false", "--lr-schedule", "constant"]));
         a.extend(strings(more));
         ok(&a)
     };
-    run("f32", &[]);
-    run("mixed", &["--precision", "f16-mixed"]);
+    run("f32", steps, &[]);
+    run("mixed", steps, &["--precision", "f16-mixed"]);
     // f16 inputs round the convolutions' and matmuls' operands (2⁻¹¹ relative): the losses
     // move a little, never much.
     let (full, mixed) = (losses(&out.join("f32")), losses(&out.join("mixed")));
@@ -942,6 +942,12 @@ fn mixed_precision_trains_close_to_f32_with_less_memory_and_samples_in_f16() {
         pm > 0.0 && pm < pf,
         "peak memory f16-mixed {pm} MiB, f32 {pf} MiB"
     );
+
+    // Resume continues a mixed-precision run exactly (the scaler's state is in the checkpoint).
+    run("split", 4, &["--precision", "f16-mixed"]);
+    let said = run("split", steps, &["--precision", "f16-mixed", "--resume"]);
+    assert!(said.contains("resumed from"), "{said}");
+    assert_eq!(losses(&out.join("mixed")), losses(&out.join("split")));
 
     // Sampling in f16 from the same checkpoint: close to f32, not identical.
     let sample = |precision: &str| -> Vec<f32> {
