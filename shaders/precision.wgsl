@@ -9,21 +9,7 @@ struct CastParams { n: u32 } // elements (not words)
 @group(0) @binding(1) var<storage, read> fx: array<f32>;
 @group(0) @binding(2) var<storage, read_write> fh: array<u32>;
 
-// pack2x16float leaves out-of-range values indeterminate: give them the IEEE round-to-nearest
-// results explicitly. |x| ≥ 65520 becomes ±inf, 65504 ≤ |x| < 65520 rounds to ±65504 (the
-// largest f16), NaN stays NaN.
-fn in_f16_range(x: f32) -> f32 {
-    return clamp(x, -65504.0, 65504.0);
-}
-// Classified on the bits: compilers may assume floats are never NaN or infinite.
-fn f16_bits(x: f32) -> u32 {
-    let b = bitcast<u32>(x);
-    let magnitude = b & 0x7fffffffu;
-    let sign = (b >> 16u) & 0x8000u;
-    if (magnitude > 0x7f800000u) { return sign | 0x7e00u; } // NaN
-    if (magnitude >= 0x477ff000u) { return sign | 0x7c00u; } // |x| ≥ 65520, inf included
-    return pack2x16float(vec2<f32>(in_f16_range(x), 0.0)) & 0xffffu;
-}
+// f16_bits (the rounding) is in the prelude, shared with the kernels that write f16 outputs.
 
 // The word of elements i, i + 1 (the high half zero past the last element).
 fn f16_word(i: u32) -> u32 {

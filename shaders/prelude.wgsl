@@ -49,3 +49,27 @@ fn tree_sum(lid: u32, v: f32) -> f32 {
     workgroupBarrier();
     return total;
 }
+
+// f32 → f16 bits, as Tensor::to_f16 rounds (shaders/precision.wgsl, and every kernel with f16
+// outputs, ops::template::with_f16_outputs).
+// pack2x16float leaves out-of-range values indeterminate: give them the IEEE round-to-nearest
+// results explicitly. |x| ≥ 65520 becomes ±inf, 65504 ≤ |x| < 65520 rounds to ±65504 (the
+// largest f16), NaN stays NaN.
+fn in_f16_range(x: f32) -> f32 {
+    return clamp(x, -65504.0, 65504.0);
+}
+// Classified on the bits: compilers may assume floats are never NaN or infinite.
+fn f16_bits(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let magnitude = b & 0x7fffffffu;
+    let sign = (b >> 16u) & 0x8000u;
+    if (magnitude > 0x7f800000u) { return sign | 0x7e00u; } // NaN
+    if (magnitude >= 0x477ff000u) { return sign | 0x7c00u; } // |x| ≥ 65520, inf included
+    return pack2x16float(vec2<f32>(in_f16_range(x), 0.0)) & 0xffffu;
+}
+
+// Two f32 values as one word of f16 pairs (the first in the low half).
+fn f16_pair(v: vec2<f32>) -> u32 { return f16_bits(v.x) | (f16_bits(v.y) << 16u); }
+
+// Four f32 values as two words of f16 pairs.
+fn f16x4(v: vec4<f32>) -> vec2<u32> { return vec2<u32>(f16_pair(v.xy), f16_pair(v.zw)); }

@@ -550,3 +550,56 @@ fn attention_reads_f16_inputs() {
         }
     }
 }
+
+#[test]
+fn group_norm_under_autocast_writes_f16_where_its_quad_kernel_runs() {
+    use mtdiff_engine::Autocast;
+    let mut r = rng(25);
+    let dims = [2usize, 6, 5, 4]; // S = 20: quads
+    let x = r.vec_range(dims.iter().product(), -3.0, 3.0);
+    let (g, b) = (r.vec_range(6, 0.5, 1.5), r.vec_range(6, -0.5, 0.5));
+    let w = r.vec_range(dims.iter().product(), -1.0, 1.0);
+    for (dev, fused) in [
+        (device(), true),
+        (device_profile(KernelProfile::Gpu), false),
+    ] {
+        let up = |v: &[f32], d: &[usize]| Tensor::from_slice(&dev, v, d).unwrap().with_grad();
+        let (xt, gt, bt) = (up(&x, &dims), up(&g, &[6]), up(&b, &[6]));
+        let wt = Tensor::from_slice(&dev, &w, &dims).unwrap();
+        let explicit = xt
+            .group_norm(3, &gt, &bt, 1e-5, true)
+            .unwrap()
+            .to_f16()
+            .unwrap();
+        let fused_out = {
+            let _on = Autocast::f16();
+            xt.group_norm(3, &gt, &bt, 1e-5, true).unwrap()
+        };
+        let expect = if fused { DType::F16 } else { DType::F32 };
+        assert_eq!(fused_out.dtype(), expect, "{:?}", dev.kernel_profile());
+        if !fused {
+            continue;
+        }
+        let bits = |t: &Tensor| -> Vec<u16> {
+            t.to_vec_f16()
+                .unwrap()
+                .iter()
+                .map(|h| h.to_bits())
+                .collect()
+        };
+        assert_eq!(
+            bits(&explicit),
+            bits(&fused_out),
+            "rounded as to_f16 rounds"
+        );
+        let grads = |y: &Tensor| y.mul(&wt).unwrap().sum_all().unwrap().backward().unwrap();
+        let (ge, gf) = (grads(&explicit), grads(&fused_out));
+        for t in [&xt, &gt, &bt] {
+            let (a, b) = (
+                ge.get(t).unwrap().to_vec().unwrap(),
+                gf.get(t).unwrap().to_vec().unwrap(),
+            );
+            assert_eq!(a, b, "gradients");
+        }
+    }
+}

@@ -62,6 +62,18 @@ pub(crate) fn kernel_reading(
     constants: &[(&'static str, f64)],
     f16: &[&'static str],
 ) -> Result<Arc<Pipeline>> {
+    kernel_f16(device, file, entry, constants, (f16, &[]))
+}
+
+/// [`kernel`] with the storage bindings `reads` read as f16 ([`template::with_f16_inputs`]) and
+/// the vec4 outputs `writes` written as f16 ([`template::with_f16_outputs`]).
+pub(crate) fn kernel_f16(
+    device: &Device,
+    file: &'static StaticKernel,
+    entry: &'static str,
+    constants: &[(&'static str, f64)],
+    (reads, writes): (&[&'static str], &[&'static str]),
+) -> Result<Arc<Pipeline>> {
     let Some(declared) = file.entry(entry) else {
         return Err(Error::Validation {
             context: format!("{}.{entry}", file.label),
@@ -72,15 +84,16 @@ pub(crate) fn kernel_reading(
     for (k, v) in constants {
         key.push_str(&format!(".{k}={v}"));
     }
-    let key = template::f16_inputs_key(key, f16);
+    let key = template::f16_outputs_key(template::f16_inputs_key(key, reads), writes);
     let consts: Vec<(&'static str, f64)> = constants.to_vec();
-    let f16 = f16.to_vec();
+    let (reads, writes) = (reads.to_vec(), writes.to_vec());
     device.pipeline(&key, move || KernelSource {
         label: file.label,
-        source: if f16.is_empty() {
+        source: if reads.is_empty() && writes.is_empty() {
             file.source.into()
         } else {
-            template::with_f16_inputs(file.source, &f16).into()
+            template::with_f16_outputs(&template::with_f16_inputs(file.source, &reads), &writes)
+                .into()
         },
         entry,
         constants: Box::leak(consts.into_boxed_slice()),

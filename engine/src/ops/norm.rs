@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::sources::{entry, read, write, StaticKernel};
-use crate::ops::{check_f32, check_float, f16_bindings, grid, kernel, kernel_reading};
+use crate::ops::{check_f32, check_float, f16_bindings, grid, kernel, kernel_f16, kernel_reading};
 use crate::tensor::{DType, Tensor};
 
 pub(crate) const SRC: &str = include_str!("../../../shaders/norm.wgsl");
@@ -176,6 +176,7 @@ impl Tensor {
     /// then SiLU when `silu`. `gamma` and `beta` are both `[C]` (per channel) or both `[N, C]`
     /// (per sample and channel: AdaGN's scale-shift conditioning in one pass). Differentiable
     /// in x, γ and β. x may be f16 (read as f16, computed in f32; f32 output and gradients).
+    /// Under f16 [`crate::Autocast`] the output may be f16 (see `ops::precision`).
     pub fn group_norm(
         &self,
         groups: usize,
@@ -283,7 +284,6 @@ impl Tensor {
         // kernels take a quad per thread (one vec4 access instead of four lane accesses).
         let quads = s.is_multiple_of(4);
         let stats = Tensor::uninit(dev, &[rows, 2], DType::F32)?;
-        let out = Tensor::uninit(dev, d, DType::F32)?;
         // Statistics and output in one dispatch. Rows are few and long: a workgroup each on a
         // GPU; a thread each on a CPU adapter, where workgroup barriers cost more than they save.
         let (entry, wgs) = match (cpu, quads) {
@@ -291,7 +291,21 @@ impl Tensor {
             (true, false) => ("group_norm_forward_thread", grid(rows, 64)),
             (false, _) => ("group_norm_forward", grid(rows, 1)),
         };
-        let k = kernel_reading(dev, &KERNELS, entry, &[], &x_f16(self, entry))?;
+        // Under f16 autocast the quad kernel writes its output in f16, rounded as `to_f16`
+        // would: the convolution it feeds reads it without a cast (the others write f32).
+        let f16_out: &[&'static str] =
+            if entry == "group_norm_forward_vec4" && crate::ops::precision::autocast_f16() {
+                &["qy"]
+            } else {
+                &[]
+            };
+        let dtype = if f16_out.is_empty() {
+            DType::F32
+        } else {
+            DType::F16
+        };
+        let out = Tensor::uninit(dev, d, dtype)?;
+        let k = kernel_f16(dev, &KERNELS, entry, &[], (&x_f16(self, entry), f16_out))?;
         dev.dispatch(
             &k,
             &params,

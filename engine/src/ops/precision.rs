@@ -11,8 +11,10 @@
 //!
 //! [`Autocast`] is mixed precision's switch, as PyTorch's `autocast`: while it is on, `conv2d`
 //! reads its f32 input as f16 and `matmul` (and `linear`) both operands, each cast by one
-//! dispatch that the graph records, so the gradients flow back through the casts; everything
-//! else stays f32. `Tensor::backward` turns it off while it runs.
+//! dispatch that the graph records, so the gradients flow back through the casts; and group
+//! norm's quad kernel (a CPU adapter's, S divisible by 4) writes its output in f16 (rounded as
+//! `to_f16` rounds), so the convolution it feeds needs no cast. Everything else stays f32.
+//! `Tensor::backward` turns it off while it runs.
 
 use std::cell::Cell;
 

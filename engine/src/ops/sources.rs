@@ -164,7 +164,9 @@ const ATTENTION_F16_INPUTS: &[&str] = &["q", "k", "v", "qv", "kv", "vv", "bq", "
 /// (the static files, and [`generated_kernels`]' in the snapshots), so they have no snapshots of
 /// their own.
 pub fn f16_input_kernels() -> Vec<KernelFile> {
-    use crate::ops::template::{f16_inputs_key, with_f16_inputs};
+    use crate::ops::template::{
+        f16_inputs_key, f16_outputs_key, with_f16_inputs, with_f16_outputs,
+    };
     let mut out = Vec::new();
     let mut push = |key: &str, source: &str, f16: &[&str], entries: Vec<EntryPoint>| {
         out.push(KernelFile {
@@ -207,6 +209,13 @@ pub fn f16_input_kernels() -> Vec<KernelFile> {
         let key = file.file.trim_end_matches(".wgsl");
         push(key, file.source, f16, file.entries.to_vec());
     }
+    // Group norm's quad forward writing f16 (under autocast).
+    out.push(KernelFile {
+        name: f16_outputs_key("norm.wgsl".into(), &["qy"]),
+        source: with_f16_outputs(crate::ops::norm::KERNELS.source, &["qy"]),
+        generated: true,
+        entries: crate::ops::norm::KERNELS.entries.to_vec(),
+    });
     out
 }
 

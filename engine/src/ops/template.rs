@@ -97,6 +97,78 @@ pub fn with_f16_inputs(source: &str, names: &[&str]) -> String {
     out
 }
 
+/// `source` with the vec4 storage outputs `names` written as f16: each `var<storage,
+/// read_write> NAME: array<vec4<f32>>` becomes `array<vec2<u32>>` (four f16 values, stored as
+/// [`crate::DType::F16`] stores them) and every store `NAME[i] = v;` writes `f16x4(v)` (the
+/// prelude's rounding, the same as `Tensor::to_f16`'s). The kernel computes in f32 as before.
+///
+/// Panics when a name has no such declaration, or the kernel does anything with it but store
+/// whole vec4s: a bug in the caller, caught by the validation tests.
+pub fn with_f16_outputs(source: &str, names: &[&str]) -> String {
+    let mut out = source.to_string();
+    for name in names {
+        let decl = format!("var<storage, read_write> {name}: array<vec4<f32>>;");
+        assert!(
+            out.contains(&decl),
+            "no `{decl}` declaration to write as f16"
+        );
+        out = stores_through(&out, name);
+        out = out.replace(
+            &decl,
+            &format!(
+                "var<storage, read_write> {name}: array<vec2<u32>>; // f16 (with_f16_outputs)"
+            ),
+        );
+    }
+    out
+}
+
+/// `source` with every `name[i] = v;` rewritten as `name[i] = f16x4(v);`.
+fn stores_through(source: &str, name: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let pattern = format!("{name}[");
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut rest = source;
+    while let Some(at) = rest.find(&pattern) {
+        let whole = !rest[..at].chars().next_back().is_some_and(is_ident);
+        let open = at + pattern.len();
+        if !whole {
+            out.push_str(&rest[..open]);
+            rest = &rest[open..];
+            continue;
+        }
+        // The index's closing bracket, then ` = value;`.
+        let mut depth = 1;
+        let close = rest[open..]
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '[' | '(' => 1,
+                    ']' | ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| open + i)
+            .unwrap_or_else(|| panic!("{name}[ has no closing bracket"));
+        let after = rest[close + 1..].trim_start();
+        assert!(
+            after.starts_with('=') && !after.starts_with("=="),
+            "{name} is read, not only stored: it cannot be written as f16"
+        );
+        let value_start = rest.len() - after.len() + 1;
+        let end = rest[value_start..]
+            .find(';')
+            .map(|i| value_start + i)
+            .unwrap_or_else(|| panic!("a store to {name} does not end"));
+        out.push_str(&rest[..value_start]);
+        out.push_str(&format!(" f16x4({})", rest[value_start..end].trim()));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A pipeline key with the f16 inputs of [`with_f16_inputs`] named at its end (the key as it is
 /// when there are none).
 pub fn f16_inputs_key(key: String, names: &[&str]) -> String {
@@ -104,6 +176,15 @@ pub fn f16_inputs_key(key: String, names: &[&str]) -> String {
         key
     } else {
         format!("{key}.f16-{}", names.join("-"))
+    }
+}
+
+/// A pipeline key with the f16 outputs of [`with_f16_outputs`] named at its end.
+pub fn f16_outputs_key(key: String, names: &[&str]) -> String {
+    if names.is_empty() {
+        key
+    } else {
+        format!("{key}.f16out-{}", names.join("-"))
     }
 }
 
@@ -140,7 +221,7 @@ fn loads_through(source: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{fill, with_f16_inputs};
+    use super::{fill, with_f16_inputs, with_f16_outputs};
 
     #[test]
     fn fills_every_occurrence_and_leaves_other_braces() {
@@ -189,5 +270,25 @@ mod tests {
     #[should_panic(expected = "declaration to read as f16")]
     fn an_f16_input_without_declaration_panics() {
         with_f16_inputs("fn f() {}", &["x"]);
+    }
+
+    #[test]
+    fn f16_outputs_store_rounded_pairs() {
+        let t = "@group(0) @binding(5) var<storage, read_write> qy: array<vec4<f32>>;\n\
+                 fn f(q: u32, z: vec4<f32>) { qy[idx[q]] = select(z, -z, q == 1u); }";
+        let s = with_f16_outputs(t, &["qy"]);
+        assert!(s.contains("qy: array<vec2<u32>>;"), "{s}");
+        assert!(
+            s.contains("qy[idx[q]] = f16x4(select(z, -z, q == 1u));"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "is read, not only stored")]
+    fn an_f16_output_that_is_read_panics() {
+        let t = "@group(0) @binding(5) var<storage, read_write> qy: array<vec4<f32>>;\n\
+                 fn f() { let a = qy[0u]; }";
+        with_f16_outputs(t, &["qy"]);
     }
 }
