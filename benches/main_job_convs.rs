@@ -28,44 +28,57 @@ const SHAPES: [(&str, usize, usize, usize, usize, usize); 10] = [
 
 const BATCH: usize = 64;
 
+/// Benches one convolution's forward and backward (data + weight gradients) in `group`: input
+/// x (f32 or f16) of `[BATCH, ci, hw, hw]`, `co` channels out, kernel `k`, stride `s`.
+fn bench_conv(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    up: &mut impl FnMut(&[usize]) -> mtdiff_engine::Tensor,
+    (name, ci, co, hw, k, s): (&str, usize, usize, usize, usize, usize),
+    f16_input: bool,
+) {
+    let dev = support::device();
+    let pad = k / 2;
+    let ohw = (hw + 2 * pad - k) / s + 1;
+    let flops = (2 * BATCH * co * ohw * ohw * ci * k * k) as u64;
+    let x = up(&[BATCH, ci, hw, hw]);
+    let x = if f16_input { x.to_f16().unwrap() } else { x }.with_grad();
+    let w = up(&[co, ci, k, k]).with_grad();
+    let b = up(&[co]).with_grad();
+    group.throughput(Throughput::Elements(flops));
+    group.bench_function(format!("{name}_forward"), |bch| {
+        bch.iter(|| {
+            let y = x
+                .conv2d(&w, Some(&b), s, pad, Activation::Identity)
+                .unwrap();
+            dev.synchronize().unwrap();
+            y
+        })
+    });
+    let y = x
+        .conv2d(&w, Some(&b), s, pad, Activation::Identity)
+        .unwrap();
+    let gy = up(y.dims());
+    let loss = y.mul(&gy).unwrap().sum_all().unwrap();
+    dev.synchronize().unwrap();
+    // Data + weight gradients: twice the forward FLOPs (plus the loss's small ops).
+    group.throughput(Throughput::Elements(2 * flops));
+    group.bench_function(format!("{name}_backward"), |bch| {
+        bch.iter(|| {
+            let g = loss.backward().unwrap();
+            dev.synchronize().unwrap();
+            g
+        })
+    });
+}
+
 fn bench_main_job_convs(c: &mut Criterion) {
     let dev = support::device();
     let mut tensors = support::UniformTensors::new(&dev, 0);
     let mut up = |shape: &[usize]| tensors.tensor(shape);
     let mut group = c.benchmark_group("main_job_convs");
     group.sample_size(10);
-    for (name, ci, co, hw, k, s) in SHAPES {
-        let pad = k / 2;
-        let ohw = (hw + 2 * pad - k) / s + 1;
-        let flops = (2 * BATCH * co * ohw * ohw * ci * k * k) as u64;
-        let x = up(&[BATCH, ci, hw, hw]).with_grad();
-        let w = up(&[co, ci, k, k]).with_grad();
-        let b = up(&[co]).with_grad();
-        group.throughput(Throughput::Elements(flops));
-        group.bench_function(format!("{name}_forward"), |bch| {
-            bch.iter(|| {
-                let y = x
-                    .conv2d(&w, Some(&b), s, pad, Activation::Identity)
-                    .unwrap();
-                dev.synchronize().unwrap();
-                y
-            })
-        });
-        let y = x
-            .conv2d(&w, Some(&b), s, pad, Activation::Identity)
-            .unwrap();
-        let gy = up(y.dims());
-        let loss = y.mul(&gy).unwrap().sum_all().unwrap();
-        dev.synchronize().unwrap();
-        // Data + weight gradients: twice the forward FLOPs (plus the loss's small ops).
-        group.throughput(Throughput::Elements(2 * flops));
-        group.bench_function(format!("{name}_backward"), |bch| {
-            bch.iter(|| {
-                let g = loss.backward().unwrap();
-                dev.synchronize().unwrap();
-                g
-            })
-        });
+    for shape in SHAPES {
+        bench_conv(&mut group, &mut up, shape, false);
     }
     group.finish();
 }
@@ -79,40 +92,12 @@ fn bench_main_job_convs_f16_input(c: &mut Criterion) {
     let mut up = |shape: &[usize]| tensors.tensor(shape);
     let mut group = c.benchmark_group("main_job_convs_f16_input");
     group.sample_size(10);
-    for (name, ci, co, hw, k, s) in SHAPES
+    let picked = ["enc0", "dec0_48", "up0"];
+    for shape in SHAPES
         .into_iter()
-        .filter(|(n, ..)| n.starts_with("enc0") || n.starts_with("dec0_48") || n.starts_with("up0"))
+        .filter(|(n, ..)| picked.iter().any(|p| n.starts_with(p)))
     {
-        let pad = k / 2;
-        let ohw = (hw + 2 * pad - k) / s + 1;
-        let flops = (2 * BATCH * co * ohw * ohw * ci * k * k) as u64;
-        let x = up(&[BATCH, ci, hw, hw]).to_f16().unwrap().with_grad();
-        let w = up(&[co, ci, k, k]).with_grad();
-        let b = up(&[co]).with_grad();
-        group.throughput(Throughput::Elements(flops));
-        group.bench_function(format!("{name}_forward"), |bch| {
-            bch.iter(|| {
-                let y = x
-                    .conv2d(&w, Some(&b), s, pad, Activation::Identity)
-                    .unwrap();
-                dev.synchronize().unwrap();
-                y
-            })
-        });
-        let y = x
-            .conv2d(&w, Some(&b), s, pad, Activation::Identity)
-            .unwrap();
-        let gy = up(y.dims());
-        let loss = y.mul(&gy).unwrap().sum_all().unwrap();
-        dev.synchronize().unwrap();
-        group.throughput(Throughput::Elements(2 * flops));
-        group.bench_function(format!("{name}_backward"), |bch| {
-            bch.iter(|| {
-                let g = loss.backward().unwrap();
-                dev.synchronize().unwrap();
-                g
-            })
-        });
+        bench_conv(&mut group, &mut up, shape, true);
     }
     group.finish();
 }

@@ -445,6 +445,16 @@ impl Names {
     /// `ok{t}` (1 when that channel exists; t > 0), then `let x{j}_{t} = src[o{j} + so{t}]`
     /// masked by `m{j}` (and `ok{t}`) for j in 0..count.
     fn gather_source(&self, w: &mut Emit<'_>, t: usize, count: usize) {
+        self.channel_offset(w, t);
+        for j in 0..count {
+            let mask = Self::mask(j, t);
+            w(3, format!("let x{j}_{t} = src[o{j} + so{t}] * {mask};"));
+        }
+    }
+
+    /// `let so{t} = …`, the source offset of reduction channel r + t (clamped past the last),
+    /// and for t > 0 `ok{t}`, 1 when that channel exists.
+    fn channel_offset(&self, w: &mut Emit<'_>, t: usize) {
         let (red, ss) = (self.red, self.sstride);
         if t == 0 {
             w(3, format!("let so{t} = r * {ss};"));
@@ -455,13 +465,14 @@ impl Names {
                 format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
             );
         }
-        for j in 0..count {
-            let mask = if t == 0 {
-                format!("m{j}")
-            } else {
-                format!("m{j} * ok{t}")
-            };
-            w(3, format!("let x{j}_{t} = src[o{j} + so{t}] * {mask};"));
+    }
+
+    /// The mask of gathered value j of channel r + t: its position's, and the channel's.
+    fn mask(j: usize, t: usize) -> String {
+        if t == 0 {
+            format!("m{j}")
+        } else {
+            format!("m{j} * ok{t}")
         }
     }
 
@@ -470,16 +481,7 @@ impl Names {
     /// from `count / 2 + 1` words, shifted by one value when the first is the high half of its
     /// word. Each word index is clamped at 0 on its own (a value left of the row is masked).
     fn gather_source_pairs(&self, w: &mut Emit<'_>, t: usize, count: usize) {
-        let (red, ss) = (self.red, self.sstride);
-        if t == 0 {
-            w(3, format!("let so{t} = r * {ss};"));
-        } else {
-            w(3, format!("let so{t} = min(r + {t}u, {red} - 1u) * {ss};"));
-            w(
-                3,
-                format!("let ok{t} = select(0.0, 1.0, r + {t}u < {red});"),
-            );
-        }
+        self.channel_offset(w, t);
         // Element e is half e & 1 of word e / 2 (rounded down: e may be negative by the padding).
         w(3, format!("let e{t} = i32(ro + so{t}) + col;"));
         w(3, format!("let odd{t} = (e{t} & 1) != 0;"));
@@ -493,11 +495,7 @@ impl Names {
         }
         let half = |v: usize| format!("p{}_{t}.{}", v / 2, ["x", "y"][v % 2]);
         for j in 0..count {
-            let mask = if t == 0 {
-                format!("m{j}")
-            } else {
-                format!("m{j} * ok{t}")
-            };
+            let mask = Self::mask(j, t);
             let (even, odd) = (half(j), half(j + 1));
             w(
                 3,
