@@ -856,16 +856,20 @@ fn export_writes_the_weights_as_f16_or_f32_safetensors() {
     assert!(e.contains("--dtype \"bf16\": use f32 or f16"), "{e}");
 }
 
+/// A tiny image-label run `name` of `steps` steps at a constant learning rate, no eval, with
+/// the flags `more`; returns its stdout.
+fn train_constant_lr(out: &Path, name: &str, steps: u64, more: &[&str]) -> String {
+    let mut a = tiny(out, name, "image-label", steps);
+    a.extend(strings(&["--eval", "false", "--lr-schedule", "constant"]));
+    a.extend(strings(more));
+    ok(&a)
+}
+
 #[test]
 fn loss_scaling_keeps_the_losses_records_its_state_and_resumes_exactly() {
     let out = scratch("loss-scale");
     let steps = 8;
-    let run = |name: &str, steps: u64, more: &[&str]| {
-        let mut a = tiny(&out, name, "image-label", steps);
-        a.extend(strings(&["--eval", "false", "--lr-schedule", "constant"]));
-        a.extend(strings(more));
-        ok(&a)
-    };
+    let run = |name: &str, steps: u64, more: &[&str]| train_constant_lr(&out, name, steps, more);
     run("plain", steps, &[]);
     run("scaled", steps, &["--loss-scale", "true"]);
     // A power-of-two scale multiplies every gradient exactly and AdamW divides it out: the
@@ -913,12 +917,7 @@ fn loss_scaling_keeps_the_losses_records_its_state_and_resumes_exactly() {
 fn mixed_precision_trains_close_to_f32_with_less_memory_and_samples_in_f16() {
     let out = scratch("f16-mixed");
     let steps = 8;
-    let run = |name: &str, steps: u64, more: &[&str]| {
-        let mut a = tiny(&out, name, "image-label", steps);
-        a.extend(strings(&["--eval", "false", "--lr-schedule", "constant"]));
-        a.extend(strings(more));
-        ok(&a)
-    };
+    let run = |name: &str, steps: u64, more: &[&str]| train_constant_lr(&out, name, steps, more);
     run("f32", steps, &[]);
     run("mixed", steps, &["--precision", "f16-mixed"]);
     // f16 inputs round the convolutions' and matmuls' operands (2⁻¹¹ relative): the losses

@@ -8,10 +8,10 @@ use std::fmt::Write;
 
 use crate::device::{Binding, Device, KernelSource, MatmulStrategy};
 use crate::error::{Error, Result};
-use crate::ops::check_float;
 use crate::ops::matmul_subgroup::SubgroupVariant;
 use crate::ops::sources::{read, write};
 use crate::ops::template::{f16_inputs_key, fill, vec4_of, with_f16_inputs};
+use crate::ops::{check_float, f16_bindings};
 use crate::tensor::{DType, Tensor};
 
 const REGBLOCK_TEMPLATE: &str = include_str!("../../../shaders/matmul_regblock.wgsl");
@@ -327,17 +327,6 @@ pub(crate) fn layout_flags() -> impl Iterator<Item = (bool, bool, bool, bool)> {
     (0..16).map(|i| (i & 1 != 0, i & 2 != 0, i & 4 != 0, i & 8 != 0))
 }
 
-/// The operands a matmul kernel reads as f16 (see [`with_f16_inputs`]): `A` when `a16`, `B`
-/// when `b16`.
-pub(crate) fn f16_operands(a16: bool, b16: bool) -> &'static [&'static str] {
-    match (a16, b16) {
-        (false, false) => &[],
-        (true, false) => &["A"],
-        (false, true) => &["B"],
-        (true, true) => &["A", "B"],
-    }
-}
-
 /// The cached pipeline of a generated matmul kernel (`source` is built on first use only),
 /// reading the operands `f16` as f16.
 fn generated_pipeline(
@@ -406,7 +395,7 @@ fn dispatch_matmul(
         sm: 0,
     };
     let has_bias = bias.is_some();
-    let f16 = f16_operands(a.dtype() == DType::F16, b.dtype() == DType::F16);
+    let f16 = f16_bindings(&[("A", a), ("B", b)]);
     let mut args = vec![a.arg(), b.arg()];
     args.extend(bias.map(Tensor::arg));
     args.push(c.arg());
@@ -434,7 +423,7 @@ fn dispatch_matmul(
             };
             let pipe = generated_pipeline(
                 dev,
-                (&v.key(), f16),
+                (&v.key(), &f16),
                 "matmul_regblock",
                 (has_bias, &[]),
                 || v.source(),
@@ -466,7 +455,7 @@ fn dispatch_matmul(
             };
             let pipe = generated_pipeline(
                 dev,
-                (&v.key(), f16),
+                (&v.key(), &f16),
                 "matmul_subgroup",
                 (has_bias, &[]),
                 || v.source(),
@@ -483,7 +472,7 @@ fn dispatch_matmul(
             );
             let pipe = generated_pipeline(
                 dev,
-                (&key, f16),
+                (&key, &f16),
                 "matmul_tiled",
                 (has_bias, &consts),
                 || tiled_source(has_bias),

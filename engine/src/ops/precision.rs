@@ -98,13 +98,12 @@ fn cast(x: &Tensor, from: DType, to: DType, op: &'static str) -> Result<Tensor> 
     let out = Tensor::uninit(dev, x.dims(), to)?;
     let n = x.numel();
     let words = n.div_ceil(2);
-    // Two words per invocation.
     let k = kernel(dev, &KERNELS, op, &[])?;
     dev.dispatch(
         &k,
         &CastParams { n: n as u32 },
         &[x.arg(), out.arg()],
-        grid(words.div_ceil(2), 256),
+        grid(words.div_ceil(2), 256), // two words per invocation
     )?;
     Ok(out.record(
         op,

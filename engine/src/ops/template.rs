@@ -125,32 +125,10 @@ pub fn with_f16_outputs(source: &str, names: &[&str]) -> String {
 
 /// `source` with every `name[i] = v;` rewritten as `name[i] = f16x4(v);`.
 fn stores_through(source: &str, name: &str) -> String {
-    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let pattern = format!("{name}[");
     let mut out = String::with_capacity(source.len() + 64);
     let mut rest = source;
-    while let Some(at) = rest.find(&pattern) {
-        let whole = !rest[..at].chars().next_back().is_some_and(is_ident);
-        let open = at + pattern.len();
-        if !whole {
-            out.push_str(&rest[..open]);
-            rest = &rest[open..];
-            continue;
-        }
-        // The index's closing bracket, then ` = value;`.
-        let mut depth = 1;
-        let close = rest[open..]
-            .char_indices()
-            .find(|&(_, c)| {
-                depth += match c {
-                    '[' | '(' => 1,
-                    ']' | ')' => -1,
-                    _ => 0,
-                };
-                depth == 0
-            })
-            .map(|(i, _)| open + i)
-            .unwrap_or_else(|| panic!("{name}[ has no closing bracket"));
+    while let Some((_, close)) = next_indexing(rest, name) {
+        // The index, then ` = value;`.
         let after = rest[close + 1..].trim_start();
         assert!(
             after.starts_with('=') && !after.starts_with("=="),
@@ -167,6 +145,36 @@ fn stores_through(source: &str, name: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The first `name[…]` of `source` with `name` a whole identifier: the positions of `name` and
+/// of the `]` that closes its index.
+fn next_indexing(source: &str, name: &str) -> Option<(usize, usize)> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let pattern = format!("{name}[");
+    let mut from = 0;
+    while let Some(at) = source[from..].find(&pattern).map(|i| from + i) {
+        let open = at + pattern.len();
+        if source[..at].chars().next_back().is_some_and(is_ident) {
+            from = open;
+            continue;
+        }
+        let mut depth = 1;
+        let close = source[open..]
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '[' => 1,
+                    ']' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| open + i)
+            .unwrap_or_else(|| panic!("{name}[ has no closing bracket"));
+        return Some((at, close));
+    }
+    None
 }
 
 /// A pipeline key with the f16 inputs of [`with_f16_inputs`] named at its end (the key as it is
@@ -188,34 +196,18 @@ pub fn f16_outputs_key(key: String, names: &[&str]) -> String {
     }
 }
 
-/// `source` with every `name[…]` (name a whole identifier) rewritten as `load_name(…)`.
+/// `source` with every `name[…]` (name a whole identifier) rewritten as `load_name(…)`,
+/// indexes included.
 fn loads_through(source: &str, name: &str) -> String {
-    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let pattern = format!("{name}[");
     let mut out = String::with_capacity(source.len() + 256);
-    // One entry per open `[`: whether its `]` closes a rewritten load.
-    let mut open: Vec<bool> = Vec::new();
-    let mut i = 0;
-    while i < source.len() {
-        let rest = &source[i..];
-        let whole = !source[..i].chars().next_back().is_some_and(is_ident);
-        if whole && rest.starts_with(&pattern) {
-            out.push_str(&format!("load_{name}("));
-            open.push(true);
-            i += pattern.len();
-            continue;
-        }
-        let c = rest.chars().next().expect("i < len");
-        match c {
-            '[' => {
-                open.push(false);
-                out.push(c);
-            }
-            ']' => out.push(if open.pop() == Some(true) { ')' } else { ']' }),
-            _ => out.push(c),
-        }
-        i += c.len_utf8();
+    let mut rest = source;
+    while let Some((at, close)) = next_indexing(rest, name) {
+        let index = &rest[at + name.len() + 1..close];
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("load_{name}({})", loads_through(index, name)));
+        rest = &rest[close + 1..];
     }
+    out.push_str(rest);
     out
 }
 
