@@ -33,6 +33,9 @@ enum Command {
     /// Run only the input pipeline (the batches training would read) and report images/s, CPU
     /// use and peak memory.
     Data(DataCli),
+    /// Reproduce the paper's claims on MNIST and Fashion-MNIST: train what is missing (resuming
+    /// unfinished runs), evaluate, and write the report with tables, verdicts and plots.
+    Repro(ReproCli),
     /// Print the adapter, backend, limits and features the engine would use.
     Info,
     /// List every kernel source the engine compiles; with --dump, write them as compiled.
@@ -365,6 +368,42 @@ struct EvalCli {
     /// f32, or f16: the model's convolutions and matmuls read f16 (the classifier stays f32).
     #[arg(long, default_value = "f32")]
     precision: String,
+    /// Only FID-lite of joint samples and its real-vs-real floor (fast), not the task's metrics.
+    #[arg(long)]
+    fid_only: bool,
+    /// Write figures into DIR (masked image: restoration_50.png, the restoration at 50 % masked
+    /// against SDEdit and the truth).
+    #[arg(long, value_name = "DIR")]
+    figures: Option<PathBuf>,
+}
+
+/// Flags of `repro`.
+#[derive(Args, Debug)]
+struct ReproCli {
+    /// tiny (checks the pipeline in minutes), small (about two hours on a 2-core CPU) or full
+    /// (a GPU or a long run); trainer/experiments/budgets.toml defines them.
+    #[arg(long, default_value = "small")]
+    budget: String,
+    /// Only these experiments, comma separated (image-label, masked-image, transition,
+    /// image-representation).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// A folder of experiment definitions to use instead of the built-in ones (budgets.toml
+    /// and one TOML file per experiment, as in trainer/experiments/).
+    #[arg(long, value_name = "DIR")]
+    experiments: Option<PathBuf>,
+    /// Where the runs are trained: RUNS/BUDGET/DATASET/RUN-sSEED/.
+    #[arg(long, default_value = "runs/repro")]
+    runs: PathBuf,
+    /// The report (Markdown); figures and the raw JSON go into the folder of the same name.
+    #[arg(long, default_value = "docs/reproduction.md")]
+    report: PathBuf,
+    /// MNIST's IDX files (default: the vendored 2,000/1,000-image subset).
+    #[arg(long, default_value = "tests/data/mnist", value_name = "DIR")]
+    mnist: PathBuf,
+    /// Fashion-MNIST's IDX files (default: the vendored subset).
+    #[arg(long, default_value = "tests/data/fashion-mnist", value_name = "DIR")]
+    fashion: PathBuf,
 }
 
 /// Flags of `export`.
@@ -457,6 +496,8 @@ fn run(cli: Cli) -> Result<()> {
                     guidance_interval: Some(cfg.guidance_interval),
                     no_ema: false,
                     f16: false,
+                    fid_only: false,
+                    figures: None,
                 })?;
                 println!("{}", report.table());
             }
@@ -500,6 +541,8 @@ fn run(cli: Cli) -> Result<()> {
                 guidance_interval: a.guidance_interval,
                 no_ema: a.no_ema,
                 f16: sample::parse_precision(&a.precision)?,
+                fid_only: a.fid_only,
+                figures: a.figures,
             })?;
             println!("{}", report.table());
         }
@@ -538,6 +581,23 @@ fn run(cli: Cli) -> Result<()> {
                 max_bad_images: a.max_bad_images,
             })?;
             println!("{}", m.report(workers));
+        }
+        Command::Repro(a) => {
+            let s = crate::repro::run(&crate::repro::ReproArgs {
+                budget: a.budget,
+                only: a.only,
+                experiments: a.experiments,
+                runs: a.runs,
+                report: a.report,
+                mnist: a.mnist,
+                fashion: a.fashion,
+            })?;
+            println!(
+                "trained {} runs, evaluated {} checkpoints; wrote {}",
+                s.trained,
+                s.evaluated,
+                s.report.display()
+            );
         }
         Command::Info => {
             let dev = Device::new(DeviceOptions::default())?;

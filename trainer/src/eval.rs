@@ -5,13 +5,17 @@
 //!   FID-lite (Fréchet distance on the classifier's penultimate features, N generated vs N test
 //!   images), and the label head's accuracy on real test images noised to t = 0.05T, 0.1T, 0.2T
 //!   (classification through the diffusion model, docs/method.md §9).
-//! - masked image: PSNR over hidden and visible pixels of the restoration at mask ratios 25 % and
-//!   50 %, against the masked input itself and SDEdit (noise the masked image to 0.5T, denoise).
-//! - transition: pair consistency, MSE(edges(x̂₁), x̂₂), of joint samples and of x₁ → x₂ on test
-//!   images, against random pairing.
+//!   FID-lite of the label-conditional samples too.
+//! - masked image: PSNR over hidden and visible pixels of the restoration at mask ratios 10, 25,
+//!   50 and 75 %, and the perceptual distance to the truth (the evaluation classifier's feature
+//!   distance, an LPIPS stand-in), against the masked input itself and SDEdit (noise the masked
+//!   image to 0.5T, denoise).
+//! - transition: pair consistency, MSE(edges(x̂₁), x̂₂), of joint samples, of x₁ → x₂ and of
+//!   x₂ → x₁ on test images, against random pairing.
 //! - image+representation: MSE between generated vectors and the classifier's regression of the
 //!   generated image, against random pairing; the head's MSE on test images against predicting 0.
-//! - every task: FID-lite of joint samples.
+//! - every task: FID-lite of joint samples, and beside it the real-vs-real floor at the same N
+//!   (N training images against the test images: FID-lite is biased upwards at small N).
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +24,7 @@ use mtdiff_engine::rng::CpuRng;
 use mtdiff_engine::{Device, Tensor};
 use mtdiff_model::modality::random_patch_mask;
 use mtdiff_model::{HeadOutput, ModalityKind, MtDiffusion, Observation, SamplerConfig, TaskPreset};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::classifier::{argmax, frechet_distance, Classifier, Outputs, FEATURES};
@@ -56,10 +60,35 @@ pub struct EvalArgs {
     /// Sample in f16 (`--precision f16`, see [`crate::sample::SampleArgs::f16`]); the
     /// evaluation classifier stays f32.
     pub f16: bool,
+    /// Only FID-lite of joint samples and its floor, not the task's metrics.
+    pub fid_only: bool,
+    /// A folder for figures (masked image: the restoration at 50 % masked); None: none.
+    pub figures: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    /// The defaults of `mtdiff eval` for `checkpoint`: N 100, 25 steps, seed 0, EMA weights,
+    /// f32, the run's guidance, every metric, no figures.
+    pub fn new(checkpoint: PathBuf) -> EvalArgs {
+        EvalArgs {
+            checkpoint,
+            n: 100,
+            steps: 25,
+            seed: 0,
+            out: None,
+            classifier_steps: crate::classifier::TRAIN_STEPS,
+            guidance: None,
+            guidance_interval: None,
+            no_ema: false,
+            f16: false,
+            fid_only: false,
+            figures: None,
+        }
+    }
 }
 
 /// One row of the table.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Metric {
     /// What is measured.
     pub name: String,
@@ -70,7 +99,7 @@ pub struct Metric {
 }
 
 /// The evaluation of one checkpoint.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalReport {
     /// The checkpoint.
     pub checkpoint: PathBuf,
@@ -104,6 +133,25 @@ impl EvalReport {
             s += &format!("{:<w$}  {:>10.4}  {}\n", m.name, m.value, m.note);
         }
         s
+    }
+
+    /// `name` and, as a metric of its own, `name: random pairing` (the same measure with every
+    /// generated item paired with another sample's).
+    fn push_with_random(&mut self, name: &str, value: f64, random: f64, note: String) {
+        self.push(name, value, format!("{note}; random pairing {random:.4}"));
+        self.push(
+            &format!("{name}: random pairing"),
+            random,
+            "sample k paired with sample k+1",
+        );
+    }
+
+    /// The value of the metric called `name`, if it was measured.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.value)
     }
 
     fn push(&mut self, name: &str, value: f64, note: impl Into<String>) {
@@ -237,6 +285,16 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
             "{n} generated vs {m} test images, {FEATURES}-d classifier features; lower is better"
         ),
     );
+    // The floor: N real training images against the same test images, through the same judge.
+    let k = n.min(train.len());
+    let idx: Vec<usize> = (0..k).collect();
+    let train_ex = examples_in_parallel(train.as_ref(), &idx, &bad, default_workers())?;
+    let train_out = net.run(&images_of(&train_ex), k, shape)?;
+    report.push(
+        "FID-lite floor (real vs real)",
+        frechet_distance(&train_out.features, &test_out.features, FEATURES),
+        format!("{k} training vs {m} test images: what a perfect generator scores at this N"),
+    );
     let ctx = Context {
         dev: &dev,
         model: &model,
@@ -246,13 +304,15 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         sampler: &sampler,
         test_ex: &test_ex,
         test_images: &test_images,
+        test_out: &test_out,
         joint: &joint,
         joint_out: &joint_out,
         seed: args.seed,
     };
     match task.preset {
+        _ if args.fid_only => {}
         Some(TaskPreset::ImageLabel) => image_label(&ctx, &mut report)?,
-        Some(TaskPreset::MaskedImage) => masked_image(&ctx, &mut report)?,
+        Some(TaskPreset::MaskedImage) => masked_image(&ctx, args.figures.as_deref(), &mut report)?,
         Some(TaskPreset::Transition) => transition(&ctx, &mut report)?,
         Some(TaskPreset::ImageRepresentation) => image_representation(&ctx, &mut report)?,
         _ => {}
@@ -284,6 +344,8 @@ struct Context<'a> {
     /// The first `m` test examples and their images.
     test_ex: &'a [Example],
     test_images: &'a [f32],
+    /// The judge's outputs on the test images.
+    test_out: &'a Outputs,
     /// `n` joint samples and the judge's outputs on their images.
     joint: &'a SampleSet,
     joint_out: &'a Outputs,
@@ -360,6 +422,11 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         Ok(g)
     })?;
     let cond_out = net.run(&cond.images, n, shape)?;
+    report.push(
+        "FID-lite (label given)",
+        frechet_distance(&cond_out.features, &ctx.test_out.features, FEATURES),
+        format!("{n} images generated given labels 0, 1, … in turn vs {m} test images"),
+    );
     let hits: Vec<bool> = (0..n)
         .map(|k| argmax(&cond_out.logits[k * classes..(k + 1) * classes]) == k % classes)
         .collect();
@@ -399,17 +466,17 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
     Ok(())
 }
 
-/// Masked-image: inpainting quality at two mask ratios.
-fn masked_image(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
-    let Context {
-        dev,
-        model,
-        sampler,
-        test_ex,
-        ..
-    } = *ctx;
-    for ratio in [0.25, 0.5] {
-        masked_metrics(dev, model, test_ex, ratio, sampler, report)?;
+/// Masked-image: restoration quality at four mask ratios; with `figures`, the restoration at
+/// 50 % masked as `restoration_50.png`.
+fn masked_image(ctx: &Context<'_>, figures: Option<&Path>, report: &mut EvalReport) -> Result<()> {
+    if let Some(dir) = figures {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    for ratio in [0.1, 0.25, 0.5, 0.75] {
+        let figure = figures
+            .filter(|_| ratio == 0.5)
+            .map(|dir| dir.join("restoration_50.png"));
+        masked_metrics(ctx, ratio, figure.as_deref(), report)?;
     }
     Ok(())
 }
@@ -432,13 +499,11 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         .chunks(per)
         .flat_map(|x| edge_map(x, shape))
         .collect();
-    report.push(
+    report.push_with_random(
         "pair consistency (joint), MSE",
         mse(&edges, second),
-        format!(
-            "MSE(edges(x̂1), x̂2), N = {n}; random pairing: {:.4}",
-            mse(&edges, &shifted(second, per))
-        ),
+        mse(&edges, &shifted(second, per)),
+        format!("MSE(edges(x̂1), x̂2), N = {n}"),
     );
     let cond = crate::sample::generate_chunked(EVAL_CHUNK, model, m, sampler, |start, b| {
         let x = &test_images[start * per..(start + b) * per];
@@ -456,13 +521,34 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         .flat_map(|x| edge_map(x, shape))
         .collect();
     let gen2 = &cond.outputs[0].values;
-    report.push(
+    report.push_with_random(
         "x1 → x2 on test images, MSE",
         mse(gen2, &truth),
-        format!(
-            "vs the true edge map, N = {m}; random pairing: {:.4}",
-            mse(gen2, &shifted(&truth, per))
-        ),
+        mse(gen2, &shifted(&truth, per)),
+        format!("vs the true edge map, N = {m}"),
+    );
+    // x₂ → x₁: the image generated given the test edge map, judged by its own edges.
+    let back = crate::sample::generate_chunked(EVAL_CHUNK, model, m, sampler, |start, b| {
+        let e = &truth[start * per..(start + b) * per];
+        Ok(vec![
+            None,
+            Some(Observation::Image(Tensor::from_slice(
+                dev,
+                e,
+                &model.sample_dims(b),
+            )?)),
+        ])
+    })?;
+    let back_edges: Vec<f32> = back
+        .images
+        .chunks(per)
+        .flat_map(|x| edge_map(x, shape))
+        .collect();
+    report.push_with_random(
+        "x2 → x1 on test images, MSE",
+        mse(&back_edges, &truth),
+        mse(&back_edges, &shifted(&truth, per)),
+        format!("MSE(edges(x̂1), x2) given the test edge map x2, N = {m}"),
     );
     Ok(())
 }
@@ -483,13 +569,11 @@ fn image_representation(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()
     let big_t = model.schedule().len();
     let d = repr.dim();
     let r_gen = &joint.outputs[0].values;
-    report.push(
+    report.push_with_random(
         "representation consistency (joint), MSE",
         mse(r_gen, &joint_out.repr),
-        format!(
-            "MSE(r̂, judge's regression of x̂) per entry, N = {n}; random pairing: {:.4}",
-            mse(r_gen, &shifted(&joint_out.repr, d))
-        ),
+        mse(r_gen, &shifted(&joint_out.repr, d)),
+        format!("MSE(r̂, judge's regression of x̂) per entry, N = {n}"),
     );
     let t = (0.05 * big_t as f64) as usize;
     let truth: Vec<f32> = test_ex.iter().flat_map(|e| repr.of(e)).collect();
@@ -497,10 +581,12 @@ fn image_representation(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()
     report.push(
         "representation head on test images, MSE",
         mse(&pred, &truth),
-        format!(
-            "t = {t}, N = {m}; predicting 0: {:.4}",
-            mse(&vec![0.0; truth.len()], &truth)
-        ),
+        format!("t = {t}, N = {m}"),
+    );
+    report.push(
+        "representation head on test images, MSE: predicting the mean",
+        mse(&vec![0.0; truth.len()], &truth),
+        "the representation is centred on (up to 1,000) training images: the mean predictor is 0",
     );
     Ok(())
 }
@@ -559,15 +645,24 @@ fn head_values(
     Ok(out)
 }
 
-/// Restoration PSNR at one mask ratio for MT-Diffusion, the masked input, and SDEdit.
+/// Restoration at one mask ratio for MT-Diffusion, the masked input, and SDEdit: PSNR of the
+/// hidden and the visible pixels, and the perceptual distance to the truth; with `figure`, a
+/// PNG of 8 examples: masked input, SDEdit, MT-Diffusion, truth (one row each).
 fn masked_metrics(
-    dev: &Device,
-    model: &MtDiffusion,
-    examples: &[Example],
+    ctx: &Context<'_>,
     ratio: f64,
-    sampler: &SamplerConfig,
+    figure: Option<&Path>,
     report: &mut EvalReport,
 ) -> Result<()> {
+    let Context {
+        dev,
+        model,
+        net,
+        sampler,
+        test_ex: examples,
+        test_out,
+        ..
+    } = *ctx;
     let shape = model.task().image_shape;
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let n = examples.len();
@@ -622,6 +717,24 @@ fn masked_metrics(
         sdedit.extend(s.image.to_vec()?);
     }
     let pct = (ratio * 100.0).round();
+    if let Some(path) = figure {
+        let shown = n.min(8);
+        let mut rows = Vec::with_capacity(4 * shown * per);
+        for out in [&masked, &sdedit, &restored.images, &truth] {
+            rows.extend_from_slice(&out[..shown * per]);
+        }
+        let names = ["masked", "SDEdit", "ours", "truth"]
+            .map(String::from)
+            .to_vec();
+        crate::report::write_grid(
+            path,
+            &rows,
+            4 * shown,
+            shape,
+            shown,
+            &crate::report::GridLabels::Rows(names),
+        )?;
+    }
     for (name, out) in [
         ("MT-Diffusion", &restored.images),
         ("masked input", &masked),
@@ -637,8 +750,22 @@ fn masked_metrics(
             psnr(out, &truth, visible),
             "dB (inf = exact)".to_string(),
         );
+        let features = net.run(out, n, shape)?.features;
+        report.push(
+            &format!("perceptual distance, {pct}% masked: {name}"),
+            feature_distance(&features, &test_out.features[..n * FEATURES]),
+            format!(
+                "mean squared distance of the evaluation classifier's {FEATURES}-d features to \
+                 the truth's (an LPIPS stand-in), N = {n}; lower is better"
+            ),
+        );
     }
     Ok(())
+}
+
+/// Mean over samples of the squared distance between their feature vectors, per feature.
+fn feature_distance(a: &[f32], b: &[f32]) -> f64 {
+    mse(a, b)
 }
 
 /// Fraction of hits per class, where sample k was generated given class k mod `classes`.

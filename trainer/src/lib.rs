@@ -9,6 +9,7 @@ pub mod faults;
 pub mod fsutil;
 pub mod fuzzing;
 pub mod report;
+pub mod repro;
 
 pub use error::{Error, Result};
 pub mod checkpoint;
