@@ -92,10 +92,47 @@ impl EvalArgs {
 pub struct Metric {
     /// What is measured.
     pub name: String,
-    /// The value.
+    /// The value (JSON: a number, or "inf", "-inf", "NaN").
+    #[serde(with = "json_f64")]
     pub value: f64,
     /// Unit, N, and what it is compared with.
     pub note: String,
+}
+
+/// JSON has no infinities or NaN (serde_json writes them as null, which does not read back as
+/// a number): they are written as the strings "inf", "-inf" and "NaN".
+mod json_f64 {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match *v {
+            v if v.is_finite() => s.serialize_f64(v),
+            v if v.is_nan() => s.serialize_str("NaN"),
+            v if v > 0.0 => s.serialize_str("inf"),
+            _ => s.serialize_str("-inf"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Value {
+            Number(f64),
+            Text(String),
+        }
+        match Value::deserialize(d)? {
+            Value::Number(v) => Ok(v),
+            Value::Text(t) => match t.as_str() {
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                "NaN" => Ok(f64::NAN),
+                other => Err(D::Error::custom(format!(
+                    "{other:?} is not a number, inf, -inf or NaN"
+                ))),
+            },
+        }
+    }
 }
 
 /// The evaluation of one checkpoint.
@@ -784,7 +821,37 @@ fn per_class_accuracy(hits: &[bool], classes: usize) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::per_class_accuracy;
+    #[test]
+    fn metrics_round_trip_through_json_infinities_and_nan_included() {
+        let report = EvalReport {
+            checkpoint: PathBuf::from("c"),
+            step: 3,
+            task: "masked-image".to_string(),
+            metrics: [1.5, f64::INFINITY, f64::NEG_INFINITY, f64::NAN]
+                .iter()
+                .map(|&value| Metric {
+                    name: format!("{value}"),
+                    value,
+                    note: String::new(),
+                })
+                .collect(),
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(
+            text.contains("\"inf\"") && text.contains("\"NaN\""),
+            "{text}"
+        );
+        let back: EvalReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.metrics[0].value, 1.5);
+        assert_eq!(back.metrics[1].value, f64::INFINITY);
+        assert_eq!(back.metrics[2].value, f64::NEG_INFINITY);
+        assert!(back.metrics[3].value.is_nan());
+        let bad = text.replace("\"NaN\"", "\"many\"");
+        let e = serde_json::from_str::<EvalReport>(&bad).unwrap_err();
+        assert!(e.to_string().contains("many"), "{e}");
+    }
+
+    use super::*;
 
     #[test]
     fn per_class_accuracy_counts_each_class_apart() {

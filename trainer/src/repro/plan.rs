@@ -396,19 +396,21 @@ mod tests {
 
     #[test]
     fn bad_definitions_are_refused_with_the_file_and_the_problem() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("budgets.toml"), BUILT_IN[0].1).unwrap();
+        let dir = std::env::temp_dir().join(format!("mtdiff-plan-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("budgets.toml"), BUILT_IN[0].1).unwrap();
         let exp = BUILT_IN[1]
             .1
             .replace("ours = \"MT-Diffusion-E\"", "ours = \"E\"");
-        std::fs::write(dir.path().join("image-label.toml"), exp).unwrap();
-        let e = Plan::load(Some(dir.path())).unwrap_err().to_string();
+        std::fs::write(dir.join("image-label.toml"), exp).unwrap();
+        let e = Plan::load(Some(&dir)).unwrap_err().to_string();
         assert!(e.contains("\"E\""), "{e}");
         let exp = BUILT_IN[1]
             .1
             .replace("label_embedding = false", "label_embeding = false");
-        std::fs::write(dir.path().join("image-label.toml"), exp).unwrap();
-        let e = Plan::load(Some(dir.path())).unwrap_err().to_string();
+        std::fs::write(dir.join("image-label.toml"), exp).unwrap();
+        let e = Plan::load(Some(&dir)).unwrap_err().to_string();
         assert!(e.contains("label_embeding"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
