@@ -380,8 +380,99 @@ fn draw_lr_panel(
     Ok(())
 }
 
+/// A 800×500 PNG of named lines of (x, y) points on linear axes, with a legend.
+pub fn line_plot_png(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<Vec<u8>> {
+    let points: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
+    let finite = |v: f64| v.is_finite();
+    if points.is_empty() || !points.iter().all(|p| finite(p.0) && finite(p.1)) {
+        return Err(Error::Usage(format!(
+            "{title}: no points, or points that are not finite, to plot"
+        )));
+    }
+    let fold = |f: fn(f64, f64) -> f64, init: f64, y: bool| {
+        points
+            .iter()
+            .map(|p| if y { p.1 } else { p.0 })
+            .fold(init, f)
+    };
+    let (x0, x1) = (
+        fold(f64::min, f64::INFINITY, false),
+        fold(f64::max, f64::NEG_INFINITY, false),
+    );
+    let (y0, y1) = (
+        fold(f64::min, f64::INFINITY, true),
+        fold(f64::max, f64::NEG_INFINITY, true),
+    );
+    let pad = ((y1 - y0) * 0.1).max(1e-3);
+    register_font();
+    let (w, h) = (800u32, 500u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 18))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0.min(x1 - 1.0)..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(plot_error)?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let colour = SERIES_COLOURS[(i + 1) % SERIES_COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))
+                .map_err(plot_error)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 14))
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    let img = image::RgbImage::from_raw(w, h, buf).expect("the buffer has w·h·3 bytes");
+    Ok(encode(img))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_plot_draws_its_series_and_refuses_what_it_cannot_draw() {
+        let series = vec![
+            (
+                "a".to_string(),
+                vec![(25.0, 40.0), (50.0, 30.0), (100.0, 20.0)],
+            ),
+            ("b".to_string(), vec![(25.0, 45.0), (100.0, 25.0)]),
+        ];
+        let png = line_plot_png("t", "x", "y", &series).unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!((img.width(), img.height()), (800, 500));
+        assert!(line_plot_png("t", "x", "y", &[]).is_err());
+        let bad = vec![("a".to_string(), vec![(1.0, f64::INFINITY)])];
+        assert!(line_plot_png("t", "x", "y", &bad).is_err());
+    }
+
     use super::*;
 
     fn line(step: u64, loss: f64, lr: f32) -> MetricsLine {
@@ -485,78 +576,4 @@ mod tests {
         let strip = image::imageops::crop_imm(&img, 0, 34, 3 * 33 + 1, CAPTION_PX + 4).to_image();
         assert!(strip.pixels().any(|p| p[0] > 200), "no caption text");
     }
-}
-
-/// A 800×500 PNG of named lines of (x, y) points on linear axes, with a legend.
-pub fn line_plot_png(
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-) -> Result<Vec<u8>> {
-    let points: Vec<(f64, f64)> = series.iter().flat_map(|s| s.1.iter().copied()).collect();
-    let finite = |v: f64| v.is_finite();
-    if points.is_empty() || !points.iter().all(|p| finite(p.0) && finite(p.1)) {
-        return Err(Error::Usage(format!(
-            "{title}: no points, or points that are not finite, to plot"
-        )));
-    }
-    let fold = |f: fn(f64, f64) -> f64, init: f64, y: bool| {
-        points
-            .iter()
-            .map(|p| if y { p.1 } else { p.0 })
-            .fold(init, f)
-    };
-    let (x0, x1) = (
-        fold(f64::min, f64::INFINITY, false),
-        fold(f64::max, f64::NEG_INFINITY, false),
-    );
-    let (y0, y1) = (
-        fold(f64::min, f64::INFINITY, true),
-        fold(f64::max, f64::NEG_INFINITY, true),
-    );
-    let pad = ((y1 - y0) * 0.1).max(1e-3);
-    register_font();
-    let (w, h) = (800u32, 500u32);
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 18))
-            .margin(14)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0.min(x1 - 1.0)..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .draw()
-            .map_err(plot_error)?;
-        for (i, (name, pts)) in series.iter().enumerate() {
-            let colour = SERIES_COLOURS[(i + 1) % SERIES_COLOURS.len()];
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
-                .map_err(plot_error)?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 4, colour.filled())))
-                .map_err(plot_error)?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(plot_error)?;
-        root.present().map_err(plot_error)?;
-    }
-    let img = image::RgbImage::from_raw(w, h, buf).expect("the buffer has w·h·3 bytes");
-    Ok(encode(img))
 }

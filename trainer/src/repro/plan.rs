@@ -382,7 +382,7 @@ mod tests {
         let small = plan.budget("small").unwrap();
         let run = &plan.experiments[0].runs[0];
         let cfg = run_config(run, small, "mnist:x", Path::new("out"), 2).unwrap();
-        assert_eq!((cfg.ckpt_every, cfg.log_every, cfg.keep), (150, 25, 4));
+        assert_eq!((cfg.ckpt_every, cfg.log_every, cfg.keep), (120, 24, 4));
         assert_eq!(cfg.run_dir(), Path::new("out/MT-Diffusion-E-s2"));
         let tiny = plan.budget("tiny").unwrap();
         let cfg = run_config(run, tiny, "mnist:x", Path::new("out"), 0).unwrap();
