@@ -57,9 +57,9 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn every_setting_on_both_datasets_reaches_the_report_and_a_rerun_has_nothing_to_do() {
     let dir = scratch("all");
     let so = ok(&dir, &[]);
-    // Seven runs per dataset: MT-Diffusion-E, -M, cond-DDPM, DDPM (shared by two settings),
-    // -U, -T, -R.
-    assert!(so.contains("trained 14 runs"), "{so}");
+    // Eight runs per dataset: MT-Diffusion-E, -M, cond-DDPM and DDPM (both shared by two
+    // settings), -U, -X, -T, -R.
+    assert!(so.contains("trained 16 runs"), "{so}");
     let doc = std::fs::read_to_string(dir.join("reproduction.md")).unwrap();
     for heading in [
         "## 1. Image + label",
@@ -81,16 +81,16 @@ fn every_setting_on_both_datasets_reaches_the_report_and_a_rerun_has_nothing_to_
         .lines()
         .filter(|l| l.starts_with("- ") && l.contains(": **"))
         .collect();
-    assert_eq!(claims.len(), 2 * 16, "{doc}");
+    assert_eq!(claims.len(), 2 * 17, "{doc}");
     assert!(!doc.contains("not measured"), "{doc}");
     let summary = doc.split("## 1.").next().unwrap();
-    assert_eq!(summary.matches("\n| ").count(), 1 + 16, "{summary}");
+    assert_eq!(summary.matches("\n| ").count(), 1 + 17, "{summary}");
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("reproduction/results-tiny.json")).unwrap(),
     )
     .unwrap();
     let results = json.as_array().unwrap();
-    assert_eq!(results.len(), 14);
+    assert_eq!(results.len(), 16);
     // The DDPM run carries the masked-image curve's points although image-label asked first.
     let ddpm = results
         .iter()

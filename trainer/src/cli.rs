@@ -175,6 +175,11 @@ struct TrainArgs {
     /// true or false [default: true].
     #[arg(long)]
     label_embedding: Option<bool>,
+    /// Tasks without a label (masked-image, ddpm, …): the dataset's label conditions the U-Net
+    /// through a class embedding only, not generated (MT-Diffusion-X; with ddpm, a
+    /// class-conditional DDPM), true or false [default: false].
+    #[arg(long)]
+    class_conditional: Option<bool>,
     /// Probability that a training sample sees no label through the embedding [default: 0.3].
     #[arg(long)]
     label_drop: Option<f64>,
@@ -259,6 +264,7 @@ impl TrainArgs {
             sample_steps,
             seed,
             label_embedding,
+            class_conditional,
             label_drop,
             label_weight,
             label_map_scale,

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use mtdiff_model::{
-    BetaSchedule, ModalityKind, ModelConfig, TaskConfig, TaskPreset, TimestepSampling,
+    BetaSchedule, ModalityKind, ModalitySpec, ModelConfig, Ramp, TaskConfig, TaskPreset,
+    TimestepSampling,
 };
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,11 @@ pub struct TrainConfig {
     /// MT-Diffusion-E (image-label task): the label also conditions the U-Net through a
     /// class embedding, besides its class map in z_t (see `ModelConfig::label_embedding`).
     pub label_embedding: bool,
+    /// Tasks without a label modality: the dataset's label conditions the U-Net through the
+    /// class embedding only (a label modality that is not aggregated into z_t and has no head),
+    /// with label drop and guidance as for `label_embedding`. Masked-image with it is the
+    /// paper's MT-Diffusion-X; ddpm with it is a class-conditional DDPM.
+    pub class_conditional: bool,
     /// With the label embedding: the probability that a training sample sees "no label", which
     /// teaches the joint (unconditional) sampler.
     pub label_drop: f64,
@@ -163,6 +169,7 @@ impl Default for TrainConfig {
             seed: 0,
             mask_ratio: (0.1, 0.9),
             label_embedding: true,
+            class_conditional: false,
             label_drop: 0.3,
             label_weight: 0.1,
             label_map_scale: 0.1,
@@ -214,7 +221,14 @@ impl TrainConfig {
                 self.name
             ));
         }
-        TaskPreset::parse(&self.task)?;
+        let preset = TaskPreset::parse(&self.task)?;
+        if self.class_conditional && preset == TaskPreset::ImageLabel {
+            return bad(
+                "--class-conditional is for tasks without a label; image-label conditions on \
+                 its label with --label-embedding true"
+                    .to_string(),
+            );
+        }
         if self.steps == 0 || self.batch == 0 {
             return bad("--steps and --batch must be ≥ 1".to_string());
         }
@@ -338,6 +352,21 @@ impl TrainConfig {
                 m.encoder_scale = self.label_map_scale;
             }
         }
+        if self.class_conditional {
+            // A condition, not a modality of the model's output: never in z_t, no head.
+            task.modalities.push(ModalitySpec {
+                ramp: Ramp::OFF,
+                head: false,
+                loss_weight: 0.0,
+                encoder_scale: 0.0,
+                ..ModalitySpec::new(
+                    "class",
+                    ModalityKind::Label {
+                        classes: data.classes(),
+                    },
+                )
+            });
+        }
         let mut cfg = ModelConfig::new(task, &self.unet_channels, self.timesteps);
         cfg.unet.res_blocks = self.res_blocks;
         cfg.unet.scale_shift = self.scale_shift;
@@ -346,7 +375,8 @@ impl TrainConfig {
             cfg.schedule.beta_schedule = BetaSchedule::SquaredCosCapV2;
         }
         cfg.init_seed = self.seed;
-        cfg.label_embedding = self.label_embedding && preset == TaskPreset::ImageLabel;
+        cfg.label_embedding =
+            (self.label_embedding && preset == TaskPreset::ImageLabel) || self.class_conditional;
         cfg.snr_gamma = self.snr_gamma;
         Ok(cfg)
     }
@@ -401,6 +431,41 @@ pub fn parse_interval(text: &str) -> std::result::Result<(f64, f64), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_conditional_adds_a_label_that_is_only_a_condition() {
+        let data = crate::data::glyphs::Glyphs::new(1, 20, 16);
+        let repr = Representation::fit(&data).unwrap();
+        for task in ["masked-image", "ddpm"] {
+            let c = TrainConfig {
+                task: task.to_string(),
+                class_conditional: true,
+                ..TrainConfig::default()
+            };
+            c.validate().unwrap();
+            let m = c.model_config(&data, &repr).unwrap();
+            assert!(m.label_embedding, "{task}");
+            let last = m.task.modalities.last().unwrap();
+            assert_eq!(last.kind, ModalityKind::Label { classes: 10 });
+            assert!(!last.head && last.ramp.scale == 0.0 && last.loss_weight == 0.0);
+            // Without the flag the task has no label and no embedding.
+            let plain = TrainConfig {
+                class_conditional: false,
+                ..c
+            };
+            let m = plain.model_config(&data, &repr).unwrap();
+            assert!(!m.label_embedding);
+            assert!(m.task.modalities.iter().all(|x| x.name != "class"));
+        }
+        let e = TrainConfig {
+            class_conditional: true,
+            ..TrainConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--label-embedding"), "{e}");
+    }
 
     #[test]
     fn the_label_map_scale_reaches_the_label_encoder() {

@@ -349,6 +349,17 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
     match task.preset {
         _ if args.fid_only => {}
         Some(TaskPreset::ImageLabel) => image_label(&ctx, &mut report)?,
+        // --class-conditional: the label is a condition only.
+        _ if model.embedded_label().is_some() => {
+            if let Some(i) = model.embedded_label() {
+                if let ModalityKind::Label { classes } = task.modalities[i].kind {
+                    label_given(&ctx, i, classes, &mut report)?;
+                }
+            }
+            if task.preset == Some(TaskPreset::MaskedImage) {
+                masked_image(&ctx, args.figures.as_deref(), &mut report)?;
+            }
+        }
         Some(TaskPreset::MaskedImage) => masked_image(&ctx, args.figures.as_deref(), &mut report)?,
         Some(TaskPreset::Transition) => transition(&ctx, &mut report)?,
         Some(TaskPreset::ImageRepresentation) => image_representation(&ctx, &mut report)?,
@@ -414,15 +425,12 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
     let Context {
         dev,
         model,
-        net,
-        test,
-        sampler,
         test_ex,
         joint,
         joint_out,
         ..
     } = *ctx;
-    let (n, m, shape, seed) = (ctx.n(), ctx.m(), ctx.shape(), ctx.seed);
+    let (n, m, seed) = (ctx.n(), ctx.m(), ctx.seed);
     let task = model.task();
     let big_t = model.schedule().len();
     let ModalityKind::Label { classes } = task.modalities[1].kind else {
@@ -452,10 +460,41 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         *hist.iter().min().unwrap_or(&0) as f64 / (*hist.iter().max().unwrap_or(&1)).max(1) as f64,
         format!("counts {hist:?}; 1 = perfectly uniform"),
     );
+    label_given(ctx, 1, classes, report)?;
+    for frac in [0.05, 0.1, 0.2] {
+        let t = ((frac * big_t as f64) as usize).min(big_t - 1);
+        let acc = head_accuracy(dev, model, test_ex, t, classes, seed)?;
+        report.push(
+            &format!("label head accuracy, t = {frac}T"),
+            acc,
+            format!("real test images noised to t = {t}, N = {m}"),
+        );
+    }
+    Ok(())
+}
+
+/// Label-conditional samples (labels 0, 1, … in turn given as modality `label`): FID-lite,
+/// class accuracy and the worst class's accuracy.
+fn label_given(
+    ctx: &Context<'_>,
+    label: usize,
+    classes: usize,
+    report: &mut EvalReport,
+) -> Result<()> {
+    let Context {
+        dev,
+        model,
+        net,
+        test,
+        sampler,
+        ..
+    } = *ctx;
+    let (n, m, shape) = (ctx.n(), ctx.m(), ctx.shape());
+    let task = model.task();
     let cond = crate::sample::generate_chunked(EVAL_CHUNK, model, n, sampler, |start, b| {
         let y: Vec<u32> = (start..start + b).map(|k| (k % classes) as u32).collect();
         let mut g = vec![None; task.modalities.len()];
-        g[1] = Some(Observation::Label(Tensor::from_u32(dev, &y, &[b])?));
+        g[label] = Some(Observation::Label(Tensor::from_u32(dev, &y, &[b])?));
         Ok(g)
     })?;
     let cond_out = net.run(&cond.images, n, shape)?;
@@ -491,15 +530,6 @@ fn image_label(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
         per_class.iter().copied().fold(f64::INFINITY, f64::min),
         format!("per class: {}", per_class_text.join(", ")),
     );
-    for frac in [0.05, 0.1, 0.2] {
-        let t = ((frac * big_t as f64) as usize).min(big_t - 1);
-        let acc = head_accuracy(dev, model, test_ex, t, classes, seed)?;
-        report.push(
-            &format!("label head accuracy, t = {frac}T"),
-            acc,
-            format!("real test images noised to t = {t}, N = {m}"),
-        );
-    }
     Ok(())
 }
 
