@@ -346,24 +346,25 @@ pub fn run(args: &EvalArgs) -> Result<EvalReport> {
         joint_out: &joint_out,
         seed: args.seed,
     };
-    match task.preset {
-        _ if args.fid_only => {}
-        Some(TaskPreset::ImageLabel) => image_label(&ctx, &mut report)?,
-        // --class-conditional: the label is a condition only.
-        _ if model.embedded_label().is_some() => {
+    if !args.fid_only {
+        // --class-conditional: a label that is only a condition, in any task but image-label
+        // (whose label is a modality and is measured by image_label).
+        if task.preset != Some(TaskPreset::ImageLabel) {
             if let Some(i) = model.embedded_label() {
                 if let ModalityKind::Label { classes } = task.modalities[i].kind {
                     label_given(&ctx, i, classes, &mut report)?;
                 }
             }
-            if task.preset == Some(TaskPreset::MaskedImage) {
-                masked_image(&ctx, args.figures.as_deref(), &mut report)?;
-            }
         }
-        Some(TaskPreset::MaskedImage) => masked_image(&ctx, args.figures.as_deref(), &mut report)?,
-        Some(TaskPreset::Transition) => transition(&ctx, &mut report)?,
-        Some(TaskPreset::ImageRepresentation) => image_representation(&ctx, &mut report)?,
-        _ => {}
+        match task.preset {
+            Some(TaskPreset::ImageLabel) => image_label(&ctx, &mut report)?,
+            Some(TaskPreset::MaskedImage) => {
+                masked_image(&ctx, args.figures.as_deref(), &mut report)?
+            }
+            Some(TaskPreset::Transition) => transition(&ctx, &mut report)?,
+            Some(TaskPreset::ImageRepresentation) => image_representation(&ctx, &mut report)?,
+            _ => {}
+        }
     }
     let out = args
         .out
@@ -574,14 +575,13 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
     );
     let cond = crate::sample::generate_chunked(EVAL_CHUNK, model, m, sampler, |start, b| {
         let x = &test_images[start * per..(start + b) * per];
-        Ok(vec![
-            Some(Observation::Image(Tensor::from_slice(
-                dev,
-                x,
-                &model.sample_dims(b),
-            )?)),
-            None,
-        ])
+        let mut g = vec![None; model.task().modalities.len()];
+        g[0] = Some(Observation::Image(Tensor::from_slice(
+            dev,
+            x,
+            &model.sample_dims(b),
+        )?));
+        Ok(g)
     })?;
     let truth: Vec<f32> = test_images
         .chunks(per)
@@ -597,14 +597,13 @@ fn transition(ctx: &Context<'_>, report: &mut EvalReport) -> Result<()> {
     // x₂ → x₁: the image generated given the test edge map, judged by its own edges.
     let back = crate::sample::generate_chunked(EVAL_CHUNK, model, m, sampler, |start, b| {
         let e = &truth[start * per..(start + b) * per];
-        Ok(vec![
-            None,
-            Some(Observation::Image(Tensor::from_slice(
-                dev,
-                e,
-                &model.sample_dims(b),
-            )?)),
-        ])
+        let mut g = vec![None; model.task().modalities.len()];
+        g[1] = Some(Observation::Image(Tensor::from_slice(
+            dev,
+            e,
+            &model.sample_dims(b),
+        )?));
+        Ok(g)
     })?;
     let back_edges: Vec<f32> = back
         .images
@@ -820,7 +819,7 @@ fn masked_metrics(
         let features = net.run(out, n, shape)?.features;
         report.push(
             &format!("perceptual distance, {pct}% masked: {name}"),
-            feature_distance(&features, &test_out.features[..n * FEATURES]),
+            mse(&features, &test_out.features[..n * FEATURES]),
             format!(
                 "mean squared distance of the evaluation classifier's {FEATURES}-d features to \
                  the truth's (an LPIPS stand-in), N = {n}; lower is better"
@@ -828,11 +827,6 @@ fn masked_metrics(
         );
     }
     Ok(())
-}
-
-/// Mean over samples of the squared distance between their feature vectors, per feature.
-fn feature_distance(a: &[f32], b: &[f32]) -> f64 {
-    mse(a, b)
 }
 
 /// Fraction of hits per class, where sample k was generated given class k mod `classes`.
